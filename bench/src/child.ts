@@ -1,0 +1,71 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export interface ServerChild {
+  url: string;
+  pid: number;
+  /** CPU seconds (user + system) the child has used so far, or undefined where /proc is not available. */
+  cpuSeconds(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a server script in its own process (`node --import tsx <script>`), so that the load
+ * generator never shares an event loop with it, and waits for its `listening <url>` line.
+ */
+export async function startServerChild(script: string, options: { cwd: string; nodeArgs?: string[] }): Promise<ServerChild> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const lines = createInterface({ input: child.stdout! });
+    const settle = (outcome: { url: string } | { error: Error }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if ('url' in outcome) return resolve(outcome.url);
+      child.kill('SIGKILL');
+      reject(new Error(`${outcome.error.message}\n${stderr}`));
+    };
+    const timer = setTimeout(() => settle({ error: new Error(`${script} did not print its URL within 20 s`) }), 20_000);
+    lines.on('line', (line) => {
+      const match = /^listening (http:\/\/\S+)$/.exec(line);
+      if (match) settle({ url: match[1]! });
+    });
+    void exited.then((code) => settle({ error: new Error(`${script} exited with code ${code} before listening`) }));
+  });
+
+  return {
+    url,
+    pid: child.pid!,
+    cpuSeconds: () => processCpuSeconds(child),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+let ticksPerSecond: number | undefined;
+
+function processCpuSeconds(child: ChildProcess): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,59 @@
+import { renderBanner } from './banner.ts';
+import { terminalLogger } from './logger.ts';
+import { readSettings } from './settings.ts';
+import { DEMO_NAME, startDemo, type RunningDemo } from './start.ts';
+
+/** `npm start`: read the environment, start the demo, say where everything is, stop cleanly on Ctrl+C. */
+
+const outcome = readSettings(process.env, process.cwd());
+if (!outcome.ok) {
+  process.stderr.write(`${outcome.message}\n`);
+  process.exit(1);
+}
+const settings = outcome.settings;
+if (settings.public) {
+  process.stderr.write(
+    `Warning: listening on HOST=${settings.host} because AUTHMD_DEMO_ALLOW_PUBLIC=1. Other machines can reach this demo over plain http.\n`,
+  );
+}
+
+let demo: RunningDemo;
+try {
+  demo = await startDemo({ port: settings.port, host: settings.host, dataDir: settings.dataDir, logger: terminalLogger() });
+} catch (error) {
+  process.stderr.write(`${explainStartFailure(error)}\n`);
+  process.exit(1);
+}
+
+process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath })}\n`);
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    process.stderr.write(`${signal} again: exiting without waiting.\n`);
+    process.exit(1);
+  }
+  stopping = true;
+  process.stderr.write(`${signal}: stopping…\n`);
+  demo.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`Stopping failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
+function explainStartFailure(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const where = `${settings.host}:${settings.port}`;
+  if (code === 'EADDRINUSE') {
+    const next = settings.port === 65_535 ? 8788 : settings.port + 1;
+    return `Port ${settings.port} is already in use on ${settings.host}. Stop whatever holds it, or pick another port: PORT=${next} npm start`;
+  }
+  if (code === 'EACCES') return `Not allowed to listen on ${where}. Ports below 1024 need privileges: try PORT=8787 npm start`;
+  if (code === 'EADDRNOTAVAIL') return `HOST=${settings.host} is not an address of this machine.`;
+  return `The demo could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+}

@@ -1,0 +1,45 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Small helpers for the demo's own responses: JSON with safe headers, and a size-capped body reader. */
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** An error in the service's own style: `error`, plus `error_description` and `message` with the same text. */
+export function sendError(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error, error_description: description, message: description }, headers);
+}
+
+/** Reads the whole body, or reports 'too_large' as soon as it passes `maxBytes` (declared or actual). */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length']) > maxBytes) return resolve('too_large');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        req.off('data', onData);
+        return resolve('too_large');
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** The media type of a request, lower-cased, without parameters. */
+export function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}

@@ -1,0 +1,95 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger } from '@authmd/service';
+import { createApp } from './app.ts';
+import { sendError } from './respond.ts';
+import { DEFAULT_HOST, issuerFor } from './settings.ts';
+
+export const DEMO_NAME = 'authmd demo notes';
+export const DEMO_SUMMARY = 'A small notes API that AI agents can register for and use without a browser.';
+
+export interface DemoOptions {
+  /** 0 picks a free port. */
+  port: number;
+  /** Default 127.0.0.1. The caller decides whether another address is acceptable (see settings.ts). */
+  host?: string;
+  /** Where the SQLite file lives; created if missing. */
+  dataDir: string;
+  /** Default: silent. */
+  logger?: Logger;
+}
+
+export interface RunningDemo {
+  /** The base URL, which is also the service's issuer. */
+  url: string;
+  port: number;
+  host: string;
+  dbPath: string;
+  server: Server;
+  service: AuthmdService;
+  /** Stops accepting connections, ends open ones, then closes the service and its store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the demo: one node:http server carrying the auth.md service (on SQLite at
+ * `<dataDir>/authmd.db`) and the notes API. The port is bound first so that the issuer names the
+ * real port (PORT=0). Rejects with the listen error (e.g. code EADDRINUSE) when the port is taken.
+ */
+export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
+  const host = options.host ?? DEFAULT_HOST;
+  const logger = options.logger ?? silentLogger;
+  let app: RequestListener | undefined;
+  const server = createServer((req, res) => {
+    if (app) return app(req, res);
+    sendError(res, 503, 'starting', 'The demo is still starting; try again in a moment.', { 'Retry-After': '1' });
+  });
+  await listen(server, options.port, host);
+
+  const port = (server.address() as AddressInfo).port;
+  const url = issuerFor(host, port);
+  const dbPath = join(options.dataDir, 'authmd.db');
+  let service: AuthmdService;
+  try {
+    service = await createService({
+      issuer: url,
+      name: DEMO_NAME,
+      summary: DEMO_SUMMARY,
+      scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
+      store: createSqliteStore({ path: dbPath }),
+      logger,
+    });
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
+  app = createApp({ service, logger, dbPath });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 1000);
+      force.unref();
+      await closed;
+      clearTimeout(force);
+      await service.close();
+    })();
+    return closing;
+  };
+
+  return { url, port, host, dbPath, server, service, close };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}

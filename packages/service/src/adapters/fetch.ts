@@ -1,0 +1,49 @@
+import type { HttpRequest } from '../http/env.ts';
+import type { Dispatch } from '../http/handler.ts';
+import { bodyTooLarge, declaredTooLarge } from '../http/request.ts';
+
+/** What the host tells the handler about a request that a `Request` cannot carry. */
+export interface RequestInfo {
+  /** The client's IP address (socket peer, or a header of a proxy the host trusts). */
+  clientIp?: string;
+}
+
+/** A Web-standard handler: Bun, Deno, workers, Hono, Next.js route handlers, or Node through an adapter. */
+export type FetchHandler = (request: Request, info?: RequestInfo) => Promise<Response>;
+
+export function fetchHandler(dispatch: Dispatch): FetchHandler {
+  return async (request, info = {}) => {
+    const response = await dispatch(fromRequest(request, info));
+    return new Response(response.body ?? null, { status: response.status, headers: response.headers });
+  };
+}
+
+function fromRequest(request: Request, info: RequestInfo): HttpRequest {
+  return {
+    method: request.method,
+    pathname: new URL(request.url).pathname,
+    header: (name) => request.headers.get(name) ?? undefined,
+    body: (maxBytes) => readStream(request, maxBytes),
+    clientIp: info.clientIp,
+  };
+}
+
+/** Reads the body with a running total, so an oversized stream is refused without being held whole. */
+async function readStream(request: Request, maxBytes: number): Promise<Uint8Array> {
+  if (declaredTooLarge(request.headers.get('content-length'), maxBytes)) throw bodyTooLarge(maxBytes);
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw bodyTooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}

@@ -1,0 +1,49 @@
+import type { JsonValue, StoreOps } from './store/contract.ts';
+import type { Logger } from './logger.ts';
+import { auditEvents } from './schema.ts';
+import { opaqueValue, type RandomSource } from './secrets.ts';
+
+export type AuditEventType =
+  | 'registration.created'
+  | 'registration.revoked'
+  | 'registration.expired'
+  | 'assertion.revoked'
+  | 'assertion.refreshed'
+  | 'claim.requested'
+  | 'code.revealed'
+  | 'claim.confirmed'
+  | 'claim.denied'
+  | 'token.issued'
+  | 'token.revoked';
+
+export interface AuditEvent {
+  type: AuditEventType;
+  at: number;
+  registrationId?: string;
+  data?: Record<string, JsonValue>;
+}
+
+/**
+ * Receives one event per state change. `record` runs inside the transaction that makes the change
+ * (`tx`), so a sink that writes to the store records the event exactly when the change lands.
+ */
+export interface AuditSink {
+  record(event: AuditEvent, tx: StoreOps): Promise<void>;
+}
+
+/** The default sink: the event goes into the store's audit table and into the structured log. */
+export function storeAuditSink(options: { random: RandomSource; logger: Logger; retentionMs: number }): AuditSink {
+  return {
+    async record(event, tx) {
+      await tx.insert(auditEvents, {
+        id: opaqueValue(options.random, 'evt_', 16),
+        type: event.type,
+        at: event.at,
+        registration_id: event.registrationId ?? null,
+        data: event.data ?? null,
+        expires_at: event.at + options.retentionMs,
+      });
+      options.logger.info('audit', { event: event.type, registration_id: event.registrationId, ...event.data });
+    },
+  };
+}

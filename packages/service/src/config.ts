@@ -1,0 +1,153 @@
+import { withoutTrailingSlash, type Dialect, type ResourceDescription } from '@authmd/protocol';
+import type { AuditSink } from './audit.ts';
+import type { Logger } from './logger.ts';
+import type { RandomSource } from './secrets.ts';
+import type { Store } from './store/contract.ts';
+import type { SigningAlgorithm } from './keys/jwt.ts';
+
+/** Everything an operator can set. Only `issuer` and `scopes` are required; the rest has safe defaults. */
+export interface ServiceOptions {
+  /** The authorization server's issuer identifier: an http(s) URL without query or fragment. */
+  issuer: string;
+  /** Shown to agents in auth.md and to humans on the claim page. */
+  name?: string;
+  summary?: string;
+  logoUri?: string;
+  /**
+   * The protected resources (RFC 8707 identifiers). Default: the issuer itself. The first is the
+   * default resource of tokens requested without `resource`.
+   */
+  resources?: (string | ResourceDescription)[];
+  scopes: {
+    /** What an unclaimed anonymous registration may do. */
+    preClaim: string[];
+    /** What a claimed (or directly verified) registration may do. */
+    postClaim: string[];
+  };
+  /** Where state lives. Default: an in-memory store, announced as unfit for production. */
+  store?: Store;
+  /** Which protocol generations to speak; `current` and `v0.7` are on by default. */
+  dialects?: Partial<Record<Dialect, boolean>>;
+  /** Registration methods. */
+  methods?: { anonymous?: boolean };
+  lifetimes?: {
+    accessTokenSeconds?: number;
+    assertionSeconds?: number;
+    claimWindowSeconds?: number;
+  };
+  clockSkewSeconds?: number;
+  signing?: {
+    algorithm?: SigningAlgorithm;
+    /** A new signing key is made when the active one is older than this. Default 90 days. */
+    rotateAfterDays?: number;
+  };
+  limits?: { maxBodyBytes?: number };
+  /** How often expired rows are purged and the keyring is re-read; 0 turns the timer off. Default 60 s. */
+  maintenanceIntervalSeconds?: number;
+  /** How long a validated access token may be served from memory. Default 5 s; 0 disables the cache. */
+  tokenCacheSeconds?: number;
+  auditRetentionDays?: number;
+  clock?: () => number;
+  random?: RandomSource;
+  logger?: Logger;
+  audit?: AuditSink;
+}
+
+export interface ServiceConfig {
+  issuer: string;
+  issuerPath: string;
+  name: string;
+  summary: string | undefined;
+  logoUri: string | undefined;
+  resources: ResourceDescription[];
+  defaultResource: string;
+  scopes: { supported: string[]; preClaim: string[]; postClaim: string[] };
+  dialects: Dialect[];
+  methods: { anonymous: boolean };
+  lifetimes: { accessTokenMs: number; assertionMs: number; claimWindowMs: number };
+  clockSkewMs: number;
+  signing: { algorithm: SigningAlgorithm; rotateAfterMs: number };
+  maxBodyBytes: number;
+  maintenanceIntervalMs: number;
+  tokenCacheMs: number;
+  auditRetentionMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const DAY = 86_400_000;
+const implementedDialects: readonly Dialect[] = ['current', 'v0.7'];
+
+export function resolveConfig(options: ServiceOptions): ServiceConfig {
+  const issuer = checkIdentifier('issuer', options.issuer);
+  const resources = (options.resources ?? [issuer]).map((r) => {
+    const description = typeof r === 'string' ? { resource: r } : r;
+    return { ...description, resource: checkIdentifier('resources[]', description.resource) };
+  });
+  if (resources.length === 0) throw new ConfigError('resources: list at least one protected resource');
+
+  const { preClaim, postClaim } = options.scopes;
+  for (const scope of [...preClaim, ...postClaim]) {
+    if (!SCOPE_TOKEN.test(scope)) throw new ConfigError(`scopes: "${scope}" is not a valid scope token (RFC 6749 §3.3)`);
+  }
+  if (postClaim.length === 0) throw new ConfigError('scopes.postClaim: list at least one scope');
+
+  const dialects = (['current', 'v0.7', 'v0.1'] as const).filter((d) => options.dialects?.[d] ?? implementedDialects.includes(d));
+  for (const dialect of dialects) {
+    if (!implementedDialects.includes(dialect)) {
+      throw new ConfigError(`dialects.${dialect}: this version of @authmd/service does not speak ${dialect} yet`);
+    }
+  }
+  if (!dialects.includes('current') && !dialects.includes('v0.7')) {
+    throw new ConfigError('dialects: switch on current or v0.7 (or both)');
+  }
+
+  const lifetimes = options.lifetimes ?? {};
+  return {
+    issuer,
+    issuerPath: new URL(issuer).pathname.replace(/\/$/, ''),
+    name: options.name ?? new URL(issuer).host,
+    summary: options.summary,
+    logoUri: options.logoUri,
+    resources,
+    defaultResource: resources[0]!.resource,
+    scopes: { supported: [...new Set([...preClaim, ...postClaim])], preClaim: [...preClaim], postClaim: [...postClaim] },
+    dialects,
+    methods: { anonymous: options.methods?.anonymous ?? true },
+    lifetimes: {
+      accessTokenMs: seconds('lifetimes.accessTokenSeconds', lifetimes.accessTokenSeconds ?? 3600),
+      assertionMs: seconds('lifetimes.assertionSeconds', lifetimes.assertionSeconds ?? 3600),
+      claimWindowMs: seconds('lifetimes.claimWindowSeconds', lifetimes.claimWindowSeconds ?? 86_400),
+    },
+    clockSkewMs: (options.clockSkewSeconds ?? 60) * 1000,
+    signing: {
+      algorithm: options.signing?.algorithm ?? 'ES256',
+      rotateAfterMs: (options.signing?.rotateAfterDays ?? 90) * DAY,
+    },
+    maxBodyBytes: options.limits?.maxBodyBytes ?? 64 * 1024,
+    maintenanceIntervalMs: (options.maintenanceIntervalSeconds ?? 60) * 1000,
+    tokenCacheMs: (options.tokenCacheSeconds ?? 5) * 1000,
+    auditRetentionMs: (options.auditRetentionDays ?? 90) * DAY,
+  };
+}
+
+/** An issuer or resource identifier: absolute http(s) URL, no query, no fragment, no trailing slash. */
+function checkIdentifier(field: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${field}: "${value}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${field}: must be an https URL`);
+  if (url.search || url.hash) throw new ConfigError(`${field}: must not have a query or fragment`);
+  return withoutTrailingSlash(value);
+}
+
+function seconds(field: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${field}: must be a positive whole number of seconds`);
+  return value * 1000;
+}

@@ -1,0 +1,99 @@
+import { prefixes } from '@authmd/protocol';
+import { accessTokens, type AccessTokenRow } from '../schema.ts';
+import { hashSecret, opaqueValue, type RandomSource } from '../secrets.ts';
+import type { Store, StoreOps } from '../store/contract.ts';
+
+export interface IssuedAccessToken {
+  accessToken: string;
+  row: AccessTokenRow;
+}
+
+interface CachedToken {
+  row: AccessTokenRow;
+  cachedUntil: number;
+}
+
+const MAX_CACHED = 50_000;
+
+/**
+ * Opaque access tokens, stored as SHA-256 hashes. Validation is a lookup by hash, served from a
+ * short-lived in-memory cache. Every revocation made through this object clears the cache before
+ * the revoking call returns, so a revoked token is refused on the very next request.
+ */
+export class AccessTokens {
+  private readonly cache = new Map<string, CachedToken>();
+  /** Moves on at every revocation; a lookup that straddles one does not cache what it read. */
+  private epoch = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly random: RandomSource,
+    private readonly clock: () => number,
+    private readonly cacheMs: number,
+  ) {}
+
+  async issue(
+    tx: StoreOps,
+    grant: { registrationId: string; userId: string | null; scopes: string[]; resource: string; lifetimeMs: number },
+  ): Promise<IssuedAccessToken> {
+    const accessToken = opaqueValue(this.random, prefixes.accessToken);
+    const now = this.clock();
+    const row: AccessTokenRow = {
+      token_hash: hashSecret(accessToken),
+      registration_id: grant.registrationId,
+      user_id: grant.userId,
+      scope: grant.scopes.join(' '),
+      resource: grant.resource,
+      issued_at: now,
+      expires_at: now + grant.lifetimeMs,
+      revoked_at: null,
+    };
+    await tx.insert(accessTokens, row);
+    return { accessToken, row };
+  }
+
+  /** The live (unrevoked, unexpired) token row for a presented token, or undefined. */
+  async validate(accessToken: string): Promise<AccessTokenRow | undefined> {
+    const hash = hashSecret(accessToken);
+    const now = this.clock();
+    let row: AccessTokenRow | undefined;
+    const cached = this.cache.get(hash);
+    if (cached && cached.cachedUntil > now) {
+      row = cached.row;
+    } else {
+      const epoch = this.epoch;
+      row = await this.store.get(accessTokens, hash);
+      if (row && this.cacheMs > 0 && epoch === this.epoch) this.remember(hash, row, now);
+    }
+    if (!row || row.revoked_at !== null || row.expires_at <= now) return undefined;
+    return row;
+  }
+
+  /** Revokes one token by its value. Returns its row when it was live. */
+  async revoke(tx: StoreOps, accessToken: string): Promise<AccessTokenRow | undefined> {
+    const hash = hashSecret(accessToken);
+    const row = await tx.get(accessTokens, hash);
+    if (!row || row.revoked_at !== null) return undefined;
+    const revoked = await tx.update(accessTokens, hash, { revoked_at: this.clock() }, { revoked_at: null });
+    return revoked ? row : undefined;
+  }
+
+  /** Revokes every live token of a registration; returns how many. */
+  revokeForRegistration(tx: StoreOps, registrationId: string): Promise<number> {
+    return tx.updateWhere(accessTokens, 'registration_id', registrationId, { revoked_at: this.clock() }, { revoked_at: null });
+  }
+
+  /**
+   * Forgets every cached validation. Called after any revocation commits: revocations are rare, so
+   * clearing everything is cheaper than tracking which cached tokens belong to what.
+   */
+  forgetCached(): void {
+    this.epoch += 1;
+    this.cache.clear();
+  }
+
+  private remember(hash: string, row: AccessTokenRow, now: number): void {
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(hash, { row, cachedUntil: Math.min(now + this.cacheMs, row.expires_at) });
+  }
+}

@@ -1,0 +1,19 @@
+import type { AuditSink } from '../audit.ts';
+import type { ServiceConfig } from '../config.ts';
+import type { Keyring } from '../keys/keyring.ts';
+import type { Logger } from '../logger.ts';
+import type { RandomSource } from '../secrets.ts';
+import type { Store } from '../store/contract.ts';
+import type { AccessTokens } from './access-tokens.ts';
+
+/** What every engine operation may use. The engine knows nothing of HTTP. */
+export interface EngineContext {
+  config: ServiceConfig;
+  store: Store;
+  keys: Keyring;
+  clock: () => number;
+  random: RandomSource;
+  audit: AuditSink;
+  logger: Logger;
+  tokens: AccessTokens;
+}

@@ -1,0 +1,69 @@
+import { protocolError, withoutTrailingSlash, type AccessTokenView } from '@authmd/protocol';
+import { registrations } from '../schema.ts';
+import { verifyAssertion } from './assertions.ts';
+import type { EngineContext } from './context.ts';
+import { grantedScopes, registrationStatus } from './registrations.ts';
+
+export interface ExchangeRequest {
+  assertion: string;
+  resource?: string;
+  scope?: string;
+}
+
+/**
+ * The jwt-bearer grant (RFC 7523) for the service's own identity assertions. The registration is
+ * read and the token written in one transaction, so a revocation cannot slip between the check and
+ * the issue.
+ */
+export async function exchangeAssertion(ctx: EngineContext, request: ExchangeRequest): Promise<AccessTokenView> {
+  const verified = await verifyAssertion(ctx, request.assertion);
+  const resource = resolveResource(ctx, request.resource);
+  const now = ctx.clock();
+
+  return ctx.store.transaction(async (tx) => {
+    const registration = await tx.get(registrations, verified.registrationId);
+    if (!registration) throw protocolError('invalid_grant', 'The registration of this assertion no longer exists.', { reason: 'unknown_registration' });
+    const status = registrationStatus(registration, now);
+    if (status === 'revoked') throw protocolError('invalid_grant', 'The registration was revoked.', { reason: 'registration_revoked' });
+    if (status === 'expired') throw protocolError('invalid_grant', 'The registration has expired unclaimed.', { reason: 'registration_expired' });
+    if (verified.generation !== registration.generation) {
+      throw protocolError('invalid_grant', 'This assertion was superseded by a newer one (after a claim, refresh or revocation).', { reason: 'superseded' });
+    }
+    if (registration.type !== 'anonymous' && status !== 'claimed') {
+      throw protocolError('invalid_grant', 'The registration is not claimed yet.', { reason: 'not_claimed' });
+    }
+    const scopes = narrowScopes(grantedScopes(ctx, registration), request.scope);
+    const issued = await ctx.tokens.issue(tx, {
+      registrationId: registration.id,
+      userId: registration.user_id,
+      scopes,
+      resource,
+      lifetimeMs: ctx.config.lifetimes.accessTokenMs,
+    });
+    await ctx.audit.record({ type: 'token.issued', at: now, registrationId: registration.id, data: { scope: issued.row.scope, resource } }, tx);
+    return { accessToken: issued.accessToken, expiresIn: Math.floor(ctx.config.lifetimes.accessTokenMs / 1000), scopes };
+  });
+}
+
+/** RFC 8707: the token is bound to one configured resource; without `resource`, the default one. */
+function resolveResource(ctx: EngineContext, requested: string | undefined): string {
+  if (requested === undefined) return ctx.config.defaultResource;
+  let url: URL;
+  try {
+    url = new URL(requested);
+  } catch {
+    throw protocolError('invalid_target', 'resource must be an absolute URI.');
+  }
+  const known = !url.hash && ctx.config.resources.find((r) => r.resource === withoutTrailingSlash(requested));
+  if (!known) throw protocolError('invalid_target', `resource ${requested} is not a resource of this service.`);
+  return known.resource;
+}
+
+/** An optional `scope` narrows the grant; asking for more than the registration holds is refused. */
+function narrowScopes(granted: string[], requested: string | undefined): string[] {
+  if (requested === undefined || requested.trim() === '') return granted;
+  const asked = [...new Set(requested.split(' ').filter(Boolean))];
+  const extra = asked.filter((scope) => !granted.includes(scope));
+  if (extra.length) throw protocolError('invalid_scope', `This registration does not hold ${extra.join(', ')}.`);
+  return asked;
+}

@@ -1,0 +1,64 @@
+import {
+  authorizationServerMetadata,
+  paths,
+  protectedResourceMetadata,
+  renderAuthMd,
+  wellKnown,
+  wellKnownUrl,
+  type DiscoveryDescription,
+} from '@authmd/protocol';
+import type { ServiceConfig } from '../config.ts';
+import type { Endpoint } from './env.ts';
+import { publicCache, text } from './responses.ts';
+
+/** What this service offers, as the discovery documents and auth.md describe it. */
+export function describeService(config: ServiceConfig): DiscoveryDescription {
+  const url = (path: string) => config.issuer + path;
+  return {
+    issuer: config.issuer,
+    dialects: config.dialects,
+    scopes: config.scopes.supported,
+    resources: config.resources,
+    identityTypes: config.methods.anonymous ? ['anonymous'] : [],
+    refresh: false,
+    endpoints: {
+      skill: url(paths.authMd),
+      jwks: url(paths.jwks),
+      token: url(paths.token),
+      revocation: url(paths.revoke),
+      identity: url(paths.identity),
+    },
+    claimGrant: false,
+    idJagGrant: false,
+  };
+}
+
+/** The GET endpoints of discovery, keyed by path. Documents are rendered once; they change only with configuration. */
+export function discoveryEndpoints(config: ServiceConfig): Map<string, Endpoint> {
+  const description = describeService(config);
+  const endpoints = new Map<string, Endpoint>();
+  const document = (body: string, contentType: string): Endpoint => async () => text(body, contentType, 200, publicCache);
+
+  for (const resource of config.resources) {
+    const path = new URL(wellKnownUrl(resource.resource, wellKnown.protectedResource)).pathname;
+    endpoints.set(path, document(JSON.stringify(protectedResourceMetadata(description, resource)), 'application/json'));
+  }
+  const asPath = new URL(wellKnownUrl(config.issuer, wellKnown.authorizationServer)).pathname;
+  endpoints.set(asPath, document(JSON.stringify(authorizationServerMetadata(description)), 'application/json'));
+
+  const authMd = renderAuthMd({
+    serviceName: config.name,
+    summary: config.summary,
+    discovery: description,
+    preClaimScopes: config.scopes.preClaim,
+    postClaimScopes: config.scopes.postClaim,
+    lifetimes: {
+      assertionSeconds: config.lifetimes.assertionMs / 1000,
+      accessTokenSeconds: config.lifetimes.accessTokenMs / 1000,
+      claimWindowSeconds: config.lifetimes.claimWindowMs / 1000,
+    },
+  });
+  endpoints.set(config.issuerPath + paths.authMd, document(authMd, 'text/markdown; charset=utf-8'));
+  endpoints.set(config.issuerPath + paths.jwks, async (_request, { ctx }) => text(ctx.keys.jwks(), 'application/json', 200, publicCache));
+  return endpoints;
+}

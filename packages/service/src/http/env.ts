@@ -1,0 +1,29 @@
+import type { EngineContext } from '../engine/context.ts';
+
+/**
+ * The request as endpoints see it: what every host can provide cheaply. The Web handler builds it
+ * from a `Request`; the Node adapter from an `IncomingMessage`, without constructing Web objects on
+ * the hot path.
+ */
+export interface HttpRequest {
+  readonly method: string;
+  readonly pathname: string;
+  /** A header by lowercase name; repeated headers joined with ", ". */
+  header(name: string): string | undefined;
+  /** The body, read once. Throws `payload_too_large` beyond `maxBytes`, before reading it whole. */
+  body(maxBytes: number): Promise<Uint8Array>;
+  /** The client's IP address, as the host determined it (socket peer or trusted proxy header). */
+  readonly clientIp: string | undefined;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpEnv {
+  ctx: EngineContext;
+}
+
+export type Endpoint = (request: HttpRequest, env: HttpEnv) => Promise<HttpResponse>;

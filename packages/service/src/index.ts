@@ -1,0 +1,12 @@
+export { createService, type AuthmdService } from './service.ts';
+export { ConfigError, type ServiceConfig, type ServiceOptions } from './config.ts';
+export type { Guard, GuardOutcome, Principal, ProtectOptions, Refusal } from './protect.ts';
+export type { FetchHandler, RequestInfo } from './adapters/fetch.ts';
+export type { HttpRequest, HttpResponse } from './http/env.ts';
+export type { AuditEvent, AuditEventType, AuditSink } from './audit.ts';
+export { jsonLogger, silentLogger, type Logger } from './logger.ts';
+export type { RandomSource } from './secrets.ts';
+export type { SigningAlgorithm } from './keys/jwt.ts';
+export * from './store/index.ts';
+export { nodeGuard, nodeMiddleware, writeRefusal, writeResponse, type NodeAdapterOptions, type RequestWithPrincipal } from './adapters/node.ts';
+export { authmd as expressMiddleware, requireToken } from './adapters/express.ts';

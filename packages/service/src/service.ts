@@ -1,0 +1,111 @@
+import { storeAuditSink } from './audit.ts';
+import { resolveConfig, type ServiceConfig, type ServiceOptions } from './config.ts';
+import { AccessTokens } from './engine/access-tokens.ts';
+import type { EngineContext } from './engine/context.ts';
+import { revokeRegistration } from './engine/registrations.ts';
+import { fetchHandler, type FetchHandler } from './adapters/fetch.ts';
+import type { HttpRequest, HttpResponse } from './http/env.ts';
+import { allowedMethods, buildRoutes, createDispatch } from './http/handler.ts';
+import { Keyring } from './keys/keyring.ts';
+import { jsonLogger } from './logger.ts';
+import { createGuard, type Guard, type ProtectOptions } from './protect.ts';
+import { serviceTables } from './schema.ts';
+import { cryptoRandom } from './secrets.ts';
+import type { Store } from './store/contract.ts';
+import { createMemoryStore } from './store/memory/memory-store.ts';
+
+export interface AuthmdService {
+  readonly config: ServiceConfig;
+  readonly store: Store;
+  /** The Web-standard handler for every protocol path (discovery, registration, tokens). */
+  readonly handler: FetchHandler;
+  /** The same, below the Web types: what host adapters call (see adapters/node.ts). */
+  readonly dispatch: (request: HttpRequest) => Promise<HttpResponse>;
+  /** Whether `pathname` is one of the service's own paths (adapters pass everything else on). */
+  handles(pathname: string): boolean;
+  /** The methods one of the service's paths answers; empty for paths that are not the service's. */
+  allowedMethods(pathname: string): string[];
+  /** A guard for an API route: bearer token, resource binding, scopes. */
+  protect(options?: ProtectOptions): Guard;
+  /** Operator action: a registration, its assertions and its tokens stop working. */
+  revokeRegistration(registrationId: string): Promise<boolean>;
+  /** Makes a new signing key active; the old one stays published until its assertions expire. */
+  rotateKeys(): Promise<void>;
+  /** Purges expired rows and looks after the keyring; runs on a timer unless switched off. */
+  maintain(): Promise<void>;
+  /** Stops the timer and closes the store. */
+  close(): Promise<void>;
+}
+
+export async function createService(options: ServiceOptions): Promise<AuthmdService> {
+  const config = resolveConfig(options);
+  const logger = options.logger ?? jsonLogger();
+  const clock = options.clock ?? Date.now;
+  const random = options.random ?? cryptoRandom;
+  const store = options.store ?? developmentStore(logger);
+  warnAboutUnsafeSettings(config, logger);
+
+  await store.migrate(serviceTables);
+  const keys = await Keyring.open({
+    store,
+    algorithm: config.signing.algorithm,
+    clock,
+    logger,
+    publishAfterRetirementMs: config.lifetimes.assertionMs + config.clockSkewMs,
+    rotateAfterMs: config.signing.rotateAfterMs,
+  });
+  const ctx: EngineContext = {
+    config,
+    store,
+    keys,
+    clock,
+    random,
+    logger,
+    audit: options.audit ?? storeAuditSink({ random, logger, retentionMs: config.auditRetentionMs }),
+    tokens: new AccessTokens(store, random, clock, config.tokenCacheMs),
+  };
+  const routes = buildRoutes(ctx);
+  const dispatch = createDispatch(ctx, routes);
+
+  const maintain = async () => {
+    await store.purgeExpired(clock());
+    await keys.maintain();
+  };
+  const timer =
+    config.maintenanceIntervalMs > 0
+      ? setInterval(() => maintain().catch((error) => logger.error('maintenance failed', { error: String(error) })), config.maintenanceIntervalMs)
+      : undefined;
+  timer?.unref();
+
+  return {
+    config,
+    store,
+    handler: fetchHandler(dispatch),
+    dispatch,
+    handles: (pathname) => routes.has(pathname),
+    allowedMethods: (pathname) => allowedMethods(routes, pathname),
+    protect: (protectOptions) => createGuard(ctx, protectOptions),
+    revokeRegistration: (registrationId) => revokeRegistration(ctx, registrationId),
+    rotateKeys: async () => {
+      await keys.rotate();
+    },
+    maintain,
+    close: async () => {
+      clearInterval(timer);
+      await store.close();
+    },
+  };
+}
+
+function developmentStore(logger: ReturnType<typeof jsonLogger>): Store {
+  logger.warn('no store configured: using the in-memory store, which loses every registration and token when the process stops; configure SQLite or PostgreSQL for anything real');
+  return createMemoryStore();
+}
+
+function warnAboutUnsafeSettings(config: ServiceConfig, logger: ReturnType<typeof jsonLogger>): void {
+  const url = new URL(config.issuer);
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && !loopback) {
+    logger.warn('the issuer is plain http on a non-loopback host: tokens and claim codes travel unencrypted; use https', { issuer: config.issuer });
+  }
+}

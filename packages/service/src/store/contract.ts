@@ -1,0 +1,183 @@
+/**
+ * The Store contract: everything the service persists goes through these few operations.
+ *
+ * A store holds *tables*. A table is declared once (a `TableSpec`) with its primary key, its column
+ * kinds, and which columns are indexed. Every read on a request path names the primary key or an
+ * indexed column, so no backend ever has to scan: `findOne`/`findMany`/`updateWhere` refuse a column
+ * that is not declared as indexed.
+ *
+ * Atomicity comes from the primitives, never from read-then-write in the caller:
+ * - `insertIfAbsent`: exactly one of several concurrent inserts of a key wins (replay caches).
+ * - `update` with `where`: compare-and-set on one row (a state transition happens once).
+ * - `consumeOne`: atomically remove a row and hand it to exactly one caller (single-use secrets).
+ * - `incrementWithin`: a counter in a fixed window (attempt limits, rate limits).
+ * - `transaction`: several writes that land together or not at all, isolated from other callers.
+ *
+ * Values: timestamps are integers (epoch milliseconds); booleans are booleans; `json` columns hold
+ * any JSON value (arrays of scopes, small objects). `null` means "no value"; every non-key column may
+ * be null. Rows come back as plain objects with every declared column present, and are copies: changing
+ * one never changes the store.
+ *
+ * Rules every backend follows (the shared suite in test/store checks them):
+ * - `undefined` in a `patch` or `where` means "not given"; in an inserted row it is stored as null.
+ *   Unknown columns in a patch or condition throw; the key column cannot be patched.
+ * - A write that would duplicate a unique value (`insert`, `update`, `updateWhere`) throws
+ *   `DuplicateKeyError` and changes nothing; `updateWhere` is all-or-nothing.
+ * - `update` reports whether the row matched `where`, even if the patch changed no value.
+ * - Transactions are serializable: what a transaction reads stays as read until it commits, and
+ *   concurrent writers to those rows wait. Nested `tx.transaction` runs inline, without a savepoint.
+ *   Concurrent transactions may be committed together (group commit), but each one's writes stay
+ *   its own: one that throws is rolled back alone, and none resolves before its writes are durable.
+ * - Using the store itself (not the handle) from inside its own transaction cannot complete; the
+ *   backend fails it after a lock timeout (default 10 s) with an error that says so, never a hang.
+ * - Tables must be migrated before use; only migrated tables are purged.
+ */
+
+export type ColumnKind = 'text' | 'integer' | 'boolean' | 'json';
+
+export type Value = string | number | boolean | null | JsonValue;
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A row type: every property is a column. */
+export type Row = { [column: string]: unknown };
+
+export interface TableSpec<R extends Row = Row> {
+  /** SQL-safe name: lowercase letters, digits and underscores. */
+  readonly name: string;
+  /** The primary key column; its values are strings. */
+  readonly key: keyof R & string;
+  /** Every column, including the key, with its kind. */
+  readonly columns: { readonly [C in keyof R & string]-?: ColumnKind };
+  /** Columns with a unique index (null values do not collide). */
+  readonly unique?: readonly (keyof R & string)[];
+  /** Columns with a non-unique index. */
+  readonly indexed?: readonly (keyof R & string)[];
+  /** An integer column: rows whose value is below `now` are deleted by `purgeExpired`. */
+  readonly expiresAt?: keyof R & string;
+}
+
+/** Declares a table; the identity function exists so that the row type is checked against the spec. */
+export function table<R extends Row>(spec: TableSpec<R>): TableSpec<R> {
+  return spec;
+}
+
+/** Equality conditions on columns; `null` matches a null (absent) value. */
+export type Where<R extends Row> = { readonly [C in keyof R]?: R[C] | null };
+
+export interface CounterState {
+  /** The count after this increment. */
+  count: number;
+  /** When the current window ends (epoch ms); the counter starts again from 1 after it. */
+  resetAt: number;
+}
+
+/** Data operations; available on the store and, inside a transaction, on the transaction handle. */
+export interface StoreOps {
+  /** The row with this primary key, or undefined. */
+  get<R extends Row>(table: TableSpec<R>, key: string): Promise<R | undefined>;
+
+  /** The row whose `column` (the key or a `unique` column) equals `value`, or undefined. */
+  findOne<R extends Row>(table: TableSpec<R>, column: keyof R & string, value: string | number): Promise<R | undefined>;
+
+  /** Rows whose indexed `column` equals `value`, at most `limit` (default 1000), in no particular order. */
+  findMany<R extends Row>(table: TableSpec<R>, column: keyof R & string, value: string | number, limit?: number): Promise<R[]>;
+
+  /** Inserts a row. Throws `DuplicateKeyError` when the key or a unique column value already exists. */
+  insert<R extends Row>(table: TableSpec<R>, row: R): Promise<void>;
+
+  /** Inserts a row unless its key already exists. Returns true when this call inserted it. */
+  insertIfAbsent<R extends Row>(table: TableSpec<R>, row: R): Promise<boolean>;
+
+  /**
+   * Compare-and-set on one row: applies `patch` to the row with this key only if every column in
+   * `where` currently equals the given value. Returns true when the row was changed.
+   */
+  update<R extends Row>(table: TableSpec<R>, key: string, patch: Partial<R>, where?: Where<R>): Promise<boolean>;
+
+  /**
+   * Applies `patch` to every row whose indexed `column` equals `value` and that matches `where`.
+   * Returns the number of rows changed.
+   */
+  updateWhere<R extends Row>(
+    table: TableSpec<R>,
+    column: keyof R & string,
+    value: string | number,
+    patch: Partial<R>,
+    where?: Where<R>,
+  ): Promise<number>;
+
+  /**
+   * Atomically deletes the row with this key (if it matches `where`) and returns it. Of several
+   * concurrent callers, exactly one receives the row; the others receive undefined.
+   */
+  consumeOne<R extends Row>(table: TableSpec<R>, key: string, where?: Where<R>): Promise<R | undefined>;
+
+  /** Deletes the row with this key. Returns true when a row was deleted. */
+  delete<R extends Row>(table: TableSpec<R>, key: string): Promise<boolean>;
+
+  /**
+   * Increments the counter `key` and returns its state. The first increment opens a window of
+   * `windowMs` starting at `now`; increments inside it count up; the first increment at or after
+   * `resetAt` opens a new window at 1. Counters are not rolled back by a failed transaction.
+   */
+  incrementWithin(key: string, windowMs: number, now: number): Promise<CounterState>;
+}
+
+export interface Store extends StoreOps {
+  /** 'memory', 'sqlite', … for logs and diagnostics. */
+  readonly kind: string;
+
+  /**
+   * Creates the tables and indexes that do not exist yet, and adds columns that a newer spec
+   * declares. Idempotent; call once at start with every table the application uses.
+   */
+  migrate(tables: readonly TableSpec<any>[]): Promise<void>;
+
+  /**
+   * Runs `fn` with a handle whose writes land together when `fn` resolves and not at all when it
+   * throws (the error is rethrown). Other callers never observe a partial transaction, and a
+   * transaction never observes another one's uncommitted writes. Keep transactions short: no network
+   * I/O and no waiting on anything but the handle. Calling `transaction` on the handle runs inline.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  /** Deletes rows past their `expiresAt` column and expired counters. Returns how many were deleted. */
+  purgeExpired(now: number): Promise<number>;
+
+  /** Releases connections and file handles. */
+  close(): Promise<void>;
+}
+
+export interface StoreTx extends StoreOps {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+}
+
+/** An insert collided with an existing primary key or unique value. */
+export class DuplicateKeyError extends Error {
+  override readonly name = 'DuplicateKeyError';
+  constructor(
+    readonly table: string,
+    readonly column: string,
+  ) {
+    super(`duplicate value for ${table}.${column}`);
+  }
+}
+
+/** A lookup named a column that is neither the key nor indexed: it would need a scan. */
+export class UnindexedLookupError extends Error {
+  override readonly name = 'UnindexedLookupError';
+  constructor(
+    readonly table: string,
+    readonly column: string,
+  ) {
+    super(`${table}.${column} is not indexed; declare it in the table spec before looking rows up by it`);
+  }
+}
+
+/** Checks, for every backend alike, that a lookup column is indexed. */
+export function assertIndexed(spec: TableSpec<any>, column: string, unique: boolean): void {
+  if (column === spec.key) return;
+  if (spec.unique?.includes(column)) return;
+  if (!unique && spec.indexed?.includes(column)) return;
+  throw new UnindexedLookupError(spec.name, column);
+}

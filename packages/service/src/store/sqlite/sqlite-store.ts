@@ -1,0 +1,394 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
+import {
+  assertIndexed,
+  DuplicateKeyError,
+  type ColumnKind,
+  type CounterState,
+  type Row,
+  type Store,
+  type StoreOps,
+  type StoreTx,
+  type TableSpec,
+  type Where,
+} from '../contract.ts';
+import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, kindOf, Mutex, validateSpec } from '../shared.ts';
+
+type Spec = TableSpec<any>;
+type Runner = <T>(f: () => T) => Promise<T>;
+type Statement = Database.Statement<unknown[], Row>;
+
+/** Per-spec SQL pieces and prepared statements, built once per spec object. */
+interface Compiled {
+  spec: Spec;
+  table: string;
+  columns: string[];
+  selectList: string;
+  booleans: string[];
+  jsons: string[];
+  statements: Map<string, Statement>;
+}
+
+const COUNTERS = 'authmd_counters';
+const PURGE_BATCH = 500;
+const SQL_TYPE: Record<ColumnKind, string> = { text: 'TEXT', integer: 'INTEGER', boolean: 'INTEGER', json: 'TEXT' };
+
+const q = (name: string): string => `"${name}"`;
+
+export interface SqliteStoreOptions {
+  /** The database file; created with its directory when missing. `:memory:` for a throwaway store. */
+  path: string;
+  /** NORMAL (default) survives a killed process; FULL also survives power loss, at an fsync per commit. */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long an operation waits for a running transaction before failing (default 10 s). */
+  lockTimeoutMs?: number;
+  /** How often a worker thread checkpoints the WAL (default 250 ms); 0 leaves it to SQLite, on commit. */
+  checkpointIntervalMs?: number;
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const { path } = options;
+  if (path !== ':memory:' && path !== '') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const db = new Database(path);
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = WAL');
+  // In WAL mode, NORMAL loses no committed transaction when the process dies (even SIGKILL): the WAL
+  // is written before COMMIT returns, only its fsync is deferred. FULL also fsyncs at every commit,
+  // so committed transactions survive a power loss or OS crash too.
+  db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+  db.pragma('journal_size_limit = 67108864'); // a checkpointed WAL is truncated back to 64 MiB
+  const onDisk = path !== ':memory:' && path !== '';
+  let checkpointer: Checkpointer | undefined;
+  if (onDisk && options.checkpointIntervalMs !== 0) {
+    db.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(resolve(path), options.checkpointIntervalMs ?? 250, () => {
+      db.pragma('wal_autocheckpoint = 1000'); // the worker died: let SQLite checkpoint on commit again
+    });
+  }
+  db.exec(`CREATE TABLE IF NOT EXISTS ${COUNTERS} (key TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL, reset_at INTEGER NOT NULL)`);
+  db.exec(`CREATE INDEX IF NOT EXISTS ${COUNTERS}_reset_at ON ${COUNTERS} (reset_at)`);
+
+  const increment = db.prepare<[{ key: string; now: number; resetAt: number }], { count: number; reset_at: number }>(
+    `INSERT INTO ${COUNTERS} (key, count, reset_at) VALUES (@key, 1, @resetAt)
+     ON CONFLICT(key) DO UPDATE SET
+       count = CASE WHEN reset_at <= @now THEN 1 ELSE count + 1 END,
+       reset_at = CASE WHEN reset_at <= @now THEN @resetAt ELSE reset_at END
+     RETURNING count, reset_at`,
+  );
+  const restoreCounter = db.prepare<[string, number, number]>(
+    `INSERT INTO ${COUNTERS} (key, count, reset_at) VALUES (?, ?, ?)
+     ON CONFLICT(key) DO UPDATE SET count = excluded.count, reset_at = excluded.reset_at`,
+  );
+  const purgeCounters = db.prepare<[number]>(`DELETE FROM ${COUNTERS} WHERE reset_at <= ?`);
+
+  const compiled = new WeakMap<Spec, Compiled>();
+  const migrated = new Map<string, Spec>();
+  const lock = new Mutex(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  let closed = false;
+
+  function compile(spec: Spec): Compiled {
+    let c = compiled.get(spec);
+    if (!c) {
+      validateSpec(spec, [COUNTERS]);
+      const columns = Object.keys(spec.columns);
+      c = {
+        spec,
+        table: q(spec.name),
+        columns,
+        selectList: columns.map(q).join(', '),
+        booleans: columns.filter((col) => spec.columns[col] === 'boolean'),
+        jsons: columns.filter((col) => spec.columns[col] === 'json'),
+        statements: new Map(),
+      };
+      compiled.set(spec, c);
+    }
+    return c;
+  }
+
+  function statement(c: Compiled, cacheKey: string, sql: () => string): Statement {
+    let s = c.statements.get(cacheKey);
+    if (!s) {
+      s = db.prepare<unknown[], Row>(sql());
+      c.statements.set(cacheKey, s);
+    }
+    return s;
+  }
+
+  /** Store-level operations run at once unless a transaction holds the lock; then they queue behind it. */
+  const runOnStore: Runner = (f) => {
+    if (!lock.locked) return attempt(f);
+    return lock.run(f);
+  };
+
+  function makeOps(run: Runner, onIncrement?: (key: string, state: CounterState) => void): StoreOps {
+    const selectBy = (c: Compiled, column: string): Statement =>
+      statement(c, `select:${column}`, () => `SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = ? LIMIT ?`);
+
+    const change = (t: Spec, column: string, value: unknown, patch: Row, where: Where<any> | undefined): number => {
+      const c = compile(t);
+      const set = setClause(t, patch);
+      const cond = whereClause(t, where);
+      const s = statement(c, `update:${column}:${set.cacheKey}:${cond.cacheKey}`, () => `UPDATE ${c.table} SET ${set.sql} WHERE ${q(column)} = ?${cond.sql}`);
+      return withDuplicateKeys(t, () => s.run(...set.params, value, ...cond.params).changes);
+    };
+
+    return {
+      get: (t, key) => run(() => {
+        const c = compile(t);
+        return decode(c, selectBy(c, t.key).get(key, 1));
+      }),
+
+      findOne: (t, column, value) => run(() => {
+        assertIndexed(t, column, true);
+        const c = compile(t);
+        return decode(c, selectBy(c, column).get(value, 1));
+      }),
+
+      findMany: (t, column, value, limit = DEFAULT_LIMIT) => run(() => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        const c = compile(t);
+        return selectBy(c, column).all(value, limit).map((row) => decode(c, row)!);
+      }),
+
+      insert: (t, row) => run(() => {
+        const c = compile(t);
+        const s = statement(c, 'insert', () => `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)})`);
+        withDuplicateKeys(t, () => s.run(...encodeRow(c, row)));
+      }),
+
+      insertIfAbsent: (t, row) => run(() => {
+        const c = compile(t);
+        const s = statement(
+          c,
+          'insertIfAbsent',
+          () => `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)}) ON CONFLICT(${q(t.key)}) DO NOTHING`,
+        );
+        return withDuplicateKeys(t, () => s.run(...encodeRow(c, row)).changes > 0);
+      }),
+
+      update: (t, key, patch, where) => run(() => change(t, t.key, key, patch, where) > 0),
+
+      updateWhere: (t, column, value, patch, where) => run(() => {
+        assertIndexed(t, column, false);
+        return change(t, column, value, patch, where);
+      }),
+
+      consumeOne: (t, key, where) => run(() => {
+        const c = compile(t);
+        const cond = whereClause(t, where);
+        const s = statement(c, `consume:${cond.cacheKey}`, () => `DELETE FROM ${c.table} WHERE ${q(t.key)} = ?${cond.sql} RETURNING ${c.selectList}`);
+        return decode(c, s.get(key, ...cond.params));
+      }),
+
+      delete: (t, key) => run(() => {
+        const c = compile(t);
+        return statement(c, 'delete', () => `DELETE FROM ${c.table} WHERE ${q(t.key)} = ?`).run(key).changes > 0;
+      }),
+
+      incrementWithin: (key, windowMs, now) => run(() => {
+        const row = increment.get({ key, now, resetAt: now + windowMs })!;
+        const state = { count: row.count, resetAt: row.reset_at };
+        onIncrement?.(key, state);
+        return state;
+      }),
+    };
+  }
+
+  function migrateOne(spec: Spec): void {
+    const c = compile(spec);
+    const definition = (col: string) => `${q(col)} ${col === spec.key ? 'TEXT PRIMARY KEY NOT NULL' : SQL_TYPE[spec.columns[col] as ColumnKind]}`;
+    db.exec(`CREATE TABLE IF NOT EXISTS ${c.table} (${c.columns.map(definition).join(', ')})`);
+    const existing = new Set(db.prepare<[], { name: string }>(`PRAGMA table_info(${c.table})`).all().map((col) => col.name));
+    for (const col of c.columns) {
+      if (!existing.has(col)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${definition(col)}`);
+    }
+    for (const col of spec.unique ?? []) db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS ${q(`${spec.name}_${col}_unique`)} ON ${c.table} (${q(col)})`);
+    for (const col of [...(spec.indexed ?? []), ...(spec.expiresAt ? [spec.expiresAt] : [])]) {
+      db.exec(`CREATE INDEX IF NOT EXISTS ${q(`${spec.name}_${col}_idx`)} ON ${c.table} (${q(col)})`);
+    }
+    migrated.set(spec.name, spec);
+  }
+
+  /**
+   * Group commit. Transactions requested during one turn of the event loop run one after another
+   * inside a single BEGIN … COMMIT, each in its own SAVEPOINT: one that throws is rolled back alone,
+   * and none is reported done before the shared COMMIT has landed. Under load this writes each WAL
+   * page once per batch instead of once per transaction; alone, a transaction waits one turn.
+   */
+  interface Queued {
+    fn: (tx: StoreTx) => Promise<unknown>;
+    resolve: (value: any) => void;
+    reject: (error: unknown) => void;
+  }
+  let queued: Queued[] = [];
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const savepoint = db.prepare('SAVEPOINT authmd_tx');
+  const rollbackTo = db.prepare('ROLLBACK TO authmd_tx');
+  const release = db.prepare('RELEASE authmd_tx');
+
+  async function commitQueued(): Promise<void> {
+    const batch = queued;
+    queued = [];
+    try {
+      await lock.acquire();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    const outcomes: (() => void)[] = [];
+    try {
+      begin.run();
+      for (const item of batch) outcomes.push(await runInSavepoint(item));
+      commit.run();
+      for (const settle of outcomes) settle();
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      for (const item of batch) item.reject(error);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Runs one queued transaction; returns how to settle it once the batch has committed. */
+  async function runInSavepoint(item: Queued): Promise<() => void> {
+    let open = true;
+    // Counters must survive a rollback: remember their last state and write it back afterwards.
+    const counters = new Map<string, CounterState>();
+    const runInTx: Runner = (f) => (open ? attempt(f) : Promise.reject(new Error('the transaction has ended')));
+    const tx: StoreTx = {
+      ...makeOps(runInTx, (key, state) => counters.set(key, state)),
+      transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
+    };
+    savepoint.run();
+    try {
+      const value = await item.fn(tx);
+      release.run();
+      return () => item.resolve(value);
+    } catch (error) {
+      rollbackTo.run();
+      release.run();
+      for (const [key, state] of counters) restoreCounter.run(key, state.count, state.resetAt);
+      return () => item.reject(error);
+    } finally {
+      open = false;
+    }
+  }
+
+  return {
+    kind: 'sqlite',
+    ...makeOps(runOnStore),
+
+    migrate: (specs) => runOnStore(() => db.transaction(() => specs.forEach(migrateOne))()),
+
+    transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queued.push({ fn, resolve, reject });
+        if (queued.length === 1) setImmediate(commitQueued);
+      });
+    },
+
+    async purgeExpired(now) {
+      let deleted = 0;
+      for (const spec of migrated.values()) {
+        if (!spec.expiresAt) continue;
+        const c = compile(spec);
+        const exp = q(spec.expiresAt);
+        const s = statement(
+          c,
+          'purge',
+          () => `DELETE FROM ${c.table} WHERE rowid IN (SELECT rowid FROM ${c.table} WHERE ${exp} IS NOT NULL AND ${exp} < ? LIMIT ${PURGE_BATCH})`,
+        );
+        for (;;) {
+          const n = await runOnStore(() => s.run(now).changes);
+          deleted += n;
+          if (n < PURGE_BATCH) break;
+          await new Promise((done) => setImmediate(done)); // let requests in between batches
+        }
+      }
+      return deleted + (await runOnStore(() => purgeCounters.run(now).changes));
+    },
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await checkpointer?.stop();
+      await runOnStore(() => db.close());
+    },
+  };
+}
+
+function encode(kind: ColumnKind, value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  if (kind === 'boolean') return value ? 1 : 0;
+  if (kind === 'json') return JSON.stringify(value);
+  return value;
+}
+
+function encodeRow(c: Compiled, row: Row): unknown[] {
+  if (typeof row[c.spec.key] !== 'string') throw new TypeError(`${c.spec.name}.${c.spec.key} must be a string`);
+  return c.columns.map((col) => encode(c.spec.columns[col] as ColumnKind, row[col]));
+}
+
+/** Rows from better-sqlite3 are fresh objects, so they are decoded in place. */
+function decode<R extends Row>(c: Compiled, row: Row | undefined): R | undefined {
+  if (!row) return undefined;
+  for (const col of c.booleans) if (row[col] !== null) row[col] = row[col] === 1;
+  for (const col of c.jsons) if (row[col] !== null) row[col] = JSON.parse(row[col] as string);
+  return row as R;
+}
+
+function placeholders(c: Compiled): string {
+  return c.columns.map(() => '?').join(', ');
+}
+
+function setClause(spec: Spec, patch: Row): { sql: string; cacheKey: string; params: unknown[] } {
+  const columns: string[] = [];
+  const params: unknown[] = [];
+  for (const [column, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const kind = kindOf(spec, column);
+    if (column === spec.key) throw new Error(`${spec.name}.${column} is the key and cannot be updated`);
+    columns.push(column);
+    params.push(encode(kind, value));
+  }
+  // An empty patch still "changes" a matching row, so update() reports whether the row matched.
+  const sql = columns.length ? columns.map((col) => `${q(col)} = ?`).join(', ') : `${q(spec.key)} = ${q(spec.key)}`;
+  return { sql, cacheKey: columns.join(','), params };
+}
+
+function whereClause(spec: Spec, where: Where<any> | undefined): { sql: string; cacheKey: string; params: unknown[] } {
+  let sql = '';
+  let cacheKey = '';
+  const params: unknown[] = [];
+  for (const [column, value] of Object.entries(where ?? {})) {
+    if (value === undefined) continue;
+    const kind = kindOf(spec, column);
+    if (value === null) {
+      sql += ` AND ${q(column)} IS NULL`;
+      cacheKey += `${column}~,`;
+    } else {
+      sql += ` AND ${q(column)} = ?`;
+      cacheKey += `${column}=,`;
+      params.push(encode(kind, value));
+    }
+  }
+  return { sql, cacheKey, params };
+}
+
+/** Maps SQLite's key and unique violations to DuplicateKeyError, naming the column from the message. */
+function withDuplicateKeys<T>(spec: Spec, f: () => T): T {
+  try {
+    return f();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      const column = /constraint failed: [a-z0-9_]+\.([a-z0-9_]+)/.exec((error as Error).message)?.[1];
+      throw new DuplicateKeyError(spec.name, column ?? spec.key);
+    }
+    throw error;
+  }
+}

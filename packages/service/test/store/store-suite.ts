@@ -1,0 +1,577 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DuplicateKeyError, table, UnindexedLookupError, type JsonValue, type Store } from '../../src/store/contract.ts';
+
+/**
+ * The Store contract as tests: every backend runs this suite. It relies on the contract only, so a
+ * new backend (PostgreSQL, …) passes `open` and nothing else.
+ */
+
+type Item = {
+  id: string;
+  name: string | null;
+  count: number | null;
+  active: boolean | null;
+  data: JsonValue | null;
+  hash: string | null;
+  owner: string | null;
+  state: string | null;
+  expires_at: number | null;
+  note: string | null;
+};
+
+const items = table<Item>({
+  name: 'suite_items',
+  key: 'id',
+  columns: {
+    id: 'text',
+    name: 'text',
+    count: 'integer',
+    active: 'boolean',
+    data: 'json',
+    hash: 'text',
+    owner: 'text',
+    state: 'text',
+    expires_at: 'integer',
+    note: 'text',
+  },
+  unique: ['hash'],
+  indexed: ['owner'],
+  expiresAt: 'expires_at',
+});
+
+type EvolvingV1 = { id: string; a: string | null };
+type EvolvingV2 = EvolvingV1 & { b: string | null; c: JsonValue | null; flag: boolean | null };
+const evolvingV1 = table<EvolvingV1>({ name: 'suite_evolving', key: 'id', columns: { id: 'text', a: 'text' } });
+const evolvingV2 = table<EvolvingV2>({
+  name: 'suite_evolving',
+  key: 'id',
+  columns: { id: 'text', a: 'text', b: 'text', c: 'json', flag: 'boolean' },
+  indexed: ['b'],
+});
+
+const item = (id: string, fields: Partial<Item> = {}): Item => ({
+  id,
+  name: null,
+  count: null,
+  active: null,
+  data: null,
+  hash: null,
+  owner: null,
+  state: null,
+  expires_at: null,
+  note: null,
+  ...fields,
+});
+
+const ids = (rows: { id: string }[]): string[] => rows.map((row) => row.id).sort();
+const tick = (): Promise<void> => new Promise((done) => setImmediate(done));
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export interface OpenedStore {
+  store: Store;
+  /** Opens a new store on the same data; the suite closes `store` before calling it. */
+  reopen?: () => Promise<Store>;
+  cleanup?: () => Promise<void>;
+}
+
+/** `persistent`: the backend keeps data across close and reopen (`open` then provides `reopen`). */
+export function describeStoreContract(name: string, open: () => Promise<OpenedStore>, capabilities: { persistent?: boolean } = {}): void {
+  describe(`Store contract: ${name}`, () => {
+    let opened: OpenedStore;
+    let store: Store;
+
+    beforeEach(async () => {
+      opened = await open();
+      store = opened.store;
+      await store.migrate([items]);
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await opened.cleanup?.();
+    });
+
+    describe('reads and writes', () => {
+      it('round-trips every column kind, with every declared column present', async () => {
+        const full = item('a', {
+          name: 'Alice',
+          count: 1_700_000_000_123,
+          active: true,
+          data: { scopes: ['read', 'write'], nested: { deep: [1, { x: null }], off: false }, ratio: 1.5 },
+          hash: 'h-a',
+          owner: 'o1',
+          state: 'open',
+          expires_at: 1_700_000_000_000,
+          note: 'n',
+        });
+        const falsy = item('b', { active: false, count: 0, name: '', data: [] });
+        const array = item('c', { data: [1, 'two', { three: [3] }, null] });
+        const empty = item('d');
+        for (const row of [full, falsy, array, empty]) await store.insert(items, row);
+
+        for (const row of [full, falsy, array, empty]) {
+          const got = await store.get(items, row.id);
+          expect(got).toStrictEqual(row);
+          expect(Object.keys(got!).sort()).toEqual(Object.keys(items.columns).sort());
+        }
+        expect((await store.get(items, 'b'))!.active).toBe(false);
+        expect((await store.get(items, 'd'))!.active).toBeNull();
+      });
+
+      it('returns undefined or nothing for missing rows', async () => {
+        expect(await store.get(items, 'missing')).toBeUndefined();
+        expect(await store.findOne(items, 'hash', 'missing')).toBeUndefined();
+        expect(await store.findMany(items, 'owner', 'missing')).toEqual([]);
+        expect(await store.delete(items, 'missing')).toBe(false);
+      });
+
+      it('finds one row by key and by unique column', async () => {
+        await store.insert(items, item('a', { hash: 'h-a', name: 'A' }));
+        await store.insert(items, item('b', { hash: 'h-b', name: 'B' }));
+        expect((await store.findOne(items, 'id', 'b'))?.name).toBe('B');
+        expect((await store.findOne(items, 'hash', 'h-a'))?.name).toBe('A');
+        expect(await store.findOne(items, 'hash', 'h-c')).toBeUndefined();
+      });
+
+      it('finds many rows by indexed column and respects the limit', async () => {
+        for (let i = 0; i < 5; i++) await store.insert(items, item(`o1-${i}`, { owner: 'o1' }));
+        for (let i = 0; i < 2; i++) await store.insert(items, item(`o2-${i}`, { owner: 'o2' }));
+        expect(ids(await store.findMany(items, 'owner', 'o1'))).toEqual(['o1-0', 'o1-1', 'o1-2', 'o1-3', 'o1-4']);
+        expect(ids(await store.findMany(items, 'owner', 'o2'))).toEqual(['o2-0', 'o2-1']);
+        const limited = await store.findMany(items, 'owner', 'o1', 3);
+        expect(limited).toHaveLength(3);
+        expect(new Set(ids(limited)).size).toBe(3);
+        for (const row of limited) expect(row.owner).toBe('o1');
+      });
+
+      it('deletes a row and its index entries', async () => {
+        await store.insert(items, item('a', { hash: 'h', owner: 'o' }));
+        expect(await store.delete(items, 'a')).toBe(true);
+        expect(await store.delete(items, 'a')).toBe(false);
+        expect(await store.get(items, 'a')).toBeUndefined();
+        expect(await store.findOne(items, 'hash', 'h')).toBeUndefined();
+        expect(await store.findMany(items, 'owner', 'o')).toEqual([]);
+        await store.insert(items, item('b', { hash: 'h' }));
+        expect((await store.findOne(items, 'hash', 'h'))?.id).toBe('b');
+      });
+
+      it('hands out copies: callers cannot mutate stored rows', async () => {
+        const row = item('a', { owner: 'o', data: { list: [1, 2], inner: { v: 'x' } } });
+        await store.insert(items, row);
+        (row.data as { list: number[] }).list.push(3);
+        row.name = 'changed';
+
+        const got = (await store.get(items, 'a'))!;
+        expect(got.data).toEqual({ list: [1, 2], inner: { v: 'x' } });
+        expect(got.name).toBeNull();
+        (got.data as { inner: { v: string } }).inner.v = 'mutated';
+        got.state = 'mutated';
+        const [many] = await store.findMany(items, 'owner', 'o');
+        (many!.data as { list: number[] }).list.length = 0;
+
+        expect(await store.get(items, 'a')).toStrictEqual(item('a', { owner: 'o', data: { list: [1, 2], inner: { v: 'x' } } }));
+      });
+    });
+
+    describe('uniqueness', () => {
+      it('rejects an existing key with DuplicateKeyError and keeps the original row', async () => {
+        await store.insert(items, item('a', { name: 'first' }));
+        const error = await store.insert(items, item('a', { name: 'second' })).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(DuplicateKeyError);
+        expect(error).toMatchObject({ table: 'suite_items', column: 'id' });
+        expect((await store.get(items, 'a'))?.name).toBe('first');
+      });
+
+      it('rejects an existing unique value with DuplicateKeyError', async () => {
+        await store.insert(items, item('a', { hash: 'h' }));
+        const error = await store.insert(items, item('b', { hash: 'h' })).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(DuplicateKeyError);
+        expect(error).toMatchObject({ table: 'suite_items', column: 'hash' });
+        expect(await store.get(items, 'b')).toBeUndefined();
+      });
+
+      it('lets several rows hold null in a unique column', async () => {
+        await store.insert(items, item('a', { hash: null }));
+        await store.insert(items, item('b', { hash: null }));
+        expect(await store.get(items, 'b')).toBeDefined();
+      });
+
+      it('rejects an update that would duplicate a unique value', async () => {
+        await store.insert(items, item('a', { hash: 'h-a' }));
+        await store.insert(items, item('b', { hash: 'h-b' }));
+        await expect(store.update(items, 'b', { hash: 'h-a' })).rejects.toBeInstanceOf(DuplicateKeyError);
+        expect((await store.get(items, 'b'))?.hash).toBe('h-b');
+        expect((await store.findOne(items, 'hash', 'h-a'))?.id).toBe('a');
+      });
+    });
+
+    describe('indexed lookups only', () => {
+      it('refuses lookups on unindexed columns', async () => {
+        await expect(store.findOne(items, 'note', 'x')).rejects.toBeInstanceOf(UnindexedLookupError);
+        await expect(store.findMany(items, 'note', 'x')).rejects.toBeInstanceOf(UnindexedLookupError);
+        await expect(store.updateWhere(items, 'note', 'x', { state: 'y' })).rejects.toBeInstanceOf(UnindexedLookupError);
+      });
+
+      it('refuses findOne on a non-unique indexed column', async () => {
+        await expect(store.findOne(items, 'owner', 'o')).rejects.toBeInstanceOf(UnindexedLookupError);
+      });
+    });
+
+    describe('insertIfAbsent', () => {
+      it('lets exactly one of 50 concurrent inserts of a key win', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.insertIfAbsent(items, item('k', { name: `caller-${i}` }))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect((await store.get(items, 'k'))?.name).toBe(`caller-${results.indexOf(true)}`);
+      });
+
+      it('still rejects a unique value held by another key', async () => {
+        await store.insert(items, item('a', { hash: 'h' }));
+        expect(await store.insertIfAbsent(items, item('a', { hash: 'other' }))).toBe(false);
+        await expect(store.insertIfAbsent(items, item('b', { hash: 'h' }))).rejects.toBeInstanceOf(DuplicateKeyError);
+      });
+    });
+
+    describe('update (compare-and-set)', () => {
+      it('applies the patch only when where matches', async () => {
+        await store.insert(items, item('a', { state: 'open', name: 'keep', active: true }));
+        expect(await store.update(items, 'a', { state: 'done' }, { state: 'closed' })).toBe(false);
+        expect((await store.get(items, 'a'))?.state).toBe('open');
+        expect(await store.update(items, 'a', { state: 'done', count: 7 }, { state: 'open', active: true })).toBe(true);
+        expect(await store.get(items, 'a')).toStrictEqual(item('a', { state: 'done', name: 'keep', active: true, count: 7 }));
+      });
+
+      it('matches null in where against null values only', async () => {
+        await store.insert(items, item('a', { note: null }));
+        await store.insert(items, item('b', { note: 'set' }));
+        expect(await store.update(items, 'a', { state: 'x' }, { note: null })).toBe(true);
+        expect(await store.update(items, 'b', { state: 'x' }, { note: null })).toBe(false);
+        expect((await store.get(items, 'b'))?.state).toBeNull();
+      });
+
+      it('sets a column to null and leaves the others alone', async () => {
+        await store.insert(items, item('a', { name: 'n', owner: 'o', data: { k: 1 } }));
+        expect(await store.update(items, 'a', { owner: null, data: [true] })).toBe(true);
+        expect(await store.get(items, 'a')).toStrictEqual(item('a', { name: 'n', data: [true] }));
+        expect(await store.findMany(items, 'owner', 'o')).toEqual([]);
+      });
+
+      it('lets exactly one of 20 concurrent transitions win', async () => {
+        await store.insert(items, item('a', { state: 'open' }));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.update(items, 'a', { state: 'done' }, { state: 'open' })),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('returns false for a missing key', async () => {
+        expect(await store.update(items, 'missing', { state: 'done' })).toBe(false);
+        expect(await store.get(items, 'missing')).toBeUndefined();
+      });
+    });
+
+    describe('updateWhere', () => {
+      beforeEach(async () => {
+        await store.insert(items, item('a', { owner: 'o1', state: 'open' }));
+        await store.insert(items, item('b', { owner: 'o1', state: 'open' }));
+        await store.insert(items, item('c', { owner: 'o1', state: 'done' }));
+        await store.insert(items, item('d', { owner: 'o2', state: 'open' }));
+      });
+
+      it('changes the matching rows and returns their count', async () => {
+        expect(await store.updateWhere(items, 'owner', 'o1', { state: 'revoked' }, { state: 'open' })).toBe(2);
+        const states = Object.fromEntries(
+          await Promise.all(['a', 'b', 'c', 'd'].map(async (id) => [id, (await store.get(items, id))?.state])),
+        );
+        expect(states).toEqual({ a: 'revoked', b: 'revoked', c: 'done', d: 'open' });
+        expect(await store.updateWhere(items, 'owner', 'o1', { note: 'all' })).toBe(3);
+        expect(await store.updateWhere(items, 'owner', 'nobody', { note: 'x' })).toBe(0);
+      });
+
+      it('changes no row when one of them would duplicate a unique value', async () => {
+        await expect(store.updateWhere(items, 'owner', 'o1', { hash: 'same', note: 'x' })).rejects.toBeInstanceOf(DuplicateKeyError);
+        expect(await store.findOne(items, 'hash', 'same')).toBeUndefined();
+        for (const row of await store.findMany(items, 'owner', 'o1')) expect(row).toMatchObject({ hash: null, note: null });
+      });
+
+      it('keeps the index right when it changes the indexed column itself', async () => {
+        expect(await store.updateWhere(items, 'owner', 'o1', { owner: 'o3' })).toBe(3);
+        expect(await store.findMany(items, 'owner', 'o1')).toEqual([]);
+        expect(ids(await store.findMany(items, 'owner', 'o3'))).toEqual(['a', 'b', 'c']);
+      });
+    });
+
+    describe('consumeOne', () => {
+      it('gives the row to exactly one of 20 concurrent callers', async () => {
+        await store.insert(items, item('a', { name: 'secret' }));
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeOne(items, 'a')));
+        const winners = results.filter((row) => row !== undefined);
+        expect(winners).toStrictEqual([item('a', { name: 'secret' })]);
+        expect(await store.get(items, 'a')).toBeUndefined();
+      });
+
+      it('leaves the row alone when where does not match', async () => {
+        await store.insert(items, item('a', { state: 'used' }));
+        expect(await store.consumeOne(items, 'a', { state: 'fresh' })).toBeUndefined();
+        expect(await store.get(items, 'a')).toBeDefined();
+        expect((await store.consumeOne(items, 'a', { state: 'used' }))?.id).toBe('a');
+        expect(await store.consumeOne(items, 'missing')).toBeUndefined();
+      });
+    });
+
+    describe('incrementWithin', () => {
+      const now = 1_000_000;
+
+      it('counts up within a window', async () => {
+        expect(await store.incrementWithin('k', 60_000, now)).toEqual({ count: 1, resetAt: now + 60_000 });
+        expect(await store.incrementWithin('k', 60_000, now + 10)).toEqual({ count: 2, resetAt: now + 60_000 });
+        expect(await store.incrementWithin('k', 60_000, now + 59_999)).toEqual({ count: 3, resetAt: now + 60_000 });
+      });
+
+      it('hands 100 concurrent increments the distinct counts 1..100', async () => {
+        const states = await Promise.all(Array.from({ length: 100 }, () => store.incrementWithin('k', 60_000, now)));
+        expect(states.map((s) => s.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      });
+
+      it('opens a new window at or after resetAt', async () => {
+        await store.incrementWithin('k', 1000, now);
+        await store.incrementWithin('k', 1000, now + 500);
+        expect(await store.incrementWithin('k', 1000, now + 1000)).toEqual({ count: 1, resetAt: now + 2000 });
+        expect(await store.incrementWithin('k', 1000, now + 1500)).toEqual({ count: 2, resetAt: now + 2000 });
+      });
+
+      it('keeps separate keys independent', async () => {
+        await store.incrementWithin('a', 1000, now);
+        await store.incrementWithin('a', 1000, now);
+        expect(await store.incrementWithin('b', 5000, now + 1)).toEqual({ count: 1, resetAt: now + 5001 });
+        expect((await store.incrementWithin('a', 1000, now)).count).toBe(3);
+      });
+
+      it('keeps increments made by a failed transaction', async () => {
+        const failure = new Error('boom');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.incrementWithin('k', 1000, now);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect((await store.incrementWithin('k', 1000, now)).count).toBe(2);
+      });
+    });
+
+    describe('transaction', () => {
+      it('keeps concurrent transactions apart: one that throws takes only its own writes with it', async () => {
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 12 }, (_, i) =>
+            store.transaction(async (tx) => {
+              await tx.insert(items, item(`t${i}`, { count: i }));
+              await tx.incrementWithin('shared-counter', 60_000, 1000);
+              if (i % 3 === 0) throw new Error(`boom ${i}`);
+              await tx.update(items, `t${i}`, { state: 'done' });
+              return i;
+            }),
+          ),
+        );
+        for (const [i, outcome] of outcomes.entries()) {
+          const row = await store.get(items, `t${i}`);
+          if (i % 3 === 0) {
+            expect(outcome).toEqual({ status: 'rejected', reason: new Error(`boom ${i}`) });
+            expect(row).toBeUndefined();
+          } else {
+            expect(outcome).toEqual({ status: 'fulfilled', value: i });
+            expect(row?.state).toBe('done');
+          }
+        }
+        // Counters are kept even for the transactions that failed.
+        expect((await store.incrementWithin('shared-counter', 60_000, 1000)).count).toBe(13);
+      });
+
+      it('commits every write and returns the result', async () => {
+        await store.insert(items, item('old', { state: 'open' }));
+        await store.insert(items, item('gone'));
+        const result = await store.transaction(async (tx) => {
+          await tx.insert(items, item('new', { hash: 'h' }));
+          await tx.update(items, 'old', { state: 'done' });
+          await tx.delete(items, 'gone');
+          expect((await tx.get(items, 'new'))?.hash).toBe('h');
+          return 'ok';
+        });
+        expect(result).toBe('ok');
+        expect((await store.findOne(items, 'hash', 'h'))?.id).toBe('new');
+        expect((await store.get(items, 'old'))?.state).toBe('done');
+        expect(await store.get(items, 'gone')).toBeUndefined();
+      });
+
+      it('rolls back every write when fn throws, and rethrows the same error', async () => {
+        await store.insert(items, item('upd', { state: 'open', hash: 'h-upd', owner: 'o' }));
+        await store.insert(items, item('del', { hash: 'h-del', owner: 'o' }));
+        await store.insert(items, item('eat', { owner: 'o' }));
+        const failure = new Error('boom');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.insert(items, item('ins', { hash: 'h-ins', owner: 'o' }));
+            await tx.update(items, 'upd', { state: 'done', hash: 'h-moved' });
+            await tx.delete(items, 'del');
+            await tx.consumeOne(items, 'eat');
+            await tx.updateWhere(items, 'owner', 'o', { note: 'touched' });
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+
+        expect(await store.get(items, 'ins')).toBeUndefined();
+        expect(await store.get(items, 'upd')).toStrictEqual(item('upd', { state: 'open', hash: 'h-upd', owner: 'o' }));
+        expect(await store.get(items, 'del')).toStrictEqual(item('del', { hash: 'h-del', owner: 'o' }));
+        expect(await store.get(items, 'eat')).toStrictEqual(item('eat', { owner: 'o' }));
+        expect(ids(await store.findMany(items, 'owner', 'o'))).toEqual(['del', 'eat', 'upd']);
+        expect((await store.findOne(items, 'hash', 'h-upd'))?.id).toBe('upd');
+        expect(await store.findOne(items, 'hash', 'h-moved')).toBeUndefined();
+        await store.insert(items, item('again', { hash: 'h-ins' }));
+      });
+
+      it('hides uncommitted writes from reads on the store', async () => {
+        const inserted = deferred();
+        const release = deferred();
+        let committed = false;
+        const running = store
+          .transaction(async (tx) => {
+            await tx.insert(items, item('pending', { owner: 'p' }));
+            inserted.resolve();
+            await release.promise;
+          })
+          .then(() => (committed = true));
+        await inserted.promise;
+
+        // A read may wait for the transaction or answer from committed data; it must never see the
+        // pending row before the commit.
+        const seen: { row: unknown; afterCommit: boolean }[] = [];
+        const reads = [
+          store.get(items, 'pending').then((row) => seen.push({ row, afterCommit: committed })),
+          store.findMany(items, 'owner', 'p').then((rows) => seen.push({ row: rows[0], afterCommit: committed })),
+        ];
+        for (let i = 0; i < 5; i++) await tick();
+        for (const s of seen) expect(s.row).toBeUndefined();
+
+        release.resolve();
+        await running;
+        await Promise.all(reads);
+        expect(seen).toHaveLength(2);
+        for (const s of seen) if (!s.afterCommit) expect(s.row).toBeUndefined();
+        expect(await store.get(items, 'pending')).toBeDefined();
+      });
+
+      it('serializes concurrent read-modify-write transactions', async () => {
+        await store.insert(items, item('ctr', { count: 0 }));
+        const bump = () =>
+          store.transaction(async (tx) => {
+            const row = await tx.get(items, 'ctr');
+            await tick();
+            await tx.update(items, 'ctr', { count: row!.count! + 1 });
+          });
+        await Promise.all([bump(), bump()]);
+        expect((await store.get(items, 'ctr'))?.count).toBe(2);
+      });
+
+      it('runs a nested transaction inline, committing with the outer one', async () => {
+        const result = await store.transaction(async (tx) => {
+          await tx.insert(items, item('outer'));
+          return tx.transaction(async (inner) => {
+            await inner.insert(items, item('inner'));
+            expect(await inner.get(items, 'outer')).toBeDefined();
+            return 'nested';
+          });
+        });
+        expect(result).toBe('nested');
+        expect(await store.get(items, 'outer')).toBeDefined();
+        expect(await store.get(items, 'inner')).toBeDefined();
+      });
+
+      it('rolls back a nested transaction with the outer one', async () => {
+        const failure = new Error('outer fails');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.transaction(async (inner) => inner.insert(items, item('inner')));
+            expect(await tx.get(items, 'inner')).toBeDefined();
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.get(items, 'inner')).toBeUndefined();
+      });
+    });
+
+    describe('purgeExpired', () => {
+      const now = 2_000_000;
+
+      it('deletes exactly the rows that expired before now, and expired counters', async () => {
+        await store.insert(items, item('past', { expires_at: now - 1000 }));
+        await store.insert(items, item('just-past', { expires_at: now - 1, hash: 'h' }));
+        await store.insert(items, item('at-now', { expires_at: now }));
+        await store.insert(items, item('future', { expires_at: now + 1 }));
+        await store.insert(items, item('never', { expires_at: null }));
+        await store.incrementWithin('stale', 1000, now - 5000);
+        await store.incrementWithin('live', 1000, now - 10);
+
+        expect(await store.purgeExpired(now)).toBe(3);
+        for (const id of ['past', 'just-past']) expect(await store.get(items, id)).toBeUndefined();
+        for (const id of ['at-now', 'future', 'never']) expect(await store.get(items, id)).toBeDefined();
+        expect(await store.findOne(items, 'hash', 'h')).toBeUndefined();
+        expect((await store.incrementWithin('live', 1000, now - 5)).count).toBe(2);
+        expect(await store.purgeExpired(now)).toBe(0);
+      });
+
+      it('purges 5,000 expired rows quickly', async () => {
+        await store.transaction(async (tx) => {
+          for (let i = 0; i < 5000; i++) await tx.insert(items, item(`x${i}`, { expires_at: now - 1 - i, owner: 'bulk' }));
+          for (let i = 0; i < 10; i++) await tx.insert(items, item(`keep${i}`, { expires_at: now + i, owner: 'bulk' }));
+        });
+        const started = performance.now();
+        expect(await store.purgeExpired(now)).toBe(5000);
+        expect(performance.now() - started).toBeLessThan(2000);
+        expect(ids(await store.findMany(items, 'owner', 'bulk'))).toHaveLength(10);
+      });
+    });
+
+    describe('migrate', () => {
+      it('is harmless when run again', async () => {
+        await store.insert(items, item('a', { hash: 'h', owner: 'o' }));
+        await store.migrate([items]);
+        await store.migrate([items, items]);
+        expect(await store.get(items, 'a')).toStrictEqual(item('a', { hash: 'h', owner: 'o' }));
+        expect(ids(await store.findMany(items, 'owner', 'o'))).toEqual(['a']);
+        await expect(store.insert(items, item('b', { hash: 'h' }))).rejects.toBeInstanceOf(DuplicateKeyError);
+      });
+
+      it('adds the columns of a newer spec and keeps existing rows', async () => {
+        await store.migrate([evolvingV1]);
+        await store.insert(evolvingV1, { id: 'old', a: 'kept' });
+        await store.migrate([evolvingV2]);
+        expect(await store.get(evolvingV2, 'old')).toStrictEqual({ id: 'old', a: 'kept', b: null, c: null, flag: null });
+        await store.insert(evolvingV2, { id: 'new', a: null, b: 'B', c: { v: [1] }, flag: false });
+        expect(await store.findMany(evolvingV2, 'b', 'B')).toStrictEqual([{ id: 'new', a: null, b: 'B', c: { v: [1] }, flag: false }]);
+        expect(await store.update(evolvingV2, 'old', { b: 'B' })).toBe(true);
+        expect(ids(await store.findMany(evolvingV2, 'b', 'B'))).toEqual(['new', 'old']);
+      });
+
+      if (capabilities.persistent) it('keeps data across close and reopen', async () => {
+        await store.migrate([evolvingV1]);
+        await store.insert(items, item('a', { hash: 'h', data: { k: [1] }, active: true, expires_at: 5 }));
+        await store.insert(evolvingV1, { id: 'e', a: 'x' });
+        await store.incrementWithin('k', 60_000, 1000);
+        await store.close();
+
+        store = await opened.reopen!();
+        await store.migrate([items, evolvingV2]);
+        expect(await store.get(items, 'a')).toStrictEqual(item('a', { hash: 'h', data: { k: [1] }, active: true, expires_at: 5 }));
+        expect((await store.findOne(items, 'hash', 'h'))?.id).toBe('a');
+        expect(await store.get(evolvingV2, 'e')).toStrictEqual({ id: 'e', a: 'x', b: null, c: null, flag: null });
+        expect((await store.incrementWithin('k', 60_000, 1001)).count).toBe(2);
+        expect(await store.purgeExpired(10)).toBe(1);
+      });
+    });
+  });
+}

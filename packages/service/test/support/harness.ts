@@ -1,0 +1,150 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { afterEach } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createMemoryStore,
+  createService,
+  createSqliteStore,
+  nodeMiddleware,
+  silentLogger,
+  writeRefusal,
+  type AuthmdService,
+  type ServiceOptions,
+} from '@authmd/service';
+
+/** A clock tests move by hand: expiry is tested without sleeping. */
+export interface TestClock {
+  (): number;
+  advance(ms: number): void;
+}
+
+export function testClock(start = Date.UTC(2026, 10, 28, 12, 0, 0)): TestClock {
+  let now = start;
+  return Object.assign(() => now, { advance: (ms: number) => void (now += ms) });
+}
+
+export interface RunningService {
+  base: string;
+  service: AuthmdService;
+  clock: TestClock;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
+  /** Extra protected resources under the base URL, by path (e.g. '/admin'). */
+  extraResources?: string[];
+  /** Which store to run on when `store` is not given. Default: memory. */
+  backend?: 'memory' | 'sqlite';
+};
+
+/**
+ * Starts a real service on 127.0.0.1 (ephemeral port) with a sample API:
+ * `GET /api/notes` needs notes.read, `POST /api/notes` needs notes.write, and each extra resource
+ * path answers `GET <path>/ping` with its own resource binding.
+ */
+export async function startService(options: HarnessOptions = {}): Promise<RunningService> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clock = testClock();
+  const { extraResources = [], backend = 'memory', ...serviceOptions } = options;
+  const store = backend === 'sqlite' ? createSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'authmd-')), 'authmd.db') }) : createMemoryStore();
+  const service = await createService({
+    issuer: base,
+    scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
+    resources: extraResources.length ? [base, ...extraResources.map((path) => base + path)] : undefined,
+    store,
+    logger: silentLogger,
+    clock,
+    maintenanceIntervalSeconds: 0,
+    ...serviceOptions,
+  });
+  const read = service.protect({ scopes: ['notes.read'] });
+  const write = service.protect({ scopes: ['notes.write'] });
+  const extraGuards = new Map(extraResources.map((path) => [`${path}/ping`, service.protect({ resource: base + path })]));
+  const middleware = nodeMiddleware(service);
+
+  server.on('request', (req, res) =>
+    middleware(req, res, async () => {
+      const path = URL.canParse(req.url ?? '/', base) ? new URL(req.url ?? '/', base).pathname : '';
+      const guard = path === '/api/notes' ? (req.method === 'POST' ? write : read) : extraGuards.get(path);
+      if (!guard) {
+        res.writeHead(404, { 'Content-Type': 'application/json' });
+        return res.end('{"error":"not_found"}');
+      }
+      const outcome = await guard.check(req.headers.authorization);
+      if (!outcome.ok) return writeRefusal(res, outcome.refusal);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ principal: outcome.principal }));
+    }),
+  );
+
+  return {
+    base,
+    service,
+    clock,
+    server,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await service.close();
+    },
+  };
+}
+
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+export function postForm(url: string, fields: Record<string, string> | string, headers: Record<string, string> = {}): Promise<Response> {
+  const body = typeof fields === 'string' ? fields : new URLSearchParams(fields).toString();
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+}
+
+export async function registerAnonymous(base: string): Promise<Record<string, any>> {
+  const response = await postJson(`${base}/agent/identity`, { type: 'anonymous' });
+  if (response.status !== 200) throw new Error(`registration failed: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+export async function exchange(base: string, assertion: string, extra: Record<string, string> = {}): Promise<Response> {
+  return postForm(`${base}/oauth2/token`, { grant_type: JWT_BEARER, assertion, ...extra });
+}
+
+/** Exchanges an assertion that must work, and returns the access token. */
+export async function accessTokenFor(base: string, assertion: string): Promise<string> {
+  const response = await exchange(base, assertion);
+  if (response.status !== 200) throw new Error(`exchange failed: ${response.status} ${await response.text()}`);
+  return (await response.json()).access_token;
+}
+
+/** For a test file: a `start` that runs a service and closes it after each test. */
+export function servicePerTest(): (options?: HarnessOptions) => Promise<RunningService> {
+  let started: RunningService[] = [];
+  afterEach(async () => {
+    await Promise.all(started.map((running) => running.close()));
+    started = [];
+  });
+  return async (options) => {
+    const running = await startService(options);
+    started.push(running);
+    return running;
+  };
+}
+
+export async function accessToken(base: string, extra: Record<string, string> = {}): Promise<{ token: string; registration: Record<string, any> }> {
+  const registration = await registerAnonymous(base);
+  const response = await exchange(base, registration.identity.assertion, extra);
+  if (response.status !== 200) throw new Error(`exchange failed: ${response.status} ${await response.text()}`);
+  return { token: (await response.json()).access_token, registration };
+}
+
+export function callApi(base: string, token?: string, init: RequestInit = {}, path = '/api/notes'): Promise<Response> {
+  return fetch(base + path, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
+}
