@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger } from '@authmd/service';
+import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
 import { sendError } from './respond.ts';
 import { DEFAULT_HOST, issuerFor } from './settings.ts';
@@ -18,7 +18,14 @@ export interface DemoOptions {
   dataDir: string;
   /** Default: silent. */
   logger?: Logger;
+  /** Registration rate limits per hour; default 60 per address (the profile's 5 is tight for trying things by hand). */
+  rateLimits?: ServiceOptions['rateLimits'];
 }
+
+const DEMO_RATE_LIMITS: ServiceOptions['rateLimits'] = {
+  anonymous: { perIp: 60, perService: 1000 },
+  service_auth: { perIp: 60, perService: 1000 },
+};
 
 export interface RunningDemo {
   /** The base URL, which is also the service's issuer. */
@@ -59,6 +66,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
       store: createSqliteStore({ path: dbPath }),
       logger,
+      rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
+      mail: { outbox: true },
     });
   } catch (error) {
     await new Promise<void>((resolve) => server.close(() => resolve()));

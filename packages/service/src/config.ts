@@ -4,6 +4,8 @@ import type { Logger } from './logger.ts';
 import type { RandomSource } from './secrets.ts';
 import type { Store } from './store/contract.ts';
 import type { SigningAlgorithm } from './keys/jwt.ts';
+import type { HttpRequest } from './http/env.ts';
+import type { Mailer } from './mail/mailer.ts';
 
 /** Everything an operator can set. Only `issuer` and `scopes` are required; the rest has safe defaults. */
 export interface ServiceOptions {
@@ -29,19 +31,42 @@ export interface ServiceOptions {
   /** Which protocol generations to speak; `current` and `v0.7` are on by default. */
   dialects?: Partial<Record<Dialect, boolean>>;
   /** Registration methods. */
-  methods?: { anonymous?: boolean };
+  methods?: { anonymous?: boolean; serviceAuth?: boolean };
   lifetimes?: {
     accessTokenSeconds?: number;
     assertionSeconds?: number;
+    /** How long a registration can be claimed (anonymous) or confirmed (service_auth). Default 24 h. */
     claimWindowSeconds?: number;
+    /** How long one claim attempt (its page and codes) lives. Default 600 s. */
+    attemptSeconds?: number;
+    refreshTokenDays?: number;
+    /** Browser sessions on the service's own pages. Default 24 h. */
+    sessionHours?: number;
+    /** An emailed sign-in code. Default 600 s. */
+    signInCodeSeconds?: number;
   };
+  /** Registration rate limits per hour (profile.md §3), per client IP and then for the whole service. */
+  rateLimits?: Partial<Record<RateLimitedMethod, { perIp?: number; perService?: number }>>;
+  /** How the sign-in page sends codes. Default: the development outbox at /dev/mailbox, refused in production. */
+  mail?: MailOptions;
+  signIn?: SignInOptions;
   clockSkewSeconds?: number;
   signing?: {
     algorithm?: SigningAlgorithm;
     /** A new signing key is made when the active one is older than this. Default 90 days. */
     rotateAfterDays?: number;
   };
-  limits?: { maxBodyBytes?: number };
+  limits?: {
+    maxBodyBytes?: number;
+    /** Wrong codes per claim attempt (both directions together) before it is dead. Default 5. */
+    codeTriesPerAttempt?: number;
+    /** Claim attempts per registration. Default 10. */
+    attemptsPerRegistration?: number;
+    /** Sign-in codes sent to one address per hour. Default 5. */
+    signInCodesPerHour?: number;
+    /** The claim grant's polling interval (v0.7). Default 5 s. */
+    pollIntervalSeconds?: number;
+  };
   /** How often expired rows are purged and the keyring is re-read; 0 turns the timer off. Default 60 s. */
   maintenanceIntervalSeconds?: number;
   /** How long a validated access token may be served from memory. Default 5 s; 0 disables the cache. */
@@ -51,6 +76,34 @@ export interface ServiceOptions {
   random?: RandomSource;
   logger?: Logger;
   audit?: AuditSink;
+}
+
+export type RateLimitedMethod = 'anonymous' | 'service_auth' | 'identity_assertion';
+
+export type MailOptions =
+  /** Send through an SMTP server (nodemailer transport options: host, port, secure, auth, …). */
+  | { smtp: Record<string, unknown>; from: string }
+  /** Keep messages in memory and show them at /dev/mailbox: development only, announced at start. */
+  | { outbox: true; from?: string }
+  /** Your own sender. */
+  | { mailer: Mailer; from?: string };
+
+/** A user the host application has already signed in. */
+export interface HostUser {
+  /** A stable identifier; it becomes the principal's `userId`. */
+  id: string;
+  email: string;
+}
+
+export interface SignInOptions {
+  /**
+   * Use the host application's own session: return the signed-in user of this request, or undefined.
+   * When it returns undefined the built-in passwordless sign-in (an emailed code) is offered, unless
+   * `loginUrl` sends the browser to the host's own sign-in page instead.
+   */
+  authenticateUser?: (request: HttpRequest) => Promise<HostUser | undefined>;
+  /** Where to send a browser that is not signed in; it must come back to `returnTo` afterwards. */
+  loginUrl?: (returnTo: string) => string;
 }
 
 export interface ServiceConfig {
@@ -63,8 +116,19 @@ export interface ServiceConfig {
   defaultResource: string;
   scopes: { supported: string[]; preClaim: string[]; postClaim: string[] };
   dialects: Dialect[];
-  methods: { anonymous: boolean };
-  lifetimes: { accessTokenMs: number; assertionMs: number; claimWindowMs: number };
+  methods: { anonymous: boolean; serviceAuth: boolean };
+  lifetimes: {
+    accessTokenMs: number;
+    assertionMs: number;
+    claimWindowMs: number;
+    attemptMs: number;
+    refreshTokenMs: number;
+    sessionMs: number;
+    signInCodeMs: number;
+  };
+  rateLimits: Record<RateLimitedMethod, { perIp: number; perService: number }>;
+  limits: { codeTriesPerAttempt: number; attemptsPerRegistration: number; signInCodesPerHour: number; pollIntervalSeconds: number };
+  secureCookies: boolean;
   clockSkewMs: number;
   signing: { algorithm: SigningAlgorithm; rotateAfterMs: number };
   maxBodyBytes: number;
@@ -116,12 +180,28 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
     defaultResource: resources[0]!.resource,
     scopes: { supported: [...new Set([...preClaim, ...postClaim])], preClaim: [...preClaim], postClaim: [...postClaim] },
     dialects,
-    methods: { anonymous: options.methods?.anonymous ?? true },
+    methods: { anonymous: options.methods?.anonymous ?? true, serviceAuth: options.methods?.serviceAuth ?? true },
     lifetimes: {
       accessTokenMs: seconds('lifetimes.accessTokenSeconds', lifetimes.accessTokenSeconds ?? 3600),
       assertionMs: seconds('lifetimes.assertionSeconds', lifetimes.assertionSeconds ?? 3600),
       claimWindowMs: seconds('lifetimes.claimWindowSeconds', lifetimes.claimWindowSeconds ?? 86_400),
+      attemptMs: seconds('lifetimes.attemptSeconds', lifetimes.attemptSeconds ?? 600),
+      refreshTokenMs: seconds('lifetimes.refreshTokenDays', lifetimes.refreshTokenDays ?? 30) * 86_400,
+      sessionMs: seconds('lifetimes.sessionHours', lifetimes.sessionHours ?? 24) * 3600,
+      signInCodeMs: seconds('lifetimes.signInCodeSeconds', lifetimes.signInCodeSeconds ?? 600),
     },
+    rateLimits: {
+      anonymous: rateLimit(options.rateLimits?.anonymous, 5, 100),
+      service_auth: rateLimit(options.rateLimits?.service_auth, 5, 100),
+      identity_assertion: rateLimit(options.rateLimits?.identity_assertion, 60, 1000),
+    },
+    limits: {
+      codeTriesPerAttempt: count('limits.codeTriesPerAttempt', options.limits?.codeTriesPerAttempt ?? 5),
+      attemptsPerRegistration: count('limits.attemptsPerRegistration', options.limits?.attemptsPerRegistration ?? 10),
+      signInCodesPerHour: count('limits.signInCodesPerHour', options.limits?.signInCodesPerHour ?? 5),
+      pollIntervalSeconds: count('limits.pollIntervalSeconds', options.limits?.pollIntervalSeconds ?? 5),
+    },
+    secureCookies: new URL(issuer).protocol === 'https:',
     clockSkewMs: (options.clockSkewSeconds ?? 60) * 1000,
     signing: {
       algorithm: options.signing?.algorithm ?? 'ES256',
@@ -145,6 +225,15 @@ function checkIdentifier(field: string, value: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${field}: must be an https URL`);
   if (url.search || url.hash) throw new ConfigError(`${field}: must not have a query or fragment`);
   return withoutTrailingSlash(value);
+}
+
+function rateLimit(given: { perIp?: number; perService?: number } | undefined, perIp: number, perService: number) {
+  return { perIp: count('rateLimits.perIp', given?.perIp ?? perIp), perService: count('rateLimits.perService', given?.perService ?? perService) };
+}
+
+function count(field: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${field}: must be a positive whole number`);
+  return value;
 }
 
 function seconds(field: string, value: number): number {

@@ -14,6 +14,10 @@ export type RegistrationRow = {
   claimed_at: number | null;
   revoked_at: number | null;
   user_id: string | null;
+  /** The email a service_auth registration (or its latest claim attempt) named. */
+  login_hint: string | null;
+  /** The live claim attempt; a new attempt replaces the previous one. */
+  current_attempt_id: string | null;
   client_ip: string | null;
   /** When the row may be deleted: unclaimed registrations go some time after their claim window. */
   expires_at: number | null;
@@ -32,6 +36,8 @@ export const registrations = table<RegistrationRow>({
     claimed_at: 'integer',
     revoked_at: 'integer',
     user_id: 'text',
+    login_hint: 'text',
+    current_attempt_id: 'text',
     client_ip: 'text',
     expires_at: 'integer',
   },
@@ -110,4 +116,169 @@ export const auditEvents = table<AuditEventRow>({
   expiresAt: 'expires_at',
 });
 
-export const serviceTables: readonly TableSpec<any>[] = [registrations, accessTokens, keyrings, auditEvents];
+/**
+ * One claim attempt: the page a human opens (`attempt_token_hash`, the secret in
+ * verification_uri) and two one-time codes, one per ceremony direction. The agent code (v0.7) is
+ * given to the agent and typed by the user; the page code (current) is revealed to the user after
+ * Authorize and read back by the agent. Codes are stored as HMACs; neither is derivable from the other.
+ */
+export type ClaimAttemptRow = {
+  id: string;
+  registration_id: string;
+  attempt_token_hash: string;
+  login_hint: string | null;
+  agent_code_hash: string | null;
+  page_code_hash: string | null;
+  created_at: number;
+  expires_at: number;
+  /** Authorize pressed: by whom and when (read-back direction). */
+  confirmed_at: number | null;
+  confirmed_user_id: string | null;
+  denied_at: number | null;
+  completed_at: number | null;
+  /** The claim grant (v0.7) handed the tokens over: once only. */
+  handed_over_at: number | null;
+  /** Claim-grant polling: the interval the agent must keep (grows by 5 s per slow_down) and its last poll. */
+  interval_seconds: number;
+  last_polled_at: number | null;
+  /** Row deletion time: a while after the attempt expired. */
+  purge_at: number;
+};
+
+export const claimAttempts = table<ClaimAttemptRow>({
+  name: 'claim_attempts',
+  key: 'id',
+  columns: {
+    id: 'text',
+    registration_id: 'text',
+    attempt_token_hash: 'text',
+    login_hint: 'text',
+    agent_code_hash: 'text',
+    page_code_hash: 'text',
+    created_at: 'integer',
+    expires_at: 'integer',
+    confirmed_at: 'integer',
+    confirmed_user_id: 'text',
+    denied_at: 'integer',
+    completed_at: 'integer',
+    handed_over_at: 'integer',
+    interval_seconds: 'integer',
+    last_polled_at: 'integer',
+    purge_at: 'integer',
+  },
+  unique: ['attempt_token_hash'],
+  indexed: ['registration_id'],
+  expiresAt: 'purge_at',
+});
+
+export type UserRow = {
+  id: string;
+  /** Lowercased. */
+  email: string;
+  email_verified: boolean;
+  created_at: number;
+};
+
+export const users = table<UserRow>({
+  name: 'users',
+  key: 'id',
+  columns: { id: 'text', email: 'text', email_verified: 'boolean', created_at: 'integer' },
+  unique: ['email'],
+});
+
+/** Refresh tokens rotate one for one inside a family; presenting a spent one burns the family. */
+export type RefreshTokenRow = {
+  token_hash: string;
+  family_id: string;
+  registration_id: string;
+  created_at: number;
+  expires_at: number;
+  spent_at: number | null;
+  revoked_at: number | null;
+};
+
+export const refreshTokens = table<RefreshTokenRow>({
+  name: 'refresh_tokens',
+  key: 'token_hash',
+  columns: {
+    token_hash: 'text',
+    family_id: 'text',
+    registration_id: 'text',
+    created_at: 'integer',
+    expires_at: 'integer',
+    spent_at: 'integer',
+    revoked_at: 'integer',
+  },
+  indexed: ['family_id', 'registration_id'],
+  expiresAt: 'expires_at',
+});
+
+/** Browser sessions of the service's own pages; the cookie holds the secret, the row its hash. */
+export type SessionRow = {
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+};
+
+export const sessions = table<SessionRow>({
+  name: 'sessions',
+  key: 'id_hash',
+  columns: { id_hash: 'text', user_id: 'text', created_at: 'integer', expires_at: 'integer' },
+  indexed: ['user_id'],
+  expiresAt: 'expires_at',
+});
+
+/** A sign-in by emailed one-time code, between "send me a code" and "here is the code". */
+export type SignInRow = {
+  id: string;
+  email: string;
+  code_hash: string;
+  created_at: number;
+  expires_at: number;
+};
+
+export const signIns = table<SignInRow>({
+  name: 'sign_ins',
+  key: 'id',
+  columns: { id: 'text', email: 'text', code_hash: 'text', created_at: 'integer', expires_at: 'integer' },
+  expiresAt: 'expires_at',
+});
+
+/** Service-wide secrets (the HMAC key for codes and CSRF tokens), made once and shared by replicas. */
+export type ServiceSecretRow = { id: string; value: string };
+
+export const serviceSecrets = table<ServiceSecretRow>({
+  name: 'service_secrets',
+  key: 'id',
+  columns: { id: 'text', value: 'text' },
+});
+
+/** Things to do at a time: the maintenance job takes the due ones (exactly once across replicas). */
+export type ScheduledRow = {
+  id: string;
+  kind: 'registration.expired';
+  subject: string;
+  due_at: number;
+};
+
+export const scheduled = table<ScheduledRow>({
+  name: 'scheduled',
+  key: 'id',
+  columns: { id: 'text', kind: 'text', subject: 'text', due_at: 'integer' },
+  indexed: ['due_at'],
+});
+
+export const serviceTables: readonly TableSpec<any>[] = [
+  registrations,
+  accessTokens,
+  keyrings,
+  auditEvents,
+  claimAttempts,
+  users,
+  refreshTokens,
+  sessions,
+  signIns,
+  serviceSecrets,
+  scheduled,
+];

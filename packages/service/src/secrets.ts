@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Where randomness comes from; injectable so tests can make codes and identifiers predictable. */
 export interface RandomSource {
@@ -57,4 +57,9 @@ export function constantTimeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** HMAC-SHA256 of the parts (joined by NUL) under the service secret, in base64url. */
+export function keyedDigest(secret: Uint8Array, ...parts: string[]): string {
+  return createHmac('sha256', secret).update(parts.join('\0')).digest('base64url');
 }

@@ -1,5 +1,5 @@
 import { storeAuditSink } from './audit.ts';
-import { resolveConfig, type ServiceConfig, type ServiceOptions } from './config.ts';
+import { ConfigError, resolveConfig, type MailOptions, type ServiceConfig, type ServiceOptions } from './config.ts';
 import { AccessTokens } from './engine/access-tokens.ts';
 import type { EngineContext } from './engine/context.ts';
 import { revokeRegistration } from './engine/registrations.ts';
@@ -7,7 +7,12 @@ import { fetchHandler, type FetchHandler } from './adapters/fetch.ts';
 import type { HttpRequest, HttpResponse } from './http/env.ts';
 import { allowedMethods, buildRoutes, createDispatch } from './http/handler.ts';
 import { Keyring } from './keys/keyring.ts';
-import { jsonLogger } from './logger.ts';
+import { jsonLogger, type Logger } from './logger.ts';
+import type { Mailer } from './mail/mailer.ts';
+import { DevOutbox } from './mail/outbox.ts';
+import { smtpMailer } from './mail/smtp.ts';
+import { runMaintenance } from './engine/maintenance.ts';
+import { loadServiceSecret } from './engine/service-secret.ts';
 import { createGuard, type Guard, type ProtectOptions } from './protect.ts';
 import { serviceTables } from './schema.ts';
 import { cryptoRandom } from './secrets.ts';
@@ -54,6 +59,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     publishAfterRetirementMs: config.lifetimes.assertionMs + config.clockSkewMs,
     rotateAfterMs: config.signing.rotateAfterMs,
   });
+  const { mailer, outbox } = createMailer(options.mail, clock, logger);
   const ctx: EngineContext = {
     config,
     store,
@@ -63,14 +69,14 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     logger,
     audit: options.audit ?? storeAuditSink({ random, logger, retentionMs: config.auditRetentionMs }),
     tokens: new AccessTokens(store, random, clock, config.tokenCacheMs),
+    secret: await loadServiceSecret(store),
+    mailer,
+    signIn: options.signIn ?? {},
   };
-  const routes = buildRoutes(ctx);
+  const routes = buildRoutes(ctx, outbox);
   const dispatch = createDispatch(ctx, routes);
 
-  const maintain = async () => {
-    await store.purgeExpired(clock());
-    await keys.maintain();
-  };
+  const maintain = () => runMaintenance(ctx);
   const timer =
     config.maintenanceIntervalMs > 0
       ? setInterval(() => maintain().catch((error) => logger.error('maintenance failed', { error: String(error) })), config.maintenanceIntervalMs)
@@ -97,12 +103,24 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
   };
 }
 
-function developmentStore(logger: ReturnType<typeof jsonLogger>): Store {
+/** SMTP, the caller's own mailer, or the development outbox, which is refused in production. */
+function createMailer(options: MailOptions | undefined, clock: () => number, logger: Logger): { mailer: Mailer; outbox?: DevOutbox } {
+  if (options && 'smtp' in options) return { mailer: smtpMailer(options.smtp, options.from) };
+  if (options && 'mailer' in options) return { mailer: options.mailer };
+  if (process.env.NODE_ENV === 'production' && !options) {
+    throw new ConfigError('mail: configure an SMTP server (mail.smtp) or a mailer; the development outbox is not for production');
+  }
+  logger.warn('sign-in codes go to the development outbox at /dev/mailbox, readable by anyone who can reach it; configure mail.smtp for real use');
+  const outbox = new DevOutbox(clock);
+  return { mailer: outbox, outbox };
+}
+
+function developmentStore(logger: Logger): Store {
   logger.warn('no store configured: using the in-memory store, which loses every registration and token when the process stops; configure SQLite or PostgreSQL for anything real');
   return createMemoryStore();
 }
 
-function warnAboutUnsafeSettings(config: ServiceConfig, logger: ReturnType<typeof jsonLogger>): void {
+function warnAboutUnsafeSettings(config: ServiceConfig, logger: Logger): void {
   const url = new URL(config.issuer);
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol === 'http:' && !loopback) {

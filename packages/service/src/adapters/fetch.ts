@@ -14,14 +14,20 @@ export type FetchHandler = (request: Request, info?: RequestInfo) => Promise<Res
 export function fetchHandler(dispatch: Dispatch): FetchHandler {
   return async (request, info = {}) => {
     const response = await dispatch(fromRequest(request, info));
-    return new Response(response.body ?? null, { status: response.status, headers: response.headers });
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(response.headers)) {
+      for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+    }
+    return new Response(response.body ?? null, { status: response.status, headers });
   };
 }
 
 function fromRequest(request: Request, info: RequestInfo): HttpRequest {
+  const url = new URL(request.url);
   return {
     method: request.method,
-    pathname: new URL(request.url).pathname,
+    pathname: url.pathname,
+    query: (name) => url.searchParams.get(name) ?? undefined,
     header: (name) => request.headers.get(name) ?? undefined,
     body: (maxBytes) => readStream(request, maxBytes),
     clientIp: info.clientIp,

@@ -29,6 +29,7 @@ export function nodeMiddleware(service: AuthmdService, options: NodeAdapterOptio
     const request: HttpRequest = {
       method: req.method ?? 'GET',
       pathname: url.pathname,
+      query: (name) => url.searchParams.get(name) ?? undefined,
       header: (name) => {
         const value = req.headers[name];
         return Array.isArray(value) ? value.join(', ') : value;

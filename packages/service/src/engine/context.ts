@@ -1,7 +1,8 @@
 import type { AuditSink } from '../audit.ts';
-import type { ServiceConfig } from '../config.ts';
+import type { ServiceConfig, SignInOptions } from '../config.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import type { Logger } from '../logger.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import type { RandomSource } from '../secrets.ts';
 import type { Store } from '../store/contract.ts';
 import type { AccessTokens } from './access-tokens.ts';
@@ -16,4 +17,8 @@ export interface EngineContext {
   audit: AuditSink;
   logger: Logger;
   tokens: AccessTokens;
+  /** The service-wide HMAC key for one-time codes and CSRF tokens (shared by replicas through the store). */
+  secret: Uint8Array;
+  mailer: Mailer;
+  signIn: SignInOptions;
 }

@@ -1,12 +1,14 @@
 import { protocolError, withoutTrailingSlash, type AccessTokenView } from '@authmd/protocol';
-import { registrations } from '../schema.ts';
+import { registrations, type RegistrationRow } from '../schema.ts';
+import type { StoreOps } from '../store/contract.ts';
 import { verifyAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
 import { grantedScopes, registrationStatus } from './registrations.ts';
 
-export interface ExchangeRequest {
-  assertion: string;
+export interface TokenRequest {
+  /** RFC 8707: the resource the token is for; default, the service's first resource. */
   resource?: string;
+  /** Optional narrowing of the granted scopes. */
   scope?: string;
 }
 
@@ -15,11 +17,9 @@ export interface ExchangeRequest {
  * read and the token written in one transaction, so a revocation cannot slip between the check and
  * the issue.
  */
-export async function exchangeAssertion(ctx: EngineContext, request: ExchangeRequest): Promise<AccessTokenView> {
+export async function exchangeAssertion(ctx: EngineContext, request: TokenRequest & { assertion: string }): Promise<AccessTokenView> {
   const verified = await verifyAssertion(ctx, request.assertion);
-  const resource = resolveResource(ctx, request.resource);
   const now = ctx.clock();
-
   return ctx.store.transaction(async (tx) => {
     const registration = await tx.get(registrations, verified.registrationId);
     if (!registration) throw protocolError('invalid_grant', 'The registration of this assertion no longer exists.', { reason: 'unknown_registration' });
@@ -32,17 +32,23 @@ export async function exchangeAssertion(ctx: EngineContext, request: ExchangeReq
     if (registration.type !== 'anonymous' && status !== 'claimed') {
       throw protocolError('invalid_grant', 'The registration is not claimed yet.', { reason: 'not_claimed' });
     }
-    const scopes = narrowScopes(grantedScopes(ctx, registration), request.scope);
-    const issued = await ctx.tokens.issue(tx, {
-      registrationId: registration.id,
-      userId: registration.user_id,
-      scopes,
-      resource,
-      lifetimeMs: ctx.config.lifetimes.accessTokenMs,
-    });
-    await ctx.audit.record({ type: 'token.issued', at: now, registrationId: registration.id, data: { scope: issued.row.scope, resource } }, tx);
-    return { accessToken: issued.accessToken, expiresIn: Math.floor(ctx.config.lifetimes.accessTokenMs / 1000), scopes };
+    return issueAccessToken(ctx, tx, registration, request);
   });
+}
+
+/** Issues an access token for a registration that may have one: scopes, resource binding, audit. */
+export async function issueAccessToken(ctx: EngineContext, tx: StoreOps, registration: RegistrationRow, request: TokenRequest): Promise<AccessTokenView> {
+  const resource = resolveResource(ctx, request.resource);
+  const scopes = narrowScopes(grantedScopes(ctx, registration), request.scope);
+  const issued = await ctx.tokens.issue(tx, {
+    registrationId: registration.id,
+    userId: registration.user_id,
+    scopes,
+    resource,
+    lifetimeMs: ctx.config.lifetimes.accessTokenMs,
+  });
+  await ctx.audit.record({ type: 'token.issued', at: ctx.clock(), registrationId: registration.id, data: { scope: issued.row.scope, resource } }, tx);
+  return { accessToken: issued.accessToken, expiresIn: Math.floor(ctx.config.lifetimes.accessTokenMs / 1000), scopes };
 }
 
 /** RFC 8707: the token is bound to one configured resource; without `resource`, the default one. */

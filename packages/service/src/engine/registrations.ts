@@ -1,8 +1,11 @@
-import { paths, prefixes, protocolError, type RegistrationView } from '@authmd/protocol';
-import { registrations, type RegistrationRow } from '../schema.ts';
+import { isEmail, paths, prefixes, protocolError, type RegistrationType, type RegistrationView } from '@authmd/protocol';
+import { registrations, scheduled, type RegistrationRow } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
+import { newAttempt } from './attempts.ts';
+import { checkRegistrationRate } from './rate-limits.ts';
+import { normalizeEmail } from './users.ts';
 import type { EngineContext } from './context.ts';
 
 export type RegistrationStatus = 'unclaimed' | 'claimed' | 'expired' | 'revoked';
@@ -31,12 +34,51 @@ export async function registerAnonymous(ctx: EngineContext, request: { clientIp?
   if (!ctx.config.methods.anonymous) {
     throw protocolError('anonymous_not_enabled', 'Anonymous registration is switched off on this service.');
   }
+  await checkRegistrationRate(ctx, 'anonymous', request.clientIp);
+  const { row, claimToken } = newRegistration(ctx, 'anonymous', request.clientIp, null);
+  const identity = await mintAssertion(ctx, row);
+  await ctx.store.transaction((tx) => insertRegistration(ctx, tx, row));
+  return {
+    id: row.id,
+    type: 'anonymous',
+    identity: { assertion: identity.assertion, expiresAt: identity.expiresAt },
+    scopes: { kind: 'claimable', preClaim: ctx.config.scopes.preClaim, postClaim: ctx.config.scopes.postClaim },
+    claim: { token: claimToken, expiresAt: row.claim_expires_at!, url: ctx.config.issuer + paths.claim },
+  };
+}
+
+/**
+ * `POST /agent/identity {type:"service_auth", login_hint}`: nothing usable until the human named by
+ * the email confirms on the claim page. The answer is the same whether or not an account exists for
+ * that address: no account is looked up here at all.
+ */
+export async function registerServiceAuth(ctx: EngineContext, request: { loginHint: string; clientIp?: string }): Promise<RegistrationView> {
+  if (!ctx.config.methods.serviceAuth) {
+    throw protocolError('service_auth_not_enabled', 'Registration by email is switched off on this service.');
+  }
+  if (!isEmail(request.loginHint)) throw protocolError('invalid_login_hint', 'login_hint must be the user\'s email address.');
+  await checkRegistrationRate(ctx, 'service_auth', request.clientIp);
+  const email = normalizeEmail(request.loginHint);
+  const { row, claimToken } = newRegistration(ctx, 'service_auth', request.clientIp, email);
+  const attempt = await ctx.store.transaction(async (tx) => {
+    await insertRegistration(ctx, tx, row);
+    return newAttempt(ctx, tx, row, email);
+  });
+  return {
+    id: row.id,
+    type: 'service_auth',
+    scopes: { kind: 'claimable', postClaim: ctx.config.scopes.postClaim },
+    claim: { token: claimToken, expiresAt: row.claim_expires_at!, url: ctx.config.issuer + paths.claim, attempt },
+  };
+}
+
+function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: string | undefined, loginHint: string | null) {
   const now = ctx.clock();
   const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
   const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
   const row: RegistrationRow = {
     id: opaqueValue(ctx.random, prefixes.registration, 16),
-    type: 'anonymous',
+    type,
     created_at: now,
     generation: 0,
     claim_token_hash: hashSecret(claimToken),
@@ -44,21 +86,19 @@ export async function registerAnonymous(ctx: EngineContext, request: { clientIp?
     claimed_at: null,
     revoked_at: null,
     user_id: null,
-    client_ip: request.clientIp ?? null,
+    login_hint: loginHint,
+    current_attempt_id: null,
+    client_ip: clientIp ?? null,
     expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,
   };
-  const identity = await mintAssertion(ctx, row);
-  await ctx.store.transaction(async (tx) => {
-    await tx.insert(registrations, row);
-    await ctx.audit.record({ type: 'registration.created', at: now, registrationId: row.id, data: { type: 'anonymous' } }, tx);
-  });
-  return {
-    id: row.id,
-    type: 'anonymous',
-    identity: { assertion: identity.assertion, expiresAt: identity.expiresAt },
-    scopes: { kind: 'claimable', preClaim: ctx.config.scopes.preClaim, postClaim: ctx.config.scopes.postClaim },
-    claim: { token: claimToken, expiresAt: claimExpiresAt, url: ctx.config.issuer + paths.claim },
-  };
+  return { row, claimToken };
+}
+
+/** Stores a new registration, its audit event, and the reminder that marks it expired if nobody claims it. */
+async function insertRegistration(ctx: EngineContext, tx: StoreOps, row: RegistrationRow): Promise<void> {
+  await tx.insert(registrations, row);
+  await tx.insert(scheduled, { id: `expire:${row.id}`, kind: 'registration.expired', subject: row.id, due_at: row.claim_expires_at! });
+  await ctx.audit.record({ type: 'registration.created', at: row.created_at, registrationId: row.id, data: { type: row.type } }, tx);
 }
 
 /**

@@ -19,16 +19,17 @@ export function describeService(config: ServiceConfig): DiscoveryDescription {
     dialects: config.dialects,
     scopes: config.scopes.supported,
     resources: config.resources,
-    identityTypes: config.methods.anonymous ? ['anonymous'] : [],
-    refresh: false,
+    identityTypes: [...(config.methods.anonymous ? ['anonymous' as const] : []), ...(config.methods.serviceAuth ? ['service_auth' as const] : [])],
+    refresh: config.dialects.includes('current'),
     endpoints: {
       skill: url(paths.authMd),
       jwks: url(paths.jwks),
       token: url(paths.token),
       revocation: url(paths.revoke),
       identity: url(paths.identity),
+      claim: url(paths.claim),
     },
-    claimGrant: false,
+    claimGrant: config.dialects.includes('v0.7'),
     idJagGrant: false,
   };
 }
@@ -56,6 +57,8 @@ export function discoveryEndpoints(config: ServiceConfig): Map<string, Endpoint>
       assertionSeconds: config.lifetimes.assertionMs / 1000,
       accessTokenSeconds: config.lifetimes.accessTokenMs / 1000,
       claimWindowSeconds: config.lifetimes.claimWindowMs / 1000,
+      attemptSeconds: config.lifetimes.attemptMs / 1000,
+      refreshTokenSeconds: config.dialects.includes('current') ? config.lifetimes.refreshTokenMs / 1000 : undefined,
     },
   });
   endpoints.set(config.issuerPath + paths.authMd, document(authMd, 'text/markdown; charset=utf-8'));

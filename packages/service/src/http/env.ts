@@ -8,6 +8,8 @@ import type { EngineContext } from '../engine/context.ts';
 export interface HttpRequest {
   readonly method: string;
   readonly pathname: string;
+  /** A query parameter (the first, when repeated). */
+  query(name: string): string | undefined;
   /** A header by lowercase name; repeated headers joined with ", ". */
   header(name: string): string | undefined;
   /** The body, read once. Throws `payload_too_large` beyond `maxBytes`, before reading it whole. */
@@ -18,7 +20,8 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number;
-  headers: Record<string, string>;
+  /** Arrays for headers that repeat (Set-Cookie). */
+  headers: Record<string, string | string[]>;
   body?: string;
 }
 

@@ -5,18 +5,41 @@ import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
 import { postIdentity } from './identity.ts';
 import { errorResponse, json } from './responses.ts';
 import { postRevoke } from './revoke.ts';
-import { postToken } from './token.ts';
+import { tokenEndpoint } from './token.ts';
+import { postClaim, postClaimComplete } from './claim.ts';
+import type { DevOutbox } from '../mail/outbox.ts';
+import { getClaim, postAuthorize, postDeny, postEnterCode } from '../pages/claim.ts';
+import { getLogin, postLogin, postLoginCode, postLogout } from '../pages/login.ts';
+import { mailboxEndpoints } from '../pages/mailbox.ts';
+import { pagePaths } from '../pages/paths.ts';
 
 export type Routes = Map<string, Partial<Record<string, Endpoint>>>;
 export type Dispatch = (request: HttpRequest) => Promise<HttpResponse>;
 
-export function buildRoutes(ctx: EngineContext): Routes {
+export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): Routes {
   const routes: Routes = new Map();
+  const { dialects } = ctx.config;
   for (const [path, endpoint] of discoveryEndpoints(ctx.config)) routes.set(path, { GET: endpoint });
   const at = (path: string) => ctx.config.issuerPath + path;
+  // The agent's endpoints
   routes.set(at(paths.identity), { POST: postIdentity });
-  routes.set(at(paths.token), { POST: postToken });
+  routes.set(at(paths.claim), { POST: postClaim });
+  if (dialects.includes('current')) routes.set(at(paths.claimComplete), { POST: postClaimComplete });
+  routes.set(at(paths.token), { POST: tokenEndpoint(dialects) });
   routes.set(at(paths.revoke), { POST: postRevoke });
+  // The human's pages
+  routes.set(at(pagePaths.claim), { GET: getClaim });
+  if (dialects.includes('current')) routes.set(at(pagePaths.authorize), { POST: postAuthorize });
+  if (dialects.includes('v0.7')) routes.set(at(pagePaths.enterCode), { POST: postEnterCode });
+  routes.set(at(pagePaths.deny), { POST: postDeny });
+  routes.set(at(pagePaths.login), { GET: getLogin, POST: postLogin });
+  routes.set(at(pagePaths.loginCode), { POST: postLoginCode });
+  routes.set(at(pagePaths.logout), { POST: postLogout });
+  if (outbox) {
+    const mailbox = mailboxEndpoints(outbox);
+    routes.set(at(pagePaths.mailbox), { GET: mailbox.html });
+    routes.set(at(pagePaths.mailboxJson), { GET: mailbox.json });
+  }
   return routes;
 }
 

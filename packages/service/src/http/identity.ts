@@ -1,5 +1,6 @@
-import { parseIdentityRequest, protocolError, registrationEnvelope } from '@authmd/protocol';
-import { registerAnonymous } from '../engine/registrations.ts';
+import { parseIdentityRequest, protocolError, refreshEnvelope, registrationEnvelope } from '@authmd/protocol';
+import { refresh } from '../engine/refresh.ts';
+import { registerAnonymous, registerServiceAuth } from '../engine/registrations.ts';
 import type { Endpoint } from './env.ts';
 import { readJson, valid } from './request.ts';
 import { json } from './responses.ts';
@@ -8,16 +9,19 @@ import { json } from './responses.ts';
 export const postIdentity: Endpoint = async (request, { ctx }) => {
   const body = await readJson(request, ctx.config.maxBodyBytes);
   const command = valid(parseIdentityRequest(body));
+  const { dialects } = ctx.config;
   switch (command.type) {
-    case 'anonymous': {
-      const registration = await registerAnonymous(ctx, { clientIp: request.clientIp });
-      return json(registrationEnvelope(registration, ctx.config.dialects, ctx.clock()));
+    case 'anonymous':
+      return json(registrationEnvelope(await registerAnonymous(ctx, { clientIp: request.clientIp }), dialects, ctx.clock()));
+    case 'service_auth': {
+      const registration = await registerServiceAuth(ctx, { loginHint: command.login_hint, clientIp: request.clientIp });
+      return json(registrationEnvelope(registration, dialects, ctx.clock()));
     }
-    case 'service_auth':
-      throw protocolError('service_auth_not_enabled', 'Registration by email is not offered by this service.');
     case 'identity_assertion':
       throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
-    case 'refresh':
-      throw protocolError('invalid_refresh_token', 'The refresh token is invalid, expired, or already used.');
+    case 'refresh': {
+      const refreshed = await refresh(ctx, command.refresh_token);
+      return json(refreshEnvelope(refreshed.registrationId, refreshed.identity));
+    }
   }
 };

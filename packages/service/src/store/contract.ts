@@ -112,6 +112,12 @@ export interface StoreOps {
    */
   consumeOne<R extends Row>(table: TableSpec<R>, key: string, where?: Where<R>): Promise<R | undefined>;
 
+  /**
+   * Atomically deletes and returns up to `limit` rows whose indexed integer `column` is below `now`,
+   * oldest first: a queue of due work that several replicas can drain without doing anything twice.
+   */
+  takeDue<R extends Row>(table: TableSpec<R>, column: keyof R & string, now: number, limit: number): Promise<R[]>;
+
   /** Deletes the row with this key. Returns true when a row was deleted. */
   delete<R extends Row>(table: TableSpec<R>, key: string): Promise<boolean>;
 

@@ -41,6 +41,9 @@ const service = await createService({
   store: createSqliteStore({ path: dbPath }),
   logger: silentLogger,
   maintenanceIntervalSeconds: 0,
+  // The stream registers hundreds of times from 127.0.0.1; rate limits are not what this test is about.
+  rateLimits: { anonymous: { perIp: 1_000_000, perService: 1_000_000 } },
+  mail: { outbox: true },
 });
 const read = service.protect({ scopes: ['notes.read'] });
 const middleware = nodeMiddleware(service);

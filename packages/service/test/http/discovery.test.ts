@@ -62,13 +62,20 @@ describe('discovery documents', () => {
     expect(Array.isArray(as.response_types_supported)).toBe(true);
     expect(as.agent_auth.identity_endpoint).toBe(`${base}/agent/identity`);
     expect(as.agent_auth.skill).toBe(`${base}/auth.md`);
-    expect(as.agent_auth.identity_types_supported).toEqual(['anonymous']);
+    expect(as.agent_auth.identity_types_supported).toEqual(['anonymous', 'service_auth', 'refresh']);
+    expect(as.agent_auth.claim_endpoint).toBe(`${base}/agent/identity/claim`);
   });
 
-  it('advertises the jwt-bearer grant and not the claim grant, which is not served', async () => {
+  it('advertises the jwt-bearer grant, and the claim grant while v0.7 is spoken', async () => {
     const as = await getJson(base + WELL_KNOWN_AS);
-    expect(as.grant_types_supported).toContain(JWT_BEARER);
-    expect(as.grant_types_supported).not.toContain(CLAIM_GRANT);
+    expect(as.grant_types_supported).toEqual([JWT_BEARER, CLAIM_GRANT]);
+    const currentOnly = await startService({ dialects: { 'v0.7': false } });
+    try {
+      const metadata = await getJson(currentOnly.base + WELL_KNOWN_AS);
+      expect(metadata.grant_types_supported).toEqual([JWT_BEARER]);
+    } finally {
+      await currentOnly.close();
+    }
   });
 
   it('lists every protected resource, and each has metadata naming itself', async () => {

@@ -128,7 +128,7 @@ describe('the registration envelope (profile.md §1 superset)', () => {
   });
 });
 
-describe('registration methods that are off or not built', () => {
+describe('registration methods that are off or not offered', () => {
   it('refuses anonymous registration with 403 anonymous_not_enabled when it is switched off', async () => {
     const { base } = await start({ methods: { anonymous: false } });
     const response = await postJson(`${base}/agent/identity`, { type: 'anonymous' });
@@ -136,8 +136,14 @@ describe('registration methods that are off or not built', () => {
     expectNoStore(response);
   });
 
+  it('refuses service_auth registration with 403 service_auth_not_enabled when it is switched off', async () => {
+    const { base } = await start({ methods: { serviceAuth: false } });
+    const response = await postJson(`${base}/agent/identity`, { type: 'service_auth', login_hint: 'user@example.com' });
+    await expectError(response, 403, 'service_auth_not_enabled');
+    expectNoStore(response);
+  });
+
   it.each([
-    [{ type: 'service_auth', login_hint: 'user@example.com' }, 403, 'service_auth_not_enabled'],
     [{ type: 'identity_assertion', assertion_type: 'urn:ietf:params:oauth:token-type:id-jag', assertion: 'a.b.c' }, 400, 'issuer_not_enabled'],
     [{ type: 'refresh', refresh_token: 'art_nothing' }, 400, 'invalid_refresh_token'],
   ])('answers %j with %i %s', async (body, status, error) => {

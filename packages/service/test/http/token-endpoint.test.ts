@@ -31,7 +31,7 @@ describe('token endpoint request rules (RFC 6749 §3.2, §5.2)', () => {
   });
 
   it('refuses an unknown grant_type with unsupported_grant_type', async () => {
-    for (const grantType of ['authorization_code', 'urn:workos:agent-auth:grant-type:claim', '__proto__', 'constructor']) {
+    for (const grantType of ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code', '__proto__', 'constructor']) {
       const response = await token({ grant_type: grantType, assertion });
       await expectError(response, 400, 'unsupported_grant_type');
       expectNoStore(response);

@@ -35,7 +35,7 @@ const items = table<Item>({
     note: 'text',
   },
   unique: ['hash'],
-  indexed: ['owner'],
+  indexed: ['owner', 'count'],
   expiresAt: 'expires_at',
 });
 
@@ -362,6 +362,27 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
           }),
         ).rejects.toBe(failure);
         expect((await store.incrementWithin('k', 1000, now)).count).toBe(2);
+      });
+    });
+
+    describe('takeDue', () => {
+      it('hands over due rows oldest first, at most limit, each exactly once', async () => {
+        for (const [id, due] of [['late', 300], ['early', 100], ['mid', 200], ['future', 5000]] as const) {
+          await store.insert(items, item(id, { count: due }));
+        }
+        expect((await store.takeDue(items, 'count', 1000, 2)).map((row) => row.id)).toEqual(['early', 'mid']);
+        expect((await store.takeDue(items, 'count', 1000, 10)).map((row) => row.id)).toEqual(['late']);
+        expect(await store.takeDue(items, 'count', 1000, 10)).toEqual([]);
+        expect(await store.get(items, 'future')).toBeDefined();
+        await expect(store.takeDue(items, 'name', 1000, 10)).rejects.toThrow(UnindexedLookupError);
+      });
+
+      it('never gives one row to two concurrent callers', async () => {
+        for (let i = 0; i < 50; i++) await store.insert(items, item(`r${i}`, { count: i }));
+        const batches = await Promise.all(Array.from({ length: 10 }, () => store.takeDue(items, 'count', 1000, 7)));
+        const taken = batches.flat().map((row) => row.id);
+        expect(taken).toHaveLength(50);
+        expect(new Set(taken).size).toBe(50);
       });
     });
 

@@ -16,6 +16,8 @@ import {
 } from '@authmd/service';
 
 /** A clock tests move by hand: expiry is tested without sleeping. */
+const UNLIMITED = { perIp: 1_000_000, perService: 1_000_000 };
+
 export interface TestClock {
   (): number;
   advance(ms: number): void;
@@ -61,6 +63,9 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
     logger: silentLogger,
     clock,
     maintenanceIntervalSeconds: 0,
+    // Every test registers from 127.0.0.1; the profile's defaults are tested where they are the subject.
+    rateLimits: { anonymous: UNLIMITED, service_auth: UNLIMITED },
+    mail: { outbox: true },
     ...serviceOptions,
   });
   const read = service.protect({ scopes: ['notes.read'] });

@@ -140,6 +140,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return copyOut(t, row);
       }),
 
+      // Memory is the test backend: a scan here is acceptable, it never backs a real deployment.
+      takeDue: (t, column, now, limit) => run(() => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        const state = stateOf(t);
+        const due = [...state.rows]
+          .filter(([, row]) => typeof row[column] === 'number' && (row[column] as number) < now)
+          .sort(([, a], [, b]) => (a[column] as number) - (b[column] as number))
+          .slice(0, limit);
+        for (const [key] of due) write(state, key, undefined);
+        return due.map(([, row]) => copyOut(t, row));
+      }),
+
       delete: (t, key) => run(() => {
         const state = stateOf(t);
         if (!state.rows.has(key)) return false;

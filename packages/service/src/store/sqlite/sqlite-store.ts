@@ -183,6 +183,21 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return decode(c, s.get(key, ...cond.params));
       }),
 
+      takeDue: (t, column, now, limit) => run(() => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        const c = compile(t);
+        const s = statement(
+          c,
+          `takeDue:${column}`,
+          () =>
+            `DELETE FROM ${c.table} WHERE rowid IN (SELECT rowid FROM ${c.table} WHERE ${q(column)} < ? ORDER BY ${q(column)} LIMIT ?) RETURNING ${c.selectList}`,
+        );
+        // RETURNING gives no order guarantee; sort before decoding.
+        const rows = s.all(now, limit).sort((a, b) => (a[column] as number) - (b[column] as number));
+        return rows.map((row) => decode(c, row)!);
+      }),
+
       delete: (t, key) => run(() => {
         const c = compile(t);
         return statement(c, 'delete', () => `DELETE FROM ${c.table} WHERE ${q(t.key)} = ?`).run(key).changes > 0;

@@ -1,0 +1,72 @@
+import { prefixes, protocolError, type AttemptView } from '@authmd/protocol';
+import { pagePaths } from '../pages/paths.ts';
+import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
+import { hashSecret, opaqueValue } from '../secrets.ts';
+import type { StoreOps } from '../store/contract.ts';
+import { codeDigest, newCode } from './codes.ts';
+import type { EngineContext } from './context.ts';
+
+/** How long an attempt's row outlives the attempt, so late visitors of its page get "expired". */
+const KEEP_AFTER_EXPIRY_MS = 86_400_000;
+
+/**
+ * Starts a claim attempt for a registration, replacing its live one (whose page and codes stop
+ * working). At most `attemptsPerRegistration` attempts per registration. Runs inside `tx`.
+ */
+export async function newAttempt(ctx: EngineContext, tx: StoreOps, registration: RegistrationRow, loginHint: string | null): Promise<AttemptView> {
+  const now = ctx.clock();
+  const made = await tx.incrementWithin(`claim-attempts:${registration.id}`, ctx.config.lifetimes.claimWindowMs, now);
+  if (made.count > ctx.config.limits.attemptsPerRegistration) {
+    throw protocolError('too_many_attempts', `This registration has used its ${ctx.config.limits.attemptsPerRegistration} claim attempts; register again.`);
+  }
+  const id = opaqueValue(ctx.random, prefixes.attempt, 16);
+  const attemptToken = opaqueValue(ctx.random, prefixes.attemptToken);
+  // The type-in direction exists only for agents that speak v0.7; otherwise no agent code is made.
+  const agentCode = ctx.config.dialects.includes('v0.7') ? newCode(ctx) : undefined;
+  const expiresAt = now + ctx.config.lifetimes.attemptMs;
+  const row: ClaimAttemptRow = {
+    id,
+    registration_id: registration.id,
+    attempt_token_hash: hashSecret(attemptToken),
+    login_hint: loginHint,
+    agent_code_hash: agentCode === undefined ? null : codeDigest(ctx, 'agent-code', id, agentCode),
+    page_code_hash: null,
+    created_at: now,
+    expires_at: expiresAt,
+    confirmed_at: null,
+    confirmed_user_id: null,
+    denied_at: null,
+    completed_at: null,
+    handed_over_at: null,
+    interval_seconds: ctx.config.limits.pollIntervalSeconds,
+    last_polled_at: null,
+    purge_at: expiresAt + KEEP_AFTER_EXPIRY_MS,
+  };
+  await tx.insert(claimAttempts, row);
+  await tx.update(registrations, registration.id, { current_attempt_id: id, login_hint: loginHint });
+  await ctx.audit.record({ type: 'claim.requested', at: now, registrationId: registration.id, data: { attempt_id: id, login_hint: loginHint } }, tx);
+  return {
+    id,
+    verificationUri: `${ctx.config.issuer}${pagePaths.claim}?token=${attemptToken}`,
+    expiresAt,
+    agentCode,
+    interval: row.interval_seconds,
+  };
+}
+
+/** The registration's live attempt, or undefined when there is none (never started, or replaced). */
+export async function currentAttempt(ctx: EngineContext, registration: RegistrationRow): Promise<ClaimAttemptRow | undefined> {
+  return registration.current_attempt_id ? ctx.store.get(claimAttempts, registration.current_attempt_id) : undefined;
+}
+
+/**
+ * Counts one code try against the attempt (both directions share the budget) *before* the code is
+ * compared, so concurrent guesses cannot get more comparisons than the limit.
+ */
+export async function spendCodeTry(ctx: EngineContext, attempt: ClaimAttemptRow): Promise<number> {
+  const now = ctx.clock();
+  const limit = ctx.config.limits.codeTriesPerAttempt;
+  const tries = await ctx.store.incrementWithin(`code-tries:${attempt.id}`, Math.max(1, attempt.expires_at - now), now);
+  if (tries.count > limit) throw protocolError('too_many_attempts', `This claim attempt has had ${limit} wrong codes and is closed; start a new attempt.`);
+  return limit - tries.count;
+}

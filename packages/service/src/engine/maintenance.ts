@@ -1,0 +1,29 @@
+import { registrations, scheduled } from '../schema.ts';
+import type { EngineContext } from './context.ts';
+import { registrationStatus } from './registrations.ts';
+
+/**
+ * Periodic upkeep: records `registration.expired` for registrations nobody claimed in time, deletes
+ * expired rows, and looks after the signing keys. Due events are taken from the store atomically, so
+ * with several replicas each is handled once.
+ */
+export async function runMaintenance(ctx: EngineContext): Promise<void> {
+  await recordExpiredRegistrations(ctx);
+  await ctx.store.purgeExpired(ctx.clock());
+  await ctx.keys.maintain();
+}
+
+async function recordExpiredRegistrations(ctx: EngineContext): Promise<void> {
+  for (;;) {
+    const now = ctx.clock();
+    const due = await ctx.store.takeDue(scheduled, 'due_at', now, 100);
+    for (const event of due) {
+      const registration = await ctx.store.get(registrations, event.subject);
+      if (!registration || registrationStatus(registration, now) !== 'expired') continue;
+      await ctx.store.transaction((tx) =>
+        ctx.audit.record({ type: 'registration.expired', at: now, registrationId: registration.id, data: { type: registration.type } }, tx),
+      );
+    }
+    if (due.length < 100) return;
+  }
+}

@@ -1,0 +1,76 @@
+import { prefixes, protocolError, type IdentityView } from '@authmd/protocol';
+import { refreshTokens, registrations } from '../schema.ts';
+import { hashSecret, opaqueValue } from '../secrets.ts';
+import type { StoreOps } from '../store/contract.ts';
+import { mintAssertion } from './assertions.ts';
+import type { EngineContext } from './context.ts';
+import { getUser } from './users.ts';
+
+/**
+ * Rotating refresh tokens. Each use spends the token and issues its successor in the same family,
+ * along with a new identity assertion of the next generation (older assertions stop working).
+ * Presenting a spent token is the theft signal: the whole family, the registration's access tokens
+ * and its assertions are revoked.
+ */
+
+export async function mintRefreshToken(ctx: EngineContext, tx: StoreOps, registrationId: string, familyId?: string): Promise<{ value: string; expiresAt: number }> {
+  const value = opaqueValue(ctx.random, prefixes.refreshToken);
+  const now = ctx.clock();
+  const expiresAt = now + ctx.config.lifetimes.refreshTokenMs;
+  await tx.insert(refreshTokens, {
+    token_hash: hashSecret(value),
+    family_id: familyId ?? opaqueValue(ctx.random, 'fam_', 16),
+    registration_id: registrationId,
+    created_at: now,
+    expires_at: expiresAt,
+    spent_at: null,
+    revoked_at: null,
+  });
+  return { value, expiresAt };
+}
+
+export async function refresh(ctx: EngineContext, refreshToken: string): Promise<{ registrationId: string; identity: IdentityView }> {
+  const invalid = (reason?: string) =>
+    protocolError('invalid_refresh_token', 'The refresh token is invalid, expired, or already used.', reason ? { reason } : {});
+  const hash = hashSecret(refreshToken);
+  const now = ctx.clock();
+  const token = await ctx.store.get(refreshTokens, hash);
+  if (!token || token.revoked_at !== null || token.expires_at <= now) throw invalid();
+  if (token.spent_at !== null) {
+    await burnFamily(ctx, token.family_id, token.registration_id);
+    throw invalid('refresh_token_reused');
+  }
+  const registration = await ctx.store.get(registrations, token.registration_id);
+  if (!registration || registration.revoked_at !== null || registration.claimed_at === null) throw invalid();
+  const user = registration.user_id ? await getUser(ctx, registration.user_id) : undefined;
+  const generation = registration.generation + 1;
+  const identity: IdentityView = await mintAssertion(ctx, { id: registration.id, generation }, user ? { email: user.email, email_verified: true } : {});
+
+  const rotated = await ctx.store.transaction(async (tx) => {
+    if (!(await tx.update(refreshTokens, hash, { spent_at: now }, { spent_at: null, revoked_at: null }))) return false;
+    if (!(await tx.update(registrations, registration.id, { generation }, { generation: registration.generation, revoked_at: null }))) {
+      throw invalid(); // revoked or refreshed meanwhile: this token's spend is rolled back with the rest
+    }
+    identity.refreshToken = await mintRefreshToken(ctx, tx, registration.id, token.family_id);
+    await ctx.audit.record({ type: 'assertion.refreshed', at: now, registrationId: registration.id }, tx);
+    return true;
+  });
+  if (!rotated) {
+    // Spent by a concurrent request between our read and our write: the same theft signal.
+    await burnFamily(ctx, token.family_id, token.registration_id);
+    throw invalid('refresh_token_reused');
+  }
+  return { registrationId: registration.id, identity };
+}
+
+async function burnFamily(ctx: EngineContext, familyId: string, registrationId: string): Promise<void> {
+  const now = ctx.clock();
+  await ctx.store.transaction(async (tx) => {
+    await tx.updateWhere(refreshTokens, 'family_id', familyId, { revoked_at: now }, { revoked_at: null });
+    const registration = await tx.get(registrations, registrationId);
+    if (registration) await tx.update(registrations, registrationId, { generation: registration.generation + 1 });
+    const revoked = await ctx.tokens.revokeForRegistration(tx, registrationId);
+    await ctx.audit.record({ type: 'token.revoked', at: now, registrationId, data: { reason: 'refresh_token_reused', access_tokens: revoked } }, tx);
+  });
+  ctx.tokens.forgetCached();
+}

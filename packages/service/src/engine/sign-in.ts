@@ -1,0 +1,56 @@
+import { isEmail, protocolError } from '@authmd/protocol';
+import { escapeHtml } from '../html.ts';
+import { signIns, type UserRow } from '../schema.ts';
+import { opaqueValue } from '../secrets.ts';
+import { codeDigest, codeMatches, newCode } from './codes.ts';
+import type { EngineContext } from './context.ts';
+import { normalizeEmail, userForVerifiedEmail } from './users.ts';
+
+const HOUR = 3_600_000;
+
+/**
+ * Passwordless sign-in: a six-digit code goes to the address; whoever types it back owns the
+ * address. A new address becomes an account whose email is verified by that code.
+ */
+export async function sendSignInCode(ctx: EngineContext, email: string): Promise<string> {
+  if (!isEmail(email)) throw protocolError('invalid_request', 'email: enter an email address such as name@example.com.');
+  const address = normalizeEmail(email);
+  const now = ctx.clock();
+  const sent = await ctx.store.incrementWithin(`sign-in-codes:${address}`, HOUR, now);
+  if (sent.count > ctx.config.limits.signInCodesPerHour) {
+    const retryAfter = Math.ceil((sent.resetAt - now) / 1000);
+    throw protocolError('rate_limit_exceeded', `Too many codes were sent to this address; try again in ${Math.ceil(retryAfter / 60)} minutes.`, {
+      headers: { 'Retry-After': String(retryAfter) },
+      extra: { retry_after: retryAfter },
+    });
+  }
+  const id = opaqueValue(ctx.random, 'sgn_', 16);
+  const code = newCode(ctx);
+  const expiresAt = now + ctx.config.lifetimes.signInCodeMs;
+  await ctx.store.insert(signIns, { id, email: address, code_hash: codeDigest(ctx, 'sign-in', id, code), created_at: now, expires_at: expiresAt });
+  const minutes = Math.round(ctx.config.lifetimes.signInCodeMs / 60_000);
+  await ctx.mailer.send({
+    to: address,
+    subject: `Your ${ctx.config.name} sign-in code: ${code}`,
+    text: `Your sign-in code for ${ctx.config.name} is ${code}.\n\nIt works once, for ${minutes} minutes. If you did not ask for it, ignore this message.\n`,
+    html: `<p>Your sign-in code for ${escapeHtml(ctx.config.name)} is</p><p style="font-size:28px;letter-spacing:4px"><b>${code}</b></p><p>It works once, for ${minutes} minutes. If you did not ask for it, ignore this message.</p>`,
+  });
+  return id;
+}
+
+/** Checks the code (at most `codeTriesPerAttempt` tries per code) and returns the signed-in user. */
+export async function finishSignIn(ctx: EngineContext, signInId: string, code: string): Promise<UserRow> {
+  const now = ctx.clock();
+  const signIn = await ctx.store.get(signIns, signInId);
+  if (!signIn || signIn.expires_at <= now) throw protocolError('user_code_expired', 'This sign-in code has expired; ask for a new one.');
+  const tries = await ctx.store.incrementWithin(`sign-in-tries:${signInId}`, ctx.config.lifetimes.signInCodeMs, now);
+  if (tries.count > ctx.config.limits.codeTriesPerAttempt) {
+    await ctx.store.delete(signIns, signInId);
+    throw protocolError('too_many_attempts', 'Too many wrong codes; ask for a new one.');
+  }
+  if (!/^\d{6}$/.test(code) || !codeMatches(ctx, 'sign-in', signInId, code, signIn.code_hash)) {
+    throw protocolError('invalid_user_code', 'That code is not right; check the latest email and try again.');
+  }
+  if (!(await ctx.store.consumeOne(signIns, signInId))) throw protocolError('user_code_expired', 'This sign-in code was already used; ask for a new one.');
+  return userForVerifiedEmail(ctx, signIn.email);
+}

@@ -1,0 +1,40 @@
+import { prefixes } from '@authmd/protocol';
+import type { HostUser } from '../config.ts';
+import { users, type UserRow } from '../schema.ts';
+import { opaqueValue } from '../secrets.ts';
+import { DuplicateKeyError } from '../store/contract.ts';
+import type { EngineContext } from './context.ts';
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+export function getUser(ctx: EngineContext, id: string): Promise<UserRow | undefined> {
+  return ctx.store.get(users, id);
+}
+
+/** The account of an email address someone just proved they read: found, or made (verified). */
+export async function userForVerifiedEmail(ctx: EngineContext, email: string): Promise<UserRow> {
+  const address = normalizeEmail(email);
+  const existing = await ctx.store.findOne(users, 'email', address);
+  if (existing) return existing;
+  const user: UserRow = { id: opaqueValue(ctx.random, prefixes.user, 16), email: address, email_verified: true, created_at: ctx.clock() };
+  try {
+    await ctx.store.insert(users, user);
+    return user;
+  } catch (error) {
+    // Two sign-ins of a new address at once: the other one made the account.
+    if (error instanceof DuplicateKeyError) return (await ctx.store.findOne(users, 'email', address))!;
+    throw error;
+  }
+}
+
+/** A user the host application signed in: recorded under the host's own id. */
+export async function userFromHost(ctx: EngineContext, host: HostUser): Promise<UserRow> {
+  const email = normalizeEmail(host.email);
+  const user: UserRow = { id: host.id, email, email_verified: true, created_at: ctx.clock() };
+  const existing = await ctx.store.get(users, host.id);
+  if (!existing) await ctx.store.insertIfAbsent(users, user);
+  else if (existing.email !== email) await ctx.store.update(users, host.id, { email });
+  return (await ctx.store.get(users, host.id))!;
+}

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { escapeHtml } from '../html.ts';
+import type { HttpResponse } from '../http/env.ts';
+
+/**
+ * The service's HTML pages: one layout, no scripts at all, one inline stylesheet allowed by its
+ * hash. The CSP forbids framing (clickjacking of Authorize), foreign form targets and everything
+ * else; no-referrer keeps the attempt token in the URL from leaking to other sites.
+ */
+const css = `
+body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2129}
+main{max-width:34rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px #0002}
+h1{font-size:1.4rem;margin:0 0 1rem}
+.brand{display:flex;align-items:center;gap:.6rem;color:#555;margin-bottom:1.2rem}
+.brand img{width:32px;height:32px;border-radius:6px}
+.code{font:700 2.4rem/1 ui-monospace,monospace;letter-spacing:.4rem;text-align:center;padding:1rem;background:#f0f4ff;border-radius:8px}
+.error{background:#fdecea;color:#8a1c12;padding:.7rem 1rem;border-radius:8px}
+.note{color:#555;font-size:.9rem}
+form{margin:1rem 0}
+input[type=email],input[type=text]{font-size:1.1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #bbb;border-radius:6px}
+button{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #2456d6;background:#2456d6;color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:#2456d6}
+.row{display:flex;gap:.6rem}
+ul{padding-left:1.2rem}
+`;
+const cssHash = createHash('sha256').update(css).digest('base64');
+
+export interface PageOptions {
+  title: string;
+  body: string;
+  status?: number;
+  serviceName: string;
+  logoUri?: string;
+  headers?: Record<string, string | string[]>;
+}
+
+export function page(options: PageOptions): HttpResponse {
+  const logoOrigin = options.logoUri ? ` ${new URL(options.logoUri).origin}` : '';
+  const brand = `<div class="brand">${options.logoUri ? `<img src="${escapeHtml(options.logoUri)}" alt="">` : ''}<span>${escapeHtml(options.serviceName)}</span></div>`;
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(options.title)} · ${escapeHtml(options.serviceName)}</title><style>${css}</style></head><body><main>${brand}<h1>${escapeHtml(options.title)}</h1>${options.body}</main></body></html>`;
+  return {
+    status: options.status ?? 200,
+    headers: {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': `default-src 'none'; style-src 'sha256-${cssHash}'; img-src 'self'${logoOrigin}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+      Pragma: 'no-cache',
+      ...options.headers,
+    },
+    body: html,
+  };
+}
+
+export function redirect(location: string, headers: Record<string, string | string[]> = {}): HttpResponse {
+  return { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...headers } };
+}
+
+/** A hidden form field. */
+export function hidden(name: string, value: string): string {
+  return `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`;
+}
+
+export { escapeHtml };
