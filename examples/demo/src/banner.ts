@@ -1,3 +1,4 @@
+import { mailboxUrl, READ_BACK_BUTTON } from './claim-walkthrough.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
 /** What `npm start` prints once the demo is listening. */
@@ -5,21 +6,25 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
   const { name, url, dbPath } = options;
   const width = 16;
   const row = (label: string, value: string) => `  ${label.padEnd(width)}${value}`;
+  const indent = (text: string, spaces: string) => text.split('\n').join(`\n${spaces}`);
   const lines = [
     '',
     `${name} is running.`,
     '',
     row('Home page', `${url}/`),
     ...documentLinks(url).map((link) => row(link.label === 'auth.md' ? 'auth.md' : shortLabel(link.label), link.url)),
+    row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
     row('SQLite', dbPath),
     '',
     'Try it (no token yet, so: 401 and a WWW-Authenticate challenge):',
     `  ${firstCurl(url)}`,
     '',
     'Walk the agent path (bash, curl and node):',
-    ...walkthrough(url).flatMap((step, i) => [`  ${i + 1}. ${step.title}`, `     ${step.command}`, `     → ${step.expect}`]),
+    ...walkthrough(url).flatMap((step, i) => [`  ${i + 1}. ${step.title}`, `     ${indent(step.command, '     ')}`, `     → ${step.expect}`]),
     '',
-    'The claim ceremony (a human takes ownership with a 6-digit code) comes in a later version.',
+    'Then claim it as a human for notes.write: the agent registers with your email and gets a link;',
+    `you sign in there with the code from the dev mailbox, press "${READ_BACK_BUTTON}" and read`,
+    "it back to the agent, or type the agent's code. The home page has every command.",
     'Ctrl+C stops the server.',
     '',
   ];

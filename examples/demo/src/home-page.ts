@@ -1,3 +1,5 @@
+import { renderClaimSection } from './claim-section.ts';
+import { escapeHtml, stepHtml } from './html.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
 /** Headers for the home page: no scripts, no external anything, not framable. */
@@ -9,17 +11,14 @@ export const HOME_PAGE_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
 };
 
-const escapeHtml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** The page at `/`: what is running, where the documents are, and the curl walkthrough with real URLs. */
+/** The page at `/`: what is running, where the documents are, and the curl walkthroughs with real URLs. */
 export function renderHomePage(options: { base: string; name: string; dbPath: string }): string {
   const { base, name, dbPath } = options;
   const links = documentLinks(base)
     .map((link) => `<li><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a> — ${escapeHtml(link.about)}</li>`)
     .join('\n      ');
   const steps = walkthrough(base)
-    .map((step) => `<li><p>${escapeHtml(step.title)}</p><pre><code>${escapeHtml(step.command)}</code></pre><p class="expect">→ ${escapeHtml(step.expect)}</p></li>`)
+    .map((step) => `<li>${stepHtml(step)}</li>`)
     .join('\n      ');
 
   return `<!doctype html>
@@ -56,9 +55,7 @@ export function renderHomePage(options: { base: string; name: string; dbPath: st
       ${steps}
   </ol>
 
-  <p class="note">An anonymous registration can read but not write. The claim ceremony — a human takes ownership of
-    the registration by reading back a 6-digit code, which unlocks <code>notes.write</code> — comes in a later version
-    of this demo.</p>
+  ${renderClaimSection(base)}
 </body>
 </html>
 `;

@@ -1,3 +1,4 @@
+import { grantTypes, paths } from '@authmd/protocol';
 import { NOTES_PATH } from './notes-api.ts';
 
 /** The URLs and curl commands the terminal banner and the home page both show. */
@@ -9,22 +10,27 @@ export interface Link {
 }
 
 export interface Step {
+  /** Names the command on the home page (`data-run`), so tests run exactly what the page shows. */
+  id: string;
   title: string;
+  /** One or more lines of bash; they run as written with curl and node. */
   command: string;
   expect: string;
 }
 
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-
 /** Reads one member of the JSON on stdin with Node itself, so the walkthrough needs no jq. */
-const pick = (member: string) => `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).${member}'`;
+export const pick = (member: string) => `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).${member}'`;
+
+/** The jwt-bearer exchange of an identity assertion held in $ASSERTION, into $TOKEN. */
+export const exchangeCommand = (base: string) =>
+  `TOKEN=$(curl -s ${base}${paths.token} -d grant_type=${grantTypes.jwtBearer} --data-urlencode "assertion=$ASSERTION" | ${pick('access_token')})`;
 
 export function documentLinks(base: string): Link[] {
   return [
-    { label: 'auth.md', url: `${base}/auth.md`, about: 'the instructions an agent reads' },
+    { label: 'auth.md', url: `${base}${paths.authMd}`, about: 'the instructions an agent reads' },
     { label: 'Protected resource metadata', url: `${base}/.well-known/oauth-protected-resource`, about: 'RFC 9728: who protects the notes API, which scopes exist' },
     { label: 'Authorization server metadata', url: `${base}/.well-known/oauth-authorization-server`, about: 'RFC 8414: registration, token and revocation endpoints' },
-    { label: 'JWKS', url: `${base}/.well-known/jwks.json`, about: "the public keys of the service's identity assertions" },
+    { label: 'JWKS', url: `${base}${paths.jwks}`, about: "the public keys of the service's identity assertions" },
   ];
 }
 
@@ -37,21 +43,28 @@ export function firstCurl(base: string): string {
 export function walkthrough(base: string): Step[] {
   return [
     {
+      id: 'agent-register',
       title: 'Register anonymously (no account, no browser)',
-      command: `ASSERTION=$(curl -s -X POST ${base}/agent/identity -H 'Content-Type: application/json' -d '{"type":"anonymous"}' | ${pick('identity.assertion')})`,
-      expect: 'a registration with a signed identity assertion (drop "| node …" to see the whole response, claim token included)',
+      command: [
+        `REG=$(curl -s -X POST ${base}${paths.identity} -H 'Content-Type: application/json' -d '{"type":"anonymous"}')`,
+        `ASSERTION=$(echo "$REG" | ${pick('identity.assertion')})`,
+      ].join('\n'),
+      expect: 'a registration: a signed identity assertion now, and a claim token for later (echo "$REG" to see it all)',
     },
     {
+      id: 'agent-exchange',
       title: 'Exchange the assertion for an access token',
-      command: `TOKEN=$(curl -s ${base}/oauth2/token -d grant_type=${JWT_BEARER} --data-urlencode "assertion=$ASSERTION" | ${pick('access_token')})`,
+      command: exchangeCommand(base),
       expect: 'an opaque bearer token with the pre-claim scope notes.read',
     },
     {
+      id: 'agent-list',
       title: 'List your notes',
       command: `curl -s ${base}${NOTES_PATH} -H "Authorization: Bearer $TOKEN"`,
       expect: '200 {"notes":[]}',
     },
     {
+      id: 'agent-write-refused',
       title: 'Try to add a note',
       command: `curl -i ${base}${NOTES_PATH} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"text":"hello"}'`,
       expect: '403 insufficient_scope: notes.write comes only once a human claims the registration',

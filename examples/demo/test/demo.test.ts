@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { table } from '@authmd/service';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSettings } from '../src/settings.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
 import { walkthrough } from '../src/walkthrough.ts';
+import { Human } from './human.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -25,15 +25,15 @@ afterAll(() => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function register(base: string): Promise<{ id: string; assertion: string }> {
-  const response = await fetch(`${base}/agent/identity`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'anonymous' }),
-  });
+function postJson(url: string, body: unknown): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+async function register(base: string): Promise<{ id: string; assertion: string; claimToken: string }> {
+  const response = await postJson(`${base}/agent/identity`, { type: 'anonymous' });
   expect(response.status).toBe(200);
   const body = await response.json();
-  return { id: body.id, assertion: body.identity.assertion };
+  return { id: body.id, assertion: body.identity.assertion, claimToken: body.claim.token };
 }
 
 async function exchange(base: string, assertion: string): Promise<Response> {
@@ -62,18 +62,17 @@ function postNote(base: string, token: string, body: string, contentType = 'appl
 }
 
 /**
- * The claim ceremony is not built yet, so a test that needs notes.write claims the registration the
- * way the ceremony will: it marks the row claimed by a user. Only these two columns are touched.
+ * Claims a registration the way a human does it (read-back): the agent starts a claim for the
+ * human's email, the human signs in and presses Authorize, the agent sends the page's code. Returns
+ * the new assertion, which now carries notes.write.
  */
-const registrationRows = table<{ id: string; claimed_at: number | null; user_id: string | null }>({
-  name: 'registrations',
-  key: 'id',
-  columns: { id: 'text', claimed_at: 'integer', user_id: 'text' },
-});
-
-async function simulateClaim(demo: RunningDemo, registrationId: string, userId: string): Promise<void> {
-  const updated = await demo.service.store.update(registrationRows, registrationId, { claimed_at: Date.now(), user_id: userId });
-  expect(updated).toBe(true);
+async function claim(base: string, human: Human, registration: { claimToken: string }): Promise<string> {
+  const started = await postJson(`${base}/agent/identity/claim`, { type: 'service_auth', claim_token: registration.claimToken, login_hint: human.email });
+  expect(started.status).toBe(200);
+  const code = await human.authorize(await human.openClaimLink((await started.json()).attempt.verification_uri));
+  const completed = await postJson(`${base}/agent/identity/claim/complete`, { claim_token: registration.claimToken, user_code: code });
+  expect(completed.status).toBe(200);
+  return (await completed.json()).identity.assertion;
 }
 
 describe('the demo over HTTP', () => {
@@ -99,6 +98,7 @@ describe('the demo over HTTP', () => {
     expect(html).not.toMatch(/<script|<link|<img|<iframe|\ssrc=/i);
     expect(html).toContain('6-digit code');
     expect(html).toContain(`curl -i ${base}/api/notes`);
+    expect(html).not.toContain('later version');
 
     const links = [...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!.replaceAll('&amp;', '&'));
     expect(links).toEqual(
@@ -107,6 +107,7 @@ describe('the demo over HTTP', () => {
         `${base}/.well-known/oauth-protected-resource`,
         `${base}/.well-known/oauth-authorization-server`,
         `${base}/.well-known/jwks.json`,
+        `${base}/dev/mailbox`,
       ]),
     );
     for (const link of links) {
@@ -157,9 +158,8 @@ describe('the demo over HTTP', () => {
   });
 
   it('adds notes once notes.write is held, keyed by the claiming user', async () => {
-    const first = await register(base);
-    await simulateClaim(demo, first.id, 'user_alice');
-    const { token, scope } = await accessToken(base, first.assertion);
+    const alice = new Human(base, 'alice@example.com');
+    const { token, scope } = await accessToken(base, await claim(base, alice, await register(base)));
     expect(scope).toBe('notes.read notes.write');
 
     const created = await postNote(base, token, JSON.stringify({ text: '  buy milk  ' }));
@@ -170,17 +170,14 @@ describe('the demo over HTTP', () => {
     expect(await (await notes(base, token)).json()).toEqual({ notes: [note] });
 
     // Another agent of the same user sees the same notes; an unclaimed stranger sees none.
-    const second = await register(base);
-    await simulateClaim(demo, second.id, 'user_alice');
-    expect(await (await notes(base, (await accessToken(base, second.assertion)).token)).json()).toEqual({ notes: [note] });
+    const second = await claim(base, alice, await register(base));
+    expect(await (await notes(base, (await accessToken(base, second)).token)).json()).toEqual({ notes: [note] });
     const stranger = await accessToken(base, (await register(base)).assertion);
     expect(await (await notes(base, stranger.token)).json()).toEqual({ notes: [] });
   });
 
   it('refuses bad note bodies with 400 JSON, and oversized ones with 413', async () => {
-    const registration = await register(base);
-    await simulateClaim(demo, registration.id, 'user_bob');
-    const { token } = await accessToken(base, registration.assertion);
+    const { token } = await accessToken(base, await claim(base, new Human(base, 'bob@example.com'), await register(base)));
 
     const bad: [string, string][] = [
       ['not json', 'application/json'],
@@ -316,6 +313,9 @@ describe('npm start (main.ts in its own process)', () => {
       expect(stdout).toContain(`${url}/auth.md`);
       expect(stdout).toContain(`${url}/.well-known/oauth-protected-resource`);
       expect(stdout).toContain(join(dataDir, 'authmd.db'));
+      expect(stdout).toContain(`${url}/dev/mailbox`);
+      expect(stdout).toContain('Authorize');
+      expect(stdout).not.toContain('later version');
 
       const authMd = await fetch(`${url}/auth.md`);
       expect(authMd.status).toBe(200);

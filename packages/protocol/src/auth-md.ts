@@ -200,7 +200,7 @@ function errors(d: AuthMdDescription): string {
   if (types.includes('identity_assertion')) codes.push('issuer_not_enabled', 'interaction_required', 'login_required');
   if (d.lifetimes.refreshTokenSeconds) codes.push('invalid_refresh_token');
   if (d.discovery.endpoints.claim) {
-    codes.push('invalid_claim_token', 'claim_expired', 'already_claimed', 'claim_not_confirmed', 'invalid_user_code', 'user_code_expired', 'claim_denied');
+    codes.push('invalid_claim_token', 'invalid_claim', 'claim_expired', 'already_claimed', 'claim_not_confirmed', 'invalid_user_code', 'user_code_expired', 'claim_denied', 'too_many_attempts');
   }
   codes.push('invalid_grant', 'invalid_target', 'invalid_scope', 'unsupported_grant_type');
   if (d.discovery.claimGrant) codes.push('authorization_pending', 'slow_down', 'expired_token', 'access_denied');
@@ -224,6 +224,9 @@ function revocation(d: AuthMdDescription): string {
     `Revoke a credential you no longer need with \`POST ${endpoints.revocation}\` (RFC 7009, form-encoded \`token=…\`). The answer is \`200\` whether or not the token was known.`,
     '- An access token stops working on the very next request.',
     '- An identity assertion: every assertion of that registration and every access token issued from them stop working.',
+    d.lifetimes.refreshTokenSeconds
+      ? '- A refresh token: it and every refresh token rotated from it, the registration\'s assertions and its access tokens stop working (sign-out).'
+      : '',
     endpoints.events
       ? `Providers withdraw a user's delegation by pushing a security event token to \`${endpoints.events}\` (RFC 8417/8935); everything issued under it stops working.`
       : '',

@@ -43,11 +43,11 @@ const catalogue = {
     names: { 'v0.7': 'claimed_or_in_flight', 'v0.1': 'previously_claimed' },
   },
   claim_not_confirmed: { status: 409, hint: 'Wait until the user has pressed Authorize on the page, then retry.' },
-  invalid_user_code: { status: 401, hint: 'Ask the user to read the code again; after 5 wrong codes start a new attempt.', names: { 'v0.1': 'otp_invalid' } },
+  invalid_user_code: { status: 401, hint: 'Ask the user to read the code again; each attempt allows 5 wrong codes.', names: { 'v0.1': 'otp_invalid' } },
   user_code_expired: { status: 410, hint: 'Start a new claim attempt at the claim endpoint.', names: { 'v0.1': 'otp_expired' } },
   claim_denied: { status: 403, hint: 'The user denied this agent; do not retry without asking them.' },
   claim_revoked: { status: 410, hint: 'The claim was revoked; register again.' },
-  too_many_attempts: { status: 429, hint: 'Too many attempts for this registration; register again later.' },
+  too_many_attempts: { status: 429, hint: 'Start a new claim attempt; once a registration has used all its attempts, register again.' },
 
   // OAuth token and revocation endpoints (RFC 6749 §5.2, RFC 8628, RFC 8707)
   invalid_client: { status: 401, hint: 'Authenticate the client as the metadata describes.' },

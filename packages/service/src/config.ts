@@ -64,6 +64,8 @@ export interface ServiceOptions {
     attemptsPerRegistration?: number;
     /** Sign-in codes sent to one address per hour. Default 5. */
     signInCodesPerHour?: number;
+    /** Sign-in codes one client IP may ask for per hour, whatever the addresses. Default 20. */
+    signInCodesPerIpPerHour?: number;
     /** The claim grant's polling interval (v0.7). Default 5 s. */
     pollIntervalSeconds?: number;
   };
@@ -127,7 +129,13 @@ export interface ServiceConfig {
     signInCodeMs: number;
   };
   rateLimits: Record<RateLimitedMethod, { perIp: number; perService: number }>;
-  limits: { codeTriesPerAttempt: number; attemptsPerRegistration: number; signInCodesPerHour: number; pollIntervalSeconds: number };
+  limits: {
+    codeTriesPerAttempt: number;
+    attemptsPerRegistration: number;
+    signInCodesPerHour: number;
+    signInCodesPerIpPerHour: number;
+    pollIntervalSeconds: number;
+  };
   secureCookies: boolean;
   clockSkewMs: number;
   signing: { algorithm: SigningAlgorithm; rotateAfterMs: number };
@@ -199,6 +207,7 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
       codeTriesPerAttempt: count('limits.codeTriesPerAttempt', options.limits?.codeTriesPerAttempt ?? 5),
       attemptsPerRegistration: count('limits.attemptsPerRegistration', options.limits?.attemptsPerRegistration ?? 10),
       signInCodesPerHour: count('limits.signInCodesPerHour', options.limits?.signInCodesPerHour ?? 5),
+      signInCodesPerIpPerHour: count('limits.signInCodesPerIpPerHour', options.limits?.signInCodesPerIpPerHour ?? 20),
       pollIntervalSeconds: count('limits.pollIntervalSeconds', options.limits?.pollIntervalSeconds ?? 5),
     },
     secureCookies: new URL(issuer).protocol === 'https:',

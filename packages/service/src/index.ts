@@ -1,5 +1,6 @@
 export { createService, type AuthmdService } from './service.ts';
-export { ConfigError, type ServiceConfig, type ServiceOptions } from './config.ts';
+export { ConfigError, type HostUser, type MailOptions, type ServiceConfig, type ServiceOptions, type SignInOptions } from './config.ts';
+export type { MailMessage, Mailer } from './mail/mailer.ts';
 export type { Guard, GuardOutcome, Principal, ProtectOptions, Refusal } from './protect.ts';
 export type { FetchHandler, RequestInfo } from './adapters/fetch.ts';
 export type { HttpRequest, HttpResponse } from './http/env.ts';

@@ -59,7 +59,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     publishAfterRetirementMs: config.lifetimes.assertionMs + config.clockSkewMs,
     rotateAfterMs: config.signing.rotateAfterMs,
   });
-  const { mailer, outbox } = createMailer(options.mail, clock, logger);
+  const { mailer, outbox, close: closeMailer } = createMailer(options.mail, clock, logger);
   const ctx: EngineContext = {
     config,
     store,
@@ -98,16 +98,20 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     maintain,
     close: async () => {
       clearInterval(timer);
+      closeMailer?.();
       await store.close();
     },
   };
 }
 
 /** SMTP, the caller's own mailer, or the development outbox, which is refused in production. */
-function createMailer(options: MailOptions | undefined, clock: () => number, logger: Logger): { mailer: Mailer; outbox?: DevOutbox } {
-  if (options && 'smtp' in options) return { mailer: smtpMailer(options.smtp, options.from) };
+function createMailer(options: MailOptions | undefined, clock: () => number, logger: Logger): { mailer: Mailer; outbox?: DevOutbox; close?: () => void } {
+  if (options && 'smtp' in options) {
+    const mailer = smtpMailer(options.smtp, options.from);
+    return { mailer, close: () => mailer.close() };
+  }
   if (options && 'mailer' in options) return { mailer: options.mailer };
-  if (process.env.NODE_ENV === 'production' && !options) {
+  if (process.env.NODE_ENV === 'production') {
     throw new ConfigError('mail: configure an SMTP server (mail.smtp) or a mailer; the development outbox is not for production');
   }
   logger.warn('sign-in codes go to the development outbox at /dev/mailbox, readable by anyone who can reach it; configure mail.smtp for real use');

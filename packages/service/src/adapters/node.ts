@@ -37,10 +37,10 @@ export function nodeMiddleware(service: AuthmdService, options: NodeAdapterOptio
       body: (maxBytes) => readBody(req, maxBytes, options.preparsedBody?.(req)),
       clientIp: options.clientIp ? options.clientIp(req) : req.socket.remoteAddress,
     };
-    service.dispatch(request).then(
-      (response) => writeResponse(res, response),
-      (error) => (next ? next(error) : res.destroy(error as Error)),
-    );
+    service
+      .dispatch(request)
+      .then((response) => writeResponse(res, response))
+      .catch((error: unknown) => (next ? next(error) : failed(res, error)));
   };
 }
 
@@ -80,6 +80,13 @@ function readBody(req: IncomingMessage, maxBytes: number, preparsed: Buffer | un
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/** Nothing to hand the error to: answer a bare 500 if nothing was sent yet, else drop the connection. */
+function failed(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) return void res.destroy(error as Error);
+  res.writeHead(500, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.end('{"error":"server_error","error_description":"An unexpected error occurred.","message":"An unexpected error occurred."}');
 }
 
 export function writeResponse(res: ServerResponse, response: HttpResponse): void {

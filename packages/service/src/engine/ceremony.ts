@@ -1,4 +1,4 @@
-import { protocolError } from '@authmd/protocol';
+import { ProtocolError } from '@authmd/protocol';
 import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow, type UserRow } from '../schema.ts';
 import { hashSecret } from '../secrets.ts';
 import { spendCodeTry } from './attempts.ts';
@@ -9,7 +9,8 @@ import { registrationStatus } from './registrations.ts';
 
 /**
  * The human's side of the claim ceremony, on the service's own page. Every step requires a
- * signed-in user, and, when the attempt names an email, that it is this user's.
+ * signed-in user, and, when the attempt names an email, that it is this user's. Errors are read by
+ * that person, so they are plain sentences without the agent-directed hints of the catalogue.
  */
 
 export interface OpenAttempt {
@@ -21,13 +22,13 @@ export interface OpenAttempt {
 export async function openAttempt(ctx: EngineContext, attemptToken: string): Promise<OpenAttempt> {
   const attempt = await ctx.store.findOne(claimAttempts, 'attempt_token_hash', hashSecret(attemptToken));
   const registration = attempt && (await ctx.store.get(registrations, attempt.registration_id));
-  if (!attempt || !registration) throw protocolError('invalid_claim', 'This link is not valid. Ask the agent for a new one.');
-  if (registration.current_attempt_id !== attempt.id) throw protocolError('claim_expired', 'This link was replaced by a newer one. Use the latest link the agent gave you.');
+  if (!attempt || !registration) throw new ProtocolError('not_found', 'This link is not valid. Ask the agent for a new one.');
+  if (registration.current_attempt_id !== attempt.id) throw new ProtocolError('claim_expired', 'This link was replaced by a newer one. Use the latest link the agent gave you.');
   const status = registrationStatus(registration, ctx.clock());
-  if (status === 'claimed') throw protocolError('already_claimed', 'This agent is already linked to an account.');
-  if (status !== 'unclaimed') throw protocolError('claim_expired', 'This agent registration has expired.');
-  if (attempt.denied_at !== null) throw protocolError('claim_denied', 'You denied this agent.');
-  if (attempt.expires_at <= ctx.clock()) throw protocolError('claim_expired', 'This link has expired. Ask the agent for a new one.');
+  if (status === 'claimed') throw new ProtocolError('already_claimed', 'This agent is already linked to an account.');
+  if (status !== 'unclaimed') throw new ProtocolError('claim_expired', 'This agent registration has expired.');
+  if (attempt.denied_at !== null) throw new ProtocolError('claim_denied', 'You denied this agent.');
+  if (attempt.expires_at <= ctx.clock()) throw new ProtocolError('claim_expired', 'This link has expired. Ask the agent for a new one.');
   return { attempt, registration };
 }
 
@@ -37,7 +38,7 @@ export function mayAct(attempt: ClaimAttemptRow, user: UserRow): boolean {
 }
 
 function requireAllowed(attempt: ClaimAttemptRow, user: UserRow): void {
-  if (!mayAct(attempt, user)) throw protocolError('claim_denied', `This request is for ${attempt.login_hint}; sign in with that account.`);
+  if (!mayAct(attempt, user)) throw new ProtocolError('claim_denied', `This request is for ${attempt.login_hint}; sign in with that account.`);
 }
 
 /**
@@ -56,7 +57,7 @@ export async function authorizeAttempt(ctx: EngineContext, attemptToken: string,
       { confirmed_at: now, confirmed_user_id: user.id, page_code_hash: codeDigest(ctx, 'page-code', attempt.id, code) },
       { denied_at: null, completed_at: null },
     );
-    if (!confirmed) throw protocolError('claim_expired', 'This request was already answered.');
+    if (!confirmed) throw new ProtocolError('claim_expired', 'This request was already answered.');
     await ctx.audit.record({ type: 'code.revealed', at: now, registrationId: registration.id, data: { user_id: user.id, attempt_id: attempt.id } }, tx);
   });
   return code;
@@ -69,7 +70,7 @@ export async function denyAttempt(ctx: EngineContext, attemptToken: string, user
   const now = ctx.clock();
   await ctx.store.transaction(async (tx) => {
     const denied = await tx.update(claimAttempts, attempt.id, { denied_at: now }, { denied_at: null, completed_at: null });
-    if (!denied) throw protocolError('claim_expired', 'This request was already answered.');
+    if (!denied) throw new ProtocolError('claim_expired', 'This request was already answered.');
     await ctx.audit.record({ type: 'claim.denied', at: now, registrationId: registration.id, data: { user_id: user.id, attempt_id: attempt.id } }, tx);
   });
 }
@@ -78,10 +79,16 @@ export async function denyAttempt(ctx: EngineContext, attemptToken: string, user
 export async function confirmByAgentCode(ctx: EngineContext, attemptToken: string, user: UserRow, code: string): Promise<RegistrationRow> {
   const { attempt } = await openAttempt(ctx, attemptToken);
   requireAllowed(attempt, user);
-  if (attempt.agent_code_hash === null) throw protocolError('invalid_request', 'This agent does not show a code; press Authorize instead.');
-  const triesLeft = await spendCodeTry(ctx, attempt);
-  if (!/^\d{6}$/.test(code) || !codeMatches(ctx, 'agent-code', attempt.id, code, attempt.agent_code_hash)) {
-    throw protocolError('invalid_user_code', `That is not the code the agent shows; ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left.`);
+  if (attempt.agent_code_hash === null) throw new ProtocolError('invalid_request', 'This agent does not show a code; press Authorize instead.');
+  if (!/^\d{6}$/.test(code)) throw new ProtocolError('invalid_user_code', 'Enter the six digits your agent shows.');
+  const triesLeft = await spendCodeTry(ctx, attempt).catch((error: unknown) => {
+    if (error instanceof ProtocolError && error.code === 'too_many_attempts') {
+      throw new ProtocolError('too_many_attempts', 'Too many wrong codes for this request. Ask your agent for a new link.');
+    }
+    throw error;
+  });
+  if (!codeMatches(ctx, 'agent-code', attempt.id, code, attempt.agent_code_hash)) {
+    throw new ProtocolError('invalid_user_code', `That is not the code your agent shows; ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left.`);
   }
   return (await completeClaim(ctx, attempt.id, user, { refreshToken: false })).registration;
 }

@@ -34,8 +34,13 @@ export async function completeClaim(ctx: EngineContext, attemptId: string, user:
       { claimed_at: null, revoked_at: null, generation: before.generation },
     );
     if (!bound) throw alreadyClaimed();
-    await ctx.tokens.revokeForRegistration(tx, before.id);
-    if (options.refreshToken) identity.refreshToken = await mintRefreshToken(ctx, tx, before.id);
+    const revoked = await ctx.tokens.revokeForRegistration(tx, before.id);
+    if (revoked) await ctx.audit.record({ type: 'token.revoked', at: now, registrationId: before.id, data: { reason: 'claimed', access_tokens: revoked } }, tx);
+    if (options.refreshToken) {
+      identity.refreshToken = await mintRefreshToken(ctx, tx, before.id);
+      // The agent holds its credentials from this answer; the claim grant must not hand out a second set.
+      await tx.update(claimAttempts, attemptId, { handed_over_at: now });
+    }
     await ctx.audit.record({ type: 'claim.confirmed', at: now, registrationId: before.id, data: { user_id: user.id, attempt_id: attemptId } }, tx);
     return (await tx.get(registrations, before.id))!;
   });

@@ -16,7 +16,8 @@ export async function runMaintenance(ctx: EngineContext): Promise<void> {
 async function recordExpiredRegistrations(ctx: EngineContext): Promise<void> {
   for (;;) {
     const now = ctx.clock();
-    const due = await ctx.store.takeDue(scheduled, 'due_at', now, 100);
+    // A registration is expired from the very millisecond its window closes (claim_expires_at <= now).
+    const due = await ctx.store.takeDue(scheduled, 'due_at', now + 1, 100);
     for (const event of due) {
       const registration = await ctx.store.get(registrations, event.subject);
       if (!registration || registrationStatus(registration, now) !== 'expired') continue;

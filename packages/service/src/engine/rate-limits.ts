@@ -16,14 +16,17 @@ export async function checkRegistrationRate(ctx: EngineContext, method: RateLimi
     ...(clientIp ? ([[`rate:${method}:ip:${clientIp}`, limits.perIp]] as [string, number][]) : []),
     [`rate:${method}:service`, limits.perService],
   ];
-  for (const [key, limit] of tiers) {
-    const counter = await ctx.store.incrementWithin(key, HOUR, now);
-    if (counter.count > limit) {
-      const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
-      throw protocolError('rate_limit_exceeded', `Too many ${method} registrations; retry in ${retryAfter} s.`, {
-        headers: { 'Retry-After': String(retryAfter) },
-        extra: { retry_after: retryAfter },
-      });
+  // One transaction, so both counters ride in the same (group) commit; counters survive the throw.
+  await ctx.store.transaction(async (tx) => {
+    for (const [key, limit] of tiers) {
+      const counter = await tx.incrementWithin(key, HOUR, now);
+      if (counter.count > limit) {
+        const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
+        throw protocolError('rate_limit_exceeded', `Too many ${method} registrations; retry in ${retryAfter} s.`, {
+          headers: { 'Retry-After': String(retryAfter) },
+          extra: { retry_after: retryAfter },
+        });
+      }
     }
-  }
+  });
 }

@@ -63,14 +63,22 @@ export async function refresh(ctx: EngineContext, refreshToken: string): Promise
   return { registrationId: registration.id, identity };
 }
 
-async function burnFamily(ctx: EngineContext, familyId: string, registrationId: string): Promise<void> {
+/** RFC 7009 for refresh tokens: the family, the registration's assertions and its access tokens end. */
+export async function revokeRefreshToken(ctx: EngineContext, refreshToken: string): Promise<boolean> {
+  const token = await ctx.store.get(refreshTokens, hashSecret(refreshToken));
+  if (!token || token.revoked_at !== null) return false;
+  await burnFamily(ctx, token.family_id, token.registration_id, 'revoked');
+  return true;
+}
+
+async function burnFamily(ctx: EngineContext, familyId: string, registrationId: string, reason = 'refresh_token_reused'): Promise<void> {
   const now = ctx.clock();
   await ctx.store.transaction(async (tx) => {
     await tx.updateWhere(refreshTokens, 'family_id', familyId, { revoked_at: now }, { revoked_at: null });
     const registration = await tx.get(registrations, registrationId);
     if (registration) await tx.update(registrations, registrationId, { generation: registration.generation + 1 });
     const revoked = await ctx.tokens.revokeForRegistration(tx, registrationId);
-    await ctx.audit.record({ type: 'token.revoked', at: now, registrationId, data: { reason: 'refresh_token_reused', access_tokens: revoked } }, tx);
+    await ctx.audit.record({ type: 'token.revoked', at: now, registrationId, data: { reason, access_tokens: revoked } }, tx);
   });
   ctx.tokens.forgetCached();
 }

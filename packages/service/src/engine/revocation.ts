@@ -1,6 +1,7 @@
 import { prefixes, ProtocolError } from '@authmd/protocol';
 import { verifyAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
+import { revokeRefreshToken } from './refresh.ts';
 import { supersedeAssertions } from './registrations.ts';
 
 /**
@@ -8,12 +9,15 @@ import { supersedeAssertions } from './registrations.ts';
  * and unknown hints are ignored. Unknown or already dead tokens are not an error (§2.2).
  * - an access token: that token;
  * - one of our identity assertions (valid, current generation): every assertion of the registration
- *   and every access token issued from them.
+ *   and every access token issued from them;
+ * - a refresh token: its family, and the registration's assertions and access tokens.
  */
 export async function revokeToken(ctx: EngineContext, token: string): Promise<void> {
   const now = ctx.clock();
   let revoked = false;
-  if (token.startsWith(prefixes.accessToken)) {
+  if (token.startsWith(prefixes.refreshToken)) {
+    await revokeRefreshToken(ctx, token); // clears the token cache itself
+  } else if (token.startsWith(prefixes.accessToken)) {
     revoked = await ctx.store.transaction(async (tx) => {
       const row = await ctx.tokens.revoke(tx, token);
       if (row) await ctx.audit.record({ type: 'token.revoked', at: now, registrationId: row.registration_id }, tx);

@@ -29,12 +29,24 @@ export async function userForVerifiedEmail(ctx: EngineContext, email: string): P
   }
 }
 
-/** A user the host application signed in: recorded under the host's own id. */
+/**
+ * A user the host application signed in, recorded under the host's own id. The host is the
+ * authority on its users' addresses: if another account (say, one made by the built-in sign-in
+ * before the host took over) holds the address, that account keeps its id and its registrations but
+ * gives the address up.
+ */
 export async function userFromHost(ctx: EngineContext, host: HostUser): Promise<UserRow> {
   const email = normalizeEmail(host.email);
-  const user: UserRow = { id: host.id, email, email_verified: true, created_at: ctx.clock() };
   const existing = await ctx.store.get(users, host.id);
-  if (!existing) await ctx.store.insertIfAbsent(users, user);
-  else if (existing.email !== email) await ctx.store.update(users, host.id, { email });
+  if (existing?.email === email) return existing;
+  await ctx.store.transaction(async (tx) => {
+    const holder = await tx.findOne(users, 'email', email);
+    if (holder && holder.id !== host.id) {
+      await tx.update(users, holder.id, { email: `${holder.id}@superseded.invalid` });
+      ctx.logger.warn('a host user took over an address held by another account', { user_id: host.id, previous_user_id: holder.id });
+    }
+    if (existing) await tx.update(users, host.id, { email });
+    else await tx.insert(users, { id: host.id, email, email_verified: true, created_at: ctx.clock() });
+  });
   return (await ctx.store.get(users, host.id))!;
 }

@@ -96,7 +96,7 @@ function claimPage(ctx: EngineContext, request: HttpRequest, token: string, open
 <p>An AI agent ${describeRegistration(open)} wants to act on <b>${escapeHtml(ctx.config.name)}</b> as <b>${escapeHtml(user.email)}</b>.</p>
 <p>If you authorize it, it can:</p><ul>${scopes}</ul>
 <p class="note">Only continue if you started this from your own agent just now. This request ends in about ${minutesLeft} minutes.</p>
-${typeIn ? `<form method="post" action="${action(pagePaths.enterCode)}">${fields}<p><label for="code">Does your agent show you a six-digit code? Enter it to authorize:</label><br><input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="off"></p><button type="submit">Authorize with this code</button></form>` : ''}
+${typeIn ? `<form method="post" action="${action(pagePaths.enterCode)}">${fields}<p><label for="code">Does your agent show you a six-digit code? Enter it to authorize:</label><br><input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="off" required></p><button type="submit">Authorize with this code</button></form>` : ''}
 <div class="row">
 ${readBack ? `<form method="post" action="${action(pagePaths.authorize)}">${fields}<button type="submit">Authorize${typeIn ? ' and show me a code' : ''}</button></form>` : ''}
 <form method="post" action="${action(pagePaths.deny)}">${fields}<button type="submit" class="secondary">Deny</button></form>

@@ -19,8 +19,15 @@ export function signInUrl(ctx: EngineContext, returnTo: string): string {
   return `${ctx.config.issuerPath}${pagePaths.login}?return_to=${encodeURIComponent(returnTo)}`;
 }
 
-/** Only local paths are followed after sign-in: never `//host` or `/\\host`, which browsers treat as other sites. */
-export function safeReturnTo(value: string | undefined, fallback: string): string {
-  if (!value || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback;
-  return value;
+/**
+ * Only paths of this site are followed after sign-in. The value is resolved the way a browser
+ * resolves it (the URL parser drops tabs and line breaks, so `/<TAB>/evil.example` means
+ * `//evil.example`), and kept only when it stays on the service's origin.
+ */
+export function safeReturnTo(ctx: EngineContext, value: string | undefined, fallback: string): string {
+  if (!value || !value.startsWith('/')) return fallback;
+  const origin = new URL(ctx.config.issuer).origin;
+  const url = URL.canParse(value, origin) ? new URL(value, origin) : undefined;
+  if (!url || url.origin !== origin) return fallback;
+  return url.pathname + url.search;
 }

@@ -46,7 +46,7 @@ function titleFor(error: ProtocolError): string {
     case 'claim_expired':
     case 'user_code_expired':
       return 'Link expired';
-    case 'invalid_claim':
+    case 'not_found':
       return 'Link not valid';
     case 'rate_limit_exceeded':
     case 'too_many_attempts':

@@ -18,7 +18,7 @@ import { pagePaths } from './paths.ts';
 
 /** `GET /login?return_to=…`: the email form, or straight back when already signed in. */
 export const getLogin: Endpoint = htmlErrors(async (request, { ctx }) => {
-  const returnTo = safeReturnTo(request.query('return_to'), home(ctx));
+  const returnTo = safeReturnTo(ctx, request.query('return_to'), home(ctx));
   if (await currentUser(ctx, request)) return redirect(returnTo);
   return emailForm(ctx, request, returnTo);
 });
@@ -27,9 +27,9 @@ export const getLogin: Endpoint = htmlErrors(async (request, { ctx }) => {
 export const postLogin: Endpoint = htmlErrors(async (request, { ctx }) => {
   const form = await readForm(request, ctx.config.maxBodyBytes);
   checkCsrf(ctx, request, form);
-  const returnTo = safeReturnTo(form.return_to, home(ctx));
+  const returnTo = safeReturnTo(ctx, form.return_to, home(ctx));
   try {
-    const signInId = await sendSignInCode(ctx, form.email ?? '');
+    const signInId = await sendSignInCode(ctx, form.email ?? '', request.clientIp);
     return codeForm(ctx, request, { signInId, email: form.email!.trim(), returnTo });
   } catch (error) {
     if (error instanceof ProtocolError) return emailForm(ctx, request, returnTo, error.description, error.status);
@@ -41,7 +41,7 @@ export const postLogin: Endpoint = htmlErrors(async (request, { ctx }) => {
 export const postLoginCode: Endpoint = htmlErrors(async (request, { ctx }) => {
   const form = await readForm(request, ctx.config.maxBodyBytes);
   checkCsrf(ctx, request, form);
-  const returnTo = safeReturnTo(form.return_to, home(ctx));
+  const returnTo = safeReturnTo(ctx, form.return_to, home(ctx));
   try {
     const user = await finishSignIn(ctx, form.sign_in ?? '', (form.code ?? '').trim());
     const session = await createSession(ctx, user.id);
@@ -66,7 +66,7 @@ export const postLogout: Endpoint = htmlErrors(async (request, { ctx }) => {
   checkCsrf(ctx, request, form);
   await endSession(ctx, readCookie(request, cookieNames.session));
   const cleared = setCookie(cookieNames.session, '', { path: cookiePath(ctx), maxAgeSeconds: 0, secure: ctx.config.secureCookies });
-  return redirect(`${ctx.config.issuerPath}${pagePaths.login}?return_to=${encodeURIComponent(safeReturnTo(form.return_to, home(ctx)))}`, {
+  return redirect(`${ctx.config.issuerPath}${pagePaths.login}?return_to=${encodeURIComponent(safeReturnTo(ctx, form.return_to, home(ctx)))}`, {
     'Set-Cookie': cleared,
   });
 });

@@ -65,6 +65,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
     maintenanceIntervalSeconds: 0,
     // Every test registers from 127.0.0.1; the profile's defaults are tested where they are the subject.
     rateLimits: { anonymous: UNLIMITED, service_auth: UNLIMITED },
+    limits: { signInCodesPerIpPerHour: 1_000_000 },
     mail: { outbox: true },
     ...serviceOptions,
   });

@@ -42,6 +42,7 @@ export function startCheckpointer(path: string, intervalMs: number, onFailure: (
   return {
     async stop() {
       stopping = true;
+      worker.ref(); // keep the process alive until the last checkpoint is done, so close() settles
       worker.postMessage('stop');
       await exited;
     },

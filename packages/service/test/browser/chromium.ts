@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+/**
+ * Debian's Chromium (`apt-get install chromium`, as .ci/run does when it is missing), driven by
+ * playwright-core: nothing is downloaded by Playwright. The machine may have no internet, so every
+ * background service is off and host names other than 127.0.0.1 resolve to nothing (a page that
+ * sends the browser to another site shows up as a request, never as a DNS query).
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
+];
+
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, timeout: 20_000, args: CHROMIUM_ARGS });
+}
