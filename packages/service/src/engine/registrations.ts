@@ -34,10 +34,14 @@ export async function registerAnonymous(ctx: EngineContext, request: { clientIp?
   if (!ctx.config.methods.anonymous) {
     throw protocolError('anonymous_not_enabled', 'Anonymous registration is switched off on this service.');
   }
-  await checkRegistrationRate(ctx, 'anonymous', request.clientIp);
   const { row, claimToken } = newRegistration(ctx, 'anonymous', request.clientIp, null);
+  await ctx.store.transaction(async (tx) => {
+    await checkRegistrationRate(ctx, tx, 'anonymous', request.clientIp);
+    await insertRegistration(ctx, tx, row);
+  });
+  // Signed after the commit: a refused request costs no signature, and a crash in between leaves
+  // only an unacknowledged registration that expires unclaimed.
   const identity = await mintAssertion(ctx, row);
-  await ctx.store.transaction((tx) => insertRegistration(ctx, tx, row));
   return {
     id: row.id,
     type: 'anonymous',
@@ -57,10 +61,10 @@ export async function registerServiceAuth(ctx: EngineContext, request: { loginHi
     throw protocolError('service_auth_not_enabled', 'Registration by email is switched off on this service.');
   }
   if (!isEmail(request.loginHint)) throw protocolError('invalid_login_hint', 'login_hint must be the user\'s email address.');
-  await checkRegistrationRate(ctx, 'service_auth', request.clientIp);
   const email = normalizeEmail(request.loginHint);
   const { row, claimToken } = newRegistration(ctx, 'service_auth', request.clientIp, email);
   const attempt = await ctx.store.transaction(async (tx) => {
+    await checkRegistrationRate(ctx, tx, 'service_auth', request.clientIp);
     await insertRegistration(ctx, tx, row);
     return newAttempt(ctx, tx, row, email);
   });
