@@ -77,7 +77,7 @@ export async function denyAttempt(ctx: EngineContext, attemptToken: string, user
 
 /** Type-in direction (v0.7): the user enters the code the agent showed; a match completes the claim. */
 export async function confirmByAgentCode(ctx: EngineContext, attemptToken: string, user: UserRow, code: string): Promise<RegistrationRow> {
-  const { attempt } = await openAttempt(ctx, attemptToken);
+  const { attempt, registration } = await openAttempt(ctx, attemptToken);
   requireAllowed(attempt, user);
   if (attempt.agent_code_hash === null) throw new ProtocolError('invalid_request', 'This agent does not show a code; press Authorize instead.');
   if (!/^\d{6}$/.test(code)) throw new ProtocolError('invalid_user_code', 'Enter the six digits your agent shows.');
@@ -90,5 +90,5 @@ export async function confirmByAgentCode(ctx: EngineContext, attemptToken: strin
   if (!codeMatches(ctx, 'agent-code', attempt.id, code, attempt.agent_code_hash)) {
     throw new ProtocolError('invalid_user_code', `That is not the code your agent shows; ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left.`);
   }
-  return (await completeClaim(ctx, attempt.id, user, { refreshToken: false })).registration;
+  return (await completeClaim(ctx, attempt.id, registration, user, { refreshToken: false })).registration;
 }

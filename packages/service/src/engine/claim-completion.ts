@@ -10,15 +10,22 @@ export interface Claimed {
 }
 
 /**
- * The moment a human takes a registration over, whichever direction got here. In one transaction:
+ * The moment a human takes a registration over, whichever direction got here. `before` is the
+ * registration as the caller read it; compare-and-set on its generation catches any change since.
+ * In one transaction:
  * the attempt is completed (exactly once, by compare-and-set), the registration is bound to the user
  * and moves to the next generation (every older assertion stops working), its pre-claim access
  * tokens are revoked, and, for the read-back direction, a refresh token is issued. The new
  * assertion carries the user's email.
  */
-export async function completeClaim(ctx: EngineContext, attemptId: string, user: UserRow, options: { refreshToken: boolean }): Promise<Claimed> {
-  const before = await ctx.store.get(registrations, (await ctx.store.get(claimAttempts, attemptId))!.registration_id);
-  if (!before || before.claimed_at !== null) throw alreadyClaimed();
+export async function completeClaim(
+  ctx: EngineContext,
+  attemptId: string,
+  before: RegistrationRow,
+  user: UserRow,
+  options: { refreshToken: boolean },
+): Promise<Claimed> {
+  if (before.claimed_at !== null) throw alreadyClaimed();
   const generation = before.generation + 1;
   // Signed before the transaction, so that the transaction holds no lock while the threadpool signs.
   const identity: IdentityView = await mintAssertion(ctx, { id: before.id, generation }, { email: user.email, email_verified: true });

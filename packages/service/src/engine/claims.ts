@@ -50,7 +50,7 @@ export async function completeByPageCode(ctx: EngineContext, claimToken: string,
   }
   const user = await getUser(ctx, attempt.confirmed_user_id);
   if (!user) throw protocolError('claim_expired', 'The account that authorized this claim no longer exists.');
-  return completeClaim(ctx, attempt.id, user, { refreshToken: true });
+  return completeClaim(ctx, attempt.id, registration, user, { refreshToken: true });
 }
 
 /**

@@ -7,7 +7,7 @@ import type { UserRow } from '../schema.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { currentUser, signInUrl } from './current-user.ts';
 import { errorPage, htmlErrors } from './html-errors.ts';
-import { escapeHtml, hidden, page, redirect } from './layout.ts';
+import { escapeHtml, hidden, redirect, servicePage } from './layout.ts';
 import { pagePaths } from './paths.ts';
 
 /**
@@ -31,10 +31,8 @@ export const postAuthorize: Endpoint = htmlErrors(async (request, { ctx }) => {
   const { form, user } = await signedInForm(ctx, request);
   const code = await authorizeAttempt(ctx, form.token ?? '', user);
   const minutes = Math.round(ctx.config.lifetimes.attemptMs / 60_000);
-  return page({
+  return servicePage(ctx, {
     title: 'Read this code to your agent',
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
     body: `<p>Tell your agent this code. It finishes the link on its side.</p><p class="code" data-testid="page-code">${code}</p>
 <p class="note">The code works once and only for this request, within ${minutes} minutes of the link being made. Do not share it with anyone else.</p>`,
   });
@@ -44,10 +42,8 @@ export const postAuthorize: Endpoint = htmlErrors(async (request, { ctx }) => {
 export const postDeny: Endpoint = htmlErrors(async (request, { ctx }) => {
   const { form, user } = await signedInForm(ctx, request);
   await denyAttempt(ctx, form.token ?? '', user);
-  return page({
+  return servicePage(ctx, {
     title: 'Denied',
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
     body: '<p>The agent was told no. It gets no access to your account.</p>',
   });
 });
@@ -62,10 +58,8 @@ export const postEnterCode: Endpoint = htmlErrors(async (request, { ctx }) => {
     if (!(error instanceof ProtocolError) || error.code !== 'invalid_user_code') throw error;
     return claimPage(ctx, request, token, await openAttempt(ctx, token), user, error.description, error.status);
   }
-  return page({
+  return servicePage(ctx, {
     title: 'Agent linked',
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
     body: '<p>Done. The agent is now linked to your account and will pick this up by itself; you can close this page.</p>',
   });
 });
@@ -79,19 +73,17 @@ async function signedInForm(ctx: EngineContext, request: HttpRequest): Promise<{
 }
 
 function claimPage(ctx: EngineContext, request: HttpRequest, token: string, open: OpenAttempt, user: UserRow, error?: string, status = 200): HttpResponse {
-  const csrf = csrfToken(ctx, request, ctx.config.issuerPath || '/');
+  const csrf = csrfToken(ctx, request);
   const fields = `${csrf.field}${hidden('token', token)}`;
   const action = (path: string) => `${ctx.config.issuerPath}${path}`;
   const readBack = ctx.config.dialects.includes('current');
   const typeIn = open.attempt.agent_code_hash !== null;
   const scopes = ctx.config.scopes.postClaim.map((scope) => `<li><code>${escapeHtml(scope)}</code></li>`).join('');
   const minutesLeft = Math.max(1, Math.round((open.attempt.expires_at - ctx.clock()) / 60_000));
-  return page({
+  return servicePage(ctx, {
     title: 'Authorize this agent?',
     status,
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
-    headers: csrf.setCookie ? { 'Set-Cookie': csrf.setCookie } : {},
+    csrf,
     body: `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
 <p>An AI agent ${describeRegistration(open)} wants to act on <b>${escapeHtml(ctx.config.name)}</b> as <b>${escapeHtml(user.email)}</b>.</p>
 <p>If you authorize it, it can:</p><ul>${scopes}</ul>
@@ -116,7 +108,7 @@ function describeRegistration(open: OpenAttempt): string {
 }
 
 function wrongAccount(ctx: EngineContext, request: HttpRequest, open: OpenAttempt, user: UserRow): HttpResponse {
-  const csrf = csrfToken(ctx, request, ctx.config.issuerPath || '/');
+  const csrf = csrfToken(ctx, request);
   const back = `${ctx.config.issuerPath}${pagePaths.claim}?token=${encodeURIComponent(request.query('token') ?? '')}`;
   const signOut = `<form method="post" action="${ctx.config.issuerPath}${pagePaths.logout}">${csrf.field}${hidden('return_to', back)}<button type="submit">Sign out</button></form>`;
   return errorPage(

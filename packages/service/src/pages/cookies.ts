@@ -1,3 +1,4 @@
+import type { EngineContext } from '../engine/context.ts';
 import type { HttpRequest } from '../http/env.ts';
 
 export const cookieNames = { session: 'authmd_session', csrf: 'authmd_csrf' } as const;
@@ -15,4 +16,9 @@ export function readCookie(request: HttpRequest, name: string): string | undefin
 export function setCookie(name: string, value: string, options: { path: string; maxAgeSeconds: number; secure: boolean }): string {
   const secure = options.secure ? '; Secure' : '';
   return `${name}=${encodeURIComponent(value)}; Path=${options.path}; Max-Age=${options.maxAgeSeconds}; HttpOnly; SameSite=Lax${secure}`;
+}
+
+/** Cookies cover the service's own paths: its issuer's path, or the whole site. */
+export function cookiePath(ctx: EngineContext): string {
+  return ctx.config.issuerPath || '/';
 }

@@ -2,7 +2,7 @@ import { protocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
 import type { HttpRequest } from '../http/env.ts';
 import { constantTimeEqual, keyedDigest, opaqueValue } from '../secrets.ts';
-import { cookieNames, readCookie, setCookie } from './cookies.ts';
+import { cookieNames, cookiePath, readCookie, setCookie } from './cookies.ts';
 import { hidden } from './layout.ts';
 
 /**
@@ -17,12 +17,12 @@ export interface CsrfToken {
   setCookie?: string;
 }
 
-export function csrfToken(ctx: EngineContext, request: HttpRequest, path: string): CsrfToken {
+export function csrfToken(ctx: EngineContext, request: HttpRequest): CsrfToken {
   let value = readCookie(request, cookieNames.csrf);
   let cookie: string | undefined;
   if (!value) {
     value = opaqueValue(ctx.random, '', 24);
-    cookie = setCookie(cookieNames.csrf, value, { path, maxAgeSeconds: 86_400, secure: ctx.config.secureCookies });
+    cookie = setCookie(cookieNames.csrf, value, { path: cookiePath(ctx), maxAgeSeconds: 86_400, secure: ctx.config.secureCookies });
   }
   return { field: hidden('csrf', keyedDigest(ctx.secret, 'csrf', value)), setCookie: cookie };
 }

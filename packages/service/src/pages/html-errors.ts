@@ -1,7 +1,7 @@
 import { ProtocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
 import type { Endpoint, HttpResponse } from '../http/env.ts';
-import { escapeHtml, page } from './layout.ts';
+import { escapeHtml, servicePage } from './layout.ts';
 
 /** Pages answer browsers: a refusal becomes an HTML page with the same status, never JSON. */
 export function htmlErrors(endpoint: Endpoint): Endpoint {
@@ -27,14 +27,7 @@ export function errorPage(
   headers: Record<string, string | string[]> = {},
   actionHtml = '',
 ): HttpResponse {
-  return page({
-    title,
-    status,
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
-    body: `<p class="error">${escapeHtml(message)}</p>${actionHtml}`,
-    headers,
-  });
+  return servicePage(ctx, { title, status, body: `<p class="error">${escapeHtml(message)}</p>${actionHtml}`, headers });
 }
 
 function titleFor(error: ProtocolError): string {

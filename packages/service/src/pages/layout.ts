@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { escapeHtml } from '../html.ts';
+import type { EngineContext } from '../engine/context.ts';
 import type { HttpResponse } from '../http/env.ts';
 
 /**
@@ -22,6 +23,7 @@ button{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #2
 button.secondary{background:#fff;color:#2456d6}
 .row{display:flex;gap:.6rem}
 ul{padding-left:1.2rem}
+@media (max-width:36rem){main{margin:1rem;padding:1.2rem}.row{flex-wrap:wrap}}
 `;
 const cssHash = createHash('sha256').update(css).digest('base64');
 
@@ -52,6 +54,22 @@ export function page(options: PageOptions): HttpResponse {
     },
     body: html,
   };
+}
+
+/** A page of this service: its name and logo, and the CSRF cookie when the form token needed a new one. */
+export function servicePage(
+  ctx: EngineContext,
+  options: { title: string; body: string; status?: number; csrf?: { setCookie?: string }; headers?: Record<string, string | string[]> },
+): HttpResponse {
+  const cookie: Record<string, string> = options.csrf?.setCookie ? { 'Set-Cookie': options.csrf.setCookie } : {};
+  return page({
+    title: options.title,
+    body: options.body,
+    status: options.status,
+    serviceName: ctx.config.name,
+    logoUri: ctx.config.logoUri,
+    headers: { ...cookie, ...options.headers },
+  });
 }
 
 export function redirect(location: string, headers: Record<string, string | string[]> = {}): HttpResponse {

@@ -4,11 +4,11 @@ import { createSession, endSession } from '../engine/sessions.ts';
 import { finishSignIn, sendSignInCode } from '../engine/sign-in.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from '../http/env.ts';
 import { readForm } from '../http/request.ts';
-import { cookieNames, readCookie, setCookie } from './cookies.ts';
+import { cookieNames, cookiePath, readCookie, setCookie } from './cookies.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
 import { currentUser, safeReturnTo } from './current-user.ts';
 import { htmlErrors } from './html-errors.ts';
-import { escapeHtml, hidden, page, redirect } from './layout.ts';
+import { escapeHtml, hidden, redirect, servicePage } from './layout.ts';
 import { pagePaths } from './paths.ts';
 
 /**
@@ -72,13 +72,11 @@ export const postLogout: Endpoint = htmlErrors(async (request, { ctx }) => {
 });
 
 function emailForm(ctx: EngineContext, request: HttpRequest, returnTo: string, error?: string, status = 200): HttpResponse {
-  const csrf = csrfToken(ctx, request, cookiePath(ctx));
-  return page({
+  const csrf = csrfToken(ctx, request);
+  return servicePage(ctx, {
     title: 'Sign in',
     status,
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
-    headers: csrf.setCookie ? { 'Set-Cookie': csrf.setCookie } : {},
+    csrf,
     body: `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
 <p>Enter your email address. We will send you a six-digit code; no password needed.</p>
 <form method="post" action="${ctx.config.issuerPath}${pagePaths.login}">${csrf.field}${hidden('return_to', returnTo)}
@@ -94,13 +92,11 @@ function codeForm(
   error?: string,
   status = 200,
 ): HttpResponse {
-  const csrf = csrfToken(ctx, request, cookiePath(ctx));
-  return page({
+  const csrf = csrfToken(ctx, request);
+  return servicePage(ctx, {
     title: 'Check your email',
     status,
-    serviceName: ctx.config.name,
-    logoUri: ctx.config.logoUri,
-    headers: csrf.setCookie ? { 'Set-Cookie': csrf.setCookie } : {},
+    csrf,
     body: `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
 <p>We sent a six-digit code to <b>${escapeHtml(state.email)}</b>. Enter it here.</p>
 <form method="post" action="${ctx.config.issuerPath}${pagePaths.loginCode}">${csrf.field}${hidden('sign_in', state.signInId)}${hidden('email', state.email)}${hidden('return_to', state.returnTo)}
@@ -109,9 +105,6 @@ function codeForm(
   });
 }
 
-function cookiePath(ctx: EngineContext): string {
-  return ctx.config.issuerPath || '/';
-}
 
 function home(ctx: EngineContext): string {
   return `${ctx.config.issuerPath}/`;

@@ -1,7 +1,7 @@
 import type { Endpoint } from '../http/env.ts';
 import { json } from '../http/responses.ts';
 import type { DevOutbox } from '../mail/outbox.ts';
-import { escapeHtml, page } from './layout.ts';
+import { escapeHtml, servicePage } from './layout.ts';
 
 /** The development mailbox: every message the service "sent", newest first, as a page and as JSON. */
 export function mailboxEndpoints(outbox: DevOutbox): { html: Endpoint; json: Endpoint } {
@@ -14,10 +14,8 @@ export function mailboxEndpoints(outbox: DevOutbox): { html: Endpoint; json: End
             `<li><p><b>${escapeHtml(m.subject)}</b><br><span class="note">to ${escapeHtml(m.to)}, ${new Date(m.sentAt).toISOString()}</span></p><pre>${escapeHtml(m.text)}</pre></li>`,
         )
         .join('');
-      return page({
+      return servicePage(ctx, {
         title: 'Development mailbox',
-        serviceName: ctx.config.name,
-        logoUri: ctx.config.logoUri,
         body: `<p class="note">Mail this service would have sent, kept in memory because no SMTP server is configured. For development only.</p>${items ? `<ul>${items}</ul>` : '<p>No messages yet.</p>'}`,
       });
     },

@@ -164,3 +164,28 @@ describe('refresh', () => {
     expect((await callApi(base, accessToken)).status).toBe(401);
   });
 });
+
+describe('revoking a refresh token (RFC 7009)', () => {
+  it('ends the family, the registration\'s assertions and its access tokens, and answers 200', async () => {
+    const { base } = await start();
+    const claim = await claimByReadBack(base, { type: 'service_auth', email: 'ada@example.com' });
+    const assertion: string = claim.claimed.identity.assertion;
+    const accessToken = await accessTokenFor(base, assertion);
+    const rotated = await refreshed(base, claim.claimed.identity.refresh_token.value);
+    const liveToken = await accessTokenFor(base, rotated.identity.assertion);
+    expect((await callApi(base, liveToken)).status).toBe(200);
+
+    const revoke = await fetch(`${base}/oauth2/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: rotated.identity.refresh_token.value, token_type_hint: 'refresh_token' }),
+    });
+    expect(revoke.status).toBe(200);
+    expectNoStore(revoke);
+
+    await expectInvalidRefresh(await refresh(base, rotated.identity.refresh_token.value));
+    await expectInvalidGrant(await exchange(base, rotated.identity.assertion), 'superseded');
+    expect((await callApi(base, liveToken)).status).toBe(401);
+    expect((await callApi(base, accessToken)).status).toBe(401);
+  });
+});
