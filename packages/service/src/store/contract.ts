@@ -118,6 +118,13 @@ export interface StoreOps {
    */
   takeDue<R extends Row>(table: TableSpec<R>, column: keyof R & string, now: number, limit: number): Promise<R[]>;
 
+  /**
+   * Up to `limit` rows whose indexed integer `column` is below `now`, oldest first, without changing
+   * them. For work that must survive a crash while it is done (an outbox): read the due rows, then
+   * lease each with a compare-and-set `update` of the column before working on it.
+   */
+  findDue<R extends Row>(table: TableSpec<R>, column: keyof R & string, now: number, limit: number): Promise<R[]>;
+
   /** Deletes the row with this key. Returns true when a row was deleted. */
   delete<R extends Row>(table: TableSpec<R>, key: string): Promise<boolean>;
 

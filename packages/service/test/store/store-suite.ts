@@ -386,6 +386,24 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
       });
     });
 
+    describe('findDue', () => {
+      it('lists due rows oldest first, at most limit, and leaves them in place', async () => {
+        for (const [id, due] of [['late', 300], ['early', 100], ['future', 5000]] as const) await store.insert(items, item(id, { count: due }));
+        expect((await store.findDue(items, 'count', 1000, 10)).map((row) => row.id)).toEqual(['early', 'late']);
+        expect((await store.findDue(items, 'count', 1000, 1)).map((row) => row.id)).toEqual(['early']);
+        expect(await store.get(items, 'early')).toBeDefined();
+        await expect(store.findDue(items, 'name', 1000, 10)).rejects.toThrow(UnindexedLookupError);
+      });
+
+      it('leasing a due row by compare-and-set gives it to one worker only', async () => {
+        await store.insert(items, item('job', { count: 100 }));
+        const [due] = await store.findDue(items, 'count', 1000, 10);
+        const leases = await Promise.all(Array.from({ length: 10 }, () => store.update(items, 'job', { count: 60_000 }, { count: due!.count })));
+        expect(leases.filter(Boolean)).toHaveLength(1);
+        expect(await store.findDue(items, 'count', 1000, 10)).toEqual([]);
+      });
+    });
+
     describe('transaction', () => {
       it('keeps concurrent transactions apart: one that throws takes only its own writes with it', async () => {
         const outcomes = await Promise.allSettled(

@@ -140,18 +140,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return copyOut(t, row);
       }),
 
-      // Memory is the test backend: a scan here is acceptable, it never backs a real deployment.
       takeDue: (t, column, now, limit) => run(() => {
-        assertIndexed(t, column, false);
-        checkLimit(limit);
         const state = stateOf(t);
-        const due = [...state.rows]
-          .filter(([, row]) => typeof row[column] === 'number' && (row[column] as number) < now)
-          .sort(([, a], [, b]) => (a[column] as number) - (b[column] as number))
-          .slice(0, limit);
+        const due = dueRows(state, t, column, now, limit);
         for (const [key] of due) write(state, key, undefined);
         return due.map(([, row]) => copyOut(t, row));
       }),
+
+      findDue: (t, column, now, limit) => run(() => dueRows(stateOf(t), t, column, now, limit).map(([, row]) => copyOut(t, row))),
 
       delete: (t, key) => run(() => {
         const state = stateOf(t);
@@ -340,6 +336,16 @@ function put(state: TableState, key: string, row: Row | undefined): void {
     if (keys) keys.add(key);
     else index.set(value, new Set([key]));
   }
+}
+
+/** Rows whose `column` is below `now`, oldest first. Memory is the test backend: this scan never backs a deployment. */
+function dueRows(state: TableState, spec: Spec, column: string, now: number, limit: number): [string, Row][] {
+  assertIndexed(spec, column, false);
+  checkLimit(limit);
+  return [...state.rows]
+    .filter(([, row]) => typeof row[column] === 'number' && (row[column] as number) < now)
+    .sort(([, a], [, b]) => (a[column] as number) - (b[column] as number))
+    .slice(0, limit);
 }
 
 function undo(log: Undo[]): void {

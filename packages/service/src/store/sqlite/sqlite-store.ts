@@ -198,6 +198,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return rows.map((row) => decode(c, row)!);
       }),
 
+      findDue: (t, column, now, limit) => run(() => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        const c = compile(t);
+        const s = statement(c, `findDue:${column}`, () => `SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} < ? ORDER BY ${q(column)} LIMIT ?`);
+        return s.all(now, limit).map((row) => decode(c, row)!);
+      }),
+
       delete: (t, key) => run(() => {
         const c = compile(t);
         return statement(c, 'delete', () => `DELETE FROM ${c.table} WHERE ${q(t.key)} = ?`).run(key).changes > 0;
