@@ -158,6 +158,7 @@ export function claimStartedEnvelope(
     }),
     'v0.7': () => ({
       registration_id: registration.id,
+      registration_type: registration.type,
       claim_attempt_id: attempt.id,
       status: 'initiated',
       expires_at: iso(attempt.expiresAt),

@@ -6,6 +6,7 @@ import type { Store } from './store/contract.ts';
 import type { SigningAlgorithm } from './keys/jwt.ts';
 import type { HttpRequest } from './http/env.ts';
 import type { Mailer } from './mail/mailer.ts';
+import type { Fetcher } from './trust/safe-fetch.ts';
 
 /** Everything an operator can set. Only `issuer` and `scopes` are required; the rest has safe defaults. */
 export interface ServiceOptions {
@@ -50,6 +51,10 @@ export interface ServiceOptions {
   /** How the sign-in page sends codes. Default: the development outbox at /dev/mailbox, refused in production. */
   mail?: MailOptions;
   signIn?: SignInOptions;
+  /** Agent providers whose ID-JAGs this service accepts (the Agent Verified flow). Empty: none. */
+  trust?: TrustOptions;
+  /** Outbound HTTP (provider JWKS, CIMD documents). Default: the SSRF-safe fetcher. */
+  fetcher?: Fetcher;
   clockSkewSeconds?: number;
   signing?: {
     algorithm?: SigningAlgorithm;
@@ -81,6 +86,40 @@ export interface ServiceOptions {
 }
 
 export type RateLimitedMethod = 'anonymous' | 'service_auth' | 'identity_assertion';
+
+export interface TrustedIssuerOptions {
+  /** The provider's issuer identifier, compared to `iss` exactly (no trailing-slash leniency). */
+  issuer: string;
+  /** Shown to people on the claim page; the provider's own client_name never is. */
+  displayName: string;
+  /** Accepted `client_id` values. Default: the issuer itself, or an https CIMD URL whose document names the same JWKS. */
+  clientIds?: string[];
+  /** Accepted JWS algorithms. Default: ES256, RS256, PS256, EdDSA. */
+  algorithms?: string[];
+  /** Where the provider's keys are. Default: `jwks_uri` of its RFC 8414 metadata, else `<issuer>/.well-known/jwks.json`. */
+  jwksUri?: string;
+  /** Authentication methods every ID-JAG must list in `amr` (for example `['mfa']`). */
+  requireAmr?: string[];
+}
+
+export interface TrustOptions {
+  issuers: TrustedIssuerOptions[];
+  /** Development only: providers on http://127.0.0.1 and outbound fetches to loopback. Announced at start. */
+  allowLoopback?: boolean;
+  /** How old an ID-JAG's `auth_time` may be. Default 3600 s. */
+  maxAuthAgeSeconds?: number;
+  /** Also redeem trusted providers' ID-JAGs directly at the token endpoint (jwt-bearer; profile.md §4). Default off. */
+  tokenGrant?: boolean;
+}
+
+export interface TrustedIssuer {
+  issuer: string;
+  displayName: string;
+  clientIds: string[] | undefined;
+  algorithms: string[];
+  jwksUri: string | undefined;
+  requireAmr: string[];
+}
 
 export type MailOptions =
   /** Send through an SMTP server (nodemailer transport options: host, port, secure, auth, …). */
@@ -137,6 +176,7 @@ export interface ServiceConfig {
     pollIntervalSeconds: number;
   };
   secureCookies: boolean;
+  trust: { issuers: Map<string, TrustedIssuer>; allowLoopback: boolean; maxAuthAgeMs: number; tokenGrant: boolean };
   clockSkewMs: number;
   signing: { algorithm: SigningAlgorithm; rotateAfterMs: number };
   maxBodyBytes: number;
@@ -211,6 +251,7 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
       pollIntervalSeconds: count('limits.pollIntervalSeconds', options.limits?.pollIntervalSeconds ?? 5),
     },
     secureCookies: new URL(issuer).protocol === 'https:',
+    trust: resolveTrust(options.trust, issuer),
     clockSkewMs: (options.clockSkewSeconds ?? 60) * 1000,
     signing: {
       algorithm: options.signing?.algorithm ?? 'ES256',
@@ -234,6 +275,41 @@ function checkIdentifier(field: string, value: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${field}: must be an https URL`);
   if (url.search || url.hash) throw new ConfigError(`${field}: must not have a query or fragment`);
   return withoutTrailingSlash(value);
+}
+
+const DEFAULT_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA'];
+const KNOWN_ALGORITHMS = new Set(['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519']);
+
+function resolveTrust(options: TrustOptions | undefined, ownIssuer: string): ServiceConfig['trust'] {
+  const allowLoopback = options?.allowLoopback ?? false;
+  const issuers = new Map<string, TrustedIssuer>();
+  for (const entry of options?.issuers ?? []) {
+    const url = URL.canParse(entry.issuer) ? new URL(entry.issuer) : undefined;
+    const loopback = url !== undefined && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && allowLoopback && loopback))) {
+      throw new ConfigError(`trust.issuers: ${entry.issuer} must be an https URL (http only on loopback with trust.allowLoopback)`);
+    }
+    if (entry.issuer === ownIssuer) throw new ConfigError('trust.issuers: the service cannot trust itself as an agent provider');
+    const algorithms = entry.algorithms ?? DEFAULT_ALGORITHMS;
+    for (const alg of algorithms) {
+      if (!KNOWN_ALGORITHMS.has(alg)) throw new ConfigError(`trust.issuers: ${alg} is not an asymmetric JWS algorithm this service accepts`);
+    }
+    if (!entry.displayName) throw new ConfigError(`trust.issuers: ${entry.issuer} needs a displayName`);
+    issuers.set(entry.issuer, {
+      issuer: entry.issuer,
+      displayName: entry.displayName,
+      clientIds: entry.clientIds,
+      algorithms,
+      jwksUri: entry.jwksUri,
+      requireAmr: entry.requireAmr ?? [],
+    });
+  }
+  return {
+    issuers,
+    allowLoopback,
+    maxAuthAgeMs: (options?.maxAuthAgeSeconds ?? 3600) * 1000,
+    tokenGrant: options?.tokenGrant ?? false,
+  };
 }
 
 function rateLimit(given: { perIp?: number; perService?: number } | undefined, perIp: number, perService: number) {

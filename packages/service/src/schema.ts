@@ -16,6 +16,10 @@ export type RegistrationRow = {
   user_id: string | null;
   /** The email a service_auth registration (or its latest claim attempt) named. */
   login_hint: string | null;
+  /** For registrations tied to an agent provider's user: the provider and its subject, and their key. */
+  provider_iss: string | null;
+  provider_sub: string | null;
+  delegation_key: string | null;
   /** The live claim attempt; a new attempt replaces the previous one. */
   current_attempt_id: string | null;
   client_ip: string | null;
@@ -37,12 +41,15 @@ export const registrations = table<RegistrationRow>({
     revoked_at: 'integer',
     user_id: 'text',
     login_hint: 'text',
+    provider_iss: 'text',
+    provider_sub: 'text',
+    delegation_key: 'text',
     current_attempt_id: 'text',
     client_ip: 'text',
     expires_at: 'integer',
   },
   unique: ['claim_token_hash'],
-  indexed: ['user_id'],
+  indexed: ['user_id', 'delegation_key'],
   expiresAt: 'expires_at',
 });
 
@@ -173,17 +180,51 @@ export const claimAttempts = table<ClaimAttemptRow>({
 
 export type UserRow = {
   id: string;
-  /** Lowercased. */
-  email: string;
+  /** Lowercased; null for a user known only by a verified phone number. */
+  email: string | null;
   email_verified: boolean;
+  /** A phone number a trusted provider verified (E.164 as the provider sent it). */
+  phone: string | null;
   created_at: number;
 };
 
 export const users = table<UserRow>({
   name: 'users',
   key: 'id',
-  columns: { id: 'text', email: 'text', email_verified: 'boolean', created_at: 'integer' },
-  unique: ['email'],
+  columns: { id: 'text', email: 'text', email_verified: 'boolean', phone: 'text', created_at: 'integer' },
+  unique: ['email', 'phone'],
+});
+
+/**
+ * A user's link to an agent provider's account: provider `iss` and `sub` → our user. Made by a
+ * clean first ID-JAG (a new user) or by a claim ceremony (an existing one). A provider's revocation
+ * event marks it revoked; a fresh ID-JAG minted after that revives it.
+ */
+export type DelegationRow = {
+  key: string;
+  iss: string;
+  sub: string;
+  user_id: string;
+  created_at: number;
+  last_seen_at: number;
+  revoked_at: number | null;
+};
+
+export const delegations = table<DelegationRow>({
+  name: 'delegations',
+  key: 'key',
+  columns: { key: 'text', iss: 'text', sub: 'text', user_id: 'text', created_at: 'integer', last_seen_at: 'integer', revoked_at: 'integer' },
+  indexed: ['user_id'],
+});
+
+/** Single-use identifiers (`jti`) of ID-JAGs and SETs, per issuer, kept until the token is useless. */
+export type ReplayRow = { key: string; expires_at: number };
+
+export const replays = table<ReplayRow>({
+  name: 'replays',
+  key: 'key',
+  columns: { key: 'text', expires_at: 'integer' },
+  expiresAt: 'expires_at',
 });
 
 /** Refresh tokens rotate one for one inside a family; presenting a spent one burns the family. */
@@ -281,4 +322,6 @@ export const serviceTables: readonly TableSpec<any>[] = [
   signIns,
   serviceSecrets,
   scheduled,
+  delegations,
+  replays,
 ];

@@ -13,6 +13,8 @@ import { DevOutbox } from './mail/outbox.ts';
 import { smtpMailer } from './mail/smtp.ts';
 import { runMaintenance } from './engine/maintenance.ts';
 import { loadServiceSecret } from './engine/service-secret.ts';
+import { safeFetch } from './trust/safe-fetch.ts';
+import { TrustList } from './trust/trust-list.ts';
 import { createGuard, type Guard, type ProtectOptions } from './protect.ts';
 import { serviceTables } from './schema.ts';
 import { cryptoRandom } from './secrets.ts';
@@ -72,6 +74,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     secret: await loadServiceSecret(store),
     mailer,
     signIn: options.signIn ?? {},
+    trust: new TrustList(config.trust.issuers, { fetcher: options.fetcher ?? safeFetch, clock, allowLoopback: config.trust.allowLoopback, logger }),
   };
   const routes = buildRoutes(ctx, outbox);
   const dispatch = createDispatch(ctx, routes);
@@ -129,5 +132,8 @@ function warnAboutUnsafeSettings(config: ServiceConfig, logger: Logger): void {
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol === 'http:' && !loopback) {
     logger.warn('the issuer is plain http on a non-loopback host: tokens and claim codes travel unencrypted; use https', { issuer: config.issuer });
+  }
+  if (config.trust.allowLoopback) {
+    logger.warn('trust.allowLoopback is on: provider keys and client metadata may be fetched from loopback over http; for development only');
   }
 }

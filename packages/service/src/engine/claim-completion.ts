@@ -1,8 +1,11 @@
 import { protocolError, type IdentityView } from '@authmd/protocol';
 import { claimAttempts, registrations, type RegistrationRow, type UserRow } from '../schema.ts';
+import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
+import { delegationKey, linkDelegation } from './delegations.ts';
 import { mintRefreshToken } from './refresh.ts';
+import { userClaims } from './users.ts';
 
 export interface Claimed {
   registration: RegistrationRow;
@@ -10,13 +13,9 @@ export interface Claimed {
 }
 
 /**
- * The moment a human takes a registration over, whichever direction got here. `before` is the
- * registration as the caller read it; compare-and-set on its generation catches any change since.
- * In one transaction:
- * the attempt is completed (exactly once, by compare-and-set), the registration is bound to the user
- * and moves to the next generation (every older assertion stops working), its pre-claim access
- * tokens are revoked, and, for the read-back direction, a refresh token is issued. The new
- * assertion carries the user's email.
+ * The moment a human takes a registration over by the ceremony, whichever direction got here: the
+ * attempt is completed exactly once (compare-and-set), then the registration is bound. For the
+ * read-back direction a refresh token is issued and the claim grant will hand nothing out again.
  */
 export async function completeClaim(
   ctx: EngineContext,
@@ -25,30 +24,55 @@ export async function completeClaim(
   user: UserRow,
   options: { refreshToken: boolean },
 ): Promise<Claimed> {
+  return bindToUser(ctx, before, user, async (tx, now) => {
+    if (!(await tx.update(claimAttempts, attemptId, { completed_at: now }, { completed_at: null, denied_at: null }))) throw alreadyClaimed();
+    if (options.refreshToken) await tx.update(claimAttempts, attemptId, { handed_over_at: now });
+    return { refreshToken: options.refreshToken, attemptId };
+  });
+}
+
+/**
+ * Binds a registration to a user, in one transaction: the registration moves to the next generation
+ * (every older assertion stops working), its pre-claim access tokens are revoked (audited), a
+ * provider account it came with is linked to the user, and `prepare` does what the caller's path
+ * adds (completing an attempt). `before` is the registration as the caller read it; compare-and-set
+ * on its generation catches any change since. The new assertion carries the user's email.
+ */
+export async function bindToUser(
+  ctx: EngineContext,
+  before: RegistrationRow,
+  user: UserRow,
+  prepare: (tx: StoreOps, now: number) => Promise<{ refreshToken: boolean; attemptId?: string; changes?: Partial<RegistrationRow> }>,
+): Promise<Claimed> {
   if (before.claimed_at !== null) throw alreadyClaimed();
   const generation = before.generation + 1;
   // Signed before the transaction, so that the transaction holds no lock while the threadpool signs.
-  const identity: IdentityView = await mintAssertion(ctx, { id: before.id, generation }, { email: user.email, email_verified: true });
+  const identity: IdentityView = await mintAssertion(ctx, { id: before.id, generation }, userClaims(user));
   const now = ctx.clock();
 
   const registration = await ctx.store.transaction(async (tx) => {
-    const completed = await tx.update(claimAttempts, attemptId, { completed_at: now }, { completed_at: null, denied_at: null });
-    if (!completed) throw alreadyClaimed();
+    const step = await prepare(tx, now);
+    const provider = before.provider_iss && before.provider_sub ? { iss: before.provider_iss, sub: before.provider_sub } : undefined;
     const bound = await tx.update(
       registrations,
       before.id,
-      { claimed_at: now, user_id: user.id, generation, expires_at: null },
+      {
+        ...step.changes,
+        claimed_at: now,
+        user_id: user.id,
+        generation,
+        expires_at: null,
+        delegation_key: provider ? delegationKey(provider.iss, provider.sub) : before.delegation_key,
+      },
       { claimed_at: null, revoked_at: null, generation: before.generation },
     );
     if (!bound) throw alreadyClaimed();
+    if (provider) await linkDelegation(ctx, tx, provider.iss, provider.sub, user.id);
     const revoked = await ctx.tokens.revokeForRegistration(tx, before.id);
     if (revoked) await ctx.audit.record({ type: 'token.revoked', at: now, registrationId: before.id, data: { reason: 'claimed', access_tokens: revoked } }, tx);
-    if (options.refreshToken) {
-      identity.refreshToken = await mintRefreshToken(ctx, tx, before.id);
-      // The agent holds its credentials from this answer; the claim grant must not hand out a second set.
-      await tx.update(claimAttempts, attemptId, { handed_over_at: now });
-    }
-    await ctx.audit.record({ type: 'claim.confirmed', at: now, registrationId: before.id, data: { user_id: user.id, attempt_id: attemptId } }, tx);
+    if (step.refreshToken) identity.refreshToken = await mintRefreshToken(ctx, tx, before.id);
+    const data = { user_id: user.id, ...(step.attemptId ? { attempt_id: step.attemptId } : {}), ...(provider ? { provider: provider.iss } : {}) };
+    await ctx.audit.record({ type: 'claim.confirmed', at: now, registrationId: before.id, data }, tx);
     return (await tx.get(registrations, before.id))!;
   });
   ctx.tokens.forgetCached();

@@ -3,28 +3,40 @@ import { claimAttempts, registrations, type RegistrationRow } from '../schema.ts
 import { hashSecret } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import { currentAttempt, newAttempt, spendCodeTry } from './attempts.ts';
+import { claimWithIdJag } from './agent-verified.ts';
 import { completeClaim, type Claimed } from './claim-completion.ts';
 import { codeMatches } from './codes.ts';
 import type { EngineContext } from './context.ts';
 import { issueAccessToken, type TokenRequest } from './exchange.ts';
 import { registrationStatus } from './registrations.ts';
-import { getUser, normalizeEmail } from './users.ts';
+import { getUser, normalizeEmail, userClaims } from './users.ts';
 
 /** The agent's side of the claim ceremony: start an attempt, finish by read-back, or poll (v0.7). */
 
-export interface ClaimStarted {
-  registration: { id: string; type: RegistrationType };
-  attempt: AttemptView;
-}
+export type ClaimOutcome =
+  /** A ceremony started: the human must act on the attempt's page. */
+  | { kind: 'started'; registration: { id: string; type: RegistrationType }; attempt: AttemptView }
+  /** Claimed at once (an anonymous registration and a clean ID-JAG). */
+  | { kind: 'claimed'; claimed: Claimed };
 
-/** `POST /agent/identity/claim`: a new attempt (or a re-mint after expiry), naming the human by email. */
-export async function startClaim(ctx: EngineContext, command: ClaimCommand): Promise<ClaimStarted> {
-  if (command.method === 'identity_assertion') throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
-  if (!isEmail(command.loginHint)) throw protocolError('invalid_login_hint', 'login_hint must be the user\'s email address.');
+/**
+ * `POST /agent/identity/claim`: a new attempt (or a re-mint after expiry) naming the human by email,
+ * or (v0.7) an anonymous registration claimed with an ID-JAG.
+ */
+export async function startClaim(ctx: EngineContext, command: ClaimCommand): Promise<ClaimOutcome> {
+  if (command.method === 'login_hint' && !isEmail(command.loginHint)) {
+    throw protocolError('invalid_login_hint', 'login_hint must be the user\'s email address.');
+  }
+  if (command.method === 'identity_assertion' && ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
   const registration = await registrationByClaimToken(ctx, command.claimToken, 'invalid_claim_token');
   claimable(ctx, registration);
+  if (command.method === 'identity_assertion') {
+    const outcome = await claimWithIdJag(ctx, registration, command.assertion);
+    if (outcome.kind === 'claimed') return outcome;
+    return { kind: 'started', registration: { id: registration.id, type: 'identity_assertion' }, attempt: outcome.attempt };
+  }
   const attempt = await ctx.store.transaction((tx) => newAttempt(ctx, tx, registration, normalizeEmail(command.loginHint)));
-  return { registration: { id: registration.id, type: registration.type }, attempt };
+  return { kind: 'started', registration: { id: registration.id, type: registration.type }, attempt };
 }
 
 /**
@@ -87,7 +99,7 @@ export async function pollClaim(ctx: EngineContext, claimToken: string, request:
 
 async function handOver(ctx: EngineContext, registration: RegistrationRow, attemptId: string, request: TokenRequest): Promise<AccessTokenView> {
   const user = registration.user_id ? await getUser(ctx, registration.user_id) : undefined;
-  const identity = await mintAssertion(ctx, registration, user ? { email: user.email, email_verified: true } : {});
+  const identity = await mintAssertion(ctx, registration, userClaims(user));
   return ctx.store.transaction(async (tx) => {
     const first = await tx.update(claimAttempts, attemptId, { handed_over_at: ctx.clock() }, { handed_over_at: null });
     if (!first) throw protocolError('invalid_grant', 'The tokens of this claim were already handed over; use the identity assertion.');

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { RandomSource } from '../secrets.ts';
 import type { Store } from '../store/contract.ts';
+import type { TrustList } from '../trust/trust-list.ts';
 import type { AccessTokens } from './access-tokens.ts';
 
 /** What every engine operation may use. The engine knows nothing of HTTP. */
@@ -21,4 +22,6 @@ export interface EngineContext {
   secret: Uint8Array;
   mailer: Mailer;
   signIn: SignInOptions;
+  /** Trusted agent providers and their keys. */
+  trust: TrustList;
 }

@@ -4,7 +4,7 @@ import { hashSecret, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
-import { getUser } from './users.ts';
+import { getUser, userClaims } from './users.ts';
 
 /**
  * Rotating refresh tokens. Each use spends the token and issues its successor in the same family,
@@ -44,7 +44,7 @@ export async function refresh(ctx: EngineContext, refreshToken: string): Promise
   if (!registration || registration.revoked_at !== null || registration.claimed_at === null) throw invalid();
   const user = registration.user_id ? await getUser(ctx, registration.user_id) : undefined;
   const generation = registration.generation + 1;
-  const identity: IdentityView = await mintAssertion(ctx, { id: registration.id, generation }, user ? { email: user.email, email_verified: true } : {});
+  const identity: IdentityView = await mintAssertion(ctx, { id: registration.id, generation }, userClaims(user));
 
   const rotated = await ctx.store.transaction(async (tx) => {
     if (!(await tx.update(refreshTokens, hash, { spent_at: now }, { spent_at: null, revoked_at: null }))) return false;

@@ -18,7 +18,7 @@ export async function userForVerifiedEmail(ctx: EngineContext, email: string): P
   const address = normalizeEmail(email);
   const existing = await ctx.store.findOne(users, 'email', address);
   if (existing) return existing;
-  const user: UserRow = { id: opaqueValue(ctx.random, prefixes.user, 16), email: address, email_verified: true, created_at: ctx.clock() };
+  const user: UserRow = { id: opaqueValue(ctx.random, prefixes.user, 16), email: address, email_verified: true, phone: null, created_at: ctx.clock() };
   try {
     await ctx.store.insert(users, user);
     return user;
@@ -46,7 +46,14 @@ export async function userFromHost(ctx: EngineContext, host: HostUser): Promise<
       ctx.logger.warn('a host user took over an address held by another account', { user_id: host.id, previous_user_id: holder.id });
     }
     if (existing) await tx.update(users, host.id, { email });
-    else await tx.insert(users, { id: host.id, email, email_verified: true, created_at: ctx.clock() });
+    else await tx.insert(users, { id: host.id, email, email_verified: true, phone: null, created_at: ctx.clock() });
   });
   return (await ctx.store.get(users, host.id))!;
+}
+
+/** What a service assertion says about its user: the verified email, else the verified phone. */
+export function userClaims(user: UserRow | undefined): Record<string, unknown> {
+  if (!user) return {};
+  if (user.email) return { email: user.email, email_verified: true };
+  return user.phone ? { phone_number: user.phone, phone_number_verified: true } : {};
 }

@@ -7,8 +7,11 @@ import { json } from './responses.ts';
 /** `POST /agent/identity/claim`: start (or restart) a claim attempt, in any published body form. */
 export const postClaim: Endpoint = async (request, { ctx }) => {
   const command = valid(parseClaimRequest(await readJson(request, ctx.config.maxBodyBytes)));
-  const started = await startClaim(ctx, command);
-  return json(claimStartedEnvelope(started.registration, started.attempt, ctx.config.dialects, ctx.clock()));
+  const outcome = await startClaim(ctx, command);
+  if (outcome.kind === 'claimed') {
+    return json(claimedEnvelope(outcome.claimed.registration, outcome.claimed.identity, ctx.config.dialects));
+  }
+  return json(claimStartedEnvelope(outcome.registration, outcome.attempt, ctx.config.dialects, ctx.clock()));
 };
 
 /** `POST /agent/identity/claim/complete`: the agent reads back the code the page showed the user. */

@@ -14,12 +14,17 @@ import { publicCache, text } from './responses.ts';
 /** What this service offers, as the discovery documents and auth.md describe it. */
 export function describeService(config: ServiceConfig): DiscoveryDescription {
   const url = (path: string) => config.issuer + path;
+  const trusting = config.trust.issuers.size > 0;
   return {
     issuer: config.issuer,
     dialects: config.dialects,
     scopes: config.scopes.supported,
     resources: config.resources,
-    identityTypes: [...(config.methods.anonymous ? ['anonymous' as const] : []), ...(config.methods.serviceAuth ? ['service_auth' as const] : [])],
+    identityTypes: [
+      ...(config.methods.anonymous ? ['anonymous' as const] : []),
+      ...(config.methods.serviceAuth ? ['service_auth' as const] : []),
+      ...(trusting ? ['identity_assertion' as const] : []),
+    ],
     refresh: config.dialects.includes('current'),
     endpoints: {
       skill: url(paths.authMd),
@@ -28,9 +33,10 @@ export function describeService(config: ServiceConfig): DiscoveryDescription {
       revocation: url(paths.revoke),
       identity: url(paths.identity),
       claim: url(paths.claim),
+      events: trusting ? url(paths.events) : undefined,
     },
     claimGrant: config.dialects.includes('v0.7'),
-    idJagGrant: false,
+    idJagGrant: trusting && config.trust.tokenGrant,
   };
 }
 
@@ -53,6 +59,7 @@ export function discoveryEndpoints(config: ServiceConfig): Map<string, Endpoint>
     discovery: description,
     preClaimScopes: config.scopes.preClaim,
     postClaimScopes: config.scopes.postClaim,
+    trustedProviders: [...config.trust.issuers.values()].map((entry) => entry.displayName),
     lifetimes: {
       assertionSeconds: config.lifetimes.assertionMs / 1000,
       accessTokenSeconds: config.lifetimes.accessTokenMs / 1000,

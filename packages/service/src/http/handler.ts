@@ -4,6 +4,7 @@ import { discoveryEndpoints } from './discovery.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
 import { postIdentity } from './identity.ts';
 import { errorResponse, json } from './responses.ts';
+import { postEvent } from './events.ts';
 import { postRevoke } from './revoke.ts';
 import { tokenEndpoint } from './token.ts';
 import { postClaim, postClaimComplete } from './claim.ts';
@@ -27,6 +28,7 @@ export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): 
   if (dialects.includes('current')) routes.set(at(paths.claimComplete), { POST: postClaimComplete });
   routes.set(at(paths.token), { POST: tokenEndpoint(dialects) });
   routes.set(at(paths.revoke), { POST: postRevoke });
+  if (ctx.trust.size > 0) routes.set(at(paths.events), { POST: postEvent });
   // The human's pages
   routes.set(at(pagePaths.claim), { GET: getClaim });
   if (dialects.includes('current')) routes.set(at(pagePaths.authorize), { POST: postAuthorize });

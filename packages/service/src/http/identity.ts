@@ -1,4 +1,5 @@
-import { parseIdentityRequest, protocolError, refreshEnvelope, registrationEnvelope } from '@authmd/protocol';
+import { parseIdentityRequest, refreshEnvelope, registrationEnvelope } from '@authmd/protocol';
+import { registerWithIdJag } from '../engine/agent-verified.ts';
 import { refresh } from '../engine/refresh.ts';
 import { registerAnonymous, registerServiceAuth } from '../engine/registrations.ts';
 import type { Endpoint } from './env.ts';
@@ -17,8 +18,10 @@ export const postIdentity: Endpoint = async (request, { ctx }) => {
       const registration = await registerServiceAuth(ctx, { loginHint: command.login_hint, clientIp: request.clientIp });
       return json(registrationEnvelope(registration, dialects, ctx.clock()));
     }
-    case 'identity_assertion':
-      throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
+    case 'identity_assertion': {
+      const registration = await registerWithIdJag(ctx, { assertion: command.assertion, clientIp: request.clientIp });
+      return json(registrationEnvelope(registration, dialects, ctx.clock()));
+    }
     case 'refresh': {
       const refreshed = await refresh(ctx, command.refresh_token);
       return json(refreshEnvelope(refreshed.registrationId, refreshed.identity));

@@ -80,12 +80,13 @@ function claimPage(ctx: EngineContext, request: HttpRequest, token: string, open
   const typeIn = open.attempt.agent_code_hash !== null;
   const scopes = ctx.config.scopes.postClaim.map((scope) => `<li><code>${escapeHtml(scope)}</code></li>`).join('');
   const minutesLeft = Math.max(1, Math.round((open.attempt.expires_at - ctx.clock()) / 60_000));
+  const provider = open.registration.provider_iss ? ctx.trust.get(open.registration.provider_iss)?.displayName : undefined;
   return servicePage(ctx, {
-    title: 'Authorize this agent?',
+    title: provider ? `Link ${provider} to your account?` : 'Authorize this agent?',
     status,
     csrf,
     body: `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
-<p>An AI agent ${describeRegistration(open)} wants to act on <b>${escapeHtml(ctx.config.name)}</b> as <b>${escapeHtml(user.email)}</b>.</p>
+<p>An AI agent ${describeRegistration(ctx, open)} wants to act on <b>${escapeHtml(ctx.config.name)}</b> as <b>${escapeHtml(user.email ?? user.phone ?? user.id)}</b>.</p>
 <p>If you authorize it, it can:</p><ul>${scopes}</ul>
 <p class="note">Only continue if you started this from your own agent just now. This request ends in about ${minutesLeft} minutes.</p>
 ${typeIn ? `<form method="post" action="${action(pagePaths.enterCode)}">${fields}<p><label for="code">Does your agent show you a six-digit code? Enter it to authorize:</label><br><input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="off" required></p><button type="submit">Authorize with this code</button></form>` : ''}
@@ -96,12 +97,18 @@ ${readBack ? `<form method="post" action="${action(pagePaths.authorize)}">${fiel
   });
 }
 
-function describeRegistration(open: OpenAttempt): string {
-  switch (open.registration.type) {
+function describeRegistration(ctx: EngineContext, open: OpenAttempt): string {
+  const { registration, attempt } = open;
+  if (registration.provider_iss) {
+    // The trust list's display name, never anything the provider said about itself.
+    const provider = escapeHtml(ctx.trust.get(registration.provider_iss)?.displayName ?? registration.provider_iss);
+    return `from <b>${provider}</b>, linking your ${provider} account to this one for the first time,`;
+  }
+  switch (registration.type) {
     case 'anonymous':
       return 'that signed up on its own';
     case 'service_auth':
-      return `that asked for ${escapeHtml(open.attempt.login_hint ?? 'your account')}`;
+      return `that asked for ${escapeHtml(attempt.login_hint ?? 'your account')}`;
     default:
       return 'sent by an agent provider';
   }
@@ -115,7 +122,7 @@ function wrongAccount(ctx: EngineContext, request: HttpRequest, open: OpenAttemp
     ctx,
     403,
     'Not for this account',
-    `This request is for ${open.attempt.login_hint}, but you are signed in as ${user.email}. Sign out and sign in with that account.`,
+    `This request is for ${open.attempt.login_hint}, but you are signed in as ${user.email ?? user.id}. Sign out and sign in with that account.`,
     csrf.setCookie ? { 'Set-Cookie': csrf.setCookie } : {},
     signOut,
   );

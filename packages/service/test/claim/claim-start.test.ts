@@ -9,7 +9,7 @@ import { authorize, claimByReadBack, claimStart, completeClaim, DAY, MINUTE, reg
 const start = servicePerTest();
 
 const CURRENT_KEYS = ['id', 'type', 'attempt'];
-const V07_KEYS = ['registration_id', 'claim_attempt_id', 'status', 'expires_at', 'claim_attempt'];
+const V07_KEYS = ['registration_id', 'registration_type', 'claim_attempt_id', 'status', 'expires_at', 'claim_attempt'];
 
 /** Every published body form, for a claim token and an email. */
 const bodyForms: [string, (claimToken: string, email: string) => Json][] = [
@@ -26,6 +26,7 @@ const bodyForms: [string, (claimToken: string, email: string) => Json][] = [
 
 function expectStartedEnvelope(body: Json, base: string, now: number, registrationId: string): void {
   expect(Object.keys(body).sort()).toEqual([...CURRENT_KEYS, ...V07_KEYS].sort());
+  expect(['anonymous', 'service_auth']).toContain(body.registration_type);
   // current
   expect(body.id).toBe(registrationId);
   expect(body.type).toBe('service_auth');

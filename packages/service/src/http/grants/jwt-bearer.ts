@@ -1,10 +1,25 @@
 import { jwtBearerRequest, parseWith, tokenResponse } from '@authmd/protocol';
+import { exchangeIdJag } from '../../engine/agent-verified.ts';
 import { exchangeAssertion } from '../../engine/exchange.ts';
+import { decodeJwt } from '../../keys/jwt.ts';
 import type { HttpEnv } from '../env.ts';
 import { valid } from '../request.ts';
 
-/** RFC 7523 §2.1: `assertion` is one of this service's identity assertions. */
+/**
+ * RFC 7523 §2.1: `assertion` is one of this service's identity assertions or, when the operator
+ * switched it on (profile.md §4), a trusted provider's ID-JAG. The issuer decides which: our own,
+ * or one on the trust list; the two never share keys.
+ */
 export async function jwtBearerGrant(form: Record<string, string>, { ctx }: HttpEnv): Promise<Record<string, unknown>> {
   const params = valid(parseWith(jwtBearerRequest, form));
-  return tokenResponse(await exchangeAssertion(ctx, params));
+  const redeemIdJag = ctx.config.trust.tokenGrant && ctx.trust.get(unverifiedIssuer(params.assertion)) !== undefined;
+  return tokenResponse(await (redeemIdJag ? exchangeIdJag(ctx, params) : exchangeAssertion(ctx, params)));
+}
+
+function unverifiedIssuer(token: string): unknown {
+  try {
+    return decodeJwt(token).payload.iss;
+  } catch {
+    return undefined; // malformed: the service-assertion path says so
+  }
 }

@@ -1,0 +1,208 @@
+import {
+  asciiDescription,
+  claimStartedEnvelope,
+  errorSpec,
+  paths,
+  prefixes,
+  protocolError,
+  ProtocolError,
+  registrationEnvelope,
+  type AccessTokenView,
+  type AttemptView,
+  type RegistrationView,
+} from '@authmd/protocol';
+import { registrations, type RegistrationRow, type UserRow } from '../schema.ts';
+import { hashSecret, opaqueValue } from '../secrets.ts';
+import type { StoreOps } from '../store/contract.ts';
+import { mintAssertion } from './assertions.ts';
+import { newAttempt } from './attempts.ts';
+import { bindToUser, type Claimed } from './claim-completion.ts';
+import type { EngineContext } from './context.ts';
+import { delegationKey, matchIdentity } from './delegations.ts';
+import { issueAccessToken, type TokenRequest } from './exchange.ts';
+import { verifyIdJag, type VerifiedIdJag } from './id-jag.ts';
+import { checkRegistrationRate } from './rate-limits.ts';
+import { registrationStatus } from './registrations.ts';
+import { userClaims } from './users.ts';
+
+/**
+ * The Agent Verified flow: a trusted provider's ID-JAG asserts the user. A known link (or a new
+ * user) gets credentials at once; an ID-JAG that matches an existing account by email or phone
+ * for the first time needs that account's human to confirm, through the claim ceremony.
+ */
+
+/** `POST /agent/identity {type:"identity_assertion"}`. Throws 401 interaction_required (with a ceremony) for a first link. */
+export async function registerWithIdJag(ctx: EngineContext, request: { assertion: string; clientIp?: string }): Promise<RegistrationView> {
+  if (ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
+  await ctx.store.transaction((tx) => checkRegistrationRate(ctx, tx, 'identity_assertion', request.clientIp));
+  const idJag = await verifyIdJag(ctx, request.assertion);
+  const match = await matchIdentity(ctx, idJag);
+  const existing = await registrationOf(ctx, idJag);
+  if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp);
+  const registration = await cleanRegistration(ctx, idJag, match.user, existing, request.clientIp);
+  const identity = await mintAssertion(ctx, registration, { ...userClaims(match.user), ...(idJag.amr ? { amr: idJag.amr } : {}) });
+  return { id: registration.id, type: 'identity_assertion', identity, scopes: { kind: 'granted', scopes: ctx.config.scopes.postClaim } };
+}
+
+/**
+ * v0.7's `POST /agent/identity/claim {type:"identity_assertion", claim_token, assertion}`: an
+ * anonymous registration claimed with an ID-JAG. A clean match binds at once; a first link to an
+ * existing account starts a ceremony for that account.
+ */
+export async function claimWithIdJag(
+  ctx: EngineContext,
+  registration: RegistrationRow,
+  assertion: string,
+): Promise<{ kind: 'claimed'; claimed: Claimed } | { kind: 'ceremony'; attempt: AttemptView }> {
+  if (registration.type !== 'anonymous') throw protocolError('already_claimed', 'Only an anonymous registration can be claimed with an ID-JAG.');
+  const idJag = await verifyIdJag(ctx, assertion);
+  const match = await matchIdentity(ctx, idJag);
+  const provider = { provider_iss: idJag.iss, provider_sub: idJag.sub };
+  if (match.kind === 'clean') {
+    const claimed = await bindToUser(ctx, { ...registration, ...provider }, match.user, async () => ({
+      refreshToken: false,
+      changes: { type: 'identity_assertion', ...provider },
+    }));
+    return { kind: 'claimed', claimed };
+  }
+  const attempt = await ctx.store.transaction(async (tx) => {
+    await tx.update(registrations, registration.id, provider);
+    return newAttempt(ctx, tx, { ...registration, ...provider }, loginHintOf(match.user));
+  });
+  return { kind: 'ceremony', attempt };
+}
+
+/** The claim-start answer for an ID-JAG claim that needs a ceremony (v0.7 names the registration type). */
+export function ceremonyEnvelope(ctx: EngineContext, registration: RegistrationRow, attempt: AttemptView) {
+  return claimStartedEnvelope({ id: registration.id, type: 'identity_assertion' }, attempt, ctx.config.dialects, ctx.clock());
+}
+
+/**
+ * ID-JAG redemption at the token endpoint (jwt-bearer, the IETF draft's flow; off unless configured).
+ * Only a clean match gets a token: a first link still needs the human, through /agent/identity.
+ */
+export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & { assertion: string }): Promise<AccessTokenView> {
+  let idJag: VerifiedIdJag;
+  let match;
+  try {
+    idJag = await verifyIdJag(ctx, request.assertion);
+    match = await matchIdentity(ctx, idJag);
+  } catch (error) {
+    if (error instanceof ProtocolError && error.code !== 'server_error') {
+      throw protocolError('invalid_grant', `The ID-JAG was refused: ${error.description}`, { reason: error.reason ?? error.code });
+    }
+    throw error;
+  }
+  if (match.kind === 'step-up') {
+    throw protocolError('invalid_grant', 'This account must confirm the link first: register with the ID-JAG at the identity endpoint.', { reason: 'interaction_required' });
+  }
+  const registration = await cleanRegistration(ctx, idJag, match.user, await registrationOf(ctx, idJag), undefined);
+  return ctx.store.transaction(async (tx) => issueAccessToken(ctx, tx, (await tx.get(registrations, registration.id))!, request));
+}
+
+/** The registration that belongs to this provider account, if there is one. */
+async function registrationOf(ctx: EngineContext, idJag: VerifiedIdJag): Promise<RegistrationRow | undefined> {
+  const rows = await ctx.store.findMany(registrations, 'delegation_key', delegationKey(idJag.iss, idJag.sub), 20);
+  return rows.find((row) => row.revoked_at === null && row.claimed_at !== null) ?? rows[0];
+}
+
+/** A clean match: the provider account's registration, made, bound, or revived after a provider revocation. */
+async function cleanRegistration(
+  ctx: EngineContext,
+  idJag: VerifiedIdJag,
+  user: UserRow,
+  existing: RegistrationRow | undefined,
+  clientIp: string | undefined,
+): Promise<RegistrationRow> {
+  const now = ctx.clock();
+  if (existing && existing.claimed_at !== null && existing.user_id === user.id) {
+    if (existing.revoked_at === null) return existing;
+    const revived = { revoked_at: null, generation: existing.generation + 1 };
+    await ctx.store.update(registrations, existing.id, revived, { generation: existing.generation });
+    return (await ctx.store.get(registrations, existing.id))!;
+  }
+  if (existing && registrationStatus(existing, now) !== 'claimed') {
+    // A pending first link whose ceremony another request finished meanwhile: bind it too.
+    return (await bindToUser(ctx, { ...existing, revoked_at: null }, user, async () => ({ refreshToken: false, changes: { revoked_at: null } }))).registration;
+  }
+  const row: RegistrationRow = {
+    ...providerRegistration(ctx, idJag, clientIp),
+    claimed_at: now,
+    user_id: user.id,
+  };
+  await ctx.store.transaction(async (tx) => {
+    await tx.insert(registrations, row);
+    await ctx.audit.record({ type: 'registration.created', at: now, registrationId: row.id, data: { type: 'identity_assertion', provider: idJag.iss } }, tx);
+  });
+  return row;
+}
+
+/** A first link to an existing account: a registration waiting for that account's human, and the 401 that says so. */
+async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, existing: RegistrationRow | undefined, clientIp: string | undefined): Promise<ProtocolError> {
+  const now = ctx.clock();
+  const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
+  const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
+  const pending = {
+    claim_token_hash: hashSecret(claimToken),
+    claim_expires_at: claimExpiresAt,
+    claimed_at: null,
+    revoked_at: null,
+    user_id: null,
+    expires_at: claimExpiresAt + 7 * 86_400_000,
+  };
+  const { registration, attempt } = await ctx.store.transaction(async (tx: StoreOps) => {
+    let registration: RegistrationRow;
+    if (existing) {
+      // Asking again replaces the earlier claim token and attempt.
+      registration = { ...existing, ...pending, generation: existing.generation + 1 };
+      await tx.update(registrations, existing.id, { ...pending, generation: registration.generation });
+    } else {
+      registration = { ...providerRegistration(ctx, idJag, clientIp), ...pending };
+      await tx.insert(registrations, registration);
+      await ctx.audit.record({ type: 'registration.created', at: now, registrationId: registration.id, data: { type: 'identity_assertion', provider: idJag.iss } }, tx);
+    }
+    return { registration, attempt: await newAttempt(ctx, tx, registration, loginHintOf(user)) };
+  });
+  const view: RegistrationView = {
+    id: registration.id,
+    type: 'identity_assertion',
+    scopes: { kind: 'claimable', postClaim: ctx.config.scopes.postClaim },
+    claim: { token: claimToken, expiresAt: claimExpiresAt, url: ctx.config.issuer + paths.claim, attempt },
+  };
+  const description = asciiDescription(
+    `This ${idJag.provider.displayName} account matches an existing account here, which has not confirmed the link yet. ${errorSpec('interaction_required').hint}`,
+  );
+  return new ProtocolError('interaction_required', description, {
+    extra: registrationEnvelope(view, ctx.config.dialects, now),
+    headers: { 'WWW-Authenticate': `AgentAuth error="interaction_required", error_description="${description}"` },
+  });
+}
+
+function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp: string | undefined): RegistrationRow {
+  return {
+    id: opaqueValue(ctx.random, prefixes.registration, 16),
+    type: 'identity_assertion',
+    created_at: ctx.clock(),
+    generation: 0,
+    claim_token_hash: null,
+    claim_expires_at: null,
+    claimed_at: null,
+    revoked_at: null,
+    user_id: null,
+    login_hint: null,
+    provider_iss: idJag.iss,
+    provider_sub: idJag.sub,
+    delegation_key: delegationKey(idJag.iss, idJag.sub),
+    current_attempt_id: null,
+    client_ip: clientIp ?? null,
+    expires_at: null,
+  };
+}
+
+/**
+ * Only the matched account may confirm a first link: its email. A user known only by phone cannot
+ * use the emailed sign-in, so the hint then matches nobody there and the link fails closed.
+ */
+function loginHintOf(user: UserRow): string {
+  return user.email ?? `phone:${user.phone}`;
+}

@@ -1,0 +1,72 @@
+import { prefixes, protocolError } from '@authmd/protocol';
+import { delegations, users, type DelegationRow, type UserRow } from '../schema.ts';
+import { opaqueValue } from '../secrets.ts';
+import { DuplicateKeyError, type StoreOps } from '../store/contract.ts';
+import type { EngineContext } from './context.ts';
+import type { VerifiedIdJag } from './id-jag.ts';
+import { normalizeEmail } from './users.ts';
+
+/**
+ * Who an ID-JAG is about (protocol-reference §2.12, profile.md §2):
+ * - the provider account is already linked (a delegation `(iss, sub)`) → that user, a clean match;
+ * - else a verified email or phone matches an account here → a *step-up*: the human confirms the
+ *   first link on the claim page (never a silent link: asserted emails are not enough);
+ * - else a new user is made just in time and linked → a clean match.
+ * A delegation revoked by the provider is revived by an ID-JAG minted after the revocation.
+ */
+export type Match = { kind: 'clean'; user: UserRow } | { kind: 'step-up'; user: UserRow };
+
+export function delegationKey(iss: string, sub: string): string {
+  return `${iss}\0${sub}`;
+}
+
+export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): Promise<Match> {
+  const now = ctx.clock();
+  const key = delegationKey(idJag.iss, idJag.sub);
+  const delegation = await ctx.store.get(delegations, key);
+  const linked = delegation && (await ctx.store.get(users, delegation.user_id));
+  if (delegation && linked) {
+    if (delegation.revoked_at !== null && idJag.issuedAt <= delegation.revoked_at) {
+      throw protocolError('invalid_request', `${idJag.provider.displayName} withdrew this consent after the ID-JAG was minted; mint a new one.`, { reason: 'revoked' });
+    }
+    await ctx.store.update(delegations, key, { last_seen_at: now, revoked_at: null });
+    return { kind: 'clean', user: linked };
+  }
+  const byEmail = idJag.email ? await ctx.store.findOne(users, 'email', normalizeEmail(idJag.email)) : undefined;
+  if (byEmail) return { kind: 'step-up', user: byEmail };
+  const byPhone = idJag.phone ? await ctx.store.findOne(users, 'phone', idJag.phone) : undefined;
+  if (byPhone) return { kind: 'step-up', user: byPhone };
+  return provisionJustInTime(ctx, idJag);
+}
+
+/** A new user and its delegation, in one transaction; a concurrent twin falls back to what won. */
+async function provisionJustInTime(ctx: EngineContext, idJag: VerifiedIdJag): Promise<Match> {
+  const now = ctx.clock();
+  const user: UserRow = {
+    id: opaqueValue(ctx.random, prefixes.user, 16),
+    email: idJag.email ? normalizeEmail(idJag.email) : null,
+    email_verified: idJag.email !== undefined,
+    phone: idJag.phone ?? null,
+    created_at: now,
+  };
+  try {
+    await ctx.store.transaction(async (tx) => {
+      await tx.insert(users, user);
+      // A strict insert: a concurrent first ID-JAG of the same account makes this throw, and we re-match.
+      await tx.insert(delegations, { key: delegationKey(idJag.iss, idJag.sub), iss: idJag.iss, sub: idJag.sub, user_id: user.id, created_at: now, last_seen_at: now, revoked_at: null });
+    });
+    return { kind: 'clean', user };
+  } catch (error) {
+    if (!(error instanceof DuplicateKeyError)) throw error;
+    return matchIdentity(ctx, idJag); // another request made the user or the link first
+  }
+}
+
+/** Links a provider account to a user: made, or re-pointed and revived. */
+export async function linkDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string, userId: string): Promise<void> {
+  const now = ctx.clock();
+  const row: DelegationRow = { key: delegationKey(iss, sub), iss, sub, user_id: userId, created_at: now, last_seen_at: now, revoked_at: null };
+  if (!(await tx.insertIfAbsent(delegations, row))) {
+    await tx.update(delegations, row.key, { user_id: userId, last_seen_at: now, revoked_at: null });
+  }
+}

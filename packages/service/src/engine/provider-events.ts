@@ -1,0 +1,114 @@
+import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { eventSchemas, jwtTypes, SetDeliveryError } from '@authmd/protocol';
+import type { TrustedIssuer } from '../config.ts';
+import { decodeJwt, typMatches } from '../keys/jwt.ts';
+import { delegations, refreshTokens, registrations, replays } from '../schema.ts';
+import type { StoreOps } from '../store/contract.ts';
+import type { EngineContext } from './context.ts';
+import { delegationKey } from './delegations.ts';
+
+/** How old a security event may be when it arrives; its `jti` is remembered that long. */
+const MAX_EVENT_AGE_MS = 7 * 86_400_000;
+
+/**
+ * `POST /agent/event/notify` (RFC 8417 SETs pushed per RFC 8935). The issuer is checked against the
+ * trust list before any key is fetched; then `typ`, algorithm, signature, `aud`, `iat`, `jti`. The
+ * `jti` is recorded in the same transaction as the event's effect, so a redelivered SET is
+ * acknowledged without a second effect, and an acknowledged one is never lost.
+ */
+export async function receiveSecurityEvent(ctx: EngineContext, token: string): Promise<void> {
+  let parts;
+  try {
+    parts = decodeJwt(token);
+  } catch {
+    throw new SetDeliveryError('invalid_request', 'The body is not a compact JWS.');
+  }
+  const provider = ctx.trust.get(parts.payload.iss);
+  if (!provider) throw new SetDeliveryError('invalid_issuer', 'The SET issuer is not a trusted provider of this service.');
+  if (!typMatches(parts.header.typ, jwtTypes.secEvent)) throw new SetDeliveryError('invalid_request', `A SET must have typ ${jwtTypes.secEvent}.`);
+  if (typeof parts.header.alg !== 'string' || !provider.algorithms.includes(parts.header.alg)) {
+    throw new SetDeliveryError('invalid_request', `SETs of this issuer must be signed with ${provider.algorithms.join(', ')}.`);
+  }
+  const payload = await verify(ctx, provider, token);
+  const now = ctx.clock();
+  const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+  if (aud.length !== 1 || aud[0] !== ctx.config.issuer) throw new SetDeliveryError('invalid_audience', `The SET aud must be exactly ${ctx.config.issuer}.`);
+  const issuedAt = (payload.iat ?? 0) * 1000;
+  if (issuedAt - ctx.config.clockSkewMs > now || now - issuedAt > MAX_EVENT_AGE_MS) {
+    throw new SetDeliveryError('invalid_request', 'The SET iat is in the future or more than 7 days old.');
+  }
+  if (typeof payload.sub !== 'string' || !payload.sub) throw new SetDeliveryError('invalid_request', 'The SET has no sub.');
+  const events = payload.events;
+  if (typeof events !== 'object' || events === null || Array.isArray(events) || Object.keys(events).length === 0) {
+    throw new SetDeliveryError('invalid_request', 'The SET has no events.');
+  }
+
+  await ctx.store.transaction(async (tx) => {
+    const fresh = await tx.insertIfAbsent(replays, { key: `set\0${provider.issuer}\0${payload.jti}`, expires_at: issuedAt + MAX_EVENT_AGE_MS + ctx.config.clockSkewMs });
+    if (!fresh) return; // delivered before: acknowledged again, nothing done twice
+    if (Object.hasOwn(events, eventSchemas.assertionRevoked)) await revokeDelegation(ctx, tx, provider.issuer, payload.sub!);
+    // Other event types are ignored (RFC 8417 §2.2).
+  });
+  ctx.tokens.forgetCached();
+}
+
+/**
+ * The user withdrew consent at the provider: everything derived from `(iss, sub)` here stops —
+ * access and refresh tokens, identity assertions (the generation moves on), claim handles, and the
+ * delegation itself (marked revoked; an ID-JAG minted later revives it).
+ */
+async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string): Promise<void> {
+  const now = ctx.clock();
+  const key = delegationKey(iss, sub);
+  await tx.update(delegations, key, { revoked_at: now });
+  for (const registration of await tx.findMany(registrations, 'delegation_key', key)) {
+    await tx.update(registrations, registration.id, {
+      revoked_at: now,
+      claim_token_hash: null,
+      current_attempt_id: null,
+      generation: registration.generation + 1,
+    });
+    const accessTokens = await ctx.tokens.revokeForRegistration(tx, registration.id);
+    await tx.updateWhere(refreshTokens, 'registration_id', registration.id, { revoked_at: now }, { revoked_at: null });
+    await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId: registration.id, data: { provider: iss, reason: 'provider_event', access_tokens: accessTokens } }, tx);
+  }
+}
+
+async function verify(ctx: EngineContext, provider: TrustedIssuer, token: string): Promise<JWTPayload> {
+  const options = {
+    algorithms: provider.algorithms,
+    issuer: provider.issuer,
+    typ: jwtTypes.secEvent,
+    clockTolerance: ctx.config.clockSkewMs / 1000,
+    currentDate: new Date(ctx.clock()),
+    requiredClaims: ['iat', 'jti'],
+  };
+  let keys;
+  try {
+    keys = await ctx.trust.keys(provider);
+  } catch {
+    throw new SetDeliveryError('invalid_key', 'The provider keys could not be fetched.');
+  }
+  try {
+    return (await jwtVerify(token, createLocalJWKSet(keys.keys), options)).payload;
+  } catch (error) {
+    if (error instanceof errors.JWKSNoMatchingKey) {
+      const refreshed = await ctx.trust.keysAfterUnknownKid(provider).catch(() => undefined);
+      if (refreshed) {
+        try {
+          return (await jwtVerify(token, createLocalJWKSet(refreshed), options)).payload;
+        } catch (retryError) {
+          throw classify(retryError);
+        }
+      }
+    }
+    throw classify(error);
+  }
+}
+
+function classify(error: unknown): SetDeliveryError {
+  if (error instanceof errors.JWKSNoMatchingKey) return new SetDeliveryError('invalid_key', 'No published key of the provider matches this SET.');
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new SetDeliveryError('authentication_failed', 'The SET signature does not verify.');
+  if (error instanceof errors.JWTClaimValidationFailed) return new SetDeliveryError('invalid_request', `The SET ${error.claim} claim is not acceptable.`);
+  return new SetDeliveryError('invalid_request', 'The SET could not be verified.');
+}
