@@ -2,8 +2,8 @@ import { mailboxUrl, READ_BACK_BUTTON } from './claim-walkthrough.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
 /** What `npm start` prints once the demo is listening. */
-export function renderBanner(options: { name: string; url: string; dbPath: string }): string {
-  const { name, url, dbPath } = options;
+export function renderBanner(options: { name: string; url: string; dbPath: string; providerUrl?: string }): string {
+  const { name, url, dbPath, providerUrl } = options;
   const width = 16;
   const row = (label: string, value: string) => `  ${label.padEnd(width)}${value}`;
   const indent = (text: string, spaces: string) => text.split('\n').join(`\n${spaces}`);
@@ -15,6 +15,7 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
     ...documentLinks(url).map((link) => row(link.label === 'auth.md' ? 'auth.md' : shortLabel(link.label), link.url)),
     row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
     row('SQLite', dbPath),
+    ...(providerUrl ? [row('Agent provider', `${providerUrl}/   (a demo identity provider this service trusts: sign in, grant, revoke)`)] : []),
     '',
     'Try it (no token yet, so: 401 and a WWW-Authenticate challenge):',
     `  ${firstCurl(url)}`,

@@ -19,13 +19,19 @@ if (settings.public) {
 
 let demo: RunningDemo;
 try {
-  demo = await startDemo({ port: settings.port, host: settings.host, dataDir: settings.dataDir, logger: terminalLogger() });
+  demo = await startDemo({
+    port: settings.port,
+    providerPort: settings.providerPort,
+    host: settings.host,
+    dataDir: settings.dataDir,
+    logger: terminalLogger(),
+  });
 } catch (error) {
   process.stderr.write(`${explainStartFailure(error)}\n`);
   process.exit(1);
 }
 
-process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath })}\n`);
+process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, providerUrl: demo.provider?.url })}\n`);
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {

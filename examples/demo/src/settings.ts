@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 /** What `npm start` reads from the environment. */
 export interface DemoSettings {
   port: number;
+  /** The demo agent provider's port: PROVIDER_PORT, default PORT + 1 (0 when PORT is 0). */
+  providerPort: number;
   host: string;
   dataDir: string;
   /** True when HOST is not a loopback address (only possible with AUTHMD_DEMO_ALLOW_PUBLIC=1). */
@@ -16,8 +18,9 @@ export const DEFAULT_HOST = '127.0.0.1';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /**
- * PORT (default 8787, 0 picks a free one), HOST (default 127.0.0.1; anything but loopback needs
- * AUTHMD_DEMO_ALLOW_PUBLIC=1) and AUTHMD_DATA_DIR (default ./data, relative to `cwd`).
+ * PORT (default 8787, 0 picks a free one), PROVIDER_PORT (the demo agent provider, default PORT + 1),
+ * HOST (default 127.0.0.1; anything but loopback needs AUTHMD_DEMO_ALLOW_PUBLIC=1) and
+ * AUTHMD_DATA_DIR (default ./data, relative to `cwd`).
  */
 export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutcome {
   const rawPort = env.PORT?.trim() || String(DEFAULT_PORT);
@@ -38,8 +41,14 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
     };
   }
 
+  const rawProviderPort = env.PROVIDER_PORT?.trim() || String(port === 0 ? 0 : port + 1);
+  const providerPort = /^\d{1,5}$/.test(rawProviderPort) ? Number(rawProviderPort) : NaN;
+  if (!(providerPort >= 0 && providerPort <= 65_535) || (providerPort !== 0 && providerPort === port)) {
+    return { ok: false, message: `PROVIDER_PORT must be a free port from 0 to 65535 other than PORT (got "${env.PROVIDER_PORT}"). Example: PROVIDER_PORT=8790 npm start` };
+  }
+
   const dataDir = resolve(cwd, env.AUTHMD_DATA_DIR?.trim() || './data');
-  return { ok: true, settings: { port, host, dataDir, public: isPublic } };
+  return { ok: true, settings: { port, providerPort, host, dataDir, public: isPublic } };
 }
 
 /**

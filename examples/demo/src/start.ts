@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
+import { startDemoProvider, type RunningDemoProvider } from './provider/index.ts';
 import { sendError } from './respond.ts';
 import { DEFAULT_HOST, issuerFor } from './settings.ts';
 
@@ -20,6 +21,8 @@ export interface DemoOptions {
   logger?: Logger;
   /** Registration rate limits per hour; default 60 per address (the profile's 5 is tight for trying things by hand). */
   rateLimits?: ServiceOptions['rateLimits'];
+  /** Also run the demo agent provider on this port (0: any free port), trusted by the demo service. */
+  providerPort?: number;
 }
 
 const DEMO_RATE_LIMITS: ServiceOptions['rateLimits'] = {
@@ -35,6 +38,8 @@ export interface RunningDemo {
   dbPath: string;
   server: Server;
   service: AuthmdService;
+  /** The demo agent provider, when `providerPort` was given. */
+  provider?: RunningDemoProvider;
   /** Stops accepting connections, ends open ones, then closes the service and its store. */
   close(): Promise<void>;
 }
@@ -58,7 +63,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const url = issuerFor(host, port);
   const dbPath = join(options.dataDir, 'authmd.db');
   let service: AuthmdService;
+  let provider: RunningDemoProvider | undefined;
   try {
+    provider = options.providerPort === undefined ? undefined : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger });
     service = await createService({
       issuer: url,
       name: DEMO_NAME,
@@ -68,8 +75,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
       mail: { outbox: true },
+      // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
+      trust: provider ? { issuers: [provider.trustEntry], allowLoopback: true } : undefined,
     });
   } catch (error) {
+    await provider?.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw error;
   }
@@ -84,12 +94,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       force.unref();
       await closed;
       clearTimeout(force);
+      await provider?.close();
       await service.close();
     })();
     return closing;
   };
 
-  return { url, port, host, dbPath, server, service, close };
+  return { url, port, host, dbPath, server, service, provider, close };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

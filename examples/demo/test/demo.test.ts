@@ -262,9 +262,14 @@ describe('the demo on disk', () => {
 });
 
 describe('settings from the environment', () => {
-  it('defaults to 127.0.0.1:8787 and ./data under the current directory', () => {
-    expect(readSettings({}, '/srv/app')).toEqual({ ok: true, settings: { port: 8787, host: '127.0.0.1', dataDir: '/srv/app/data', public: false } });
-    expect(readSettings({ PORT: '0', AUTHMD_DATA_DIR: 'state' }, '/srv/app')).toMatchObject({ ok: true, settings: { port: 0, dataDir: '/srv/app/state' } });
+  it('defaults to 127.0.0.1:8787, the provider on the next port, and ./data under the current directory', () => {
+    expect(readSettings({}, '/srv/app')).toEqual({
+      ok: true,
+      settings: { port: 8787, providerPort: 8788, host: '127.0.0.1', dataDir: '/srv/app/data', public: false },
+    });
+    expect(readSettings({ PORT: '0', AUTHMD_DATA_DIR: 'state' }, '/srv/app')).toMatchObject({ ok: true, settings: { port: 0, providerPort: 0, dataDir: '/srv/app/state' } });
+    expect(readSettings({ PORT: '9000', PROVIDER_PORT: '9100' }, '/')).toMatchObject({ ok: true, settings: { port: 9000, providerPort: 9100 } });
+    expect(readSettings({ PORT: '9000', PROVIDER_PORT: '9000' }, '/')).toMatchObject({ ok: false });
   });
 
   it('refuses a non-loopback HOST unless AUTHMD_DEMO_ALLOW_PUBLIC=1, and a bad PORT', () => {

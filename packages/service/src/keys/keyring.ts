@@ -22,9 +22,10 @@ export interface KeyringOptions {
   /** How long a retired key stays published: the longest lifetime of anything it signed, plus skew. */
   publishAfterRetirementMs: number;
   rotateAfterMs: number;
+  /** The keyring's row: one store may hold several keyrings (a service's and a provider's). Default 'service'. */
+  id?: string;
 }
 
-const KEYRING_ID = 'service';
 
 /**
  * The service's signing keys, persisted in the store so that every replica and every restart signs
@@ -38,14 +39,18 @@ export class Keyring {
   private jwksCache: string | undefined;
   private reloading: Promise<void> | undefined;
 
-  private constructor(private readonly options: KeyringOptions) {}
+  private readonly id: string;
+
+  private constructor(private readonly options: KeyringOptions) {
+    this.id = options.id ?? 'service';
+  }
 
   static async open(options: KeyringOptions): Promise<Keyring> {
     const keyring = new Keyring(options);
-    if (!(await options.store.get(keyrings, KEYRING_ID))) {
+    if (!(await options.store.get(keyrings, keyring.id))) {
       // Replicas starting together on an empty store race here; insertIfAbsent lets exactly one win.
       const created = await options.store.insertIfAbsent(keyrings, {
-        id: KEYRING_ID,
+        id: keyring.id,
         version: 1,
         keys: [generateKey(options.algorithm, options.clock())],
       });
@@ -85,14 +90,14 @@ export class Keyring {
   /** Makes a new key the signing key; the previous one stays published until its assertions expire. */
   async rotate(): Promise<SigningKey> {
     for (;;) {
-      const row = await this.options.store.get(keyrings, KEYRING_ID);
+      const row = await this.options.store.get(keyrings, this.id);
       if (!row) throw new Error('the keyring row is missing');
       const now = this.options.clock();
       const kept = row.keys
         .filter((k) => k.retiredAt === null || k.retiredAt + this.options.publishAfterRetirementMs > now)
         .map((k) => (k.retiredAt === null ? { ...k, retiredAt: now } : k));
       const next = generateKey(this.options.algorithm, now);
-      const swapped = await this.options.store.update(keyrings, KEYRING_ID, { version: row.version + 1, keys: [next, ...kept] }, { version: row.version });
+      const swapped = await this.options.store.update(keyrings, this.id, { version: row.version + 1, keys: [next, ...kept] }, { version: row.version });
       if (swapped) {
         this.options.logger.info('rotated the signing key', { kid: next.kid });
         await this.readKeys();
@@ -117,7 +122,7 @@ export class Keyring {
   }
 
   private async readKeys(): Promise<void> {
-    const row: KeyringRow | undefined = await this.options.store.get(keyrings, KEYRING_ID);
+    const row: KeyringRow | undefined = await this.options.store.get(keyrings, this.id);
     if (!row || row.version === this.version) return;
     this.keys = row.keys.map(loadKey);
     this.version = row.version;

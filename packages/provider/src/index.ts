@@ -1,0 +1,11 @@
+export { createProvider, type AgentProvider, type CreateGrantInput, type ProviderOptions, type RevokedGrant } from './provider.ts';
+export { ProviderError, isProviderError, type ProviderErrorCode } from './errors.ts';
+export { grantJson, type Grant } from './grants.ts';
+export type { MintedIdJag, MintRequest, ProviderUser } from './mint.ts';
+export type { ServiceMetadata } from './discovery.ts';
+export type { DeliveryReport, OutboxEntry, OutboxOptions } from './outbox.ts';
+export type { GrantMode, OutboxStatus } from './schema.ts';
+export { providerTables } from './schema.ts';
+export { CIMD_PATH, JWKS_PATH } from './documents.ts';
+export { toNodeListener, type NodeListenerOptions, type WebHandler } from './node.ts';
+export type { Fetcher } from './fetcher.ts';

@@ -1,0 +1,87 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Headers about this connection, not the message: the body is handed over whole. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);
+
+export type WebHandler = (request: Request) => Promise<Response>;
+
+export interface NodeListenerOptions {
+  /** The origin requests are resolved against; the Host header is never trusted. */
+  origin: string;
+  /** Bodies beyond this are refused with 413. Default 64 KiB. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * A node:http listener around a Web-standard handler: enough to serve the provider (and small hosts
+ * such as the demo) with `http.createServer(toNodeListener(handler, { origin }))`.
+ */
+export function toNodeListener(handler: WebHandler, options: NodeListenerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+  return (req, res) => {
+    void (async () => {
+      const target = req.url ?? '/';
+      if (!target.startsWith('/') || target.startsWith('//')) return send(res, plain(400, 'bad request target'));
+      const method = req.method ?? 'GET';
+      let body: Buffer | undefined;
+      if (method !== 'GET' && method !== 'HEAD') {
+        const read = await readBody(req, maxBodyBytes);
+        if (read === 'too_large') return send(res, plain(413, 'request body too large'));
+        body = read;
+      }
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value === undefined || HOP_BY_HOP.has(name)) continue;
+        for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+      }
+      const request = new Request(new URL(target, options.origin), { method, headers, body: body?.length ? new Uint8Array(body) : undefined });
+      await send(res, await handler(request));
+    })().catch((error: unknown) => {
+      if (res.headersSent) return void res.destroy(error as Error);
+      void send(res, plain(500, 'internal error'));
+    });
+  };
+}
+
+async function send(res: ServerResponse, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length) headers['set-cookie'] = cookies;
+  headers['content-length'] = String(body.length);
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+function plain(status: number, text: string): Response {
+  return new Response(JSON.stringify({ error: status === 413 ? 'request_too_large' : status === 500 ? 'internal_error' : 'invalid_request', message: text }), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+  });
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length']) > maxBytes) {
+      req.resume();
+      return resolve('too_large');
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        req.off('data', onData);
+        req.resume();
+        return resolve('too_large');
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
