@@ -1,3 +1,4 @@
+import { PROVIDER_EXAMPLE_EMAIL } from './agent-verified-walkthrough.ts';
 import { mailboxUrl, READ_BACK_BUTTON } from './claim-walkthrough.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
@@ -26,6 +27,15 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
     'Then claim it as a human for notes.write: the agent registers with your email and gets a link;',
     `you sign in there with the code from the dev mailbox, press "${READ_BACK_BUTTON}" and read`,
     "it back to the agent, or type the agent's code. The home page has every command.",
+    ...(providerUrl
+      ? [
+          '',
+          'Or let a provider vouch for the user (Agent Verified, no human step): at the agent provider,',
+          `sign in as ${PROVIDER_EXAMPLE_EMAIL} and allow agents at this service; an agent then registers with`,
+          'an ID-JAG from the provider and gets notes.write at once. Revoke there and the tokens stop',
+          'working within seconds. The home page has the curl commands for all of it.',
+        ]
+      : []),
     'Ctrl+C stops the server.',
     '',
   ];

@@ -1,3 +1,4 @@
+import { renderAgentVerifiedSection } from './agent-verified-section.ts';
 import { renderClaimSection } from './claim-section.ts';
 import { escapeHtml, stepHtml } from './html.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
@@ -11,9 +12,12 @@ export const HOME_PAGE_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
 };
 
-/** The page at `/`: what is running, where the documents are, and the curl walkthroughs with real URLs. */
-export function renderHomePage(options: { base: string; name: string; dbPath: string }): string {
-  const { base, name, dbPath } = options;
+/**
+ * The page at `/`: what is running, where the documents are, and the curl walkthroughs with real URLs;
+ * the Agent Verified part when a demo provider is trusted (`providerUrl`).
+ */
+export function renderHomePage(options: { base: string; name: string; dbPath: string; providerUrl?: string }): string {
+  const { base, name, dbPath, providerUrl } = options;
   const links = documentLinks(base)
     .map((link) => `<li><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a> — ${escapeHtml(link.about)}</li>`)
     .join('\n      ');
@@ -56,7 +60,7 @@ export function renderHomePage(options: { base: string; name: string; dbPath: st
   </ol>
 
   ${renderClaimSection(base)}
-</body>
+${providerUrl ? `\n  ${renderAgentVerifiedSection(base, providerUrl)}\n` : ''}</body>
 </html>
 `;
 }

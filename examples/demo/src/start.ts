@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
-import { startDemoProvider, type RunningDemoProvider } from './provider/index.ts';
+import { startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
 import { sendError } from './respond.ts';
 import { DEFAULT_HOST, issuerFor } from './settings.ts';
 
@@ -23,6 +23,11 @@ export interface DemoOptions {
   rateLimits?: ServiceOptions['rateLimits'];
   /** Also run the demo agent provider on this port (0: any free port), trusted by the demo service. */
   providerPort?: number;
+  /**
+   * Also trust a demo provider that runs on its own (another process, or `startDemoProvider` with its
+   * own lifecycle): its `trustEntry`. With `providerPort` as well, both are trusted.
+   */
+  trustProvider?: DemoProviderTrustEntry;
 }
 
 const DEMO_RATE_LIMITS: ServiceOptions['rateLimits'] = {
@@ -66,6 +71,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   let provider: RunningDemoProvider | undefined;
   try {
     provider = options.providerPort === undefined ? undefined : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger });
+    const trusted = [provider?.trustEntry, options.trustProvider].filter((entry) => entry !== undefined);
     service = await createService({
       issuer: url,
       name: DEMO_NAME,
@@ -76,14 +82,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
       mail: { outbox: true },
       // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
-      trust: provider ? { issuers: [provider.trustEntry], allowLoopback: true } : undefined,
+      trust: trusted.length ? { issuers: trusted, allowLoopback: true } : undefined,
     });
   } catch (error) {
     await provider?.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw error;
   }
-  app = createApp({ service, logger, dbPath });
+  app = createApp({ service, logger, dbPath, providerUrl: provider?.url ?? options.trustProvider?.issuer });
 
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CODE_PLACEHOLDER, EXAMPLE_EMAIL, READ_BACK_BUTTON } from '../src/claim-walkthrough.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
 import { Human } from './human.ts';
+import { pageCommands as commandsOf, pointAt, readme, README_BASE, readmeBlocks } from './readme.ts';
 import { missingTools, Shell } from './shell.ts';
 
 /**
@@ -15,35 +15,14 @@ import { missingTools, Shell } from './shell.ts';
  * goes over HTTP with a cookie jar.
  */
 
-const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
-const README_BASE = 'http://127.0.0.1:8787';
-
-/** The bash blocks of one README section, in order. */
-function readmeBlocks(heading: string): string[] {
-  const readme = readFileSync(README, 'utf8');
-  const start = readme.indexOf(`\n${heading}\n`);
-  expect(start, `README.md has a "${heading}" section`).toBeGreaterThan(0);
-  const rest = readme.slice(start + heading.length + 2);
-  const section = rest.slice(0, rest.search(/^#{2,3} /m) >>> 0); // the next heading (bash comments start with one #)
-  return [...section.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
-}
-
 /** A README block pointed at the demo under test: its URLs name 127.0.0.1:8787 and nothing else. */
-function atDemo(block: string, base: string): string {
-  const origins = new Set([...block.matchAll(/https?:\/\/[^/\s"'`]+/g)].map((m) => m[0]));
-  expect([...origins], 'the README talks to npm start at its default address only').toEqual([README_BASE]);
-  return block.replaceAll(README_BASE, base);
-}
+const atDemo = (block: string, base: string): string => pointAt(block, { [README_BASE]: base });
 
 /** Puts the code the page showed in place of the placeholder, which must be there exactly once. */
 function withCode(block: string, code: string): string {
   const assignment = `CODE=${CODE_PLACEHOLDER}`;
   expect(block.split(assignment), `the block sets ${assignment} once, for the reader to replace`).toHaveLength(2);
   return block.replace(assignment, `CODE=${code}`);
-}
-
-function unescapeHtml(text: string): string {
-  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 }
 
 let demo: RunningDemo;
@@ -70,9 +49,9 @@ describe('README.md, "Claim it as a human"', () => {
   it('runs as written: register with an email, sign in, Authorize, read the code back, add a note; then type-in', async () => {
     const blocks = readmeBlocks('### Claim it as a human');
     expect(blocks, 'three bash blocks: start, read back, type-in').toHaveLength(3);
-    const readme = readFileSync(README, 'utf8');
-    expect(readme, 'the README names the button the claim page has').toContain(`**${READ_BACK_BUTTON}**`);
-    expect(readme, 'the README sends the human to the mailbox the demo serves').toContain(`<${README_BASE}/dev/mailbox>`);
+    const text = readme();
+    expect(text, 'the README names the button the claim page has').toContain(`**${READ_BACK_BUTTON}**`);
+    expect(text, 'the README sends the human to the mailbox the demo serves').toContain(`<${README_BASE}/dev/mailbox>`);
     const [start, readBack, typeIn] = blocks.map((block) => atDemo(block, base)) as [string, string, string];
     const human = new Human(base, EXAMPLE_EMAIL);
     shell = new Shell();
@@ -114,8 +93,7 @@ describe('README.md, "Claim it as a human"', () => {
 
 describe('the home page walkthrough of the claim', () => {
   async function pageCommands(): Promise<Map<string, string>> {
-    const html = await (await fetch(`${base}/`)).text();
-    return new Map([...html.matchAll(/<code data-run="([^"]+)">([\s\S]*?)<\/code>/g)].map((m) => [m[1]!, unescapeHtml(m[2]!)]));
+    return commandsOf(await (await fetch(`${base}/`)).text());
   }
 
   async function run(command: string | undefined): Promise<string> {

@@ -20,6 +20,8 @@ export type RegistrationRow = {
   provider_iss: string | null;
   provider_sub: string | null;
   delegation_key: string | null;
+  /** The account the provider identity matched: only that account's human can link them by a ceremony. */
+  link_user_id: string | null;
   /** The live claim attempt; a new attempt replaces the previous one. */
   current_attempt_id: string | null;
   client_ip: string | null;
@@ -44,6 +46,7 @@ export const registrations = table<RegistrationRow>({
     provider_iss: 'text',
     provider_sub: 'text',
     delegation_key: 'text',
+    link_user_id: 'text',
     current_attempt_id: 'text',
     client_ip: 'text',
     expires_at: 'integer',
@@ -204,7 +207,8 @@ export type DelegationRow = {
   key: string;
   iss: string;
   sub: string;
-  user_id: string;
+  /** Null for a revocation recorded before any link existed (it still refuses older ID-JAGs). */
+  user_id: string | null;
   created_at: number;
   last_seen_at: number;
   revoked_at: number | null;

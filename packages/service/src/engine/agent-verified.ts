@@ -12,7 +12,7 @@ import {
   type RegistrationView,
 } from '@authmd/protocol';
 import { registrations, type RegistrationRow, type UserRow } from '../schema.ts';
-import { hashSecret, opaqueValue } from '../secrets.ts';
+import { hashSecret, keyedDigest, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import { newAttempt } from './attempts.ts';
@@ -22,7 +22,6 @@ import { delegationKey, matchIdentity } from './delegations.ts';
 import { issueAccessToken, type TokenRequest } from './exchange.ts';
 import { verifyIdJag, type VerifiedIdJag } from './id-jag.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
-import { registrationStatus } from './registrations.ts';
 import { userClaims } from './users.ts';
 
 /**
@@ -57,7 +56,12 @@ export async function claimWithIdJag(
   if (registration.type !== 'anonymous') throw protocolError('already_claimed', 'Only an anonymous registration can be claimed with an ID-JAG.');
   const idJag = await verifyIdJag(ctx, assertion);
   const match = await matchIdentity(ctx, idJag);
-  const provider = { provider_iss: idJag.iss, provider_sub: idJag.sub };
+  const provider = {
+    provider_iss: idJag.iss,
+    provider_sub: idJag.sub,
+    delegation_key: delegationKey(idJag.iss, idJag.sub),
+    link_user_id: match.user.id,
+  };
   if (match.kind === 'clean') {
     const claimed = await bindToUser(ctx, { ...registration, ...provider }, match.user, async () => ({
       refreshToken: false,
@@ -65,6 +69,7 @@ export async function claimWithIdJag(
     }));
     return { kind: 'claimed', claimed };
   }
+  // The ceremony is tied to the provider account (a revocation ends it) and to the matched account.
   const attempt = await ctx.store.transaction(async (tx) => {
     await tx.update(registrations, registration.id, provider);
     return newAttempt(ctx, tx, { ...registration, ...provider }, loginHintOf(match.user));
@@ -100,10 +105,10 @@ export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & 
   return ctx.store.transaction(async (tx) => issueAccessToken(ctx, tx, (await tx.get(registrations, registration.id))!, request));
 }
 
-/** The registration that belongs to this provider account, if there is one. */
+/** The registration that belongs to this provider account: a live claimed one, else its own row, if any. */
 async function registrationOf(ctx: EngineContext, idJag: VerifiedIdJag): Promise<RegistrationRow | undefined> {
   const rows = await ctx.store.findMany(registrations, 'delegation_key', delegationKey(idJag.iss, idJag.sub), 20);
-  return rows.find((row) => row.revoked_at === null && row.claimed_at !== null) ?? rows[0];
+  return rows.find((row) => row.revoked_at === null && row.claimed_at !== null) ?? (await ctx.store.get(registrations, providerRegistrationId(ctx, idJag)));
 }
 
 /** A clean match: the provider account's registration, made, bound, or revived after a provider revocation. */
@@ -115,26 +120,29 @@ async function cleanRegistration(
   clientIp: string | undefined,
 ): Promise<RegistrationRow> {
   const now = ctx.clock();
-  if (existing && existing.claimed_at !== null && existing.user_id === user.id) {
-    if (existing.revoked_at === null) return existing;
-    const revived = { revoked_at: null, generation: existing.generation + 1 };
-    await ctx.store.update(registrations, existing.id, revived, { generation: existing.generation });
-    return (await ctx.store.get(registrations, existing.id))!;
-  }
-  if (existing && registrationStatus(existing, now) !== 'claimed') {
+  if (existing && existing.claimed_at !== null && existing.user_id === user.id) return revived(ctx, existing);
+  if (existing && existing.claimed_at === null) {
     // A pending first link whose ceremony another request finished meanwhile: bind it too.
-    return (await bindToUser(ctx, { ...existing, revoked_at: null }, user, async () => ({ refreshToken: false, changes: { revoked_at: null } }))).registration;
+    return (await bindToUser(ctx, { ...existing, revoked_at: null, link_user_id: user.id }, user, async () => ({ refreshToken: false, changes: { revoked_at: null } }))).registration;
   }
-  const row: RegistrationRow = {
-    ...providerRegistration(ctx, idJag, clientIp),
-    claimed_at: now,
-    user_id: user.id,
-  };
-  await ctx.store.transaction(async (tx) => {
-    await tx.insert(registrations, row);
+  // Concurrent first ID-JAGs of one account race on the one id of its registration: one inserts.
+  const row: RegistrationRow = { ...providerRegistration(ctx, idJag, clientIp), claimed_at: now, user_id: user.id, link_user_id: user.id };
+  const created = await ctx.store.transaction(async (tx) => {
+    if (!(await tx.insertIfAbsent(registrations, row))) return false;
     await ctx.audit.record({ type: 'registration.created', at: now, registrationId: row.id, data: { type: 'identity_assertion', provider: idJag.iss } }, tx);
+    return true;
   });
-  return row;
+  if (created) return row;
+  const winner = await ctx.store.get(registrations, row.id);
+  if (winner?.claimed_at !== null && winner?.user_id === user.id) return revived(ctx, winner);
+  throw protocolError('invalid_request', 'This provider account is linked to another account here; ask the user to sign in at the provider again.', { reason: 'link_conflict' });
+}
+
+/** A registration a provider revocation ended comes back (next generation) for an ID-JAG minted after it. */
+async function revived(ctx: EngineContext, registration: RegistrationRow): Promise<RegistrationRow> {
+  if (registration.revoked_at === null) return registration;
+  await ctx.store.update(registrations, registration.id, { revoked_at: null, generation: registration.generation + 1 }, { generation: registration.generation });
+  return (await ctx.store.get(registrations, registration.id))!;
 }
 
 /** A first link to an existing account: a registration waiting for that account's human, and the 401 that says so. */
@@ -148,14 +156,17 @@ async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, e
     claimed_at: null,
     revoked_at: null,
     user_id: null,
+    link_user_id: user.id,
     expires_at: claimExpiresAt + 7 * 86_400_000,
   };
+  const id = existing?.id ?? providerRegistrationId(ctx, idJag);
   const { registration, attempt } = await ctx.store.transaction(async (tx: StoreOps) => {
+    const current = await tx.get(registrations, id);
     let registration: RegistrationRow;
-    if (existing) {
+    if (current) {
       // Asking again replaces the earlier claim token and attempt.
-      registration = { ...existing, ...pending, generation: existing.generation + 1 };
-      await tx.update(registrations, existing.id, { ...pending, generation: registration.generation });
+      registration = { ...current, ...pending, generation: current.generation + 1 };
+      await tx.update(registrations, id, { ...pending, generation: registration.generation });
     } else {
       registration = { ...providerRegistration(ctx, idJag, clientIp), ...pending };
       await tx.insert(registrations, registration);
@@ -178,9 +189,17 @@ async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, e
   });
 }
 
+/**
+ * The id of a provider account's registration: fixed per `(iss, sub)`, so concurrent first
+ * ID-JAGs make one, and keyed by the service secret, so it reveals nothing about the account.
+ */
+function providerRegistrationId(ctx: EngineContext, idJag: VerifiedIdJag): string {
+  return prefixes.registration + keyedDigest(ctx.secret, 'provider-registration', idJag.iss, idJag.sub).slice(0, 22);
+}
+
 function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp: string | undefined): RegistrationRow {
   return {
-    id: opaqueValue(ctx.random, prefixes.registration, 16),
+    id: providerRegistrationId(ctx, idJag),
     type: 'identity_assertion',
     created_at: ctx.clock(),
     generation: 0,
@@ -193,6 +212,7 @@ function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp
     provider_iss: idJag.iss,
     provider_sub: idJag.sub,
     delegation_key: delegationKey(idJag.iss, idJag.sub),
+    link_user_id: null,
     current_attempt_id: null,
     client_ip: clientIp ?? null,
     expires_at: null,

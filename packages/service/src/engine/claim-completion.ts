@@ -52,7 +52,10 @@ export async function bindToUser(
 
   const registration = await ctx.store.transaction(async (tx) => {
     const step = await prepare(tx, now);
-    const provider = before.provider_iss && before.provider_sub ? { iss: before.provider_iss, sub: before.provider_sub } : undefined;
+    // A provider account is linked only to the account it was matched to; anyone else who ends up
+    // claiming the registration (a re-minted attempt for another email) gets it without the link.
+    const linking = before.provider_iss !== null && before.provider_sub !== null && before.link_user_id === user.id;
+    const provider = linking ? { iss: before.provider_iss!, sub: before.provider_sub! } : undefined;
     const bound = await tx.update(
       registrations,
       before.id,
@@ -62,7 +65,9 @@ export async function bindToUser(
         user_id: user.id,
         generation,
         expires_at: null,
-        delegation_key: provider ? delegationKey(provider.iss, provider.sub) : before.delegation_key,
+        ...(provider
+          ? { delegation_key: delegationKey(provider.iss, provider.sub) }
+          : { provider_iss: null, provider_sub: null, delegation_key: null, link_user_id: null }),
       },
       { claimed_at: null, revoked_at: null, generation: before.generation },
     );

@@ -24,11 +24,11 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
   const now = ctx.clock();
   const key = delegationKey(idJag.iss, idJag.sub);
   const delegation = await ctx.store.get(delegations, key);
-  const linked = delegation && (await ctx.store.get(users, delegation.user_id));
-  if (delegation && linked) {
-    if (delegation.revoked_at !== null && idJag.issuedAt <= delegation.revoked_at) {
-      throw protocolError('invalid_request', `${idJag.provider.displayName} withdrew this consent after the ID-JAG was minted; mint a new one.`, { reason: 'revoked' });
-    }
+  if (delegation?.revoked_at != null && idJag.issuedAt <= delegation.revoked_at) {
+    throw protocolError('invalid_request', `${idJag.provider.displayName} withdrew this consent after the ID-JAG was minted; mint a new one.`, { reason: 'revoked' });
+  }
+  const linked = delegation?.user_id ? await ctx.store.get(users, delegation.user_id) : undefined;
+  if (linked) {
     await ctx.store.update(delegations, key, { last_seen_at: now, revoked_at: null });
     return { kind: 'clean', user: linked };
   }
@@ -60,6 +60,16 @@ async function provisionJustInTime(ctx: EngineContext, idJag: VerifiedIdJag): Pr
     if (!(error instanceof DuplicateKeyError)) throw error;
     return matchIdentity(ctx, idJag); // another request made the user or the link first
   }
+}
+
+/**
+ * Records that the provider withdrew consent for `(iss, sub)`, whether or not a link exists yet, so
+ * that ID-JAGs minted before now are refused either way.
+ */
+export async function recordRevocation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string, now: number): Promise<void> {
+  const key = delegationKey(iss, sub);
+  const tombstone: DelegationRow = { key, iss, sub, user_id: null, created_at: now, last_seen_at: now, revoked_at: now };
+  if (!(await tx.insertIfAbsent(delegations, tombstone))) await tx.update(delegations, key, { revoked_at: now });
 }
 
 /** Links a provider account to a user: made, or re-pointed and revived. */

@@ -2,10 +2,10 @@ import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import { eventSchemas, jwtTypes, SetDeliveryError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';
 import { decodeJwt, typMatches } from '../keys/jwt.ts';
-import { delegations, refreshTokens, registrations, replays } from '../schema.ts';
+import { refreshTokens, registrations, replays } from '../schema.ts';
 import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
-import { delegationKey } from './delegations.ts';
+import { delegationKey, recordRevocation } from './delegations.ts';
 
 /** How old a security event may be when it arrives; its `jti` is remembered that long. */
 const MAX_EVENT_AGE_MS = 7 * 86_400_000;
@@ -60,7 +60,7 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
 async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string): Promise<void> {
   const now = ctx.clock();
   const key = delegationKey(iss, sub);
-  await tx.update(delegations, key, { revoked_at: now });
+  await recordRevocation(ctx, tx, iss, sub, now);
   for (const registration of await tx.findMany(registrations, 'delegation_key', key)) {
     await tx.update(registrations, registration.id, {
       revoked_at: now,

@@ -94,6 +94,7 @@ function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: s
     provider_iss: null,
     provider_sub: null,
     delegation_key: null,
+    link_user_id: null,
     current_attempt_id: null,
     client_ip: clientIp ?? null,
     expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createMemoryStore, createService, silentLogger } from '@authmd/service';
 import { servicePerTest } from '../support/harness.ts';
 import { expectRefused, presentIdJag, registerIdJag, trustedService } from './setup.ts';
 import { JWKS_PATH, providerPerTest, type Alg } from './test-provider.ts';
@@ -92,6 +93,29 @@ describe('ID-JAG algorithms', () => {
     await expectRefused(await presentIdJag(base, token), 'unknown_key');
     // Control: with its own algorithm the same key works.
     await registerIdJag(base, provider.mintIdJag({}, { key: 'RS256' }));
+  });
+
+  it('an RSA key published mislabelled as alg ES256 does not verify an ES256-headed RSA signature', async () => {
+    const { provider, base } = await setup();
+    provider.jwkOverrides.set(provider.keys.RS256.kid, { alg: 'ES256' });
+    const token = provider.mintIdJag({}, { key: 'RS256', header: { alg: 'ES256' } });
+    const response = await presentIdJag(base, token);
+    const body = await response.json();
+    expect(response.status, JSON.stringify(body)).toBe(400);
+    expect(body.error).toBe('invalid_request');
+  });
+
+  it.each([['HS256'], ['none'], ['RS1']])('the trust list cannot be configured to accept %s', async (alg) => {
+    const provider = await startProvider();
+    const options = {
+      issuer: 'https://service.example',
+      scopes: { preClaim: ['notes.read'], postClaim: ['notes.read'] },
+      store: createMemoryStore(),
+      logger: silentLogger,
+      maintenanceIntervalSeconds: 0,
+      trust: { issuers: [provider.trustEntry({ algorithms: [alg] }) as never], allowLoopback: true },
+    };
+    await expect(createService(options)).rejects.toThrow(/asymmetric JWS algorithm/);
   });
 
   it('a JWK published for PS256 does not verify an RS256-labelled token of the same RSA key', async () => {

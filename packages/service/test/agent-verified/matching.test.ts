@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { accessTokenFor, callApi, exchange, registerAnonymous, servicePerTest } from '../support/harness.ts';
 import { Browser, parseForms } from '../claim/browser.ts';
 import { attemptToken, authorize, claimByReadBack, claimStart, completeClaim, jwtPayload, signedIn } from '../claim/flows.ts';
-import { presentIdJag, registerIdJag, trustedService, type Json } from './setup.ts';
+import { presentIdJag, registerIdJag, trustedService, tryToConfirmAs, type Json } from './setup.ts';
 import { providerPerTest } from './test-provider.ts';
 
 /**
@@ -39,6 +39,10 @@ async function expectStepUp(response: Response): Promise<Json> {
   expect(body.registration_type).toBe('identity_assertion');
   expect(body.claim_token).toBe(body.claim.token);
   expect(body.claim_url).toBe(body.claim.url);
+  expect(body.claim_token_expires).toBe(body.claim.expires_at);
+  expect(body.claim.user_code).toMatch(/^\d{6}$/);
+  expect(body.claim.verification_uri).toBe(body.claim.attempt.verification_uri);
+  expect(body.claim.interval).toBe(5);
   expect(body.post_claim_scopes).toEqual(['notes.read', 'notes.write']);
   expect(body.scopes).toEqual({ post_claim: ['notes.read', 'notes.write'] });
   return body;
@@ -214,9 +218,24 @@ describe('a first link to an existing account: step-up', () => {
     expect((await completeClaim(base, second.claim.token, code)).status).toBe(200);
   });
 
+  it('a step-up ceremony cannot be re-pointed to another account by re-minting the attempt with another login_hint', async () => {
+    const { provider, base } = await setup();
+    await signedIn(base, 'ada@example.com');
+    const mallory = await signedIn(base, 'mallory@example.com');
+    const step = await expectStepUp(await presentIdJag(base, provider.mintIdJag({ sub: 'ada' })));
+    await tryToConfirmAs(base, mallory, step.claim.token, 'mallory@example.com');
+    // Whatever the service refused along the way, ada's provider account must not now lead into mallory's account.
+    const next = await presentIdJag(base, provider.mintIdJag({ sub: 'ada' }));
+    const body = await next.json();
+    expect(body.identity ? jwtPayload(body.identity.assertion).email : undefined).not.toBe('mallory@example.com');
+    expect(next.status, JSON.stringify(body)).toBe(401);
+    expect(body.error).toBe('interaction_required');
+  });
+
   it('an anonymous registration does not make an account: its later ID-JAG with any email is a clean JIT match', async () => {
     const { provider, base } = await setup();
     await registerAnonymous(base);
     await registerIdJag(base, provider.mintIdJag({ sub: 'x', email: 'x@example.com' }));
   });
 });
+

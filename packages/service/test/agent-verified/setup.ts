@@ -2,6 +2,8 @@ import { expect } from 'vitest';
 import type { ServiceOptions } from '@authmd/service';
 import { safeFetch, type Fetcher } from '@authmd/service/fetch';
 import { postJson, type HarnessOptions, type RunningService } from '../support/harness.ts';
+import type { Browser } from '../claim/browser.ts';
+import { claimStart, completeClaim } from '../claim/flows.ts';
 import type { TestProvider } from './test-provider.ts';
 
 export type Json = Record<string, any>;
@@ -90,4 +92,21 @@ export async function expectSetRefused(response: Response, err: string): Promise
 export async function expectSetAccepted(response: Response): Promise<void> {
   const text = await response.text();
   expect(response.status, text).toBe(202);
+}
+
+/**
+ * What an agent could do to get a pending claim confirmed by `browser`'s account: re-mint the attempt
+ * for that account's email, open the page, press Authorize and read the code back. Each step may be
+ * refused; the caller checks the outcome that matters.
+ */
+export async function tryToConfirmAs(base: string, browser: Browser, claimToken: string, email: string): Promise<void> {
+  const started = await claimStart(base, { type: 'service_auth', claim_token: claimToken, login_hint: email });
+  if (started.status !== 200) return;
+  const uri: string = (await started.json()).attempt.verification_uri;
+  const page = await browser.open(uri);
+  if (page.status !== 200) return;
+  const revealed = await browser.submit(page, '/claim/authorize');
+  const code = /data-testid="page-code">(\d{6})</.exec(revealed.html)?.[1];
+  if (!code) return;
+  await completeClaim(base, claimToken, code);
 }
