@@ -63,7 +63,7 @@ const catalogue = {
 
   // Resource server (RFC 6750)
   unauthorized: { status: 401, hint: 'Follow resource_metadata in WWW-Authenticate to register and get an access token.' },
-  invalid_token: { status: 401, hint: 'Exchange the identity assertion again for a new access token.' },
+  invalid_token: { status: 401, hint: 'Exchange the identity assertion again for a new access token; if that is refused too, refresh or register again.' },
   insufficient_scope: { status: 403, hint: 'Claim the registration (or ask for the scope named in WWW-Authenticate).' },
 } as const satisfies Record<string, ErrorSpec>;
 

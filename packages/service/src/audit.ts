@@ -6,6 +6,7 @@ import { opaqueValue, type RandomSource } from './secrets.ts';
 export type AuditEventType =
   | 'registration.created'
   | 'registration.revoked'
+  | 'registration.revived'
   | 'registration.expired'
   | 'assertion.revoked'
   | 'assertion.refreshed'

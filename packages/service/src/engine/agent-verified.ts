@@ -141,7 +141,10 @@ async function cleanRegistration(
 /** A registration a provider revocation ended comes back (next generation) for an ID-JAG minted after it. */
 async function revived(ctx: EngineContext, registration: RegistrationRow): Promise<RegistrationRow> {
   if (registration.revoked_at === null) return registration;
-  await ctx.store.update(registrations, registration.id, { revoked_at: null, generation: registration.generation + 1 }, { generation: registration.generation });
+  await ctx.store.transaction(async (tx) => {
+    const back = await tx.update(registrations, registration.id, { revoked_at: null, generation: registration.generation + 1 }, { generation: registration.generation });
+    if (back) await ctx.audit.record({ type: 'registration.revived', at: ctx.clock(), registrationId: registration.id, data: { provider: registration.provider_iss } }, tx);
+  });
   return (await ctx.store.get(registrations, registration.id))!;
 }
 

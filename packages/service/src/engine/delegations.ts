@@ -24,8 +24,13 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
   const now = ctx.clock();
   const key = delegationKey(idJag.iss, idJag.sub);
   const delegation = await ctx.store.get(delegations, key);
+  // iat has whole seconds: an ID-JAG of the revocation's own second may predate it, so it is refused too.
   if (delegation?.revoked_at != null && idJag.issuedAt <= delegation.revoked_at) {
-    throw protocolError('invalid_request', `${idJag.provider.displayName} withdrew this consent after the ID-JAG was minted; mint a new one.`, { reason: 'revoked' });
+    throw protocolError(
+      'invalid_request',
+      `${idJag.provider.displayName} withdrew this consent at or after the time this ID-JAG was minted; after consent is given again, mint a new one (at least a second after the revocation).`,
+      { reason: 'revoked' },
+    );
   }
   const linked = delegation?.user_id ? await ctx.store.get(users, delegation.user_id) : undefined;
   if (linked) {

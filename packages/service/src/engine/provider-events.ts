@@ -46,7 +46,7 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
   await ctx.store.transaction(async (tx) => {
     const fresh = await tx.insertIfAbsent(replays, { key: `set\0${provider.issuer}\0${payload.jti}`, expires_at: issuedAt + MAX_EVENT_AGE_MS + ctx.config.clockSkewMs });
     if (!fresh) return; // delivered before: acknowledged again, nothing done twice
-    if (Object.hasOwn(events, eventSchemas.assertionRevoked)) await revokeDelegation(ctx, tx, provider.issuer, payload.sub!);
+    if (Object.hasOwn(events, eventSchemas.assertionRevoked)) await revokeDelegation(ctx, tx, provider.issuer, payload.sub!, revocationTime(ctx, payload, issuedAt));
     // Other event types are ignored (RFC 8417 §2.2).
   });
   ctx.tokens.forgetCached();
@@ -57,10 +57,10 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
  * access and refresh tokens, identity assertions (the generation moves on), claim handles, and the
  * delegation itself (marked revoked; an ID-JAG minted later revives it).
  */
-async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string): Promise<void> {
+async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string, revokedAt: number): Promise<void> {
   const now = ctx.clock();
   const key = delegationKey(iss, sub);
-  await recordRevocation(ctx, tx, iss, sub, now);
+  await recordRevocation(ctx, tx, iss, sub, revokedAt);
   for (const registration of await tx.findMany(registrations, 'delegation_key', key)) {
     await tx.update(registrations, registration.id, {
       revoked_at: now,
@@ -72,6 +72,16 @@ async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, s
     await tx.updateWhere(refreshTokens, 'registration_id', registration.id, { revoked_at: now }, { revoked_at: null });
     await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId: registration.id, data: { provider: iss, reason: 'provider_event', access_tokens: accessTokens } }, tx);
   }
+}
+
+/**
+ * When the user revoked, on the provider's clock: `toe` (RFC 8417 time of event) when it is sane,
+ * else the SET's `iat`. ID-JAGs are compared with it on that same clock, so a SET that arrives late
+ * does not refuse consent the user gave again in between.
+ */
+function revocationTime(ctx: EngineContext, payload: JWTPayload, issuedAt: number): number {
+  const toe = typeof payload.toe === 'number' ? payload.toe * 1000 : undefined;
+  return toe !== undefined && toe <= issuedAt + ctx.config.clockSkewMs && toe > issuedAt - MAX_EVENT_AGE_MS ? toe : issuedAt;
 }
 
 async function verify(ctx: EngineContext, provider: TrustedIssuer, token: string): Promise<JWTPayload> {
