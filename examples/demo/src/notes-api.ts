@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeRefusal, type AuthmdService } from '@authmd/service';
 import { MAX_NOTE_CHARS, NotesStore, ownerOf } from './notes.ts';
-import { mediaType, readBody, sendError, sendJson } from './respond.ts';
+import { collectBody } from '@authmd/service';
+import { mediaType, sendError, sendJson } from './respond.ts';
 
 export const NOTES_PATH = '/api/notes';
 export const MAX_NOTE_BODY_BYTES = 16 * 1024;
@@ -49,7 +50,7 @@ type ParsedNote = { ok: true; text: string } | { ok: false; status: 400 | 413; e
 async function readNote(req: IncomingMessage): Promise<ParsedNote> {
   const bad = (description: string): ParsedNote => ({ ok: false, status: 400, error: 'invalid_request', description });
   if (mediaType(req) !== 'application/json') return bad('Content-Type: must be application/json.');
-  const body = await readBody(req, MAX_NOTE_BODY_BYTES);
+  const body = await collectBody(req, MAX_NOTE_BODY_BYTES);
   if (body === 'too_large') {
     return { ok: false, status: 413, error: 'payload_too_large', description: `The request body exceeds ${MAX_NOTE_BODY_BYTES} bytes.` };
   }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** Small helpers for the demo's own responses: JSON with safe headers, and a size-capped body reader. */
+/** Small helpers for the demo's own responses: JSON with safe headers. */
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
@@ -19,25 +19,6 @@ export function sendError(res: ServerResponse, status: number, error: string, de
   sendJson(res, status, { error, error_description: description, message: description }, headers);
 }
 
-/** Reads the whole body, or reports 'too_large' as soon as it passes `maxBytes` (declared or actual). */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large'> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length']) > maxBytes) return resolve('too_large');
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        req.off('data', onData);
-        return resolve('too_large');
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 /** The media type of a request, lower-cased, without parameters. */
 export function mediaType(req: IncomingMessage): string {

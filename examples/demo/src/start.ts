@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
+import { listen, stopServer } from './server-lifecycle.ts';
 import { startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
 import { sendError } from './respond.ts';
 import { DEFAULT_HOST, issuerFor } from './settings.ts';
@@ -94,12 +95,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const force = setTimeout(() => server.closeAllConnections(), 1000);
-      force.unref();
-      await closed;
-      clearTimeout(force);
+      await stopServer(server);
       await provider?.close();
       await service.close();
     })();
@@ -107,15 +103,4 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
 
   return { url, port, host, dbPath, server, service, provider, close };
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }

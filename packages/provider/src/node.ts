@@ -1,3 +1,4 @@
+import { collectBody } from '@authmd/service';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Headers about this connection, not the message: the body is handed over whole. */
@@ -25,7 +26,7 @@ export function toNodeListener(handler: WebHandler, options: NodeListenerOptions
       const method = req.method ?? 'GET';
       let body: Buffer | undefined;
       if (method !== 'GET' && method !== 'HEAD') {
-        const read = await readBody(req, maxBodyBytes);
+        const read = await collectBody(req, maxBodyBytes);
         if (read === 'too_large') return send(res, plain(413, 'request body too large'));
         body = read;
       }
@@ -63,25 +64,3 @@ function plain(status: number, text: string): Response {
   });
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large'> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length']) > maxBytes) {
-      req.resume();
-      return resolve('too_large');
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        req.off('data', onData);
-        req.resume();
-        return resolve('too_large');
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}

@@ -9,5 +9,5 @@ export { jsonLogger, silentLogger, type Logger } from './logger.ts';
 export type { RandomSource } from './secrets.ts';
 export type { SigningAlgorithm } from './keys/jwt.ts';
 export * from './store/index.ts';
-export { nodeGuard, nodeMiddleware, writeRefusal, writeResponse, type NodeAdapterOptions, type RequestWithPrincipal } from './adapters/node.ts';
+export { collectBody, nodeGuard, nodeMiddleware, writeRefusal, writeResponse, type NodeAdapterOptions, type RequestWithPrincipal } from './adapters/node.ts';
 export { authmd as expressMiddleware, requireToken } from './adapters/express.ts';

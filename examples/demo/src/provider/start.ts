@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '@authmd/service';
 import { createSqliteStore, type Store } from '@authmd/service/store';
 import { sampleApi } from './api.ts';
 import { jsonError } from './http.ts';
+import { listen, stopServer } from '../server-lifecycle.ts';
 import { demoPage } from './page.ts';
 import { Sessions, sessions as sessionsTable } from './sessions.ts';
 
@@ -67,13 +68,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<R
     res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '1' });
     res.end('{"error":"starting","message":"The demo provider is still starting."}');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   const dbPath = join(options.dataDir, 'provider.db');
@@ -118,12 +113,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<R
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const force = setTimeout(() => server.closeAllConnections(), 1000);
-      force.unref();
-      await closed;
-      clearTimeout(force);
+      await stopServer(server);
       await provider.close();
     })();
     return closing;

@@ -63,16 +63,27 @@ function serviceUrl(target: string | undefined, origin: string): URL | undefined
 /** Reads the body up to `maxBytes`; beyond that, discards the rest and refuses it. */
 function readBody(req: IncomingMessage, maxBytes: number, preparsed: Buffer | undefined): Promise<Uint8Array> {
   if (preparsed) return preparsed.length > maxBytes ? Promise.reject(bodyTooLarge(maxBytes)) : Promise.resolve(preparsed);
+  return collectBody(req, maxBytes).then((body) => (body === 'too_large' ? Promise.reject(bodyTooLarge(maxBytes)) : body));
+}
+
+/**
+ * A node:http request body, whole, or 'too_large' as soon as it passes `maxBytes` (declared in
+ * Content-Length, or counted while reading); the rest is then drained and discarded, never held.
+ */
+export function collectBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large'> {
   return new Promise((resolve, reject) => {
-    if (declaredTooLarge(req.headers['content-length'], maxBytes)) return reject(bodyTooLarge(maxBytes));
+    if (declaredTooLarge(req.headers['content-length'], maxBytes)) {
+      req.resume();
+      return resolve('too_large');
+    }
     const chunks: Buffer[] = [];
     let total = 0;
     const onData = (chunk: Buffer) => {
       total += chunk.length;
       if (total > maxBytes) {
         req.off('data', onData);
-        req.resume(); // drain and discard the rest
-        return reject(bodyTooLarge(maxBytes));
+        req.resume();
+        return resolve('too_large');
       }
       chunks.push(chunk);
     };

@@ -1,9 +1,10 @@
-import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { errors, type JWTPayload } from 'jose';
 import { asciiDescription, errorSpec, isEmail, jwtTypes, protocolError, ProtocolError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';
 import { decodeJwt, JwtFormatError, typMatches } from '../keys/jwt.ts';
 import { replays } from '../schema.ts';
 import { CimdError, validateClientIdUrl } from '../trust/cimd.ts';
+import { JwksError } from '../trust/jwks-cache.ts';
 import type { EngineContext } from './context.ts';
 
 /** An ID-JAG that passed every check, reduced to what the service uses. */
@@ -71,34 +72,16 @@ export async function verifyIdJag(ctx: EngineContext, token: string): Promise<Ve
 }
 
 async function verifySignature(ctx: EngineContext, provider: TrustedIssuer, token: string): Promise<{ jwksUri: string; payload: JWTPayload }> {
-  const options = {
-    algorithms: provider.algorithms,
-    issuer: provider.issuer,
-    typ: jwtTypes.idJag,
-    clockTolerance: ctx.config.clockSkewMs / 1000,
-    currentDate: new Date(ctx.clock()),
-    requiredClaims: ['exp', 'iat', 'jti', 'sub', 'aud'],
-  };
-  const { uri, keys } = await providerKeys(ctx, provider);
   try {
-    return { jwksUri: uri, payload: (await jwtVerify(token, createLocalJWKSet(keys), options)).payload };
+    return await ctx.trust.verify(provider, token, {
+      typ: jwtTypes.idJag,
+      requiredClaims: ['exp', 'iat', 'jti', 'sub', 'aud'],
+      clockToleranceSeconds: ctx.config.clockSkewMs / 1000,
+      now: ctx.clock(),
+    });
   } catch (error) {
-    if (!(error instanceof errors.JWKSNoMatchingKey)) throw classify(error);
-    const refreshed = await ctx.trust.keysAfterUnknownKid(provider);
-    if (!refreshed) throw classify(error);
-    try {
-      return { jwksUri: uri, payload: (await jwtVerify(token, createLocalJWKSet(refreshed), options)).payload };
-    } catch (retryError) {
-      throw classify(retryError);
-    }
-  }
-}
-
-async function providerKeys(ctx: EngineContext, provider: TrustedIssuer) {
-  try {
-    return await ctx.trust.keys(provider);
-  } catch (error) {
-    ctx.logger.warn('provider keys unavailable', { issuer: provider.issuer, error: String(error) });
+    if (!(error instanceof JwksError)) throw classify(error);
+    ctx.logger.warn('provider keys unavailable', { issuer: provider.issuer, error: error.message });
     throw protocolError('server_error', `The keys of ${provider.displayName} could not be fetched; try again shortly.`, { reason: 'jwks_unavailable' });
   }
 }

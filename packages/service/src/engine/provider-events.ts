@@ -1,9 +1,10 @@
-import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { errors, type JWTPayload } from 'jose';
 import { eventSchemas, jwtTypes, SetDeliveryError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';
 import { decodeJwt, typMatches } from '../keys/jwt.ts';
 import { refreshTokens, registrations, replays } from '../schema.ts';
 import type { StoreOps } from '../store/contract.ts';
+import { JwksError } from '../trust/jwks-cache.ts';
 import type { EngineContext } from './context.ts';
 import { delegationKey, recordRevocation } from './delegations.ts';
 
@@ -85,33 +86,16 @@ function revocationTime(ctx: EngineContext, payload: JWTPayload, issuedAt: numbe
 }
 
 async function verify(ctx: EngineContext, provider: TrustedIssuer, token: string): Promise<JWTPayload> {
-  const options = {
-    algorithms: provider.algorithms,
-    issuer: provider.issuer,
-    typ: jwtTypes.secEvent,
-    clockTolerance: ctx.config.clockSkewMs / 1000,
-    currentDate: new Date(ctx.clock()),
-    requiredClaims: ['iat', 'jti'],
-  };
-  let keys;
   try {
-    keys = await ctx.trust.keys(provider);
-  } catch {
-    throw new SetDeliveryError('invalid_key', 'The provider keys could not be fetched.');
-  }
-  try {
-    return (await jwtVerify(token, createLocalJWKSet(keys.keys), options)).payload;
+    const verified = await ctx.trust.verify(provider, token, {
+      typ: jwtTypes.secEvent,
+      requiredClaims: ['iat', 'jti'],
+      clockToleranceSeconds: ctx.config.clockSkewMs / 1000,
+      now: ctx.clock(),
+    });
+    return verified.payload;
   } catch (error) {
-    if (error instanceof errors.JWKSNoMatchingKey) {
-      const refreshed = await ctx.trust.keysAfterUnknownKid(provider).catch(() => undefined);
-      if (refreshed) {
-        try {
-          return (await jwtVerify(token, createLocalJWKSet(refreshed), options)).payload;
-        } catch (retryError) {
-          throw classify(retryError);
-        }
-      }
-    }
+    if (error instanceof JwksError) throw new SetDeliveryError('invalid_key', 'The provider keys could not be fetched.', error.message);
     throw classify(error);
   }
 }

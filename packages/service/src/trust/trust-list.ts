@@ -1,3 +1,4 @@
+import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { TrustedIssuer } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { CimdResolver, type ClientMetadata } from './cimd.ts';
@@ -38,14 +39,39 @@ export class TrustList {
   }
 
   /** The issuer's key set and where it came from. */
-  async keys(entry: TrustedIssuer): Promise<{ uri: string; keys: JsonWebKeySet }> {
+  private async keys(entry: TrustedIssuer): Promise<{ uri: string; keys: JsonWebKeySet }> {
     const uri = await this.jwksUri(entry);
     return { uri, keys: await this.jwks.get(uri) };
   }
 
-  /** After an unknown `kid`: the key set fetched again (at most once per cooldown), or undefined. */
-  async keysAfterUnknownKid(entry: TrustedIssuer): Promise<JsonWebKeySet | undefined> {
-    return this.jwks.refreshForUnknownKid(await this.jwksUri(entry));
+  /**
+   * Verifies a JWT of this issuer with its published keys (jose: signature, `alg` allow-list, `typ`,
+   * `iss`, time claims). When no key matches the `kid`, the key set is fetched once more (at most
+   * once per cooldown) and the JWT tried again. jose's errors, and `JwksError` when the keys cannot be
+   * fetched, reach the caller, which decides what they mean on its endpoint.
+   */
+  async verify(
+    entry: TrustedIssuer,
+    token: string,
+    options: { typ: string; requiredClaims: string[]; clockToleranceSeconds: number; now: number },
+  ): Promise<{ payload: JWTPayload; jwksUri: string }> {
+    const verifyOptions = {
+      algorithms: entry.algorithms,
+      issuer: entry.issuer,
+      typ: options.typ,
+      clockTolerance: options.clockToleranceSeconds,
+      currentDate: new Date(options.now),
+      requiredClaims: options.requiredClaims,
+    };
+    const { uri, keys } = await this.keys(entry);
+    try {
+      return { payload: (await jwtVerify(token, createLocalJWKSet(keys), verifyOptions)).payload, jwksUri: uri };
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      const refreshed = await this.jwks.refreshForUnknownKid(uri);
+      if (!refreshed) throw error;
+      return { payload: (await jwtVerify(token, createLocalJWKSet(refreshed), verifyOptions)).payload, jwksUri: uri };
+    }
   }
 
   clientMetadata(clientId: string): Promise<ClientMetadata> {
