@@ -28,8 +28,9 @@ export class Shell {
   private blocks = 0;
   private readonly listeners = new Set<() => void>();
 
-  constructor() {
-    this.child = spawn('bash', ['--noprofile', '--norc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `env` replaces the environment (default: this process's); `cwd` is where the session starts. */
+  constructor(options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+    this.child = spawn('bash', ['--noprofile', '--norc'], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env, cwd: options.cwd });
     const collect = (chunk: Buffer) => {
       this.text += chunk.toString('utf8');
       for (const listener of this.listeners) listener();

@@ -1,0 +1,109 @@
+import { AuthmdClientError } from '../errors.ts';
+import type { ClaimRequiredResult, ReadyResult } from '../types.ts';
+import { readCodes, type CodeInput } from './code-input.ts';
+import { Progress } from './progress.ts';
+import type { Session } from './session.ts';
+
+export interface WaitOptions {
+  /** stdin is taken (e.g. `fetch -d @-`): no read-back codes from it. */
+  stdinBusy?: boolean;
+}
+
+/**
+ * Waits for the person to approve the agent, whichever way finishes first: the type-in direction
+ * (they type the agent's code on the page; the client polls the token endpoint until it is done) and
+ * the read-back direction (the page shows them a code; they type it here and the client completes
+ * the claim with it). Ctrl+C stops, as does a denial or the end of the link's life.
+ */
+export function waitForHuman(session: Session, target: string, claim: ClaimRequiredResult, options: WaitOptions = {}): Promise<ReadyResult> {
+  const { client, io } = session;
+  const handoff = claim.handoff;
+  const controller = new AbortController();
+  const progress = new Progress(io.stderr, 'Waiting for the approval');
+  let input: CodeInput | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  let checking = false;
+
+  return new Promise<ReadyResult>((resolve, reject) => {
+    let settled = false;
+    const finish = (error: unknown, result?: ReadyResult) => {
+      if (settled) return;
+      settled = true;
+      controller.abort();
+      session.wakeAll();
+      input?.stop();
+      if (deadline) clearTimeout(deadline);
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+      progress.stop();
+      session.progress = undefined;
+      if (error) reject(error);
+      else resolve(result!);
+    };
+    const interrupt = () =>
+      finish(new AuthmdClientError('aborted', 'Stopped waiting; the agent was not approved. Run the command again for a new link.'));
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
+
+    session.progress = progress;
+    progress.start();
+
+    const polling = handoff.userCode !== undefined;
+    if (polling) {
+      client
+        .waitForClaim(target, {
+          signal: controller.signal,
+          onPoll: (outcome) => {
+            if (outcome === 'slow_down') progress.note('The service asked authmd to check less often.');
+          },
+        })
+        .then((ready) => finish(undefined, ready), finish);
+    }
+
+    const reading = handoff.readBack && !options.stdinBusy;
+    if (reading) {
+      input = readCodes(io.stdin, {
+        onCode: (text) => void complete(text),
+        onTyping: (text) => progress.setInput(text),
+        onInterrupt: interrupt,
+        onEnd: () => {
+          if (!polling) {
+            finish(new AuthmdClientError('human_unavailable', 'stdin ended before a code was typed, so the claim cannot be completed. Run the command on a terminal to type the code the page shows.'));
+          }
+        },
+      });
+    }
+
+    if (!polling && !reading) {
+      finish(new AuthmdClientError('human_unavailable', 'The service offers no way to finish the claim from here (no code to type on the page, and stdin is not available for the page\'s code).'));
+      return;
+    }
+    if (!polling) {
+      // Nothing renews the link in the read-back direction alone: give up when it stops working.
+      const left = Date.parse(handoff.expiresAt) - Date.now();
+      if (left > 0) {
+        deadline = setTimeout(() => finish(new AuthmdClientError('claim_expired', 'The link expired before the claim was finished. Run the command again for a new link.')), left);
+      }
+    }
+
+    async function complete(text: string): Promise<void> {
+      const code = text.replace(/[\s-]/g, '');
+      if (!/^\d{6}$/.test(code)) {
+        progress.note(`"${text}" is not a six-digit code. Type the code the page shows after you press Authorize.`);
+        return;
+      }
+      if (checking) return;
+      checking = true;
+      progress.note(`Checking the code ${code}…`);
+      try {
+        finish(undefined, await client.completeClaim(target, code));
+      } catch (error) {
+        if (settled) return;
+        if (error instanceof AuthmdClientError && error.code === 'invalid_user_code') progress.note(`${error.message} Type the code again.`);
+        else finish(error);
+      } finally {
+        checking = false;
+      }
+    }
+  });
+}

@@ -1,0 +1,449 @@
+import { grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
+import { Discovery, type ServiceInfo } from './discovery.ts';
+import { AuthmdClientError, fromServiceError, networkError } from './errors.ts';
+import { formPost, jsonPost, requestJson, requireJson, type FetchLike, type HttpOptions } from './http.ts';
+import type { CredentialStore, IssuerRecord, RegistrationType, StoredIdentity } from './store/contract.ts';
+import { MemoryCredentialStore } from './store/memory-store.ts';
+import type { AuthenticateRequest, AuthResult, ClaimPrompt, ClaimRequiredResult, Handoff, IdJagSource, ReadyResult } from './types.ts';
+
+export interface AgentClientOptions {
+  /** Where credentials live. Default: in memory (the CLI uses the file store). */
+  store?: CredentialStore;
+  /** The user's email, for service_auth registration and for claiming anonymous registrations. */
+  email?: string;
+  /** Where ID-JAGs come from, if the agent's platform can mint them. */
+  idJag?: IdJagSource;
+  /** Told about every hand-off (a new link to open, a code to type). */
+  prompt?: ClaimPrompt;
+  fetch?: FetchLike;
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Per request. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** A claim in progress. The claim token lives here only, never on disk: it is lost on restart, as AUTH.md requires. */
+interface PendingClaim {
+  claimToken: string;
+  claimUrl: string;
+  registrationId: string;
+  registrationType: RegistrationType;
+  loginHint: string | undefined;
+  handoff: Handoff | undefined;
+}
+
+/** Reused access tokens must live at least this much longer (the official client's slack). */
+const SLACK_MS = 30_000;
+
+/**
+ * The agent's side of auth.md: discover a service, register with the lightest method the agent can
+ * use (an ID-JAG, then an email, then nothing), run whichever claim ceremony the service speaks,
+ * exchange, refresh, and make authenticated requests.
+ */
+export class AgentClient {
+  private readonly store: CredentialStore;
+  private readonly http: HttpOptions;
+  private readonly clock: () => number;
+  private readonly discovery: Discovery;
+  private readonly pending = new Map<string, PendingClaim>();
+  /** Services met so far, to find the one a URL belongs to (the longest matching resource or issuer). */
+  private readonly known = new Map<string, string>();
+  private readonly lanes = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: AgentClientOptions = {}) {
+    this.store = options.store ?? new MemoryCredentialStore();
+    this.clock = options.clock ?? Date.now;
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    this.http = { fetch: options.fetch ?? ((input, init) => fetch(input, init)), sleep, timeoutMs: options.timeoutMs ?? 10_000 };
+    this.discovery = new Discovery(this.http, this.clock);
+  }
+
+  /** The service behind an issuer, base URL or API URL. */
+  async discover(target: string): Promise<ServiceInfo> {
+    const service = await this.discovery.fromUrl(this.issuerFor(target) ?? target);
+    this.remember(service);
+    return service;
+  }
+
+  /**
+   * Credentials for a service: a live access token reused, else the identity assertion exchanged,
+   * else the refresh token rotated, else a new registration. `claim_required` means a human must act.
+   */
+  async authenticate(request: AuthenticateRequest): Promise<AuthResult> {
+    const service = await this.discover(request.issuer ?? request.url ?? '');
+    // One credential operation per issuer at a time: parallel requests would otherwise register
+    // twice, or present one refresh token twice, which the service rightly takes for theft.
+    return this.inLane(service.issuer, () => this.authenticateAt(service, request));
+  }
+
+  private async authenticateAt(service: ServiceInfo, request: AuthenticateRequest): Promise<AuthResult> {
+    const issuer = service.issuer;
+    const resource = request.resource ?? service.resource;
+    const email = request.email ?? this.options.email;
+    const record = await this.store.get(issuer);
+    const pending = this.pending.get(issuer);
+
+    // An email for an anonymous registration whose claim token we still hold: claim it.
+    if (email && !request.idJag && pending && record?.registration_type === 'anonymous' && !record.claimed) {
+      return this.startClaim(service, pending, email);
+    }
+    // An email given for an anonymous registration this process can no longer claim (its claim token
+    // was lost with a restart): the user asked for their own access, so register by email.
+    const byEmailOffered = service.identityTypes.length === 0 || service.identityTypes.includes('service_auth');
+    const unclaimable = request.email !== undefined && byEmailOffered && !request.idJag && !pending && record?.registration_type === 'anonymous' && !record.claimed;
+    if (!request.forceReregister && record && !unclaimable) {
+      const ready = await this.reuse(service, record, resource);
+      if (ready) return ready;
+    }
+    // A claim this client is already waiting for: the same hand-off again (a new link once it expired).
+    if (!request.forceReregister && !request.idJag && pending?.handoff && record?.registration_id === pending.registrationId && !record.identity) {
+      if (Date.parse(pending.handoff.expiresAt) > this.clock()) return claimRequiredResult(pending.handoff);
+      if (pending.loginHint) return this.startClaim(service, pending, pending.loginHint);
+    }
+    return this.register(service, record, { email, idJag: request.idJag, resource, force: request.forceReregister === true });
+  }
+
+  /** Read-back: the code the page showed the human after Authorize. */
+  async completeClaim(issuerOrUrl: string, userCode: string, options: { resource?: string } = {}): Promise<ReadyResult> {
+    const service = await this.discover(issuerOrUrl);
+    const pending = this.pendingClaim(service.issuer);
+    const answer = await requestJson(this.http, `${pending.claimUrl}/complete`, jsonPost({ claim_token: pending.claimToken, user_code: userCode.trim() }), 'Completing the claim');
+    if (answer.status !== 200) throw fromServiceError(answer.status, answer.body, 'Completing the claim');
+    const body = answer.body as Record<string, any>;
+    const identity = identityOf(body);
+    if (!identity) throw new AuthmdClientError('invalid_response', 'The claim completed without an identity assertion.');
+    this.pending.delete(service.issuer);
+    await this.save(service.issuer, { registration_id: body.id ?? pending.registrationId, registration_type: pending.registrationType, claimed: true, identity });
+    return this.exchange(service, identity, options.resource ?? service.resource);
+  }
+
+  /**
+   * Type-in: polls the token endpoint with the claim grant while the human types the code on the
+   * page. Keeps the interval, adds 5 s on every `slow_down` (for all later polls too), starts a new
+   * attempt when one expires (while the registration lives; the prompt is told), and stops on
+   * `access_denied`.
+   */
+  async waitForClaim(issuerOrUrl: string, options: { resource?: string; signal?: AbortSignal; onPoll?: (outcome: string) => void } = {}): Promise<ReadyResult> {
+    const service = await this.discover(issuerOrUrl);
+    let pending = this.pendingClaim(service.issuer);
+    let interval = pending.handoff?.interval ?? 5;
+    const resource = options.resource ?? service.resource;
+    for (;;) {
+      await this.http.sleep(interval * 1000);
+      if (options.signal?.aborted) throw new AuthmdClientError('aborted', 'Stopped waiting for the claim.');
+      const answer = await requestJson(
+        this.http,
+        service.endpoints.token,
+        formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource }),
+        'Polling for the claim',
+      );
+      const body = (answer.body ?? {}) as Record<string, any>;
+      if (answer.status === 200) return this.claimedByPoll(service, pending, body, resource);
+      const code = typeof body.error === 'string' ? body.error : 'unexpected_response';
+      options.onPoll?.(code);
+      if (code === 'authorization_pending') continue;
+      if (code === 'slow_down') {
+        interval = Math.max(interval + 5, typeof body.interval === 'number' ? body.interval : 0);
+        continue;
+      }
+      if (code === 'expired_token' && pending.loginHint) {
+        await this.startClaim(service, pending, pending.loginHint); // a new attempt; the prompt shows its link
+        pending = this.pendingClaim(service.issuer);
+        interval = pending.handoff?.interval ?? interval;
+        continue;
+      }
+      throw fromServiceError(answer.status, body, 'Waiting for the claim');
+    }
+  }
+
+  /**
+   * `fetch` with credentials: the bearer token is added; an unknown service is discovered from its
+   * 401; a 401 on a token that worked drops it and re-authenticates once. A human being needed is the
+   * error `claim_required`, whose `details.body` holds the hand-off.
+   */
+  async fetch(url: string, init: RequestInit = {}, options: { resource?: string } = {}): Promise<Response> {
+    let issuer = this.issuerFor(url);
+    if (!issuer) {
+      const first = await this.http.fetch(url, init).catch((error: unknown) => {
+        throw networkError(url, error);
+      });
+      if (first.status !== 401) return first;
+      const service = await this.discovery.fromChallenge(url, first.headers.get('www-authenticate'));
+      this.remember(service);
+      issuer = service.issuer;
+    }
+    const send = async () => {
+      const auth = await this.authenticate({ issuer, resource: options.resource });
+      if (auth.status !== 'ready') throw new AuthmdClientError('claim_required', auth.instructions, { body: auth });
+      const headers = new Headers(init.headers);
+      headers.set('Authorization', `Bearer ${auth.access_token}`);
+      return this.http.fetch(url, { ...init, headers });
+    };
+    const response = await send();
+    if (response.status !== 401) return response;
+    await this.store.update(issuer, (record) => record && { ...record, access_token: undefined });
+    return send();
+  }
+
+  /** Revokes what the service issued (RFC 7009) and forgets it. */
+  async logout(issuerOrUrl: string): Promise<void> {
+    const service = await this.discover(issuerOrUrl);
+    const record = await this.store.get(service.issuer);
+    const revocation = service.endpoints.revocation;
+    if (record && revocation) {
+      const tokens = [record.access_token?.value, record.identity?.refresh_token?.value].filter((value): value is string => Boolean(value));
+      for (const token of tokens) await requestJson(this.http, revocation, formPost({ token }), 'Revoking a token').catch(() => undefined);
+    }
+    this.pending.delete(service.issuer);
+    await this.store.update(service.issuer, () => undefined);
+  }
+
+  /** Every stored registration, by issuer. */
+  status(): Promise<Record<string, IssuerRecord>> {
+    return this.store.list();
+  }
+
+  /** The hand-off of a claim this client is waiting for, if any. */
+  pendingHandoff(issuer: string): Handoff | undefined {
+    return this.pending.get(withoutTrailingSlash(issuer))?.handoff;
+  }
+
+  private async reuse(service: ServiceInfo, record: IssuerRecord, resource: string | undefined): Promise<ReadyResult | undefined> {
+    const now = this.clock();
+    const token = record.access_token;
+    if (token && Date.parse(token.expires_at) - SLACK_MS > now && token.resource === resource) {
+      return ready(record, { access_token: token.value, expires_in: Math.floor((Date.parse(token.expires_at) - now) / 1000), scope: token.scope });
+    }
+    if (record.identity && Date.parse(record.identity.expires_at) - SLACK_MS > now) {
+      const exchanged = await this.exchange(service, record.identity, resource).catch((error: unknown) => settle(error, 'invalid_grant'));
+      if (exchanged) return exchanged;
+    }
+    const refresh = record.identity?.refresh_token;
+    if (refresh && Date.parse(refresh.expires_at) > now) {
+      const answer = await requestJson(this.http, service.endpoints.identity, jsonPost({ type: 'refresh', refresh_token: refresh.value }), 'Refreshing the identity');
+      const identity = answer.status === 200 ? identityOf(answer.body as Record<string, any>) : undefined;
+      if (identity) {
+        await this.save(service.issuer, { ...record, identity, access_token: undefined });
+        return this.exchange(service, identity, resource);
+      }
+      if (answer.status !== 400) throw fromServiceError(answer.status, answer.body, 'Refreshing the identity');
+    }
+    return undefined;
+  }
+
+  private async register(
+    service: ServiceInfo,
+    record: IssuerRecord | undefined,
+    request: { email?: string; idJag?: string; resource?: string; force: boolean },
+  ): Promise<AuthResult> {
+    const { issuer } = service;
+    const offered = (type: string) => service.identityTypes.length === 0 || service.identityTypes.includes(type);
+    const idJag = request.idJag ?? (offered('identity_assertion') ? await this.options.idJag?.({ issuer, resource: service.resource }) : undefined);
+    if (idJag) {
+      const answer = await requestJson(
+        this.http,
+        service.endpoints.identity,
+        jsonPost({ type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion: idJag }),
+        'Registering with an ID-JAG',
+      );
+      const body = (answer.body ?? {}) as Record<string, any>;
+      if (answer.status === 401 && body.error === 'interaction_required') return this.claimRequired(service, 'identity_assertion', body, undefined);
+      if (answer.status !== 200) throw fromServiceError(answer.status, body, 'Registering with an ID-JAG');
+      const identity = identityOf(body)!;
+      await this.save(issuer, { registration_id: body.id ?? body.registration_id, registration_type: 'identity_assertion', claimed: true, identity });
+      return this.exchange(service, identity, request.resource);
+    }
+    if (request.email && offered('service_auth')) {
+      const answer = await requireJson(this.http, service.endpoints.identity, jsonPost({ type: 'service_auth', login_hint: request.email }), 'Registering by email');
+      return this.claimRequired(service, 'service_auth', answer.body, request.email);
+    }
+    // Only a registration bound to a user is protected (claimed, or one that came with an identity for
+    // a user); an email claim nobody finished bound no one and does not block a new registration.
+    const userBound = record !== undefined && (record.claimed || (record.registration_type !== 'anonymous' && record.identity !== undefined));
+    if (userBound && !request.force) {
+      throw new AuthmdClientError(
+        'reauthentication_required',
+        `The stored registration at ${issuer} belongs to a user and can no longer be refreshed; this client will not replace it with an anonymous one. Authenticate again with the user's email or an ID-JAG (or force a new registration).`,
+        { status: 401 },
+      );
+    }
+    if (!offered('anonymous')) {
+      throw new AuthmdClientError('no_applicable_method', `${issuer} offers ${service.identityTypes.join(', ')}; give an email or an ID-JAG source to register there.`);
+    }
+    const answer = await requireJson(this.http, service.endpoints.identity, jsonPost({ type: 'anonymous' }), 'Registering anonymously');
+    const body = answer.body;
+    const identity = identityOf(body);
+    if (!identity) throw new AuthmdClientError('invalid_response', 'The anonymous registration came without an identity assertion.');
+    const claim = claimOf(body);
+    if (claim) this.pending.set(issuer, { ...claim, registrationId: body.id ?? body.registration_id, registrationType: 'anonymous', loginHint: undefined, handoff: undefined });
+    await this.save(issuer, { registration_id: body.id ?? body.registration_id, registration_type: 'anonymous', claimed: false, identity });
+    return this.exchange(service, identity, request.resource);
+  }
+
+  /** Claims an anonymous registration (or asks for a new link) for the human with this email. */
+  private async startClaim(service: ServiceInfo, pending: PendingClaim, email: string): Promise<AuthResult> {
+    const answer = await requireJson(
+      this.http,
+      pending.claimUrl,
+      // The current dialect names the claim method service_auth; v0.7 named it login_hint.
+      jsonPost({ type: speaksCurrent(service) ? 'service_auth' : 'login_hint', claim_token: pending.claimToken, login_hint: email }),
+      'Starting the claim',
+    );
+    const body = answer.body;
+    const attempt = body.attempt ?? body.claim_attempt;
+    return this.claimRequired(service, pending.registrationType, { ...body, claim: { token: pending.claimToken, url: pending.claimUrl, attempt, ...body.claim_attempt } }, email);
+  }
+
+  private async claimRequired(service: ServiceInfo, type: RegistrationType, body: Record<string, any>, loginHint: string | undefined): Promise<ClaimRequiredResult> {
+    const claim = claimOf(body);
+    const verificationUri = body.claim?.attempt?.verification_uri ?? body.claim?.verification_uri ?? body.claim_attempt?.verification_uri;
+    if (!claim || typeof verificationUri !== 'string') {
+      throw new AuthmdClientError('unexpected_response', 'The service asked for a claim but sent no claim token or verification link.');
+    }
+    const registrationId = body.id ?? body.registration_id;
+    const userCode = body.claim?.user_code ?? body.claim_attempt?.user_code;
+    const handoff: Handoff = {
+      issuer: service.issuer,
+      registrationId,
+      verificationUri,
+      expiresAt: body.claim?.attempt?.expires_at ?? body.expires_at ?? new Date(this.clock() + 600_000).toISOString(),
+      readBack: speaksCurrent(service),
+      userCode: typeof userCode === 'string' && service.dialects.v07 ? userCode : undefined,
+      interval: body.claim?.interval ?? body.claim_attempt?.interval,
+    };
+    this.pending.set(service.issuer, { ...claim, registrationId, registrationType: type, loginHint, handoff });
+    const known = await this.store.get(service.issuer);
+    if (!known || known.registration_id !== registrationId) {
+      await this.save(service.issuer, { registration_id: registrationId, registration_type: type, claimed: false });
+    }
+    await this.options.prompt?.show(handoff);
+    return claimRequiredResult(handoff);
+  }
+
+  private async claimedByPoll(service: ServiceInfo, pending: PendingClaim, body: Record<string, any>, resource: string | undefined): Promise<ReadyResult> {
+    this.pending.delete(service.issuer);
+    const record: IssuerRecord = {
+      registration_id: pending.registrationId,
+      registration_type: pending.registrationType,
+      claimed: true,
+      identity: typeof body.identity_assertion === 'string' ? { assertion: body.identity_assertion, expires_at: body.assertion_expires } : undefined,
+      access_token: accessTokenOf(body, this.clock(), resource),
+    };
+    await this.save(service.issuer, record);
+    return ready(record, { access_token: body.access_token, expires_in: body.expires_in, scope: body.scope });
+  }
+
+  private async exchange(service: ServiceInfo, identity: StoredIdentity, resource: string | undefined): Promise<ReadyResult> {
+    const answer = await requireJson(
+      this.http,
+      service.endpoints.token,
+      formPost({ grant_type: grantTypes.jwtBearer, assertion: identity.assertion, resource }),
+      'Exchanging the identity assertion',
+    );
+    const record = await this.store.update(service.issuer, (current) => current && { ...current, access_token: accessTokenOf(answer.body, this.clock(), resource) });
+    return ready(record!, { access_token: answer.body.access_token, expires_in: answer.body.expires_in, scope: answer.body.scope });
+  }
+
+  private remember(service: ServiceInfo): void {
+    this.known.set(service.issuer, service.issuer);
+    if (service.resource) this.known.set(withoutTrailingSlash(service.resource), service.issuer);
+  }
+
+  /** The issuer of the longest known resource or issuer that the URL falls under (same origin, path prefix). */
+  private issuerFor(url: string): string | undefined {
+    if (!URL.canParse(url)) return undefined;
+    const target = new URL(url);
+    let best: { length: number; issuer: string } | undefined;
+    for (const [prefix, issuer] of this.known) {
+      const known = new URL(prefix);
+      const path = withoutTrailingSlash(known.pathname);
+      const under = known.origin === target.origin && (path === '' || target.pathname === path || target.pathname.startsWith(`${path}/`));
+      if (under && (!best || path.length > best.length)) best = { length: path.length, issuer };
+    }
+    return best?.issuer;
+  }
+
+  private inLane<T>(issuer: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.lanes.get(issuer) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    this.lanes.set(issuer, next.catch(() => undefined));
+    return next;
+  }
+
+  private pendingClaim(issuer: string): PendingClaim {
+    const pending = this.pending.get(issuer);
+    if (!pending) {
+      throw new AuthmdClientError('no_pending_claim', `No claim is in progress for ${issuer} in this process (claim tokens are kept in memory only). Authenticate again to start one.`);
+    }
+    return pending;
+  }
+
+  private async save(issuer: string, record: IssuerRecord): Promise<void> {
+    await this.store.update(issuer, () => record);
+  }
+}
+
+/** The current dialect (read-back, refresh tokens): it advertises refresh, or it has no claim grant to poll. */
+function speaksCurrent(service: ServiceInfo): boolean {
+  return service.identityTypes.includes('refresh') || !service.dialects.v07;
+}
+
+function identityOf(body: Record<string, any>): StoredIdentity | undefined {
+  const current = body.identity;
+  if (current && typeof current.assertion === 'string') return { assertion: current.assertion, expires_at: current.expires_at, ...(current.refresh_token ? { refresh_token: current.refresh_token } : {}) };
+  return typeof body.identity_assertion === 'string' ? { assertion: body.identity_assertion, expires_at: body.assertion_expires } : undefined;
+}
+
+function claimOf(body: Record<string, any>): { claimToken: string; claimUrl: string } | undefined {
+  const token = body.claim?.token ?? body.claim_token;
+  const url = body.claim?.url ?? body.claim_url;
+  return typeof token === 'string' && typeof url === 'string' ? { claimToken: token, claimUrl: url } : undefined;
+}
+
+function accessTokenOf(body: Record<string, any>, now: number, resource: string | undefined) {
+  return {
+    value: body.access_token,
+    expires_at: new Date(now + Number(body.expires_in ?? 0) * 1000).toISOString(),
+    ...(body.scope ? { scope: body.scope } : {}),
+    ...(resource ? { resource } : {}),
+  };
+}
+
+function ready(record: IssuerRecord, token: { access_token: string; expires_in: number; scope?: string }): ReadyResult {
+  return {
+    status: 'ready',
+    access_token: token.access_token,
+    token_type: 'Bearer',
+    expires_in: token.expires_in,
+    ...(token.scope ? { scope: token.scope } : {}),
+    registration_id: record.registration_id,
+    registration_type: record.registration_type,
+    claimed: record.claimed,
+  };
+}
+
+/** Turns an expected refusal (`code`) into "no result, try the next way"; anything else stays an error. */
+function settle(error: unknown, code: string): undefined {
+  if (error instanceof AuthmdClientError && error.code === code) return undefined;
+  throw error;
+}
+
+function claimRequiredResult(handoff: Handoff): ClaimRequiredResult {
+  return {
+    status: 'claim_required',
+    registration_id: handoff.registrationId,
+    verification_uri: handoff.verificationUri,
+    attempt_expires_at: handoff.expiresAt,
+    ...(handoff.userCode ? { user_code: handoff.userCode } : {}),
+    instructions: instructionsFor(handoff),
+    handoff,
+  };
+}
+
+export function instructionsFor(handoff: Handoff): string {
+  const steps = [`Ask the user to open ${handoff.verificationUri} and sign in.`];
+  if (handoff.userCode) steps.push(`If the page asks for a code, they type ${handoff.userCode}; the agent then finishes by itself.`);
+  if (handoff.readBack) steps.push('If the page shows a code after they press Authorize, they give that code to the agent, which completes the claim with it.');
+  steps.push(`The link works until ${handoff.expiresAt}.`);
+  return steps.join(' ');
+}

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDemo, type RunningDemo } from '../../../../examples/demo/src/start.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const BIN = join(REPO_ROOT, 'packages/client/bin/authmd.js');
+
+/** The real demo (service + provider) on ephemeral ports, with its data in a temp dir. */
+export async function startTestDemo(): Promise<{ demo: RunningDemo; close(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'authmd-cli-demo-'));
+  const demo = await startDemo({ port: 0, providerPort: 0, dataDir });
+  return {
+    demo,
+    async close() {
+      await demo.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh credential store path in a temp dir. */
+export function tempStore(): { path: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'authmd-cli-store-'));
+  return { path: join(dir, 'credentials.json'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running `authmd` process: its output so far, a way to wait for some of it, its stdin, its end. */
+export class CliProcess {
+  stdout = '';
+  stderr = '';
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly done: Promise<CliResult>;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(args: string[], options: { store: string; env?: Record<string, string>; cwd?: string; command?: string[] }) {
+    const env: NodeJS.ProcessEnv = { ...process.env, AUTHMD_STORE_PATH: options.store, NO_COLOR: '1', ...options.env };
+    delete env['AUTHMD_EMAIL'];
+    delete env['AUTHMD_DEBUG'];
+    Object.assign(env, options.env);
+    const [command, ...prefix] = options.command ?? [process.execPath, BIN];
+    this.child = spawn(command!, [...prefix, ...args], { env, cwd: options.cwd ?? REPO_ROOT, stdio: 'pipe' });
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.append('stdout', chunk));
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.append('stderr', chunk));
+    this.done = new Promise((resolve, reject) => {
+      this.child.on('error', reject);
+      this.child.on('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
+    });
+  }
+
+  /** Resolves with the first match of `pattern` in stderr (or stdout), once it has been written. */
+  async waitFor(pattern: RegExp, stream: 'stdout' | 'stderr' = 'stderr', timeoutMs = 15_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.done.then(() => (exited = true));
+    for (;;) {
+      const match = pattern.exec(this[stream]);
+      if (match) return match;
+      if (exited || Date.now() > deadline) {
+        throw new Error(`${pattern} not seen on ${stream}${exited ? ' (the process exited)' : ''}.\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.waiters.add(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  type(text: string): void {
+    this.child.stdin.write(text);
+  }
+
+  private append(stream: 'stdout' | 'stderr', chunk: string): void {
+    this[stream] += chunk;
+    for (const wake of [...this.waiters]) wake();
+    this.waiters.clear();
+  }
+}
+
+/** Runs `authmd <args>` to its end (stdin closed at once unless `input` is given). */
+export async function runCli(args: string[], options: { store: string; env?: Record<string, string>; input?: string; cwd?: string; command?: string[] }): Promise<CliResult> {
+  const cli = new CliProcess(args, options);
+  cli.child.stdin.end(options.input ?? '');
+  return cli.done;
+}
+
+/** A port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The verification link and (type-in) code in a hand-off the CLI printed. */
+export function handoffOf(stderr: string): { link: string; userCode: string | undefined } {
+  const link = /(https?:\/\/\S+\/claim\?token=\S+)/.exec(stderr)?.[1];
+  if (!link) throw new Error(`no claim link in:\n${stderr}`);
+  return { link, userCode: /type this code on the page: (\d{6})/.exec(stderr)?.[1] };
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { AgentClient } from '../../src/index.ts';
+import { discoveryAnswer, startScriptedService } from './scripted-service.ts';
+import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
+
+/**
+ * The other side of 401 recovery (AUTH.md retry policy, issue 5 Build 4): `fetch` re-exchanges
+ * once. An API that keeps answering 401 to fresh tokens gets its 401 passed back to the caller after
+ * one retry — no loop of exchanges, no new registration.
+ */
+describe('fetch: one re-exchange on a 401, not more', () => {
+  it(
+    'an API that refuses every token: two bearer attempts, two exchanges, one registration, the 401 returned',
+    async () => {
+      let issued = 0;
+      const service = await startScriptedService((request, base) => {
+        const discovered = discoveryAnswer(request, base);
+        if (discovered) return discovered;
+        if (request.path === '/api/things') {
+          return {
+            status: 401,
+            body: { error: 'unauthorized', message: 'Invalid, expired, or revoked credential.' },
+            headers: { 'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource"` },
+          };
+        }
+        if (request.method === 'POST' && request.path === '/agent/identity' && request.body.type === 'anonymous') {
+          return {
+            status: 200,
+            body: {
+              id: 'reg_scripted',
+              type: 'anonymous',
+              identity: { assertion: 'eyJ.scripted.assertion', expires_at: new Date(Date.now() + 3_600_000).toISOString() },
+              scopes: { pre_claim: ['notes.read'], post_claim: ['notes.read', 'notes.write'] },
+              claim: { token: 'clm_scripted', expires_at: new Date(Date.now() + 86_400_000).toISOString(), url: `${base}/agent/identity/claim` },
+            },
+          };
+        }
+        if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
+          issued += 1;
+          return { status: 200, body: { access_token: `at_${issued}`, token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };
+        }
+        return undefined;
+      });
+
+      const response = await new AgentClient().fetch(`${service.base}/api/things`);
+      expect(response.status).toBe(401);
+      const apiCalls = service.seen.filter((r) => r.path === '/api/things');
+      expect(apiCalls.map((r) => r.authorization)).toEqual([undefined, 'Bearer at_1', 'Bearer at_2']);
+      expect(issued).toBe(2);
+      expect(service.seen.filter((r) => r.path === '/agent/identity')).toHaveLength(1);
+    },
+    E2E_TIMEOUT,
+  );
+});
