@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError } from '../../src/index.ts';
-import { authorizationServerMetadata, protectedResourceMetadata, startScriptedService, type SeenRequest } from './scripted-service.ts';
+import { anonymousRegistration, authorizationServerMetadata, challenge, protectedResourceMetadata, startScriptedService, type SeenRequest } from './scripted-service.ts';
 import { E2E_TIMEOUT, JWT_BEARER, rejectionOf } from './support.ts';
 
 /**
@@ -22,23 +22,10 @@ async function serviceWith(documents: { prm?: (base: string) => Record<string, u
     }
     if (request.path === API_PATH) {
       if (request.authorization === 'Bearer at_scripted') return { status: 200, body: { things: [] } };
-      return {
-        status: 401,
-        body: { error: 'unauthorized', message: 'Missing Bearer credential.' },
-        headers: { 'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource"` },
-      };
+      return challenge(base);
     }
     if (request.method === 'POST' && request.path === '/agent/identity' && request.body.type === 'anonymous') {
-      return {
-        status: 200,
-        body: {
-          id: 'reg_scripted',
-          type: 'anonymous',
-          identity: { assertion: 'eyJ.scripted.assertion', expires_at: new Date(Date.now() + 3_600_000).toISOString() },
-          scopes: { pre_claim: ['notes.read'], post_claim: ['notes.read', 'notes.write'] },
-          claim: { token: 'clm_scripted', expires_at: new Date(Date.now() + 86_400_000).toISOString(), url: `${base}/agent/identity/claim` },
-        },
-      };
+      return anonymousRegistration(base);
     }
     if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
       return { status: 200, body: { access_token: 'at_scripted', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/index.ts';
-import { discoveryAnswer, startScriptedService } from './scripted-service.ts';
+import { anonymousRegistration, challenge, discoveryAnswer, startScriptedService } from './scripted-service.ts';
 import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
 
 /**
@@ -17,23 +17,10 @@ describe('fetch: one re-exchange on a 401, not more', () => {
         const discovered = discoveryAnswer(request, base);
         if (discovered) return discovered;
         if (request.path === '/api/things') {
-          return {
-            status: 401,
-            body: { error: 'unauthorized', message: 'Invalid, expired, or revoked credential.' },
-            headers: { 'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource"` },
-          };
+          return challenge(base, 'Invalid, expired, or revoked credential.');
         }
         if (request.method === 'POST' && request.path === '/agent/identity' && request.body.type === 'anonymous') {
-          return {
-            status: 200,
-            body: {
-              id: 'reg_scripted',
-              type: 'anonymous',
-              identity: { assertion: 'eyJ.scripted.assertion', expires_at: new Date(Date.now() + 3_600_000).toISOString() },
-              scopes: { pre_claim: ['notes.read'], post_claim: ['notes.read', 'notes.write'] },
-              claim: { token: 'clm_scripted', expires_at: new Date(Date.now() + 86_400_000).toISOString(), url: `${base}/agent/identity/claim` },
-            },
-          };
+          return anonymousRegistration(base);
         }
         if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
           issued += 1;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError } from '../../src/index.ts';
-import { discoveryAnswer, startScriptedService, type Answer } from './scripted-service.ts';
+import { anonymousRegistration, discoveryAnswer, startScriptedService, type Answer } from './scripted-service.ts';
 import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
 
 /**
@@ -9,26 +9,13 @@ import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
  * as a typed error with the service's code.
  */
 
-function registrationAnswer(base: string): Answer {
-  return {
-    status: 200,
-    body: {
-      id: 'reg_scripted',
-      type: 'anonymous',
-      identity: { assertion: 'eyJ.scripted.assertion', expires_at: new Date(Date.now() + 3_600_000).toISOString() },
-      scopes: { pre_claim: ['notes.read'], post_claim: ['notes.read', 'notes.write'] },
-      claim: { token: 'clm_scripted', expires_at: new Date(Date.now() + 86_400_000).toISOString(), url: `${base}/agent/identity/claim` },
-    },
-  };
-}
-
 /** A service whose registration endpoint answers `failures` in turn, then succeeds. */
 async function serviceFailingWith(failures: Answer[]) {
   const queue = [...failures];
   const service = await startScriptedService((request, base) => {
     const discovered = discoveryAnswer(request, base);
     if (discovered) return discovered;
-    if (request.method === 'POST' && request.path === '/agent/identity') return queue.shift() ?? registrationAnswer(base);
+    if (request.method === 'POST' && request.path === '/agent/identity') return queue.shift() ?? anonymousRegistration(base);
     if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
       return { status: 200, body: { access_token: 'at_scripted', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };
     }

@@ -99,3 +99,26 @@ export function discoveryAnswer(request: SeenRequest, base: string): Answer | un
   if (request.path === '/.well-known/oauth-authorization-server') return { status: 200, body: authorizationServerMetadata(base) };
   return undefined;
 }
+
+/** A 200 to an anonymous registration, in the current dialect: an assertion for an hour, a claim token for a day. */
+export function anonymousRegistration(base: string): Answer {
+  return {
+    status: 200,
+    body: {
+      id: 'reg_scripted',
+      type: 'anonymous',
+      identity: { assertion: 'eyJ.scripted.assertion', expires_at: new Date(Date.now() + 3_600_000).toISOString() },
+      scopes: { pre_claim: ['notes.read'], post_claim: ['notes.read', 'notes.write'] },
+      claim: { token: 'clm_scripted', expires_at: new Date(Date.now() + 86_400_000).toISOString(), url: `${base}/agent/identity/claim` },
+    },
+  };
+}
+
+/** A 401 from the API with the RFC 9728 challenge that points at the resource metadata. */
+export function challenge(base: string, message = 'Missing Bearer credential.'): Answer {
+  return {
+    status: 401,
+    body: { error: 'unauthorized', message },
+    headers: { 'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource"` },
+  };
+}
