@@ -1,3 +1,4 @@
+import { testProviderTrustEntry } from '@authmd/conformance';
 import { renderBanner } from './banner.ts';
 import { terminalLogger } from './logger.ts';
 import { readSettings } from './settings.ts';
@@ -25,6 +26,7 @@ try {
     host: settings.host,
     dataDir: settings.dataDir,
     logger: terminalLogger(),
+    trustProvider: settings.testProviderPort === undefined ? undefined : testProviderTrustEntry(settings.testProviderPort),
   });
 } catch (error) {
   process.stderr.write(`${explainStartFailure(error)}\n`);
@@ -32,6 +34,9 @@ try {
 }
 
 process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, providerUrl: demo.provider?.url })}\n`);
+if (settings.testProviderPort !== undefined) {
+  process.stdout.write(`Also trusting authmd check's test provider at http://127.0.0.1:${settings.testProviderPort} (AUTHMD_DEMO_TRUST_TEST_PROVIDER).\n`);
+}
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {

@@ -9,7 +9,11 @@ export interface DemoSettings {
   dataDir: string;
   /** True when HOST is not a loopback address (only possible with AUTHMD_DEMO_ALLOW_PUBLIC=1). */
   public: boolean;
+  /** Also trust `authmd check`'s test provider on this 127.0.0.1 port (AUTHMD_DEMO_TRUST_TEST_PROVIDER: 1 for 8790, or a port). */
+  testProviderPort?: number;
 }
+
+export const DEFAULT_TEST_PROVIDER_PORT = 8790;
 
 export type SettingsOutcome = { ok: true; settings: DemoSettings } | { ok: false; message: string };
 
@@ -47,8 +51,14 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
     return { ok: false, message: `PROVIDER_PORT must be a free port from 0 to 65535 other than PORT (got "${env.PROVIDER_PORT}"). Example: PROVIDER_PORT=8790 npm start` };
   }
 
+  const rawTestProvider = env.AUTHMD_DEMO_TRUST_TEST_PROVIDER?.trim() || undefined;
+  const testProviderPort = rawTestProvider === undefined ? undefined : rawTestProvider === '1' ? DEFAULT_TEST_PROVIDER_PORT : /^\d{1,5}$/.test(rawTestProvider) ? Number(rawTestProvider) : NaN;
+  if (testProviderPort !== undefined && !(testProviderPort > 1 && testProviderPort <= 65_535)) {
+    return { ok: false, message: `AUTHMD_DEMO_TRUST_TEST_PROVIDER must be 1 (port ${DEFAULT_TEST_PROVIDER_PORT}) or the port authmd check's test provider uses (got "${rawTestProvider}").` };
+  }
+
   const dataDir = resolve(cwd, env.AUTHMD_DATA_DIR?.trim() || './data');
-  return { ok: true, settings: { port, providerPort, host, dataDir, public: isPublic } };
+  return { ok: true, settings: { port, providerPort, host, dataDir, public: isPublic, ...(testProviderPort === undefined ? {} : { testProviderPort }) } };
 }
 
 /**

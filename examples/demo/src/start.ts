@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
+import { createMemoryStore, createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
 import { startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
@@ -20,7 +20,7 @@ export interface DemoOptions {
   dataDir: string;
   /** Default: silent. */
   logger?: Logger;
-  /** Registration rate limits per hour; default 60 per address (the profile's 5 is tight for trying things by hand). */
+  /** Registration rate limits per hour; default 300 per address (see DEMO_RATE_LIMITS). */
   rateLimits?: ServiceOptions['rateLimits'];
   /** Also run the demo agent provider on this port (0: any free port), trusted by the demo service. */
   providerPort?: number;
@@ -29,11 +29,21 @@ export interface DemoOptions {
    * own lifecycle): its `trustEntry`. With `providerPort` as well, both are trusted.
    */
   trustProvider?: DemoProviderTrustEntry;
+  /** Where state lives: `sqlite` (default, `<dataDir>/authmd.db`) or `memory` (gone when the demo stops). */
+  store?: 'sqlite' | 'memory';
+  /**
+   * The URL agents reach the demo at, when that is not the address it listens on (a proxy in front
+   * of it): the issuer and every advertised URL then name it.
+   */
+  publicUrl?: string;
 }
 
+// Per hour. The profile's 5 per address is meant for a public service; the demo is for trying things
+// by hand and for running `authmd check` (some 40 registrations a run) against it more than once.
 const DEMO_RATE_LIMITS: ServiceOptions['rateLimits'] = {
-  anonymous: { perIp: 60, perService: 1000 },
-  service_auth: { perIp: 60, perService: 1000 },
+  anonymous: { perIp: 300, perService: 3000 },
+  service_auth: { perIp: 300, perService: 3000 },
+  identity_assertion: { perIp: 300, perService: 3000 },
 };
 
 export interface RunningDemo {
@@ -66,8 +76,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   await listen(server, options.port, host);
 
   const port = (server.address() as AddressInfo).port;
-  const url = issuerFor(host, port);
-  const dbPath = join(options.dataDir, 'authmd.db');
+  const url = options.publicUrl ?? issuerFor(host, port);
+  const dbPath = options.store === 'memory' ? ':memory:' : join(options.dataDir, 'authmd.db');
   let service: AuthmdService;
   let provider: RunningDemoProvider | undefined;
   try {
@@ -78,7 +88,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       name: DEMO_NAME,
       summary: DEMO_SUMMARY,
       scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
-      store: createSqliteStore({ path: dbPath }),
+      store: options.store === 'memory' ? createMemoryStore() : createSqliteStore({ path: dbPath }),
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
       mail: { outbox: true },

@@ -272,6 +272,16 @@ describe('settings from the environment', () => {
     expect(readSettings({ PORT: '9000', PROVIDER_PORT: '9000' }, '/')).toMatchObject({ ok: false });
   });
 
+  it('trusts authmd check\'s test provider only when AUTHMD_DEMO_TRUST_TEST_PROVIDER says so', () => {
+    expect(readSettings({ AUTHMD_DEMO_TRUST_TEST_PROVIDER: '1' }, '/')).toMatchObject({ ok: true, settings: { testProviderPort: 8790 } });
+    expect(readSettings({ AUTHMD_DEMO_TRUST_TEST_PROVIDER: '9123' }, '/')).toMatchObject({ ok: true, settings: { testProviderPort: 9123 } });
+    for (const value of ['yes', '0', '70000']) {
+      const refused = readSettings({ AUTHMD_DEMO_TRUST_TEST_PROVIDER: value }, '/');
+      expect(refused.ok, value).toBe(false);
+      expect(!refused.ok && refused.message).toContain('AUTHMD_DEMO_TRUST_TEST_PROVIDER must be 1');
+    }
+  });
+
   it('refuses a non-loopback HOST unless AUTHMD_DEMO_ALLOW_PUBLIC=1, and a bad PORT', () => {
     const refused = readSettings({ HOST: '0.0.0.0' }, '/');
     expect(refused.ok).toBe(false);

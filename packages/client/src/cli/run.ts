@@ -1,6 +1,7 @@
 import { AuthmdClientError } from '../errors.ts';
 import { parseArgs, UsageError, type ParsedArgs } from './args.ts';
 import type { Command } from './command.ts';
+import { check } from './commands/check.ts';
 import { fetchCommand } from './commands/fetch.ts';
 import { login } from './commands/login.ts';
 import { logout } from './commands/logout.ts';
@@ -10,7 +11,7 @@ import { debugging, write, type Io } from './io.ts';
 import { globalUsage } from './usage.ts';
 import { version } from './version.ts';
 
-export const commands: readonly Command[] = [login, fetchCommand, status, logout];
+export const commands: readonly Command[] = [login, fetchCommand, status, logout, check];
 
 /** Runs `authmd <argv…>` and resolves to the exit code; never throws. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {

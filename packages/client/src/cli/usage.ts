@@ -9,6 +9,7 @@ Usage:
   authmd fetch <url> [-X <method>] [-d <body>] [-H 'Name: value']... [-i] [--email <email>] [--no-wait] [--json]
   authmd status [--json]
   authmd logout <url> [--local] [--json]
+  authmd check <base-url> [--api <url>] [--only <group|check>]... [--human authmd|manual] [--json]
   authmd <command> --help
   authmd --version
 
@@ -27,7 +28,7 @@ Environment:
 
 Exit codes:
   0    ok
-  1    error (for fetch, also an answer that is not 2xx)
+  1    error (for fetch, also an answer that is not 2xx; for check, a failed check)
   2    a person must act: approve the agent (--no-wait), the link expired, or log in again with --email
   3    the person denied the agent
   64   usage error

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '@authmd/service';
 import { afterEach, expect } from 'vitest';
 import { startDemo, type RunningDemo } from '../../../../examples/demo/src/start.ts';
-import { Browser } from '../../../service/test/claim/browser.ts';
+import { Browser } from '../../../conformance/src/human/browser.ts';
 import type { AgentClientOptions, Handoff } from '../../src/index.ts';
 
 /**

@@ -1,0 +1,107 @@
+import { CheckFailed } from './check.ts';
+import { describeAnswer, type Answer, type Http } from './http.ts';
+
+export const CLAIM_GRANT = 'urn:workos:agent-auth:grant-type:claim';
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** What the suite learned from the service's metadata; checks of other groups start from here. */
+export interface Discovered {
+  /** The URL the operator gave, without a trailing slash. */
+  base: string;
+  prmUrl: string;
+  prmAnswer: Answer;
+  prm: Record<string, any>;
+  /** The protected resource the metadata describes (RFC 9728 `resource`). */
+  resource: string;
+  issuer: string;
+  asUrl: string;
+  asAnswer: Answer;
+  as: Record<string, any>;
+  agentAuth: Record<string, any>;
+  /**
+   * Which generations of auth.md the service advertises: `current` (read-back ceremony, refresh tokens:
+   * `refresh` among the identity types, or no claim grant), `v07` (the claim grant), `v01` (`register_uri`).
+   */
+  dialects: { current: boolean; v07: boolean; v01: boolean };
+  identityTypes: string[];
+  scopes: string[];
+  endpoints: {
+    token: string;
+    revocation: string | undefined;
+    identity: string;
+    claim: string | undefined;
+    claimComplete: string | undefined;
+    events: string | undefined;
+    jwks: string | undefined;
+    skill: string | undefined;
+  };
+}
+
+/** `https://a.example/x` → `https://a.example/.well-known/<suffix>/x` (RFC 9728 §3.1, RFC 8414 §3.1). */
+export function wellKnownUrl(identifier: string, suffix: string): string {
+  const url = new URL(identifier);
+  const path = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+  return `${url.origin}/.well-known/${suffix}${path}`;
+}
+
+export const withoutTrailingSlash = (url: string): string => (url.endsWith('/') ? url.slice(0, -1) : url);
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+
+/**
+ * Protected resource metadata of the base URL (RFC 9728), then the metadata of its first
+ * authorization server (RFC 8414). Throws `CheckFailed` naming the document that is missing or unusable;
+ * the discovery checks judge the details.
+ */
+export async function discover(http: Http, baseUrl: string): Promise<Discovered> {
+  const base = withoutTrailingSlash(baseUrl);
+  const prmUrl = wellKnownUrl(base, 'oauth-protected-resource');
+  const prmAnswer = await http.get(prmUrl, { accept: 'application/json' });
+  const prm = prmAnswer.json;
+  if (prmAnswer.status !== 200 || typeof prm !== 'object' || prm === null || Array.isArray(prm)) {
+    throw new CheckFailed(`no protected resource metadata at ${prmUrl} (RFC 9728 §3): ${describeAnswer(prmAnswer)}`);
+  }
+  if (typeof prm.resource !== 'string') throw new CheckFailed(`the protected resource metadata at ${prmUrl} has no "resource" string`);
+  const issuer = strings(prm.authorization_servers)[0];
+  if (!issuer) throw new CheckFailed(`the protected resource metadata at ${prmUrl} names no authorization_servers`);
+  const asUrl = wellKnownUrl(issuer, 'oauth-authorization-server');
+  const asAnswer = await http.get(asUrl, { accept: 'application/json' });
+  const as = asAnswer.json;
+  if (asAnswer.status !== 200 || typeof as !== 'object' || as === null || Array.isArray(as)) {
+    throw new CheckFailed(`no authorization server metadata at ${asUrl} (RFC 8414 §3): ${describeAnswer(asAnswer)}`);
+  }
+  const agentAuth = typeof as.agent_auth === 'object' && as.agent_auth !== null ? (as.agent_auth as Record<string, any>) : {};
+  if (typeof agentAuth.identity_endpoint !== 'string' && typeof agentAuth.register_uri !== 'string') {
+    throw new CheckFailed(`the authorization server metadata at ${asUrl} has no agent_auth.identity_endpoint: this is not an auth.md service`);
+  }
+  if (typeof as.token_endpoint !== 'string') throw new CheckFailed(`the authorization server metadata at ${asUrl} has no token_endpoint`);
+  const identityTypes = strings(agentAuth.identity_types_supported);
+  const v07 = strings(as.grant_types_supported).includes(CLAIM_GRANT);
+  const hasIdentity = typeof agentAuth.identity_endpoint === 'string';
+  const claim = typeof agentAuth.claim_endpoint === 'string' ? agentAuth.claim_endpoint : undefined;
+  return {
+    base,
+    prmUrl,
+    prmAnswer,
+    prm,
+    resource: prm.resource,
+    issuer: withoutTrailingSlash(issuer),
+    asUrl,
+    asAnswer,
+    as,
+    agentAuth,
+    dialects: { current: hasIdentity && (identityTypes.includes('refresh') || !v07), v07: hasIdentity && v07, v01: typeof agentAuth.register_uri === 'string' },
+    identityTypes,
+    scopes: strings(as.scopes_supported),
+    endpoints: {
+      token: as.token_endpoint,
+      revocation: typeof as.revocation_endpoint === 'string' ? as.revocation_endpoint : undefined,
+      identity: agentAuth.identity_endpoint,
+      claim,
+      claimComplete: claim ? `${claim}/complete` : undefined,
+      events: typeof agentAuth.events_endpoint === 'string' ? agentAuth.events_endpoint : undefined,
+      jwks: typeof as.jwks_uri === 'string' ? as.jwks_uri : undefined,
+      skill: typeof agentAuth.skill === 'string' ? agentAuth.skill : undefined,
+    },
+  };
+}

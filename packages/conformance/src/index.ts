@@ -1,0 +1,12 @@
+export { CheckFailed, expectEqual, expectThat, groups, requireThat, Skipped, type Check, type CheckResult, type Group, type Outcome } from './check.ts';
+export { catalogue } from './checks/index.ts';
+export { CheckContext, prerequisite } from './context.ts';
+export { discover, type Discovered } from './discovery.ts';
+export { Http, describeAnswer, type Answer } from './http.ts';
+export type { HumanDriver } from './human/driver.ts';
+export { AuthmdPagesHuman } from './human/authmd-pages.ts';
+export { ManualHuman } from './human/manual.ts';
+export { startTestProvider, testProviderTrustEntry, type TestProvider } from './provider/test-provider.ts';
+export type { TrustEntry } from './provider/types.ts';
+export { formatResult, formatSummary, reportJson } from './report.ts';
+export { DEFAULT_PROVIDER_PORT, runConformance, RunOptionsError, selectChecks, type Report, type RunOptions } from './runner.ts';

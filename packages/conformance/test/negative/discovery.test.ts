@@ -1,0 +1,261 @@
+import { exportJWK, generateKeyPair } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { discoveryChecks, bearerChallenge } from '../../src/checks/discovery.ts';
+import { CLAIM_GRANT } from '../../src/discovery.ts';
+import { runConformance } from '../../src/runner.ts';
+import { editJson, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { runCheck, runChecks } from '../fixtures/run-check.ts';
+
+const PRM = '/.well-known/oauth-protected-resource';
+const AS = '/.well-known/oauth-authorization-server';
+const JWKS = '/.well-known/jwks.json';
+
+let running: BrokenService | undefined;
+afterEach(async () => {
+  await running?.close();
+  running = undefined;
+});
+
+async function broken(breakage: Breakage): Promise<BrokenService> {
+  running = await startBrokenService(breakage);
+  return running;
+}
+
+/** A breakage that rewrites the JSON document served at `path`. */
+function editDocument(path: string, edit: (body: any, request: ProxiedRequest) => void): Breakage {
+  return {
+    response: (request, response) =>
+      pathOf(request) === path
+        ? editJson(response, (body) => {
+            edit(body, request);
+            return body;
+          })
+        : response,
+  };
+}
+
+/** A breakage that changes the headers (or body) of the answer at `path`. */
+function editAnswer(path: string, edit: (response: ProxiedResponse, request: ProxiedRequest) => ProxiedResponse): Breakage {
+  return { response: (request, response) => (pathOf(request) === path ? edit(response, request) : response) };
+}
+
+const without = (headers: Record<string, string>, name: string): Record<string, string> => Object.fromEntries(Object.entries(headers).filter(([key]) => key !== name));
+
+describe('discovery checks fail against a broken service', () => {
+  it('discovery.challenge: a 401 without WWW-Authenticate', async () => {
+    const service = await broken(editAnswer('/api/notes', (response) => ({ ...response, headers: without(response.headers, 'www-authenticate') })));
+    const result = await runCheck(service, 'discovery.challenge');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/carries no WWW-Authenticate header/);
+  });
+
+  it('discovery.challenge: resource_metadata that leads nowhere', async () => {
+    const service = await broken(
+      editAnswer('/api/notes', (response, request) => ({
+        ...response,
+        headers: { ...response.headers, 'www-authenticate': `Bearer resource_metadata="http://${request.headers.host}/.well-known/nothing-here"` },
+      })),
+    );
+    const result = await runCheck(service, 'discovery.challenge');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/resource_metadata .*nothing-here does not answer protected resource metadata/);
+  });
+
+  it('discovery.challenge: the API given with --api answers 200 without a token', async () => {
+    const service = await broken({ answer: (request) => (pathOf(request) === '/api/notes' ? { status: 200, headers: { 'content-type': 'application/json' }, cookies: [], body: Buffer.from('[]') } : undefined) });
+    const result = await runCheck(service, 'discovery.challenge');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/expected 401, got GET \/api\/notes → 200/);
+  });
+
+  it('discovery.prm: bearer_methods_supported without "header"', async () => {
+    const service = await broken(editDocument(PRM, (body) => (body.bearer_methods_supported = ['query'])));
+    const result = await runCheck(service, 'discovery.prm');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/bearer_methods_supported must include "header".*got \["query"\]/);
+  });
+
+  it('discovery.prm: an authorization_servers entry that is not a URL', async () => {
+    const service = await broken(editDocument(PRM, (body) => body.authorization_servers.push(42)));
+    const result = await runCheck(service, 'discovery.prm');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/authorization_servers must be a non-empty array of issuer URLs/);
+  });
+
+  it('discovery.prm-resource: metadata about another resource', async () => {
+    const service = await broken(editDocument(PRM, (body) => (body.resource = `${body.resource}/elsewhere`)));
+    const result = await runCheck(service, 'discovery.prm-resource');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/describes resource "http:\/\/127\.0\.0\.1:\d+\/elsewhere", not http:\/\/127\.0\.0\.1:\d+ whose well-known URL was fetched/);
+  });
+
+  it('discovery.as-issuer: metadata naming another issuer', async () => {
+    const service = await broken(editDocument(AS, (body) => (body.issuer = 'https://issuer.example')));
+    const result = await runCheck(service, 'discovery.as-issuer');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/names issuer "https:\/\/issuer\.example", not "http:\/\/127\.0\.0\.1:\d+" it was fetched for/);
+  });
+
+  it('discovery.as-metadata: no jwt-bearer grant, no response_types_supported, no revocation_endpoint', async () => {
+    const service = await broken(
+      editDocument(AS, (body) => {
+        body.grant_types_supported = [CLAIM_GRANT];
+        delete body.response_types_supported;
+        delete body.revocation_endpoint;
+      }),
+    );
+    const result = await runCheck(service, 'discovery.as-metadata');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/response_types_supported is required/);
+    expect(result.message).toMatch(/grant_types_supported must list urn:ietf:params:oauth:grant-type:jwt-bearer/);
+    expect(result.message).toMatch(/revocation_endpoint must be a URL, got nothing/);
+  });
+
+  it('discovery.agent-auth: an identity type no dialect defines', async () => {
+    const service = await broken(editDocument(AS, (body) => body.agent_auth.identity_types_supported.push('password')));
+    const result = await runCheck(service, 'discovery.agent-auth');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/identity_types_supported lists "password", which no dialect defines/);
+  });
+
+  it('discovery.agent-auth: identity_assertion without the ID-JAG assertion type, events_endpoint without events_supported', async () => {
+    const service = await broken(
+      editDocument(AS, (body, request) => {
+        body.agent_auth.identity_types_supported.push('identity_assertion');
+        body.agent_auth.events_endpoint = `http://${request.headers.host}/agent/event/notify`;
+      }),
+    );
+    const result = await runCheck(service, 'discovery.agent-auth');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/identity_assertion\.assertion_types_supported must include urn:ietf:params:oauth:token-type:id-jag, got nothing/);
+    expect(result.message).toMatch(/events_supported must name the event schemas/);
+  });
+
+  it('discovery.agent-auth: no skill', async () => {
+    const service = await broken(editDocument(AS, (body) => delete body.agent_auth.skill));
+    const result = await runCheck(service, 'discovery.agent-auth');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/skill must be a URL, got nothing/);
+  });
+
+  it('discovery.agent-auth-v07: the claim grant without a claim_endpoint', async () => {
+    const service = await broken(editDocument(AS, (body) => delete body.agent_auth.claim_endpoint));
+    const result = await runCheck(service, 'discovery.agent-auth-v07');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/lists urn:workos:agent-auth:grant-type:claim, but agent_auth\.claim_endpoint is nothing/);
+  });
+
+  it('discovery.agent-auth-v01: register_uri without claim_uri, revocation_uri or credential types', async () => {
+    const service = await broken(editDocument(AS, (body, request) => (body.agent_auth.register_uri = `http://${request.headers.host}/agent/auth`)));
+    const result = await runCheck(service, 'discovery.agent-auth-v01');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/claim_uri must be a URL, got nothing/);
+    expect(result.message).toMatch(/revocation_uri must be a URL, got nothing/);
+    expect(result.message).toMatch(/anonymous\.credential_types_supported must name its credentials/);
+  });
+
+  it('discovery.skill: auth.md served as HTML', async () => {
+    const service = await broken(editAnswer('/auth.md', (response) => ({ ...response, headers: { ...response.headers, 'content-type': 'text/html; charset=utf-8' } })));
+    const result = await runCheck(service, 'discovery.skill');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/expected Content-Type text\/markdown, got "text\/html; charset=utf-8"/);
+  });
+
+  it('discovery.skill: auth.md without the Errors and Revocation sections', async () => {
+    const service = await broken(
+      editAnswer('/auth.md', (response) => ({ ...response, body: Buffer.from(response.body.toString('utf8').replace('## Errors', '## Problems').replace('## Revocation', '## Logout')) })),
+    );
+    const result = await runCheck(service, 'discovery.skill');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/lacks the standard sections "Errors", "Revocation"/);
+  });
+
+  it('discovery.skill: a heading inside a code block does not count', async () => {
+    const service = await broken(
+      editAnswer('/auth.md', (response) => ({ ...response, body: Buffer.from(response.body.toString('utf8').replace('## Errors', '```\n## Errors\n```')) })),
+    );
+    const result = await runCheck(service, 'discovery.skill');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/lacks the standard section "Errors"/);
+  });
+
+  it('discovery.same-origin: a token endpoint on another origin', async () => {
+    const service = await broken(editDocument(AS, (body) => (body.token_endpoint = 'https://tokens.example/oauth2/token')));
+    const result = await runCheck(service, 'discovery.same-origin');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/endpoints off the issuer's origin http:\/\/127\.0\.0\.1:\d+: token_endpoint "https:\/\/tokens\.example\/oauth2\/token"/);
+  });
+
+  it('discovery.jwks: a private key in the key set', async () => {
+    const service = await broken(editDocument(JWKS, (body) => (body.keys[0].d = 'c2VjcmV0')));
+    const result = await runCheck(service, 'discovery.jwks');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/key 0 \(kid ".+"\) is private: it has d/);
+  });
+
+  it('discovery.jwks: a key set that does not verify the service assertions', async () => {
+    const { publicKey } = await generateKeyPair('ES256');
+    const other = { ...(await exportJWK(publicKey)), kid: 'other-key', alg: 'ES256', use: 'sig' };
+    const service = await broken(editDocument(JWKS, (body) => (body.keys = [other])));
+    const result = await runCheck(service, 'discovery.jwks');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/the identity assertion of an anonymous registration does not verify against http:\/\/127\.0\.0\.1:\d+\/\.well-known\/jwks\.json/);
+  });
+
+  it('discovery.cache-control: metadata without Cache-Control, or with no-store', async () => {
+    const service = await broken({
+      response: (request, response) => {
+        if (pathOf(request) === PRM) return { ...response, headers: without(response.headers, 'cache-control') };
+        if (pathOf(request) === AS) return { ...response, headers: { ...response.headers, 'cache-control': 'no-store' } };
+        return response;
+      },
+    });
+    const result = await runCheck(service, 'discovery.cache-control');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/oauth-protected-resource has nothing/);
+    expect(result.message).toMatch(/oauth-authorization-server has "no-store"/);
+  });
+});
+
+describe('discovery checks against the real service', () => {
+  it('every discovery check passes (v0.1 is skipped: the demo does not speak it)', async () => {
+    const service = await broken({});
+    const results = await runChecks(service, ['discovery']);
+    expect(results.map((r) => r.id)).toEqual(discoveryChecks.map((check) => check.id));
+    for (const result of results) {
+      if (result.id === 'discovery.agent-auth-v01') {
+        expect(result).toMatchObject({ outcome: 'skip', message: expect.stringMatching(/does not advertise the v0\.1 dialect/) });
+      } else {
+        expect({ id: result.id, outcome: result.outcome, message: result.message }).toEqual({ id: result.id, outcome: 'pass', message: undefined });
+      }
+    }
+  });
+
+  it('discovery.challenge is skipped, saying to pass --api, when no API was given and the resource is not protected', async () => {
+    const service = await broken({});
+    const report = await runConformance({ base: service.base, only: ['discovery.challenge'], providerPort: false });
+    expect(report.results[0]).toMatchObject({ outcome: 'skip', message: expect.stringMatching(/answers 200 without a token, not 401: pass --api <a URL of the protected API>/) });
+  });
+
+  it('discovery.as-issuer tolerates a terminating slash, as clients do', async () => {
+    const service = await broken(editDocument(AS, (body) => (body.issuer = `${body.issuer}/`)));
+    expect((await runCheck(service, 'discovery.as-issuer')).outcome).toBe('pass');
+  });
+
+  it('discovery.jwks is skipped when the service publishes no jwks_uri', async () => {
+    const service = await broken(editDocument(AS, (body) => delete body.jwks_uri));
+    expect(await runCheck(service, 'discovery.jwks')).toMatchObject({ outcome: 'skip', message: expect.stringMatching(/advertises no jwks_uri/) });
+  });
+});
+
+describe('bearerChallenge', () => {
+  it('reads the Bearer challenge among others, with quoted and token values', () => {
+    expect(bearerChallenge('DPoP algs="ES256", Bearer realm="notes", resource_metadata="https://a.example/.well-known/oauth-protected-resource", error=invalid_token')).toEqual({
+      realm: 'notes',
+      resource_metadata: 'https://a.example/.well-known/oauth-protected-resource',
+      error: 'invalid_token',
+    });
+    expect(bearerChallenge('bearer resource_metadata="https://a.example/x\\"y"')).toEqual({ resource_metadata: 'https://a.example/x"y' });
+    expect(bearerChallenge('Basic realm="x"')).toBeUndefined();
+  });
+});
