@@ -132,11 +132,12 @@ export interface Claimed {
 
 /**
  * A service_auth registration claimed by the person in the read-back direction (current dialect):
- * register, the human authorizes and reads the code back, `/complete`. Shared by the checks that
- * need a claimed registration; each caller gets the same one.
+ * register, the human authorizes and reads the code back, `/complete`. One per `purpose` and run:
+ * the checks that only read a claimed registration share the default one; a check that spends or
+ * destroys what the claim gave (refresh tokens) asks for its own.
  */
-export function claimedByReadBack(ctx: CheckContext): Promise<Claimed> {
-  return ctx.once('claimed-read-back', async () => {
+export function claimedByReadBack(ctx: CheckContext, purpose = 'shared'): Promise<Claimed> {
+  return ctx.once(`claimed-read-back:${purpose}`, async () => {
     const registration = await registerServiceAuth(ctx);
     ctx.note(`waiting for the person (${ctx.human.name}) to authorize the agent at ${registration.verificationUri}`);
     const code = await ctx.human.readBack(registration.verificationUri!, ctx.email());

@@ -4,7 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventSchemas } from '@authmd/protocol';
 import { startTestProvider, type TestProvider } from '../src/provider/test-provider.ts';
-import { startService, type RunningService } from './support/service.ts';
+import { startBrokenService, type BrokenService } from './fixtures/broken-service.ts';
 
 /**
  * The conformance suite's built-in provider, proven against the real `@authmd/service` over HTTP:
@@ -14,11 +14,12 @@ import { startService, type RunningService } from './support/service.ts';
 type Json = Record<string, any>;
 
 let provider: TestProvider;
-let service: RunningService;
+let service: BrokenService;
 
 beforeAll(async () => {
   provider = await startTestProvider({});
-  service = await startService([provider.trustEntry]);
+  // The real service, unbroken: the demo on a memory store, trusting the provider.
+  service = await startBrokenService({}, { trust: provider.trustEntry });
 });
 
 afterAll(async () => {

@@ -14,19 +14,9 @@ import {
   type Registration,
 } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
-import {
-  expectEmailOf,
-  expectError,
-  expectNoCredentials,
-  expectPostClaimExchange,
-  expectScopes,
-  intervalOf,
-  otherCode,
-  pendingRegistration,
-  pollUntilSettled,
-  postClaimScopes,
-  SOME_CODE,
-} from './ceremony-steps.ts';
+import { expectEmailOf, expectPostClaimExchange, expectScopes, intervalOf, otherCode, pendingRegistration, pollUntilSettled, SOME_CODE } from './ceremony-steps.ts';
+import { expectError, expectNoCredentials } from './expect.ts';
+import { postClaimScopes } from './registration-steps.ts';
 
 /**
  * Both directions of the claim ceremony. Read-back (`current`): the person presses Authorize, the page
@@ -180,7 +170,7 @@ export const ceremonyChecks: Check[] = [
       }
       const answer = await pollUntilSettled(ctx, registration.claimToken!, intervalOf(registration), lastPoll);
       const assertion = claimGrantAssertion(answer, 'the claim grant after the person typed the code');
-      expectScopes(answer, postClaimScopes(registration, await ctx.service()), 'the claim grant');
+      expectScopes(answer, postClaimScopes(registration.answer) ?? (await ctx.service()).scopes, 'the claim grant');
       expectEmailOf(assertion, ctx.email(), "the claim grant's identity_assertion");
     },
   },

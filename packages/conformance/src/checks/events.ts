@@ -3,17 +3,9 @@ import type { CheckContext } from '../context.ts';
 import { callApi, exchange, readRegistration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { registerWithIdJag } from '../provider/trusted.ts';
-import {
-  deliver,
-  eventsSetup,
-  expectNoEffect,
-  expectSetRefused,
-  providerPerson,
-  whatStillWorks,
-  type EventsSetup,
-  type ProviderPerson,
-} from './events-steps.ts';
-import { decodeJwt, expectInvalidGrant } from './security-steps.ts';
+import { deliver, eventsSetup, expectNoEffect, expectSetRefused, providerPerson, whatStillWorks, type EventsSetup, type ProviderPerson } from './events-steps.ts';
+import { expectInvalidGrant } from './expect.ts';
+import { mustDecodeJwt } from '../jwt.ts';
 
 const ANOTHER_SERVICE = 'https://another-service.example';
 const UNTRUSTED_PROVIDER = 'https://untrusted-provider.example';
@@ -122,7 +114,7 @@ export const eventsChecks: Check[] = [
     ref: 'RFC 8935 §2.2–2.3; RFC 8725 §3.3',
     async sets(setup, person) {
       const published = await setup.provider.signSet({ audience: setup.issuer, email: person.email });
-      const publishedKid = decodeJwt(published).header.kid;
+      const publishedKid = mustDecodeJwt(published, 'the SET the test provider signed').header.kid;
       return [
         { what: 'a SET signed by a key that is in no JWKS of the provider', set: await setup.provider.signSet({ audience: setup.issuer, email: person.email, signWith: 'foreign' }) },
         {

@@ -1,8 +1,8 @@
 import { CheckFailed, expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
-import { callApi, exchange, exchangeAnswer, refreshAnswer, type Claimed } from '../flows.ts';
+import { callApi, type Claimed, claimedByReadBack, exchange, exchangeAnswer, refreshAnswer } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
-import { claimedFor, expectError } from './ceremony-steps.ts';
+import { expectError } from './expect.ts';
 
 /**
  * Refresh tokens (current dialect): `{type:"refresh"}` at the identity endpoint rotates them. These
@@ -39,7 +39,7 @@ async function refreshService(ctx: CheckContext): Promise<void> {
 /** A claimed registration with its refresh token, for `purpose` only. */
 function family(ctx: CheckContext, purpose: 'chain' | 'revoke'): Promise<Family> {
   return prerequisite('a registration claimed by read-back, with a refresh token', async () => {
-    const claimed = await claimedFor(ctx, `refresh-${purpose}`);
+    const claimed = await claimedByReadBack(ctx, `refresh-${purpose}`);
     if (!claimed.refreshToken) throw new CheckFailed(`the read-back completion carried no identity.refresh_token: ${describeAnswer(claimed.completion)}`);
     return { claimed, refreshToken: claimed.refreshToken };
   });

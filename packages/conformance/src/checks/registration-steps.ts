@@ -1,12 +1,13 @@
 /**
- * Helpers of the registration, token and revocation checks: reading answers (error codes, cache
- * headers, envelope fields, timestamps) and taking JWTs apart without verifying them.
+ * Reading registration answers for the registration, token, revocation and ceremony checks: the
+ * fields each dialect's envelope carries, their forms (timestamps, JWS, URLs), and the scopes.
  */
-import { CheckFailed, expectEqual, expectThat, requireThat } from '../check.ts';
+import { expectEqual, expectThat, requireThat } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
 import { registerAnonymous, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
+import { decodeJwt } from '../jwt.ts';
 
 /**
  * One anonymous registration for the checks that only read it or exchange its assertion (never
@@ -21,45 +22,6 @@ export async function identityEndpoint(ctx: CheckContext): Promise<string> {
   const service = await ctx.service();
   requireThat(service.dialects.current || service.dialects.v07, 'the service advertises no agent_auth.identity_endpoint (only v0.1 register_uri)');
   return service.endpoints.identity;
-}
-
-/** Fails unless the answer is `status` with `{"error": code}`; `codes` lists the accepted spellings. */
-export function expectError(answer: Answer, status: number, codes: string | string[], what: string): void {
-  const accepted = typeof codes === 'string' ? [codes] : codes;
-  if (answer.status === status && accepted.includes(answer.json?.error)) return;
-  throw new CheckFailed(`${what}: expected ${status} ${accepted.join(' or ')}, got ${describeAnswer(answer)}`);
-}
-
-/** Fails unless the answer is a 4xx with one of `codes` as its `error` (for codes whose status no document fixes). */
-export function expectRefusal(answer: Answer, codes: string[], what: string): void {
-  if (answer.status >= 400 && answer.status < 500 && codes.includes(answer.json?.error)) return;
-  throw new CheckFailed(`${what}: expected a 4xx with error ${codes.join(' or ')}, got ${describeAnswer(answer)}`);
-}
-
-/** Fails unless the answer is `status` (default: any 2xx). */
-export function expectSuccess(answer: Answer, what: string, status?: number): void {
-  const ok = status === undefined ? answer.status >= 200 && answer.status < 300 : answer.status === status;
-  expectThat(ok, `${what}: expected ${status ?? '2xx'}, got ${describeAnswer(answer)}`);
-}
-
-/** The directives of `Cache-Control`, lower case. */
-function cacheDirectives(answer: Answer): string[] {
-  return (answer.headers.get('cache-control') ?? '').split(',').map((directive) => directive.trim().toLowerCase());
-}
-
-export function expectNoStore(answer: Answer, what: string): void {
-  expectThat(
-    cacheDirectives(answer).includes('no-store'),
-    `${what}: expected Cache-Control: no-store, got ${answer.headers.get('cache-control') === null ? 'no Cache-Control header' : `Cache-Control: ${answer.headers.get('cache-control')}`} (${describeAnswer(answer)})`,
-  );
-}
-
-export function expectPragmaNoCache(answer: Answer, what: string): void {
-  const pragma = answer.headers.get('pragma');
-  expectThat(
-    (pragma ?? '').toLowerCase().split(',').map((p) => p.trim()).includes('no-cache'),
-    `${what}: expected Pragma: no-cache, got ${pragma === null ? 'no Pragma header' : `Pragma: ${pragma}`} (${describeAnswer(answer)})`,
-  );
 }
 
 /** `a.b.c` of a JSON body; undefined when any step is missing. */
@@ -166,51 +128,4 @@ export function scopeSet(scope: unknown): string[] | undefined {
 
 export const sameScopes = (a: readonly string[], b: readonly string[]): boolean => JSON.stringify([...new Set(a)].sort()) === JSON.stringify([...new Set(b)].sort());
 
-export interface DecodedJwt {
-  header: Record<string, unknown>;
-  payload: Record<string, unknown>;
-}
 
-/** The header and payload of a compact JWS, unverified; undefined when it is not one. */
-export function decodeJwt(token: string): DecodedJwt | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  try {
-    const [header, payload] = parts.slice(0, 2).map((part) => JSON.parse(Buffer.from(part!, 'base64url').toString('utf8')) as unknown);
-    if (!isObject(header) || !isObject(payload)) return undefined;
-    return { header, payload };
-  } catch {
-    return undefined;
-  }
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** The same JWS with one payload claim changed and the original signature kept: what a forger sends. */
-export function tamperedJwt(token: string, claim: string, value: unknown): string {
-  const [header, payload, signature] = token.split('.');
-  const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as Record<string, unknown>;
-  claims[claim] = value;
-  return `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
-}
-
-/** RFC 8725 §3.11: `typ` compares case-insensitively, and `x` means `application/x`. */
-export function typIs(typ: unknown, expected: string): boolean {
-  if (typeof typ !== 'string') return false;
-  const normalized = typ.toLowerCase();
-  return normalized === expected || normalized === `application/${expected}`;
-}
-
-/** Every key path (`claim.attempt.verification_uri`) of a JSON value, sorted: the shape of an answer. */
-export function keyPaths(value: unknown, prefix = ''): string[] {
-  if (!isObject(value)) return [];
-  return Object.entries(value)
-    .flatMap(([key, child]) => [prefix + key, ...keyPaths(child, `${prefix}${key}.`)])
-    .sort();
-}
-
-/** Names of credential members anywhere in a JSON value. */
-export function credentialKeys(value: unknown): string[] {
-  const credentials = new Set(['assertion', 'identity_assertion', 'access_token', 'refresh_token', 'api_key']);
-  return keyPaths(value).filter((path) => credentials.has(path.split('.').at(-1)!));
-}

@@ -4,24 +4,9 @@ import type { Discovered } from '../discovery.ts';
 import { claimedByReadBack, exchange, readRegistration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { registerWithIdJag, trustedProvider } from '../provider/trusted.ts';
-import {
-  credentialKeys,
-  decodeJwt,
-  envelopeFields,
-  expectEnvelopesAgree,
-  expectError,
-  expectFields,
-  expectNoStore,
-  expectRefusal,
-  expectSuccess,
-  identityEndpoint,
-  keyPaths,
-  postClaimScopes,
-  sameScopes,
-  scopeSet,
-  sharedAnonymous,
-  typIs,
-} from './registration-steps.ts';
+import { envelopeFields, expectEnvelopesAgree, expectFields, identityEndpoint, postClaimScopes, sameScopes, scopeSet, sharedAnonymous } from './registration-steps.ts';
+import { credentialKeys, expectError, expectNoStore, expectRefusal, expectSuccess, keyPaths } from './expect.ts';
+import { decodeJwt, typIs } from '../jwt.ts';
 
 const ID_JAG_TYP = 'oauth-id-jag+jwt';
 const TWO_HOURS_S = 7200;
@@ -110,7 +95,7 @@ export const registrationChecks: Check[] = [
     ref: 'auth.md §2.3, §2.16',
     async run(ctx) {
       await requireMethod(ctx, 'service_auth');
-      expectError(await postServiceAuth(ctx, 'not an email'), 400, 'invalid_login_hint', 'service_auth with login_hint "not an email"');
+      expectError(await postServiceAuth(ctx, 'not an email'), 'service_auth with login_hint "not an email"', '400 invalid_login_hint');
     },
   },
   {
@@ -168,7 +153,7 @@ export const registrationChecks: Check[] = [
       const stale = await trusted.mintIdJag({ audience: service.issuer, email: ctx.email('provider'), claims: { auth_time: Math.floor(Date.now() / 1000) - TWO_HOURS_S } });
       const answer = await registerWithIdJag(ctx, stale);
       const what = 'an ID-JAG whose auth_time is 2 hours old';
-      expectError(answer, 401, 'login_required', what);
+      expectError(answer, what, '401 login_required');
       expectAgentAuthChallenge(answer, 'login_required', what);
       const maxAge = answer.json?.max_age;
       expectThat(typeof maxAge === 'number' && maxAge > 0, `${what}: expected max_age (seconds) in the body, got ${JSON.stringify(maxAge)} (${describeAnswer(answer)})`);
@@ -187,7 +172,7 @@ export const registrationChecks: Check[] = [
       const idJag = await trusted.mintIdJag({ audience: service.issuer, email: ctx.email(), claims: { sub: ctx.unique('step-up') } });
       const answer = await registerWithIdJag(ctx, idJag);
       const what = 'a first ID-JAG for an address that has an account';
-      expectError(answer, 401, 'interaction_required', what);
+      expectError(answer, what, '401 interaction_required');
       expectAgentAuthChallenge(answer, 'interaction_required', what);
       const credentials = credentialKeys(answer.json);
       expectThat(credentials.length === 0, `${what}: expected no credential before the person confirms the link, got ${credentials.join(', ')} (${describeAnswer(answer)})`);

@@ -2,7 +2,7 @@ import { CheckFailed, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 import { callApi, exchange, exchangeAnswer, registerAnonymous, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
-import { expectError, expectSuccess } from './registration-steps.ts';
+import { expectError, expectSuccess } from './expect.ts';
 
 /** How long a revocation may take to reach the API (replicas, caches) before the check calls it a failure. */
 const PROPAGATION_MS = 2_000;
@@ -73,7 +73,7 @@ export const revocationChecks: Check[] = [
       const registration = await ownRegistration(ctx);
       await prerequisite('an exchange of the identity assertion', () => exchange(ctx, registration.assertion!));
       expectSuccess(await revoke(ctx, { token: registration.assertion! }), 'revocation of an identity assertion', 200);
-      expectError(await exchangeAnswer(ctx, registration.assertion!), 400, 'invalid_grant', 'exchange of the revoked identity assertion');
+      expectError(await exchangeAnswer(ctx, registration.assertion!), 'exchange of the revoked identity assertion', '400 invalid_grant');
     },
   },
   {
@@ -82,7 +82,7 @@ export const revocationChecks: Check[] = [
     title: 'A revocation request without a token answers 400 invalid_request',
     ref: 'RFC 7009 §2.1, §2.2.1; RFC 6749 §5.2',
     async run(ctx) {
-      expectError(await revoke(ctx, { token_type_hint: 'access_token' }), 400, 'invalid_request', 'revocation without a token parameter');
+      expectError(await revoke(ctx, { token_type_hint: 'access_token' }), 'revocation without a token parameter', '400 invalid_request');
     },
   },
   {

@@ -5,7 +5,9 @@ import { claimedByReadBack, completeAnswer, exchange, exchangeAnswer, registerAn
 import { describeAnswer, type Answer } from '../http.ts';
 import { registerWithIdJag, trustedProvider } from '../provider/trusted.ts';
 import type { TestProvider } from '../provider/test-provider.ts';
-import { decodeJwt, expectInvalidGrant, expectRegistrationRefused, hmacSigned, publicKeyAsSecrets, runParts, unsigned } from './security-steps.ts';
+import { runParts } from './parts.ts';
+import { expectInvalidGrant, expectRegistrationRefused } from './expect.ts';
+import { mustDecodeJwt, hmacSigned, publicKeyAsSecrets, unsigned } from '../jwt.ts';
 
 const ID_JAG_GRANT_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 const ANOTHER_SERVICE = 'https://another-service.example';
@@ -75,7 +77,7 @@ async function publicKeysFor(ctx: CheckContext, token: string): Promise<JsonWebK
   const answer = await ctx.http.get(service.endpoints.jwks, { accept: 'application/json' });
   const keys = Array.isArray(answer.json?.keys) ? (answer.json.keys as JsonWebKey[]) : [];
   requireThat(answer.status === 200 && keys.length > 0, `needs the service's JWKS (see discovery), got ${describeAnswer(answer)}`);
-  const kid = decodeJwt(token).header.kid;
+  const kid = mustDecodeJwt(token, 'the token to re-sign').header.kid;
   const matching = keys.filter((key) => (key as { kid?: unknown }).kid === kid);
   return matching.length ? matching : keys;
 }
@@ -253,7 +255,7 @@ export const securityChecks: Check[] = [
     ref: 'RFC 8725 §3.8; RFC 7523 §3 item 9; auth.md §4.1',
     async run(ctx) {
       const { provider, issuer, email } = await idJagSetup(ctx);
-      const publishedKid = decodeJwt(await provider.mintIdJag({ audience: issuer, email })).header.kid;
+      const publishedKid = mustDecodeJwt(await provider.mintIdJag({ audience: issuer, email }), 'the ID-JAG the test provider minted').header.kid;
       await expectIdJagsRefused(ctx, [
         { what: 'an ID-JAG signed by a key in no JWKS of the provider', assertion: await provider.mintIdJag({ audience: issuer, email, signWith: 'foreign' }) },
         {

@@ -3,20 +3,9 @@ import { prerequisite, type CheckContext } from '../context.ts';
 import { JWT_BEARER } from '../discovery.ts';
 import { callApi, exchangeAnswer, pollAnswer, registerServiceAuth, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
-import {
-  credentialKeys,
-  decodeJwt,
-  expectError,
-  expectFields,
-  expectNoStore,
-  expectPragmaNoCache,
-  expectSuccess,
-  preClaimScopes,
-  sameScopes,
-  scopeSet,
-  sharedAnonymous,
-  tamperedJwt,
-} from './registration-steps.ts';
+import { expectFields, preClaimScopes, sameScopes, scopeSet, sharedAnonymous } from './registration-steps.ts';
+import { credentialKeys, expectError, expectNoStore, expectPragmaNoCache, expectSuccess } from './expect.ts';
+import { decodeJwt, tamperedJwt } from '../jwt.ts';
 
 const ELSEWHERE = 'https://elsewhere.example/';
 
@@ -91,7 +80,7 @@ export const tokenChecks: Check[] = [
     async run(ctx) {
       const answer = await postToken(ctx, { grant_type: 'password', username: 'conformance', password: 'conformance' });
       const what = 'grant_type=password';
-      expectError(answer, 400, 'unsupported_grant_type', what);
+      expectError(answer, what, '400 unsupported_grant_type');
       expectJson(answer, what);
       const description = answer.json.error_description;
       expectThat(description === undefined || typeof description === 'string', `${what}: error_description must be a string when present, got ${JSON.stringify(description)}`);
@@ -103,12 +92,12 @@ export const tokenChecks: Check[] = [
     title: 'A malformed assertion, and a genuine one whose payload was altered, answer 400 invalid_grant',
     ref: 'RFC 7523 §3, §3.1; RFC 6749 §5.2',
     async run(ctx) {
-      expectError(await exchangeAnswer(ctx, 'not-a-jwt'), 400, 'invalid_grant', 'jwt-bearer with assertion "not-a-jwt"');
+      expectError(await exchangeAnswer(ctx, 'not-a-jwt'), 'jwt-bearer with assertion "not-a-jwt"', '400 invalid_grant');
       const registration = await anonymous(ctx);
       const exp = decodeJwt(registration.assertion!)?.payload.exp;
       // The forger's edit: a longer life, the service's own signature kept.
       const tampered = tamperedJwt(registration.assertion!, 'exp', typeof exp === 'number' ? exp + 86_400 : Math.floor(Date.now() / 1000) + 86_400);
-      expectError(await exchangeAnswer(ctx, tampered), 400, 'invalid_grant', 'jwt-bearer with a genuine assertion whose payload was tampered with (exp changed, signature kept)');
+      expectError(await exchangeAnswer(ctx, tampered), 'jwt-bearer with a genuine assertion whose payload was tampered with (exp changed, signature kept)', '400 invalid_grant');
     },
   },
   {
@@ -117,7 +106,7 @@ export const tokenChecks: Check[] = [
     title: 'The jwt-bearer grant without an assertion answers 400 invalid_request',
     ref: 'RFC 7523 §2.1; RFC 6749 §5.2',
     async run(ctx) {
-      expectError(await postToken(ctx, { grant_type: JWT_BEARER }), 400, 'invalid_request', 'jwt-bearer without an assertion parameter');
+      expectError(await postToken(ctx, { grant_type: JWT_BEARER }), 'jwt-bearer without an assertion parameter', '400 invalid_request');
     },
   },
   {
@@ -131,7 +120,7 @@ export const tokenChecks: Check[] = [
       const what = `jwt-bearer with resource=${service.resource} (the metadata's resource)`;
       const bound = accessTokenOf(await exchangeAnswer(ctx, registration.assertion!, { resource: service.resource }), what);
       await expectApiAccepts(ctx, bound, `a token bound to ${service.resource}`);
-      expectError(await exchangeAnswer(ctx, registration.assertion!, { resource: ELSEWHERE }), 400, 'invalid_target', `jwt-bearer with resource=${ELSEWHERE}, which is not the service's`);
+      expectError(await exchangeAnswer(ctx, registration.assertion!, { resource: ELSEWHERE }), `jwt-bearer with resource=${ELSEWHERE}, which is not the service's`, '400 invalid_target');
     },
   },
   {
@@ -147,7 +136,7 @@ export const tokenChecks: Check[] = [
       const registration = await prerequisite('a service_auth registration', () => registerServiceAuth(ctx, ctx.email('nobody')));
       const answer = await pollAnswer(ctx, registration.claimToken!);
       const what = 'the claim grant for a service_auth registration nobody has claimed';
-      expectError(answer, 400, 'authorization_pending', what);
+      expectError(answer, what, '400 authorization_pending');
       const credentials = credentialKeys(answer.json);
       expectThat(credentials.length === 0, `${what}: expected no credential, got ${credentials.join(', ')}`);
     },

@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { badInputChecks } from '../../src/checks/bad-input.ts';
-import { startTestProvider, type TestProvider } from '../../src/provider/test-provider.ts';
-import { bodyOf, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+
+import { bodyOf, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
 const IDENTITY = '/agent/identity';
@@ -9,19 +10,7 @@ const CLAIM = '/agent/identity/claim';
 const COMPLETE = '/agent/identity/claim/complete';
 const TOKEN = '/oauth2/token';
 
-let running: BrokenService | undefined;
-let provider: TestProvider | undefined;
-afterEach(async () => {
-  await running?.close();
-  await provider?.close();
-  running = undefined;
-  provider = undefined;
-});
-
-async function broken(breakage: Breakage): Promise<BrokenService> {
-  running = await startBrokenService(breakage);
-  return running;
-}
+const { start: broken, startWithProvider } = brokenServices();
 
 const isPost = (request: ProxiedRequest, path: string): boolean => request.method === 'POST' && pathOf(request) === path;
 const serverError = (contentType = 'text/html'): ProxiedResponse => ({ status: 500, headers: { 'content-type': contentType }, cookies: [], body: Buffer.from('<h1>Internal Server Error</h1>') });
@@ -156,9 +145,7 @@ describe('bad-input checks against the real service', () => {
   });
 
   it('bad-input.fuzz also passes with an events endpoint (a trusted provider), whose requests it sends as secevent+jwt', async () => {
-    provider = await startTestProvider();
-    running = await startBrokenService({}, { trust: provider.trustEntry });
-    const service = running;
+    const { provider, service } = await startWithProvider();
     expect(await runCheck(service, 'bad-input.fuzz', { provider })).toMatchObject({ outcome: 'pass' });
     const events = service.seen.filter((request) => pathOf(request) === '/agent/event/notify');
     expect(events).toHaveLength(8);

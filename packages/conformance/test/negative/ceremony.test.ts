@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ceremonyChecks } from '../../src/checks/ceremony.ts';
-import { bodyOf, editJson, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { bodyOf, editJson, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 import { newestAssertionOfItsRegistration } from './ceremony-breakages.ts';
 
@@ -13,17 +14,7 @@ import { newestAssertionOfItsRegistration } from './ceremony-breakages.ts';
 const TIMEOUT_MS = 60_000;
 const CLAIM_GRANT = 'urn:workos:agent-auth:grant-type:claim';
 
-let running: BrokenService | undefined;
-
-afterEach(async () => {
-  await running?.close();
-  running = undefined;
-});
-
-async function start(breakage: Breakage = {}): Promise<BrokenService> {
-  running = await startBrokenService(breakage);
-  return running;
-}
+const { start } = brokenServices();
 
 const isPost = (request: ProxiedRequest, path: string) => request.method === 'POST' && pathOf(request) === path;
 const isComplete = (request: ProxiedRequest) => isPost(request, '/agent/identity/claim/complete');

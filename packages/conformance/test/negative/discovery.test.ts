@@ -1,25 +1,17 @@
 import { exportJWK, generateKeyPair } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { discoveryChecks, bearerChallenge } from '../../src/checks/discovery.ts';
 import { CLAIM_GRANT } from '../../src/discovery.ts';
 import { runConformance } from '../../src/runner.ts';
-import { editJson, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { editJson, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
 const PRM = '/.well-known/oauth-protected-resource';
 const AS = '/.well-known/oauth-authorization-server';
 const JWKS = '/.well-known/jwks.json';
 
-let running: BrokenService | undefined;
-afterEach(async () => {
-  await running?.close();
-  running = undefined;
-});
-
-async function broken(breakage: Breakage): Promise<BrokenService> {
-  running = await startBrokenService(breakage);
-  return running;
-}
+const { start: broken } = brokenServices();
 
 /** A breakage that rewrites the JSON document served at `path`. */
 function editDocument(path: string, edit: (body: any, request: ProxiedRequest) => void): Breakage {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventsChecks } from '../../src/checks/events.ts';
 import { startTestProvider, type TestProvider } from '../../src/provider/test-provider.ts';
-import { jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest } from '../fixtures/broken-service.ts';
+import { jsonAnswer, pathOf, type Breakage, type ProxiedRequest } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
 /**
@@ -16,22 +17,8 @@ type Json = Record<string, any>;
 const EVENTS_PATH = '/agent/event/notify';
 const TIMEOUT_MS = 60_000;
 
-let provider: TestProvider | undefined;
-let service: BrokenService | undefined;
-
-afterEach(async () => {
-  await service?.close();
-  await provider?.close();
-  service = undefined;
-  provider = undefined;
-});
-
 /** The provider first (the service must trust it), then the broken service; `make` sees the provider. */
-async function start(make: (provider: TestProvider) => Breakage = () => ({})): Promise<{ provider: TestProvider; service: BrokenService }> {
-  provider = await startTestProvider({ port: 0 });
-  service = await startBrokenService(make(provider), { trust: provider.trustEntry });
-  return { provider, service };
-}
+const { startWithProvider: start } = brokenServices();
 
 function decode(token: string): { header: Json; payload: Json } {
   const [header, payload] = token.split('.') as [string, string];
@@ -189,8 +176,7 @@ describe('events checks against the unbroken service', () => {
     // The service trusts another provider, so it has an events endpoint, but not the suite's.
     const trusted = await startTestProvider({ port: 0 });
     try {
-      provider = await startTestProvider({ port: 0 });
-      service = await startBrokenService({}, { trust: trusted.trustEntry });
+      const { provider, service } = await start(undefined, { trust: trusted.trustEntry });
       const results = await runChecks(service, ['events'], { provider });
       for (const result of results) {
         expect(result.outcome).toBe('skip');

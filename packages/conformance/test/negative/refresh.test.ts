@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { refreshChecks } from '../../src/checks/refresh.ts';
-import { bodyOf, editJson, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest } from '../fixtures/broken-service.ts';
+import { bodyOf, editJson, jsonAnswer, pathOf, type ProxiedRequest } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 import { newestAssertionOfItsRegistration } from './ceremony-breakages.ts';
 
@@ -12,17 +13,7 @@ import { newestAssertionOfItsRegistration } from './ceremony-breakages.ts';
 
 const TIMEOUT_MS = 60_000;
 
-let running: BrokenService | undefined;
-
-afterEach(async () => {
-  await running?.close();
-  running = undefined;
-});
-
-async function start(breakage: Breakage = {}): Promise<BrokenService> {
-  running = await startBrokenService(breakage);
-  return running;
-}
+const { start } = brokenServices();
 
 const isRefresh = (request: ProxiedRequest) => request.method === 'POST' && pathOf(request) === '/agent/identity' && bodyOf(request).type === 'refresh';
 

@@ -1,23 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registrationChecks } from '../../src/checks/registration.ts';
-import { startTestProvider, type TestProvider } from '../../src/provider/test-provider.ts';
-import { bodyOf, editJson, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest } from '../fixtures/broken-service.ts';
+import type { TestProvider } from '../../src/provider/test-provider.ts';
+import { bodyOf, editJson, jsonAnswer, pathOf, type Breakage, type BrokenService, type ProxiedRequest } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
-let running: BrokenService | undefined;
+const services = brokenServices();
 let provider: TestProvider | undefined;
-afterEach(async () => {
-  await running?.close();
-  await provider?.close();
-  running = undefined;
-  provider = undefined;
-});
 
 /** The broken service; with `provider`, the test provider too, which the service trusts or not. */
 async function start(breakage: Breakage, options: { provider?: 'trusted' | 'untrusted' } = {}): Promise<BrokenService> {
-  if (options.provider) provider = await startTestProvider();
-  running = await startBrokenService(breakage, { trust: options.provider === 'trusted' ? provider?.trustEntry : undefined });
-  return running;
+  if (!options.provider) return services.start(breakage);
+  const started = await services.startWithProvider(() => breakage, { trust: options.provider === 'trusted' ? undefined : 'none' });
+  provider = started.provider;
+  return started.service;
 }
 
 const registering = (request: ProxiedRequest, type: string): boolean => pathOf(request) === '/agent/identity' && bodyOf(request).type === type;

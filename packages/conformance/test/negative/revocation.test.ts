@@ -1,18 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { revocationChecks } from '../../src/checks/revocation.ts';
-import { bodyOf, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { bodyOf, jsonAnswer, pathOf, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
-let running: BrokenService | undefined;
-afterEach(async () => {
-  await running?.close();
-  running = undefined;
-});
-
-async function start(breakage: Breakage): Promise<BrokenService> {
-  running = await startBrokenService(breakage);
-  return running;
-}
+const { start } = brokenServices();
 
 const revoking = (request: ProxiedRequest): boolean => pathOf(request) === '/oauth2/revoke';
 

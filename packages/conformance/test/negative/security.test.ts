@@ -1,8 +1,9 @@
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { securityChecks } from '../../src/checks/security.ts';
 import { startTestProvider, type TestProvider } from '../../src/provider/test-provider.ts';
-import { bodyOf, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { bodyOf, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
 /**
@@ -15,21 +16,8 @@ type Json = Record<string, any>;
 
 const TIMEOUT_MS = 60_000;
 
-let provider: TestProvider | undefined;
-let service: BrokenService | undefined;
-
-afterEach(async () => {
-  await service?.close();
-  await provider?.close();
-  service = undefined;
-  provider = undefined;
-});
-
-async function start(make: (provider: TestProvider) => Breakage = () => ({})): Promise<{ provider: TestProvider; service: BrokenService }> {
-  provider = await startTestProvider({ port: 0 });
-  service = await startBrokenService(make(provider), { trust: provider.trustEntry });
-  return { provider, service };
-}
+/** The provider first (the service must trust it), then the broken service; `make` sees the provider. */
+const { startWithProvider: start } = brokenServices();
 
 function decode(token: string): { header: Json; payload: Json } {
   const [header, payload] = token.split('.') as [string, string];
@@ -57,7 +45,7 @@ function acceptsIdJagsThat(breaks: (header: Json, payload: Json, assertion: stri
       const body = bodyOf(request);
       const { header, payload } = decode(body.assertion);
       if (!(await breaks(header, payload, body.assertion))) return request;
-      const clean = await provider.mintIdJag({ audience: service!.base, email: typeof payload.email === 'string' ? payload.email : 'someone@example.com' });
+      const clean = await provider.mintIdJag({ audience: `http://${request.headers.host}`, email: typeof payload.email === 'string' ? payload.email : 'someone@example.com' });
       return { ...request, body: Buffer.from(JSON.stringify({ ...body, assertion: clean })) };
     },
   });
@@ -272,8 +260,7 @@ describe('security checks against the unbroken service', () => {
     // The service trusts another provider (so it takes ID-JAGs at all), but not the suite's.
     const trusted = await startTestProvider({ port: 0 });
     try {
-      provider = await startTestProvider({ port: 0 });
-      service = await startBrokenService({}, { trust: trusted.trustEntry });
+      const { provider, service } = await start(undefined, { trust: trusted.trustEntry });
       const results = await runChecks(service, ['security'], { provider });
       const needsProvider = /id-jag/;
       for (const result of results) {

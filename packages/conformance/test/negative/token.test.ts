@@ -1,19 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tokenChecks } from '../../src/checks/token.ts';
 import { CLAIM_GRANT, JWT_BEARER } from '../../src/discovery.ts';
-import { bodyOf, editJson, jsonAnswer, pathOf, startBrokenService, type Breakage, type BrokenService, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { bodyOf, editJson, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
-let running: BrokenService | undefined;
-afterEach(async () => {
-  await running?.close();
-  running = undefined;
-});
-
-async function start(breakage: Breakage): Promise<BrokenService> {
-  running = await startBrokenService(breakage);
-  return running;
-}
+const { start } = brokenServices();
 
 const atToken = (request: ProxiedRequest): boolean => pathOf(request) === '/oauth2/token';
 const jwtBearer = (request: ProxiedRequest): boolean => atToken(request) && bodyOf(request).grant_type === JWT_BEARER;
