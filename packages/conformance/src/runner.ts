@@ -20,6 +20,8 @@ export interface RunOptions {
   human?: HumanDriver;
   /** Where the test provider listens on 127.0.0.1 (0: any free port); `false`: do not start it. Default 8790. */
   providerPort?: number | false;
+  /** Where the test provider keeps its signing key from run to run; default: a new key each run. */
+  providerKeyFile?: string;
   /** A test provider that is already running (the caller closes it); `providerPort` is then unused. */
   provider?: TestProvider;
   /** Per check; 0 for none (a person is in the loop). Default 60 s. */
@@ -61,7 +63,8 @@ export function selectChecks(checks: readonly Check[], only: readonly string[] |
 export async function runConformance(options: RunOptions): Promise<Report> {
   const checks = selectChecks(options.checks ?? catalogue, options.only);
   const ownProvider = options.provider === undefined && options.providerPort !== false;
-  const provider = options.provider ?? (ownProvider ? await startTestProvider({ port: options.providerPort === undefined || options.providerPort === false ? DEFAULT_PROVIDER_PORT : options.providerPort }) : undefined);
+  const port = options.providerPort === undefined || options.providerPort === false ? DEFAULT_PROVIDER_PORT : options.providerPort;
+  const provider = options.provider ?? (ownProvider ? await startTestProvider({ port, keyFile: options.providerKeyFile }) : undefined);
   const human = options.human ?? new AuthmdPagesHuman(options.base, options.fetch);
   const ctx = new CheckContext({ base: options.base, api: options.api, http: new Http(options.fetch), human, provider, note: options.note });
   const timeoutMs = options.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;

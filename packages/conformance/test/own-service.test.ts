@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,22 +45,32 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
+/** One `authmd check` of the demo: every check passes but those of what it does not offer. */
+async function expectAllPass(demoUrl: string, providerPort: number, keyFile: string, label: string): Promise<void> {
+  const text = await runCli(['check', demoUrl, '--api', `${demoUrl}/api/notes`, '--provider-port', String(providerPort), '--provider-key', keyFile]);
+  console.log(`authmd check ${demoUrl} (${label}):\n${text.stdout}`);
+  expect(text.code, `${text.stdout}\n${text.stderr}`).toBe(0);
+  expect(text.stderr).toContain(`Test provider: http://127.0.0.1:${providerPort}`);
+  const lines = text.stdout.split('\n').filter((line) => /^(PASS|FAIL|SKIP) {2}/.test(line));
+  expect(lines).toHaveLength(catalogue.length);
+  expect(lines.filter((line) => line.startsWith('FAIL'))).toEqual([]);
+  const skipped = lines.filter((line) => line.startsWith('SKIP'));
+  expect(skipped.map((line) => line.split('  ')[1]), 'only checks of what the demo does not offer are skipped').toEqual(NOT_OFFERED);
+  expect(text.stdout).toMatch(new RegExp(`\\n${catalogue.length} checks against ${demoUrl}: ${catalogue.length - skipped.length} passed, 0 failed, ${skipped.length} skipped \\(`));
+}
+
 describe.each(['sqlite', 'memory'] as const)('authmd check against the demo on %s', (store) => {
-  it('passes every check; prints one line per check and the summary', async () => {
+  it('passes every check, twice in a row; prints one line per check and the summary', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), `authmd-check-${store}-`));
     const providerPort = await freePort();
+    const keyFile = join(dataDir, 'check-provider-key.json');
     const demo = await startDemo({ port: 0, dataDir, store, trustProvider: testProviderTrustEntry(providerPort) });
     try {
-      const text = await runCli(['check', demo.url, '--api', `${demo.url}/api/notes`, '--provider-port', String(providerPort)]);
-      console.log(`authmd check ${demo.url} (${store}):\n${text.stdout}`);
-      expect(text.code, `${text.stdout}\n${text.stderr}`).toBe(0);
-      expect(text.stderr).toContain(`Test provider: http://127.0.0.1:${providerPort}`);
-      const lines = text.stdout.split('\n').filter((line) => /^(PASS|FAIL|SKIP) {2}/.test(line));
-      expect(lines).toHaveLength(catalogue.length);
-      expect(lines.filter((line) => line.startsWith('FAIL'))).toEqual([]);
-      const skipped = lines.filter((line) => line.startsWith('SKIP'));
-      expect(skipped.map((line) => line.split('  ')[1]), 'only checks of what the demo does not offer are skipped').toEqual(NOT_OFFERED);
-      expect(text.stdout).toMatch(new RegExp(`\\n${catalogue.length} checks against ${demo.url}: ${catalogue.length - skipped.length} passed, 0 failed, ${skipped.length} skipped \\(`));
+      await expectAllPass(demo.url, providerPort, keyFile, `${store}, first run`);
+      expect(statSync(keyFile).mode & 0o777, 'the provider key is private').toBe(0o600);
+      // The service still caches the provider's keys from the first run, and the run's people exist:
+      // a second run must not trip over either.
+      await expectAllPass(demo.url, providerPort, keyFile, `${store}, second run`);
     } finally {
       await demo.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { eventSchemas, jwtTypes, mediaTypes } from '@authmd/protocol';
 import { CLIENT_NAME, documentHandler, documents, providerUrls } from './documents.ts';
 import { applyOverrides, compactJws, type Members } from './jws.ts';
-import { generateSigningKey, type SigningKey } from './keys.ts';
+import { generateSigningKey, persistentSigningKey, type SigningKey } from './keys.ts';
 import type { IdJagRequest, SetRequest, SigningKeyName, TrustEntry } from './types.ts';
 
 /**
@@ -30,6 +30,8 @@ export interface TestProvider {
 export interface TestProviderOptions {
   /** 0 (default): any free port. */
   port?: number;
+  /** Keep the signing key in this file from run to run (default: a new key each start). */
+  keyFile?: string;
   /** Only loopback: the provider's keys sign anything a check asks for. */
   host?: '127.0.0.1';
 }
@@ -48,7 +50,7 @@ export function testProviderTrustEntry(port: number): TrustEntry {
 export async function startTestProvider(options: TestProviderOptions = {}): Promise<TestProvider> {
   const host = options.host ?? '127.0.0.1';
   if (host !== '127.0.0.1') throw new Error(`The test provider listens on 127.0.0.1 only, not ${String(host)}.`);
-  const [published, foreign] = await Promise.all([generateSigningKey(), generateSigningKey()]);
+  const [published, foreign] = await Promise.all([options.keyFile ? persistentSigningKey(options.keyFile) : generateSigningKey(), generateSigningKey()]);
 
   const server = createServer();
   await listen(server, options.port ?? 0, host);

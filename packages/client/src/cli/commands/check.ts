@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import {
   AuthmdPagesHuman,
   catalogue,
@@ -22,7 +24,7 @@ export const check: Command = {
   name: 'check',
   summary: 'Check a service against auth.md over HTTP (the conformance suite), one line per check.',
   usage: `Usage: authmd check <base-url> [--api <url>] [--only <group|check>]... [--human authmd|manual]
-                    [--provider-port <port> | --no-provider] [--json] [--list]
+                    [--provider-port <port> | --no-provider] [--provider-key <file>] [--json] [--list]
 
 Drives the auth.md service at <base-url> through the protocol over HTTP only (discovery, every
 registration type, the token endpoint, revocation, refresh, both ceremony directions, provider events,
@@ -44,6 +46,8 @@ Options:
   --human <driver>        who plays the person: authmd (default) or manual
   --provider-port <port>  the test provider's port on 127.0.0.1 (default ${DEFAULT_PROVIDER_PORT}; 0 picks a free one)
   --no-provider           do not start the test provider (its checks are skipped)
+  --provider-key <file>   where the test provider keeps its signing key from run to run, so that a
+                          service that cached it accepts the next run (default ~/.authmd/check-provider-key.json)
   --json                  print the whole report as one JSON object on stdout
   --list                  list the checks (id, rule, title) and exit
   -h, --help              this help
@@ -55,6 +59,7 @@ Exit codes: 0 no check failed, 1 a check failed, 64 usage, 69 the service is unr
     { name: 'human', value: true },
     { name: 'provider-port', value: true },
     { name: 'no-provider' },
+    { name: 'provider-key', value: true },
     { name: 'list' },
     jsonOption,
   ],
@@ -81,6 +86,7 @@ Exit codes: 0 no check failed, 1 a check failed, 64 usage, 69 the service is unr
       only,
       human,
       providerPort,
+      providerKeyFile: resolve(args.values.get('provider-key') ?? join(homedir(), '.authmd', 'check-provider-key.json')),
       checkTimeoutMs: manual ? 0 : undefined,
       onStart: ({ checks: selected, provider }) => {
         io.stderr.write(`Checking ${base} (${selected.length} checks; the person: ${human.name}).\n`);
