@@ -11,7 +11,7 @@ export function formatResult(result: CheckResult): string {
 
 export function formatSummary(report: Report): string {
   const { total, passed, failed, skipped, ms } = report.summary;
-  return `${total} checks against ${report.base}: ${passed} passed, ${failed} failed, ${skipped} skipped (${(ms / 1000).toFixed(1)} s)`;
+  return `${total} check${total === 1 ? '' : 's'} against ${report.base}: ${passed} passed, ${failed} failed, ${skipped} skipped (${(ms / 1000).toFixed(1)} s)`;
 }
 
 /** What `--json` prints: the whole report, one object. */
