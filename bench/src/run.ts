@@ -1,3 +1,4 @@
+import { grantTypes } from '@authmd/protocol';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,6 @@ import { fixed, percent, table } from './report.ts';
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const DEMO = 'bench/src/servers/demo-server.ts';
 const BARE = 'bench/src/servers/bare-http.ts';
 
@@ -53,7 +53,7 @@ function tokenRequest(assertion: string): Request {
     method: 'POST',
     path: '/oauth2/token',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString(),
+    body: new URLSearchParams({ grant_type: grantTypes.jwtBearer, assertion }).toString(),
   };
 }
 

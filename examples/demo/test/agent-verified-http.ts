@@ -1,6 +1,5 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Logger } from '@authmd/service';
+import { grantTypes, tokenTypes } from '@authmd/protocol';
+import type { RecordingLogger } from '../../../test-support/recording-logger.ts';
 import { expect } from 'vitest';
 
 /**
@@ -8,8 +7,6 @@ import { expect } from 'vitest';
  * demo provider's sample-compatible JSON API on one side, the auth.md service on the other.
  */
 
-export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-export const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
 
 export interface Answer {
   status: number;
@@ -56,7 +53,7 @@ export class ProviderSession {
   async idJag(audience: string): Promise<string> {
     const minted = await this.mint(audience);
     expect(minted.status, JSON.stringify(minted.body)).toBe(200);
-    expect(minted.body.assertion_type).toBe(ID_JAG);
+    expect(minted.body.assertion_type).toBe(tokenTypes.idJag);
     return minted.body.assertion;
   }
 
@@ -70,12 +67,12 @@ export class ServiceClient {
   constructor(readonly url: string) {}
 
   async register(idJag: string): Promise<Answer> {
-    const body = { type: 'identity_assertion', assertion_type: ID_JAG, assertion: idJag };
+    const body = { type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion: idJag };
     return answer(await fetch(`${this.url}/agent/identity`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
   }
 
   async exchange(assertion: string): Promise<Answer> {
-    const body = new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString();
+    const body = new URLSearchParams({ grant_type: grantTypes.jwtBearer, assertion }).toString();
     return answer(await fetch(`${this.url}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }));
   }
 
@@ -113,26 +110,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-/** A port on 127.0.0.1 that was free a moment ago, for a server that must come back on the same port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A logger that keeps every line, so tests can count what happened (the service's audit events). */
-export function recordingLogger(): Logger & { lines: { level: string; message: string; fields: Record<string, unknown> }[] } {
-  const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  const at = (level: string) => (message: string, fields: Record<string, unknown> = {}) => void lines.push({ level, message, fields });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
-}
-
 /** The service's audit events of provider revocations (one per registration torn down). */
-export function providerRevocations(logger: ReturnType<typeof recordingLogger>, registrationId: string): number {
-  return logger.lines.filter((l) => l.message === 'audit' && l.fields.event === 'registration.revoked' && l.fields.reason === 'provider_event' && l.fields.registration_id === registrationId)
-    .length;
+export function providerRevocations(logger: RecordingLogger, registrationId: string): number {
+  return logger.audit('registration.revoked').filter((fields) => fields.reason === 'provider_event' && fields.registration_id === registrationId).length;
 }
 
 /** The claims of a compact JWT, unverified (for reading a SET's jti in a test). */

@@ -3,16 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OutboxEntry } from '@authmd/provider';
 import { safeFetch, type Fetcher } from '@authmd/service/fetch';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { afterTest } from '../../../test-support/after-test.ts';
+import { freePort } from '../../../test-support/free-port.ts';
+import { recordingLogger } from '../../../test-support/recording-logger.ts';
 import { startDemoProvider, type RunningDemoProvider } from '../src/provider/index.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
 import {
   claimsOf,
-  freePort,
   nextSecond,
   ProviderSession,
   providerRevocations,
-  recordingLogger,
   ServiceClient,
   waitFor,
 } from './agent-verified-http.ts';
@@ -26,29 +27,15 @@ import {
  * while the service is down.
  */
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
 const later = <T extends { close(): Promise<void> }>(server: T): T => {
-  cleanups.push(() => server.close());
+  afterTest(() => server.close());
   return server;
 };
 const tempDir = (): string => {
   const dir = mkdtempSync(join(tmpdir(), 'authmd-agent-verified-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  afterTest(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 };
-
-afterEach(async () => {
-  // Everything, even when the test failed halfway; servers before the directories holding their files.
-  const errors: unknown[] = [];
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length) throw new AggregateError(errors, 'cleanup failed');
-});
 
 /** The provider's outbox row of a revoked grant, once it has settled. */
 async function settled(provider: RunningDemoProvider, userId: string, grantId: string): Promise<OutboxEntry> {
@@ -151,13 +138,13 @@ describe('Agent Verified end to end: the demo provider and the demo service over
       startDemoProvider({ port, dataDir: providerDir, serviceUrl, fetcher: deliveries.fetcher, outbox, deliverInBackground });
     const startService = async (trust: RunningDemoProvider) => {
       const demo = await startDemo({ port: servicePort, dataDir: serviceDir, logger: serviceLog, trustProvider: trust.trustEntry });
-      cleanups.push(() => demo.close());
+      afterTest(() => demo.close());
       return demo;
     };
 
     let provider = await startProvider(0, false);
     const firstProvider = provider;
-    cleanups.push(() => firstProvider.close());
+    afterTest(() => firstProvider.close());
     let demo = await startService(provider);
     expect(demo.url).toBe(serviceUrl);
     const service = new ServiceClient(serviceUrl);
@@ -182,7 +169,7 @@ describe('Agent Verified end to end: the demo provider and the demo service over
     await provider.close();
     provider = await startProvider(provider.port, true);
     const secondProvider = provider;
-    cleanups.push(() => secondProvider.close());
+    afterTest(() => secondProvider.close());
     expect(provider.url).toBe(firstProvider.url);
     await waitFor('a retry by the restarted provider', async () => {
       const entry = (await provider.provider.outbox.list({ userId: 'usr_ada' })).find((e) => e.jti === jti);

@@ -1,3 +1,4 @@
+import { grantTypes } from '@authmd/protocol';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,7 +13,6 @@ import { walkthrough } from '../src/walkthrough.ts';
 import { Human } from './human.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const tempDirs: string[] = [];
 
 function tempDir(): string {
@@ -40,7 +40,7 @@ async function exchange(base: string, assertion: string): Promise<Response> {
   return fetch(`${base}/oauth2/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString(),
+    body: new URLSearchParams({ grant_type: grantTypes.jwtBearer, assertion }).toString(),
   });
 }
 

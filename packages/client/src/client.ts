@@ -46,8 +46,8 @@ export class AgentClient {
   private readonly clock: () => number;
   private readonly discovery: Discovery;
   private readonly pending = new Map<string, PendingClaim>();
-  /** Services met so far, to find the one a URL belongs to (the longest matching resource or issuer). */
-  private readonly known = new Map<string, string>();
+  /** Services met so far by resource or issuer (origin and path, parsed once), to find the one a URL belongs to. */
+  private readonly known = new Map<string, { origin: string; path: string; issuer: string }>();
   private readonly lanes = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: AgentClientOptions = {}) {
@@ -286,7 +286,7 @@ export class AgentClient {
       this.http,
       pending.claimUrl,
       // The current dialect names the claim method service_auth; v0.7 named it login_hint.
-      jsonPost({ type: speaksCurrent(service) ? 'service_auth' : 'login_hint', claim_token: pending.claimToken, login_hint: email }),
+      jsonPost({ type: service.dialects.current ? 'service_auth' : 'login_hint', claim_token: pending.claimToken, login_hint: email }),
       'Starting the claim',
     );
     const body = answer.body;
@@ -307,7 +307,7 @@ export class AgentClient {
       registrationId,
       verificationUri,
       expiresAt: body.claim?.attempt?.expires_at ?? body.expires_at ?? new Date(this.clock() + 600_000).toISOString(),
-      readBack: speaksCurrent(service),
+      readBack: service.dialects.current,
       userCode: typeof userCode === 'string' && service.dialects.v07 ? userCode : undefined,
       interval: body.claim?.interval ?? body.claim_attempt?.interval,
     };
@@ -345,20 +345,22 @@ export class AgentClient {
   }
 
   private remember(service: ServiceInfo): void {
-    this.known.set(service.issuer, service.issuer);
-    if (service.resource) this.known.set(withoutTrailingSlash(service.resource), service.issuer);
+    for (const prefix of [service.issuer, service.resource]) {
+      if (prefix === undefined) continue;
+      const url = new URL(prefix);
+      this.known.set(withoutTrailingSlash(prefix), { origin: url.origin, path: withoutTrailingSlash(url.pathname), issuer: service.issuer });
+    }
   }
 
   /** The issuer of the longest known resource or issuer that the URL falls under (same origin, path prefix). */
   private issuerFor(url: string): string | undefined {
     if (!URL.canParse(url)) return undefined;
     const target = new URL(url);
-    let best: { length: number; issuer: string } | undefined;
-    for (const [prefix, issuer] of this.known) {
-      const known = new URL(prefix);
-      const path = withoutTrailingSlash(known.pathname);
-      const under = known.origin === target.origin && (path === '' || target.pathname === path || target.pathname.startsWith(`${path}/`));
-      if (under && (!best || path.length > best.length)) best = { length: path.length, issuer };
+    let best: { path: string; issuer: string } | undefined;
+    for (const known of this.known.values()) {
+      const { origin, path } = known;
+      const under = origin === target.origin && (path === '' || target.pathname === path || target.pathname.startsWith(`${path}/`));
+      if (under && (!best || path.length > best.path.length)) best = known;
     }
     return best?.issuer;
   }
@@ -381,11 +383,6 @@ export class AgentClient {
   private async save(issuer: string, record: IssuerRecord): Promise<void> {
     await this.store.update(issuer, () => record);
   }
-}
-
-/** The current dialect (read-back, refresh tokens): it advertises refresh, or it has no claim grant to poll. */
-function speaksCurrent(service: ServiceInfo): boolean {
-  return service.identityTypes.includes('refresh') || !service.dialects.v07;
 }
 
 function identityOf(body: Record<string, any>): StoredIdentity | undefined {

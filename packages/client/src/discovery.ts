@@ -1,5 +1,4 @@
-import { grantTypes, wellKnown, wellKnownUrl, withoutTrailingSlash } from '@authmd/protocol';
-import { parseChallenge } from './challenge.ts';
+import { advertisedDialects, bearerChallenge, wellKnown, wellKnownUrl, withoutTrailingSlash, type AdvertisedDialects } from '@authmd/protocol';
 import { AuthmdClientError } from './errors.ts';
 import { requestJson, type HttpOptions } from './http.ts';
 
@@ -16,7 +15,7 @@ export interface ServiceInfo {
   };
   identityTypes: string[];
   /** Which generations of the protocol the service speaks, read from what it advertises. */
-  dialects: { current: boolean; v07: boolean; v01: boolean };
+  dialects: AdvertisedDialects;
   scopes: string[];
   metadata: Record<string, any>;
 }
@@ -40,7 +39,7 @@ export class Discovery {
 
   /** From a 401 answer to `requestUrl`: its challenge points at the resource's metadata. */
   async fromChallenge(requestUrl: string, wwwAuthenticate: string | null): Promise<ServiceInfo> {
-    const metadataUrl = parseChallenge(wwwAuthenticate)?.params.resource_metadata;
+    const metadataUrl = bearerChallenge(wwwAuthenticate)?.resource_metadata;
     if (!metadataUrl) {
       throw new AuthmdClientError('agent_auth_unsupported', `${requestUrl} answered 401 without a resource_metadata challenge: it does not advertise auth.md.`);
     }
@@ -69,11 +68,6 @@ export class Discovery {
       if (base === origin || !(error instanceof AuthmdClientError) || error.code !== 'discovery_failed') throw error;
       return this.fromIssuer(origin, undefined);
     }
-  }
-
-  /** Forgets what is known about an issuer (after a challenge says the metadata changed, RFC 9728 §5.2). */
-  forget(issuer: string): void {
-    this.byIssuer.delete(withoutTrailingSlash(issuer));
   }
 
   private async fromResourceMetadata(metadataUrl: string, askedFor: string, prefetched?: { status: number; headers: Headers; body: unknown }): Promise<ServiceInfo> {
@@ -107,7 +101,7 @@ export class Discovery {
     if (typeof agentAuth?.identity_endpoint !== 'string' || typeof metadata.token_endpoint !== 'string') {
       throw new AuthmdClientError('agent_auth_unsupported', `${issuer} publishes no agent_auth identity endpoint: it does not support auth.md registration.`);
     }
-    const grants: string[] = Array.isArray(metadata.grant_types_supported) ? metadata.grant_types_supported : [];
+    const identityTypes: string[] = Array.isArray(agentAuth.identity_types_supported) ? agentAuth.identity_types_supported : [];
     const info: ServiceInfo = {
       issuer,
       resource,
@@ -117,12 +111,8 @@ export class Discovery {
         token: metadata.token_endpoint,
         revocation: typeof metadata.revocation_endpoint === 'string' ? metadata.revocation_endpoint : undefined,
       },
-      identityTypes: Array.isArray(agentAuth.identity_types_supported) ? agentAuth.identity_types_supported : [],
-      dialects: {
-        current: typeof agentAuth.identity_endpoint === 'string',
-        v07: grants.includes(grantTypes.claim),
-        v01: typeof agentAuth.register_uri === 'string',
-      },
+      identityTypes,
+      dialects: advertisedDialects(metadata),
       scopes: Array.isArray(metadata.scopes_supported) ? metadata.scopes_supported : [],
       metadata,
     };

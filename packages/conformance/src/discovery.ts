@@ -1,8 +1,6 @@
+import { advertisedDialects, wellKnown, wellKnownUrl, withoutTrailingSlash, type AdvertisedDialects } from '@authmd/protocol';
 import { CheckFailed } from './check.ts';
 import { describeAnswer, type Answer, type Http } from './http.ts';
-
-export const CLAIM_GRANT = 'urn:workos:agent-auth:grant-type:claim';
-export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** What the suite learned from the service's metadata; checks of other groups start from here. */
 export interface Discovered {
@@ -18,11 +16,8 @@ export interface Discovered {
   asAnswer: Answer;
   as: Record<string, any>;
   agentAuth: Record<string, any>;
-  /**
-   * Which generations of auth.md the service advertises: `current` (read-back ceremony, refresh tokens:
-   * `refresh` among the identity types, or no claim grant), `v07` (the claim grant), `v01` (`register_uri`).
-   */
-  dialects: { current: boolean; v07: boolean; v01: boolean };
+  /** Which generations of auth.md the service advertises (`advertisedDialects` of @authmd/protocol). */
+  dialects: AdvertisedDialects;
   identityTypes: string[];
   scopes: string[];
   endpoints: {
@@ -37,15 +32,6 @@ export interface Discovered {
   };
 }
 
-/** `https://a.example/x` → `https://a.example/.well-known/<suffix>/x` (RFC 9728 §3.1, RFC 8414 §3.1). */
-export function wellKnownUrl(identifier: string, suffix: string): string {
-  const url = new URL(identifier);
-  const path = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
-  return `${url.origin}/.well-known/${suffix}${path}`;
-}
-
-export const withoutTrailingSlash = (url: string): string => (url.endsWith('/') ? url.slice(0, -1) : url);
-
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
 
 /**
@@ -55,7 +41,7 @@ const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filt
  */
 export async function discover(http: Http, baseUrl: string): Promise<Discovered> {
   const base = withoutTrailingSlash(baseUrl);
-  const prmUrl = wellKnownUrl(base, 'oauth-protected-resource');
+  const prmUrl = wellKnownUrl(base, wellKnown.protectedResource);
   const prmAnswer = await http.get(prmUrl, { accept: 'application/json' });
   const prm = prmAnswer.json;
   if (prmAnswer.status !== 200 || typeof prm !== 'object' || prm === null || Array.isArray(prm)) {
@@ -64,7 +50,7 @@ export async function discover(http: Http, baseUrl: string): Promise<Discovered>
   if (typeof prm.resource !== 'string') throw new CheckFailed(`the protected resource metadata at ${prmUrl} has no "resource" string`);
   const issuer = strings(prm.authorization_servers)[0];
   if (!issuer) throw new CheckFailed(`the protected resource metadata at ${prmUrl} names no authorization_servers`);
-  const asUrl = wellKnownUrl(issuer, 'oauth-authorization-server');
+  const asUrl = wellKnownUrl(issuer, wellKnown.authorizationServer);
   const asAnswer = await http.get(asUrl, { accept: 'application/json' });
   const as = asAnswer.json;
   if (asAnswer.status !== 200 || typeof as !== 'object' || as === null || Array.isArray(as)) {
@@ -76,8 +62,6 @@ export async function discover(http: Http, baseUrl: string): Promise<Discovered>
   }
   if (typeof as.token_endpoint !== 'string') throw new CheckFailed(`the authorization server metadata at ${asUrl} has no token_endpoint`);
   const identityTypes = strings(agentAuth.identity_types_supported);
-  const v07 = strings(as.grant_types_supported).includes(CLAIM_GRANT);
-  const hasIdentity = typeof agentAuth.identity_endpoint === 'string';
   const claim = typeof agentAuth.claim_endpoint === 'string' ? agentAuth.claim_endpoint : undefined;
   return {
     base,
@@ -90,7 +74,7 @@ export async function discover(http: Http, baseUrl: string): Promise<Discovered>
     asAnswer,
     as,
     agentAuth,
-    dialects: { current: hasIdentity && (identityTypes.includes('refresh') || !v07), v07: hasIdentity && v07, v01: typeof agentAuth.register_uri === 'string' },
+    dialects: advertisedDialects(as),
     identityTypes,
     scopes: strings(as.scopes_supported),
     endpoints: {

@@ -5,9 +5,10 @@
  * that does not succeed throws `CheckFailed` quoting the answer; a check that only needs the step as a
  * prerequisite wraps it in `prerequisite()`, so that it is skipped rather than failed twice.
  */
+import { grantTypes } from '@authmd/protocol';
 import { CheckFailed, requireThat } from './check.ts';
 import type { CheckContext } from './context.ts';
-import { CLAIM_GRANT, JWT_BEARER } from './discovery.ts';
+
 import { describeAnswer, type Answer } from './http.ts';
 
 export interface Registration {
@@ -74,7 +75,7 @@ export async function registerServiceAuth(ctx: CheckContext, email = ctx.email()
 /** RFC 7523 jwt-bearer at the token endpoint; the raw answer. */
 export async function exchangeAnswer(ctx: CheckContext, assertion: string, extra: Record<string, string> = {}): Promise<Answer> {
   const service = await ctx.service();
-  return ctx.http.postForm(service.endpoints.token, { grant_type: JWT_BEARER, assertion, ...extra });
+  return ctx.http.postForm(service.endpoints.token, { grant_type: grantTypes.jwtBearer, assertion, ...extra });
 }
 
 export async function exchange(ctx: CheckContext, assertion: string, extra: Record<string, string> = {}): Promise<Tokens> {
@@ -106,7 +107,7 @@ export async function completeAnswer(ctx: CheckContext, claimToken: string, user
 /** One poll of the v0.7 claim grant; the raw answer. */
 export async function pollAnswer(ctx: CheckContext, claimToken: string): Promise<Answer> {
   const service = await ctx.service();
-  return ctx.http.postForm(service.endpoints.token, { grant_type: CLAIM_GRANT, claim_token: claimToken });
+  return ctx.http.postForm(service.endpoints.token, { grant_type: grantTypes.claim, claim_token: claimToken });
 }
 
 /** `{type:"refresh"}` at the identity endpoint; the raw answer. */

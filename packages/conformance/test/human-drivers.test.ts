@@ -1,3 +1,4 @@
+import { grantTypes } from '@authmd/protocol';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,6 @@ import { ManualHuman } from '../src/human/manual.ts';
  * development mailbox), each ceremony finished on the agent's side over HTTP as an agent would;
  * `ManualHuman` over streams standing in for a terminal.
  */
-
-const CLAIM_GRANT = 'urn:workos:agent-auth:grant-type:claim';
 
 interface Registration {
   claimToken: string;
@@ -77,7 +76,7 @@ async function pollClaimGrant(registration: Registration): Promise<{ status: num
   const response = await fetch(`${base}/oauth2/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: CLAIM_GRANT, claim_token: registration.claimToken }).toString(),
+    body: new URLSearchParams({ grant_type: grantTypes.claim, claim_token: registration.claimToken }).toString(),
   });
   return { status: response.status, body: await response.json() };
 }

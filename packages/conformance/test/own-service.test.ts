@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startDemo } from '../../../examples/demo/src/start.ts';
+import { freePort } from '../../../test-support/free-port.ts';
 import { catalogue } from '../src/checks/index.ts';
 import { testProviderTrustEntry } from '../src/provider/test-provider.ts';
 import type { Report } from '../src/runner.ts';
@@ -25,14 +25,6 @@ const authmd = join(repoRoot, 'packages', 'client', 'bin', 'authmd.js');
  * built"), and the demo switches no registration method off.
  */
 const NOT_OFFERED = ['discovery.agent-auth-v01', 'registration.method-not-enabled'];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

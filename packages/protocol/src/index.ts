@@ -7,3 +7,4 @@ export * from './schemas.ts';
 export * from './envelopes.ts';
 export * from './metadata.ts';
 export * from './auth-md.ts';
+export * from './challenge.ts';

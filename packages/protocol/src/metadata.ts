@@ -106,3 +106,25 @@ export function authorizationServerMetadata(d: DiscoveryDescription): Record<str
 function omitEmpty(object: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined));
 }
+
+export interface AdvertisedDialects {
+  /** `current`: the identity endpoint with the read-back ceremony and refresh tokens (`refresh` listed, or no claim grant to poll). */
+  current: boolean;
+  /** `v0.7`: the identity endpoint with the claim grant (type-in ceremony). */
+  v07: boolean;
+  /** `v0.1`: `agent_auth.register_uri`. */
+  v01: boolean;
+}
+
+/** Which dialects authorization server metadata advertises: what an agent reads to know how to talk (profile §1). */
+export function advertisedDialects(metadata: Record<string, unknown>): AdvertisedDialects {
+  const agentAuth = (typeof metadata.agent_auth === 'object' && metadata.agent_auth !== null ? metadata.agent_auth : {}) as Record<string, unknown>;
+  const listed = (value: unknown, item: string) => Array.isArray(value) && value.includes(item);
+  const identity = typeof agentAuth.identity_endpoint === 'string';
+  const claimGrant = listed(metadata.grant_types_supported, grantTypes.claim);
+  return {
+    current: identity && (listed(agentAuth.identity_types_supported, 'refresh') || !claimGrant),
+    v07: identity && claimGrant,
+    v01: typeof agentAuth.register_uri === 'string',
+  };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authorizationServerMetadata, grantTypes, protectedResourceMetadata, wellKnownUrl, type DiscoveryDescription } from '@authmd/protocol';
+import { advertisedDialects, authorizationServerMetadata, grantTypes, protectedResourceMetadata, wellKnownUrl, type DiscoveryDescription } from '@authmd/protocol';
 
 const issuer = 'https://svc.example';
 const base: DiscoveryDescription = {
@@ -73,5 +73,37 @@ describe('discovery documents', () => {
     expect(wellKnownUrl('https://svc.example/api/v1', '/.well-known/oauth-authorization-server')).toBe(
       'https://svc.example/.well-known/oauth-authorization-server/api/v1',
     );
+  });
+});
+
+describe('advertisedDialects', () => {
+  const identity = { identity_endpoint: 'https://a.example/agent/identity' };
+
+  it('reads each dialect from what the metadata advertises', () => {
+    const both = { grant_types_supported: [grantTypes.jwtBearer, grantTypes.claim], agent_auth: { ...identity, identity_types_supported: ['anonymous', 'refresh'] } };
+    expect(advertisedDialects(both)).toEqual({ current: true, v07: true, v01: false });
+    const v07Only = { grant_types_supported: [grantTypes.jwtBearer, grantTypes.claim], agent_auth: { ...identity, identity_types_supported: ['anonymous'] } };
+    expect(advertisedDialects(v07Only)).toEqual({ current: false, v07: true, v01: false });
+    const currentOnly = { grant_types_supported: [grantTypes.jwtBearer], agent_auth: { ...identity, identity_types_supported: ['anonymous'] } };
+    expect(advertisedDialects(currentOnly)).toEqual({ current: true, v07: false, v01: false });
+    expect(advertisedDialects({ agent_auth: { register_uri: 'https://a.example/agent/auth' } })).toEqual({ current: false, v07: false, v01: true });
+    expect(advertisedDialects({})).toEqual({ current: false, v07: false, v01: false });
+  });
+
+  it('matches what our own metadata says for every combination of dialects switched on', () => {
+    const description = (dialects: DiscoveryDescription['dialects']): DiscoveryDescription => ({
+      issuer: 'https://a.example',
+      dialects,
+      scopes: ['notes.read'],
+      resources: [],
+      identityTypes: ['anonymous'],
+      refresh: dialects.includes('current'),
+      endpoints: { skill: 'https://a.example/auth.md', jwks: 'https://a.example/jwks', token: 'https://a.example/token', revocation: 'https://a.example/revoke', identity: 'https://a.example/agent/identity' },
+      claimGrant: dialects.includes('v0.7'),
+      idJagGrant: false,
+    });
+    expect(advertisedDialects(authorizationServerMetadata(description(['current', 'v0.7'])))).toEqual({ current: true, v07: true, v01: false });
+    expect(advertisedDialects(authorizationServerMetadata(description(['current'])))).toEqual({ current: true, v07: false, v01: false });
+    expect(advertisedDialects(authorizationServerMetadata(description(['v0.7'])))).toEqual({ current: false, v07: true, v01: false });
   });
 });

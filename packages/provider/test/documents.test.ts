@@ -1,23 +1,20 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '@authmd/service/store';
 import { createProvider } from '../src/index.ts';
+import { afterTest } from '../../../test-support/after-test.ts';
 import { ada, startFakeService, startProvider, TestClock, type FakeService, type RunningProvider } from './support.ts';
 
 let service: FakeService;
-const running: RunningProvider[] = [];
 beforeAll(async () => {
   service = await startFakeService();
 });
 afterAll(async () => {
   await service.close();
 });
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.close();
-});
 async function start(options: Parameters<typeof startProvider>[0] = {}): Promise<RunningProvider> {
   const r = await startProvider(options);
-  running.push(r);
+  afterTest(() => r.close());
   return r;
 }
 

@@ -1,10 +1,10 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError, type AgentProvider } from '../src/index.ts';
-import { ada, startFakeService, startProvider, TestClock, type FakeService, type RunningProvider } from './support.ts';
+import { afterTest } from '../../../test-support/after-test.ts';
+import { ada, startFakeService, startProvider, TestClock, type FakeService } from './support.ts';
 
 let service: FakeService;
-const running: RunningProvider[] = [];
 
 beforeAll(async () => {
   service = await startFakeService();
@@ -12,13 +12,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await service.close();
 });
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.close();
-});
 
 async function provider(clock = new TestClock()): Promise<{ provider: AgentProvider; issuer: string; clock: TestClock }> {
   const r = await startProvider({ clock: clock.now });
-  running.push(r);
+  afterTest(() => r.close());
   return { provider: r.provider, issuer: r.server.url, clock };
 }
 
@@ -78,7 +75,7 @@ describe('minting ID-JAGs', () => {
 
   it('gives every ID-JAG a fresh jti and takes a custom client_id', async () => {
     const r = await startProvider({ clientId: 'https://agents.example/client' });
-    running.push(r);
+    afterTest(() => r.close());
     await r.provider.grants.create('user_ada', { audience: service.url, mode: 'always' });
     const a = await r.provider.mintIdJag({ user: ada(Math.floor(Date.now() / 1000)), audience: service.url });
     const b = await r.provider.mintIdJag({ user: ada(Math.floor(Date.now() / 1000)), audience: service.url });

@@ -31,14 +31,7 @@ export interface McpServerOptions {
 }
 
 /** What `authmd_authenticate` answers when a human must act (the official shape, plus `user_code` for type-in). */
-export interface McpClaimRequired {
-  status: 'claim_required';
-  registration_id: string;
-  verification_uri: string;
-  attempt_expires_at: string;
-  user_code?: string;
-  instructions: string;
-}
+export type McpClaimRequired = Omit<ClaimRequiredResult, 'handoff'>;
 
 /** What `authmd_wait_for_claim` answers when the human has not confirmed yet. */
 export interface McpClaimPending extends Omit<McpClaimRequired, 'status'> {

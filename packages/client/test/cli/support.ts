@@ -97,15 +97,6 @@ export async function runCli(args: string[], options: { store: string; env?: Rec
   return cli.done;
 }
 
-/** A port nothing listens on. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** The verification link and (type-in) code in a hand-off the CLI printed. */
 export function handoffOf(stderr: string): { link: string; userCode: string | undefined } {
   const link = /(https?:\/\/\S+\/claim\?token=\S+)/.exec(stderr)?.[1];

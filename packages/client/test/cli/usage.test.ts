@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { closedPort, REPO_ROOT, runCli, tempStore } from './support.ts';
+import { freePort } from '../../../../test-support/free-port.ts';
+import { REPO_ROOT, runCli, tempStore } from './support.ts';
 
 /** The CLI's surface without a service: help, version, usage errors, and a service that is not there. */
 describe('authmd: usage, version and unreachable services', () => {
@@ -57,7 +58,7 @@ describe('authmd: usage, version and unreachable services', () => {
   });
 
   it('an unreachable service → exit 69, one line, no stack trace', { timeout: 30_000 }, async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const fetched = await cli('fetch', `http://127.0.0.1:${port}/api/notes`);
     expect(fetched.code).toBe(69);
     expect(fetched.stderr).toMatch(/^authmd: Could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\. Check the URL/);
@@ -70,7 +71,7 @@ describe('authmd: usage, version and unreachable services', () => {
   });
 
   it('AUTHMD_DEBUG=1 adds the stack trace', { timeout: 30_000 }, async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const result = await runCli(['fetch', `http://127.0.0.1:${port}/`], { store: store.path, env: { AUTHMD_DEBUG: '1' } });
     expect(result.code).toBe(69);
     expect(result.stderr).toMatch(/\n\s+at /);

@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, type ClaimRequiredResult } from '../../src/index.ts';
-import {
-  authorizeOnPage,
-  E2E_TIMEOUT,
-  notePost,
-  recordingFetch,
-  recordingPrompt,
-  registrations,
-  signedInHuman,
-  startE2eDemo,
-  statusOf,
-  typeCodeOnPage,
-  type Demo,
-  stopAfterTest,
-} from './support.ts';
+import { type Demo, E2E_TIMEOUT, notePost, person, recordingFetch, recordingPrompt, registrations, startE2eDemo, statusOf, stopAfterTest } from './support.ts';
 
 /**
  * Issue 5, "Done when": anonymous, then claim by email in both directions. `authenticate({email})`
@@ -69,8 +56,8 @@ describe('anonymous, then claimed by email', () => {
       const demo = await startE2eDemo();
       const { client, required, anonymousId } = await anonymousThenEmail(demo);
 
-      const ada = await signedInHuman(demo.url, 'ada@example.com');
-      const pageCode = await authorizeOnPage(ada, required.verification_uri);
+      const ada = person(demo.url, 'ada@example.com');
+      const pageCode = await ada.readBack(required.verification_uri);
       const ready = await client.completeClaim(demo.url, pageCode);
       expect(ready).toMatchObject({ status: 'ready', token_type: 'Bearer', registration_id: anonymousId, registration_type: 'anonymous', claimed: true });
       expect(ready.scope?.split(' ').sort()).toEqual(['notes.read', 'notes.write']);
@@ -92,8 +79,8 @@ describe('anonymous, then claimed by email', () => {
       const outcomes: string[] = [];
       const waiting = client.waitForClaim(demo.url, { onPoll: (outcome) => outcomes.push(outcome), signal: stopAfterTest() });
       waiting.catch(() => undefined); // awaited below; no unhandled rejection if the test fails before that
-      const ada = await signedInHuman(demo.url, 'ada@example.com');
-      await typeCodeOnPage(ada, required.verification_uri, required.user_code!);
+      const ada = person(demo.url, 'ada@example.com');
+      await ada.typeIn(required.verification_uri, required.user_code!);
       const ready = await waiting;
       expect(ready).toMatchObject({ status: 'ready', token_type: 'Bearer', registration_id: anonymousId, registration_type: 'anonymous', claimed: true });
       expect(ready.scope?.split(' ').sort()).toEqual(['notes.read', 'notes.write']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError, type ClaimRequiredResult } from '../../src/index.ts';
-import { authorizeOnPage, E2E_TIMEOUT, rejectionOf, signedInHuman, startE2eDemo } from './support.ts';
+import { E2E_TIMEOUT, person, rejectionOf, startE2eDemo } from './support.ts';
 
 /**
  * The ceremony's refusals against the real demo: an early or wrong read-back code is an error the
@@ -19,7 +19,7 @@ describe('claim refusals', () => {
       expect(early.code).toBe('claim_not_confirmed');
       expect(client.pendingHandoff(demo.url)).toEqual(claim.handoff);
 
-      const code = await authorizeOnPage(await signedInHuman(demo.url, 'grace@example.com'), claim.verification_uri);
+      const code = await person(demo.url, 'grace@example.com').readBack(claim.verification_uri);
       const wrong = await rejectionOf(client.completeClaim(demo.url, String((Number(code) + 1) % 1_000_000).padStart(6, '0')));
       expect(wrong.code).toBe('invalid_user_code');
       expect(wrong.status).toBe(401);
@@ -35,10 +35,7 @@ describe('claim refusals', () => {
       const demo = await startE2eDemo();
       const client = new AgentClient();
       const claim = (await client.authenticate({ url: demo.url, email: 'grace@example.com' })) as ClaimRequiredResult;
-      const grace = await signedInHuman(demo.url, 'grace@example.com');
-      const page = await grace.open(claim.verification_uri);
-      expect(page.status, page.html).toBe(200);
-      expect((await grace.submit(page, '/claim/deny')).status).toBe(200);
+      await person(demo.url, 'grace@example.com').deny(claim.verification_uri);
 
       const polled = await rejectionOf(client.waitForClaim(demo.url));
       expect(polled).toBeInstanceOf(AuthmdClientError);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AgentClient, MemoryCredentialStore, type ClaimRequiredResult } from '../../src/index.ts';
-import { authorizeOnPage, E2E_TIMEOUT, exchanges, recordingFetch, registrations, signedInHuman, startE2eDemo } from './support.ts';
+import { AgentClient } from '../../src/index.ts';
+import { claimByReadBack, E2E_TIMEOUT, exchanges, expireStoredAssertion, recordingClient, recordingFetch, registrations, startE2eDemo } from './support.ts';
 
 /**
  * Parallel requests through one client (an MCP host running tool calls side by side, an agent's
@@ -27,12 +27,9 @@ describe('concurrent requests through one client', () => {
     'a claimed client whose assertion has expired: two parallel fetches refresh once and both succeed (the registration survives)',
     async () => {
       const demo = await startE2eDemo();
-      const store = new MemoryCredentialStore();
-      const { fetch, sent } = recordingFetch();
-      const client = new AgentClient({ fetch, store });
-      const claim = (await client.authenticate({ url: demo.url, email: 'ada@example.com' })) as ClaimRequiredResult;
-      await client.completeClaim(demo.url, await authorizeOnPage(await signedInHuman(demo.url, 'ada@example.com'), claim.verification_uri));
-      await store.update(demo.url, (record) => record && { ...record, identity: { ...record.identity!, expires_at: new Date(Date.now() - 60_000).toISOString() }, access_token: undefined });
+      const { client, store, sent } = recordingClient();
+      await claimByReadBack(client, demo, 'ada@example.com');
+      await expireStoredAssertion(store, demo.url);
       const before = sent.length;
 
       const outcomes = await Promise.allSettled([client.fetch(demo.api), client.fetch(demo.api)]);

@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError } from '../../src/index.ts';
 import { anonymousRegistration, authorizationServerMetadata, challenge, protectedResourceMetadata, startScriptedService, type SeenRequest } from './scripted-service.ts';
-import { E2E_TIMEOUT, JWT_BEARER, rejectionOf } from './support.ts';
+import { E2E_TIMEOUT, rejectionOf } from './support.ts';
 
 /**
  * Discovery rules (issue 5, Build 1): protected-resource metadata whose `resource` does not cover the
@@ -12,13 +13,13 @@ import { E2E_TIMEOUT, JWT_BEARER, rejectionOf } from './support.ts';
 const API_PATH = '/api/things';
 
 /** A service whose metadata documents are what the test says; its API wants a bearer token. */
-async function serviceWith(documents: { prm?: (base: string) => Record<string, unknown>; as?: (base: string) => Record<string, unknown> }) {
+async function serviceWith(documents: { prm?: (base: string) => Record<string, unknown>; as?: (base: string) => Record<string, unknown>; asHeaders?: Record<string, string> }) {
   return startScriptedService((request: SeenRequest, base) => {
     if (request.method === 'GET' && request.path === '/.well-known/oauth-protected-resource') {
       return { status: 200, body: documents.prm?.(base) ?? protectedResourceMetadata(base) };
     }
     if (request.method === 'GET' && request.path === '/.well-known/oauth-authorization-server') {
-      return { status: 200, body: documents.as?.(base) ?? authorizationServerMetadata(base) };
+      return { status: 200, body: documents.as?.(base) ?? authorizationServerMetadata(base), headers: documents.asHeaders ?? {} };
     }
     if (request.path === API_PATH) {
       if (request.authorization === 'Bearer at_scripted') return { status: 200, body: { things: [] } };
@@ -27,7 +28,7 @@ async function serviceWith(documents: { prm?: (base: string) => Record<string, u
     if (request.method === 'POST' && request.path === '/agent/identity' && request.body.type === 'anonymous') {
       return anonymousRegistration(base);
     }
-    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
+    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === grantTypes.jwtBearer) {
       return { status: 200, body: { access_token: 'at_scripted', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };
     }
     return undefined;
@@ -92,6 +93,26 @@ describe('discovery rules', () => {
         expect(seen.filter((line) => line.startsWith('POST')), `issuer ${issuer(service.base)}: nothing registered, nothing exchanged`).toEqual([]);
         expect(seen).toContain('GET /.well-known/oauth-authorization-server');
       }
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'caches what it learned per issuer for the metadata\'s max-age, then asks again',
+    async () => {
+      const service = await serviceWith({ asHeaders: { 'cache-control': 'public, max-age=60' } });
+      let now = Date.parse('2026-11-28T12:00:00Z');
+      const client = new AgentClient({ clock: () => now });
+      const metadataReads = () => asked(service.seen).filter((line) => line === 'GET /.well-known/oauth-authorization-server').length;
+
+      await client.discover(service.base);
+      await client.discover(service.base);
+      now += 59_000;
+      await client.discover(`${service.base}${API_PATH}`);
+      expect(metadataReads(), 'within max-age: read once').toBe(1);
+      now += 2_000;
+      await client.discover(service.base);
+      expect(metadataReads(), 'past max-age: read again').toBe(2);
     },
     E2E_TIMEOUT,
   );

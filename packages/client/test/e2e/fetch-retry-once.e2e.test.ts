@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/index.ts';
 import { anonymousRegistration, challenge, discoveryAnswer, startScriptedService } from './scripted-service.ts';
-import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
+import { E2E_TIMEOUT } from './support.ts';
 
 /**
  * The other side of 401 recovery (AUTH.md retry policy, issue 5 Build 4): `fetch` re-exchanges
@@ -22,7 +23,7 @@ describe('fetch: one re-exchange on a 401, not more', () => {
         if (request.method === 'POST' && request.path === '/agent/identity' && request.body.type === 'anonymous') {
           return anonymousRegistration(base);
         }
-        if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
+        if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === grantTypes.jwtBearer) {
           issued += 1;
           return { status: 200, body: { access_token: `at_${issued}`, token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };
         }

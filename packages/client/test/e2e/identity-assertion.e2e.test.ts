@@ -1,18 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, sampleProviderSource, type ClaimRequiredResult } from '../../src/index.ts';
-import {
-  authorizeOnPage,
-  E2E_TIMEOUT,
-  grantConsent,
-  notePost,
-  providerSession,
-  recordingFetch,
-  recordingPrompt,
-  registrations,
-  signedInHuman,
-  startE2eDemo,
-  statusOf,
-} from './support.ts';
+import { E2E_TIMEOUT, grantConsent, notePost, person, providerSession, recordingFetch, recordingPrompt, registrations, startE2eDemo, statusOf } from './support.ts';
 
 /**
  * Issue 5, "Done when": identity_assertion, clean and step-up, with ID-JAGs minted by the real demo
@@ -52,8 +40,8 @@ describe('identity_assertion', () => {
       const first = new AgentClient();
       const byEmail = (await first.authenticate({ url: demo.url, email: 'ada@example.com' })) as ClaimRequiredResult;
       expect(byEmail.status).toBe('claim_required');
-      const adaBrowser = await signedInHuman(demo.url, 'ada@example.com');
-      expect((await first.completeClaim(demo.url, await authorizeOnPage(adaBrowser, byEmail.verification_uri))).claimed).toBe(true);
+      const ada = person(demo.url, 'ada@example.com');
+      expect((await first.completeClaim(demo.url, await ada.readBack(byEmail.verification_uri))).claimed).toBe(true);
 
       // Another agent, on ada's agent platform: the provider vouches for her.
       const session = await providerSession(demo.providerUrl, 'ada@example.com');
@@ -71,10 +59,10 @@ describe('identity_assertion', () => {
       expect(registrations(sent).map((r) => r.body.type)).toEqual(['identity_assertion']);
 
       // The page names the provider; ada confirms and reads the code back.
-      const page = await adaBrowser.open(required.verification_uri);
+      const page = await ada.open(required.verification_uri);
       expect(page.status, page.html).toBe(200);
       expect(page.html).toMatch(/Link .+ to your account\?/);
-      const ready = await agent.completeClaim(demo.url, await authorizeOnPage(adaBrowser, required.verification_uri));
+      const ready = await agent.completeClaim(demo.url, await ada.readBack(required.verification_uri));
       expect(ready).toMatchObject({ status: 'ready', registration_id: required.registration_id, registration_type: 'identity_assertion', claimed: true });
       expect(ready.scope?.split(' ').sort()).toEqual(['notes.read', 'notes.write']);
       expect(await statusOf(await agent.fetch(demo.api, notePost('by ada, via her provider')))).toBe(201);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AgentClient, AuthmdClientError, MemoryCredentialStore, type ClaimRequiredResult } from '../../src/index.ts';
-import { authorizeOnPage, E2E_TIMEOUT, postJson, recordingFetch, registrations, rejectionOf, signedInHuman, startE2eDemo, statusOf } from './support.ts';
+import { AgentClient, AuthmdClientError, MemoryCredentialStore } from '../../src/index.ts';
+import { claimByReadBack, E2E_TIMEOUT, postJson, recordingClient, recordingFetch, registrations, rejectionOf, startE2eDemo, statusOf } from './support.ts';
 
 /**
  * protocol-reference §6.2: the client never silently falls back to an anonymous registration when
@@ -13,14 +13,10 @@ describe('no silent fallback to anonymous', () => {
     'a claimed registration killed at the service (refresh token replayed → family, assertions and tokens revoked): fetch and authenticate refuse',
     async () => {
       const demo = await startE2eDemo();
-      const store = new MemoryCredentialStore();
-      const { fetch, sent } = recordingFetch();
-      const client = new AgentClient({ fetch, store });
+      const { client, store, sent } = recordingClient();
       // Anonymous, then claimed by ada: the stored record says type anonymous, claimed true.
       expect(await statusOf(await client.fetch(demo.api))).toBe(200);
-      const claim = (await client.authenticate({ url: demo.url, email: 'ada@example.com' })) as ClaimRequiredResult;
-      const ada = await signedInHuman(demo.url, 'ada@example.com');
-      await client.completeClaim(demo.url, await authorizeOnPage(ada, claim.verification_uri));
+      await claimByReadBack(client, demo, 'ada@example.com');
       const claimed = (await store.get(demo.url))!;
       expect(claimed).toMatchObject({ registration_type: 'anonymous', claimed: true });
 

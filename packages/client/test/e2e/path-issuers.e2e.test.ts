@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/index.ts';
 import { startScriptedService } from './scripted-service.ts';
-import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
+import { E2E_TIMEOUT } from './support.ts';
 
 /**
  * Two auth.md services on one origin, each with its own issuer path (RFC 8414 §3.1 path issuers; the
@@ -25,7 +26,7 @@ async function twoTenants() {
         body: {
           issuer,
           token_endpoint: `${issuer}/oauth2/token`,
-          grant_types_supported: [JWT_BEARER],
+          grant_types_supported: [grantTypes.jwtBearer],
           agent_auth: { identity_endpoint: `${issuer}/agent/identity`, claim_endpoint: `${issuer}/agent/identity/claim`, identity_types_supported: ['anonymous'] },
         },
       };

@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError, type ClaimRequiredResult } from '../../src/index.ts';
 import { discoveryAnswer, startScriptedService, type Answer, type SeenRequest } from './scripted-service.ts';
-import { CLAIM_GRANT, E2E_TIMEOUT, recordingPrompt, rejectionOf } from './support.ts';
+import { E2E_TIMEOUT, recordingPrompt, rejectionOf } from './support.ts';
 
 /**
  * Issue 5, "Done when": `slow_down` handling verified by counting the client's poll times against a
@@ -60,7 +61,7 @@ async function scriptedService(script: ((now: number) => Answer)[], clock: () =>
         },
       };
     }
-    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === CLAIM_GRANT) {
+    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === grantTypes.claim) {
       polls.push({ at: clock(), body: request.body });
       const next = script[polls.length - 1];
       return next ? next(clock()) : oauthError('authorization_pending');
@@ -112,7 +113,7 @@ describe('type-in polling: interval, slow_down, expired_token, access_denied', (
       expect(service.polls).toHaveLength(5);
       expect(gaps(start, service.polls)).toEqual([1, 1, 6, 11, 11]);
       expect(outcomes).toEqual(['authorization_pending', 'slow_down', 'slow_down', 'authorization_pending']);
-      for (const poll of service.polls) expect(poll.body).toMatchObject({ grant_type: CLAIM_GRANT, claim_token: 'clm_scripted' });
+      for (const poll of service.polls) expect(poll.body).toMatchObject({ grant_type: grantTypes.claim, claim_token: 'clm_scripted' });
       expect(ready).toMatchObject({ status: 'ready', access_token: 'at_scripted', registration_id: 'reg_scripted', registration_type: 'service_auth', claimed: true });
       expect((await client.status())[service.base]).toMatchObject({
         registration_id: 'reg_scripted',

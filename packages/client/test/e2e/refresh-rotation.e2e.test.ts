@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentClient, MemoryCredentialStore, type ClaimRequiredResult } from '../../src/index.ts';
-import { authorizeOnPage, E2E_TIMEOUT, exchanges, notePost, postJson, recordingFetch, registrations, signedInHuman, startE2eDemo, statusOf } from './support.ts';
+import { claimByReadBack, E2E_TIMEOUT, exchanges, expireStoredAssertion, notePost, postJson, recordingClient, registrations, startE2eDemo, statusOf } from './support.ts';
 
 /**
  * Issue 5, "Done when": refresh rotation. A read-back claim hands over a refresh token. When the
@@ -13,19 +12,15 @@ describe('refresh rotation', () => {
     'an expired assertion and no access token → refresh: new refresh token stored, the old one refused as invalid_refresh_token',
     async () => {
       const demo = await startE2eDemo();
-      const store = new MemoryCredentialStore();
-      const { fetch, sent } = recordingFetch();
-      const client = new AgentClient({ fetch, store });
-      const claim = (await client.authenticate({ url: demo.url, email: 'ada@example.com' })) as ClaimRequiredResult;
-      const ada = await signedInHuman(demo.url, 'ada@example.com');
-      await client.completeClaim(demo.url, await authorizeOnPage(ada, claim.verification_uri));
+      const { client, store, sent } = recordingClient();
+      const claim = await claimByReadBack(client, demo, 'ada@example.com');
       const claimed = (await store.get(demo.url))!;
       const oldRefresh = claimed.identity!.refresh_token!.value;
       const oldAssertion = claimed.identity!.assertion;
       expect(oldRefresh).toMatch(/\S/);
 
       // The assertion is past its time (as far as the client can tell) and the access token is gone.
-      await store.update(demo.url, (record) => record && { ...record, identity: { ...record.identity!, expires_at: new Date(Date.now() - 60_000).toISOString() }, access_token: undefined });
+      await expireStoredAssertion(store, demo.url);
       const exchangesBefore = exchanges(sent).length;
 
       const ready = await client.authenticate({ url: demo.url });

@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError } from '../../src/index.ts';
 import { anonymousRegistration, discoveryAnswer, startScriptedService, type Answer } from './scripted-service.ts';
-import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
+import { E2E_TIMEOUT } from './support.ts';
 
 /**
  * AUTH.md's agent retry policy (protocol-reference §2.16; issue 5 Build 4): a 5xx is retried with
@@ -16,7 +17,7 @@ async function serviceFailingWith(failures: Answer[]) {
     const discovered = discoveryAnswer(request, base);
     if (discovered) return discovered;
     if (request.method === 'POST' && request.path === '/agent/identity') return queue.shift() ?? anonymousRegistration(base);
-    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
+    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === grantTypes.jwtBearer) {
       return { status: 200, body: { access_token: 'at_scripted', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };
     }
     return undefined;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentClient, MemoryCredentialStore } from '../../src/index.ts';
-import { E2E_TIMEOUT, exchanges, postForm, recordingFetch, registrations, startE2eDemo, statusOf } from './support.ts';
+import { E2E_TIMEOUT, exchanges, postForm, recordingClient, registrations, startE2eDemo, statusOf } from './support.ts';
 
 /**
  * Issue 5, "Done when": 401 recovery after a revoke. The access token the client holds is revoked at
@@ -12,9 +11,7 @@ describe('401 recovery after a revoke', () => {
     'one 401, exactly one extra jwt-bearer exchange, then 200; no new registration',
     async () => {
       const demo = await startE2eDemo();
-      const store = new MemoryCredentialStore();
-      const { fetch, sent } = recordingFetch();
-      const client = new AgentClient({ fetch, store });
+      const { client, store, sent } = recordingClient();
       expect(await statusOf(await client.fetch(demo.api))).toBe(200);
       expect(exchanges(sent)).toHaveLength(1);
       const revokedToken = (await store.get(demo.url))!.access_token!.value;

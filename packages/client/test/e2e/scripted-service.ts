@@ -1,6 +1,7 @@
+import { grantTypes } from '@authmd/protocol';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterTest, CLAIM_GRANT, JWT_BEARER } from './support.ts';
+import { afterTest } from '../../../../test-support/after-test.ts';
 
 /**
  * A small real HTTP server on 127.0.0.1 for behaviour the demo does not produce on demand (a
@@ -79,7 +80,7 @@ export function authorizationServerMetadata(base: string, overrides: Record<stri
     issuer: base,
     token_endpoint: `${base}/oauth2/token`,
     revocation_endpoint: `${base}/oauth2/revoke`,
-    grant_types_supported: [JWT_BEARER, CLAIM_GRANT],
+    grant_types_supported: [grantTypes.jwtBearer, grantTypes.claim],
     scopes_supported: ['notes.read', 'notes.write'],
     resource: base,
     authorization_servers: [base],

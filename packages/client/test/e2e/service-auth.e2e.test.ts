@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, AuthmdClientError, type ClaimRequiredResult } from '../../src/index.ts';
-import {
-  authorizeOnPage,
-  E2E_TIMEOUT,
-  exchanges,
-  notePost,
-  recordingFetch,
-  recordingPrompt,
-  registrations,
-  rejectionOf,
-  signedInHuman,
-  startE2eDemo,
-  statusOf,
-  typeCodeOnPage,
-  type Demo,
-  stopAfterTest,
-} from './support.ts';
+import { type Demo, E2E_TIMEOUT, exchanges, notePost, person, recordingFetch, recordingPrompt, registrations, rejectionOf, startE2eDemo, statusOf, stopAfterTest } from './support.ts';
 
 /** Issue 5, "Done when": service_auth (registration by email) in both directions, against the real demo. */
 
@@ -57,8 +42,8 @@ describe('service_auth: registration by email', () => {
     async () => {
       const demo = await startE2eDemo();
       const { client, required } = await registerByEmail(demo);
-      const grace = await signedInHuman(demo.url, 'grace@example.com');
-      const pageCode = await authorizeOnPage(grace, required.verification_uri);
+      const grace = person(demo.url, 'grace@example.com');
+      const pageCode = await grace.readBack(required.verification_uri);
       expect(pageCode).not.toBe(required.user_code);
       const ready = await client.completeClaim(demo.url, pageCode);
       expect(ready).toMatchObject({ status: 'ready', registration_id: required.registration_id, registration_type: 'service_auth', claimed: true });
@@ -76,8 +61,8 @@ describe('service_auth: registration by email', () => {
       const { client, required } = await registerByEmail(demo);
       const waiting = client.waitForClaim(demo.url, { signal: stopAfterTest() });
       waiting.catch(() => undefined); // awaited below; no unhandled rejection if the test fails before that
-      const grace = await signedInHuman(demo.url, 'grace@example.com');
-      await typeCodeOnPage(grace, required.verification_uri, required.user_code!);
+      const grace = person(demo.url, 'grace@example.com');
+      await grace.typeIn(required.verification_uri, required.user_code!);
       const ready = await waiting;
       expect(ready).toMatchObject({ status: 'ready', registration_id: required.registration_id, registration_type: 'service_auth', claimed: true });
       expect(ready.scope?.split(' ').sort()).toEqual(['notes.read', 'notes.write']);

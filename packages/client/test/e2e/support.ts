@@ -1,58 +1,21 @@
+import { grantTypes } from '@authmd/protocol';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '@authmd/service';
-import { afterEach, expect } from 'vitest';
+import { expect } from 'vitest';
+import { afterTest } from '../../../../test-support/after-test.ts';
+import { recordingLogger, type RecordingLogger } from '../../../../test-support/recording-logger.ts';
 import { startDemo, type RunningDemo } from '../../../../examples/demo/src/start.ts';
-import { Browser } from '../../../conformance/src/human/browser.ts';
-import type { AgentClientOptions, Handoff } from '../../src/index.ts';
+import { AuthmdPagesHuman } from '../../../conformance/src/human/authmd-pages.ts';
+import type { Page } from '../../../conformance/src/human/browser.ts';
+import { AgentClient, MemoryCredentialStore, type AgentClientOptions, type ClaimRequiredResult, type Handoff } from '../../src/index.ts';
 
 /**
  * End-to-end support for the @authmd/client tests: the real demo (service + demo provider) on
  * 127.0.0.1, a human at a browser over HTTP, and a fetch that records every request the client sends.
  */
 
-export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-export const CLAIM_GRANT = 'urn:workos:agent-auth:grant-type:claim';
 export const E2E_TIMEOUT = 30_000;
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-
-/** Runs `step` after the current test, even when it failed halfway (servers before their directories). */
-export function afterTest(step: () => Promise<unknown> | unknown): void {
-  cleanups.push(step);
-}
-
-afterEach(async () => {
-  const errors: unknown[] = [];
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length) throw new AggregateError(errors, 'cleanup failed');
-});
-
-/** Every line the service logged; its audit events are `info('audit', {event, registration_id, …})`. */
-export interface RecordingLogger extends Logger {
-  lines: { level: string; message: string; fields: Record<string, unknown> }[];
-  /** The audit events of one type, oldest first. */
-  audit(type: string): Record<string, unknown>[];
-}
-
-export function recordingLogger(): RecordingLogger {
-  const lines: RecordingLogger['lines'] = [];
-  const at = (level: string) => (message: string, fields: Record<string, unknown> = {}) => void lines.push({ level, message, fields });
-  return {
-    lines,
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    audit: (type) => lines.filter((line) => line.message === 'audit' && line.fields.event === type).map((line) => line.fields),
-  };
-}
 
 export interface Demo extends RunningDemo {
   logger: RecordingLogger;
@@ -95,7 +58,7 @@ export function recordingFetch(): { fetch: NonNullable<AgentClientOptions['fetch
 }
 
 /** The jwt-bearer exchanges among the recorded requests. */
-export const exchanges = (sent: SentRequest[]): SentRequest[] => sent.filter((r) => r.url.endsWith('/oauth2/token') && r.body.grant_type === JWT_BEARER);
+export const exchanges = (sent: SentRequest[]): SentRequest[] => sent.filter((r) => r.url.endsWith('/oauth2/token') && r.body.grant_type === grantTypes.jwtBearer);
 /** The registrations (`POST /agent/identity` of any type but refresh) among the recorded requests. */
 export const registrations = (sent: SentRequest[]): SentRequest[] => sent.filter((r) => r.url.endsWith('/agent/identity') && r.body.type !== 'refresh');
 
@@ -105,30 +68,47 @@ export function recordingPrompt(): { show(handoff: Handoff): void; shown: Handof
   return { shown, show: (handoff) => void shown.push(handoff) };
 }
 
-/** A person at a browser, signed in at the demo service as `email` (emailed code from the dev mailbox). */
-export async function signedInHuman(base: string, email: string): Promise<Browser> {
-  const browser = new Browser(base);
-  await browser.signIn(email);
-  return browser;
+/**
+ * A person at the demo's pages as `email`: the conformance suite's driver of authmd's own pages
+ * (signs in once, with the code from the development mailbox; each step fails saying what the page showed).
+ */
+export interface Person {
+  /** Opens the claim link (signing in first); the claim page, for a test that looks at it before answering. */
+  open(verificationUri: string): Promise<Page>;
+  /** Read-back: Authorize; the code the page shows. */
+  readBack(verificationUri: string): Promise<string>;
+  /** Type-in: types the agent's code on the page. */
+  typeIn(verificationUri: string, code: string): Promise<void>;
+  deny(verificationUri: string): Promise<void>;
 }
 
-/** Read-back: opens the link, presses Authorize, returns the code the page shows. */
-export async function authorizeOnPage(browser: Browser, verificationUri: string): Promise<string> {
-  const claimPage = await browser.open(verificationUri);
-  expect(claimPage.status, claimPage.html).toBe(200);
-  const shown = await browser.submit(claimPage, '/claim/authorize');
-  expect(shown.status, shown.html).toBe(200);
-  const code = /data-testid="page-code">(\d{6})</.exec(shown.html)?.[1];
-  expect(code, 'the page shows a six-digit code').toBeDefined();
-  return code!;
+export function person(base: string, email: string): Person {
+  const human = new AuthmdPagesHuman(base);
+  return {
+    open: (uri) => human.openClaim(uri, email),
+    readBack: (uri) => human.readBack(uri, email),
+    typeIn: (uri, code) => human.typeIn(uri, email, code),
+    deny: (uri) => human.deny(uri, email),
+  };
 }
 
-/** Type-in: opens the link and types the agent's code. */
-export async function typeCodeOnPage(browser: Browser, verificationUri: string, code: string): Promise<void> {
-  const claimPage = await browser.open(verificationUri);
-  expect(claimPage.status, claimPage.html).toBe(200);
-  const linked = await browser.submit(claimPage, '/claim/code', { code });
-  expect(linked.status, linked.html).toBe(200);
+/** A client on a memory store the test can read and edit, recording every request it sends. */
+export function recordingClient(options: AgentClientOptions = {}): { client: AgentClient; store: MemoryCredentialStore; sent: SentRequest[] } {
+  const store = new MemoryCredentialStore();
+  const { fetch, sent } = recordingFetch();
+  return { client: new AgentClient({ fetch, store, ...options }), store, sent };
+}
+
+/** Registers `client` by email and has the person claim it by reading the page's code back. */
+export async function claimByReadBack(client: AgentClient, demo: Demo, email: string): Promise<ClaimRequiredResult> {
+  const claim = (await client.authenticate({ url: demo.url, email })) as ClaimRequiredResult;
+  await client.completeClaim(demo.url, await person(demo.url, email).readBack(claim.verification_uri));
+  return claim;
+}
+
+/** As if the stored identity assertion had expired and no access token were left: the next call must refresh. */
+export function expireStoredAssertion(store: MemoryCredentialStore, issuer: string): Promise<unknown> {
+  return store.update(issuer, (record) => record && { ...record, identity: { ...record.identity!, expires_at: new Date(Date.now() - 60_000).toISOString() }, access_token: undefined });
 }
 
 /** POST a JSON body to the service (the test acting behind the client's back). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentClient, type ClaimRequiredResult } from '../../src/index.ts';
-import { E2E_TIMEOUT, exchanges, recordingFetch, signedInHuman, startE2eDemo, statusOf, typeCodeOnPage, stopAfterTest } from './support.ts';
+import { E2E_TIMEOUT, exchanges, person, recordingFetch, startE2eDemo, statusOf, stopAfterTest } from './support.ts';
 
 /**
  * Issue 5, Build 4: "reuse a live access token". The type-in ceremony ends with a token response
@@ -17,7 +17,7 @@ describe('after a type-in claim', () => {
       const claim = (await client.authenticate({ url: demo.url, email: 'grace@example.com' })) as ClaimRequiredResult;
       const waiting = client.waitForClaim(demo.url, { signal: stopAfterTest() });
       waiting.catch(() => undefined); // awaited below; no unhandled rejection if the test fails before that
-      await typeCodeOnPage(await signedInHuman(demo.url, 'grace@example.com'), claim.verification_uri, claim.user_code!);
+      await person(demo.url, 'grace@example.com').typeIn(claim.verification_uri, claim.user_code!);
       const ready = await waiting;
 
       expect((await client.status())[demo.url]!.access_token!.value).toBe(ready.access_token);

@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/index.ts';
 import { discoveryAnswer, startScriptedService, type SeenRequest } from './scripted-service.ts';
-import { E2E_TIMEOUT, JWT_BEARER } from './support.ts';
+import { E2E_TIMEOUT } from './support.ts';
 
 /**
  * Issue 5, Build 3: the ceremony "whichever the service speaks". A service of the v0.7 generation
@@ -34,7 +35,7 @@ describe('claim start at a v0.7 service', () => {
             },
           };
         }
-        if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === JWT_BEARER) {
+        if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === grantTypes.jwtBearer) {
           return { status: 200, body: { access_token: 'at_v07', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read' } };
         }
         if (request.method === 'POST' && request.path === '/agent/identity/claim') {

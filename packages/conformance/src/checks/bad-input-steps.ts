@@ -1,5 +1,6 @@
+import { grantTypes, mediaTypes } from '@authmd/protocol';
 import { CheckFailed } from '../check.ts';
-import { CLAIM_GRANT, JWT_BEARER, type Discovered } from '../discovery.ts';
+import { type Discovered } from '../discovery.ts';
 import { describeAnswer, type Answer, type SendOptions } from '../http.ts';
 
 /**
@@ -72,7 +73,7 @@ export interface FuzzCase {
 const CONTENT_TYPES: Record<Kind, string> = {
   json: 'application/json',
   form: 'application/x-www-form-urlencoded',
-  secevent: 'application/secevent+jwt',
+  secevent: mediaTypes.secEvent,
 };
 
 /** A small deterministic generator (mulberry32), so that every run sends the same requests. */
@@ -104,7 +105,7 @@ function targets(service: Discovered): Target[] {
   const list: Target[] = [{ name: 'identity', url: endpoints.identity, kind: 'json', sample: '{"type":"anonymous"}' }];
   if (endpoints.claim) list.push({ name: 'claim', url: endpoints.claim, kind: 'json', sample: '{"type":"service_auth","claim_token":"clm_x","login_hint":"a@example.com"}' });
   if (endpoints.claimComplete && dialects.current) list.push({ name: 'claim/complete', url: endpoints.claimComplete, kind: 'json', sample: '{"claim_token":"clm_x","user_code":"123456"}' });
-  list.push({ name: 'token', url: endpoints.token, kind: 'form', sample: `grant_type=${encodeURIComponent(JWT_BEARER)}&assertion=x.y.z` });
+  list.push({ name: 'token', url: endpoints.token, kind: 'form', sample: `grant_type=${encodeURIComponent(grantTypes.jwtBearer)}&assertion=x.y.z` });
   if (endpoints.revocation) list.push({ name: 'revocation', url: endpoints.revocation, kind: 'form', sample: 'token=x', lenient: true });
   if (endpoints.events) list.push({ name: 'events', url: endpoints.events, kind: 'secevent', sample: 'e30.e30.' });
   return list;
@@ -112,7 +113,7 @@ function targets(service: Discovered): Target[] {
 
 /** The body-shape cases of one kind of endpoint: [label, body, whether 200 is possible]. */
 function shapeCases(target: Target, random: () => number): [string, string | Uint8Array, boolean][] {
-  const grant = `grant_type=${encodeURIComponent(target.name === 'token' ? JWT_BEARER : CLAIM_GRANT)}`;
+  const grant = `grant_type=${encodeURIComponent(target.name === 'token' ? grantTypes.jwtBearer : grantTypes.claim)}`;
   switch (target.kind) {
     case 'json':
       return [
@@ -127,7 +128,7 @@ function shapeCases(target: Target, random: () => number): [string, string | Uin
       ];
     case 'form':
       return [
-        ['a JSON body under the form content type', target.name === 'token' ? `{"grant_type":"${JWT_BEARER}","assertion":"x.y.z"}` : '{"token":"x"}', false],
+        ['a JSON body under the form content type', target.name === 'token' ? `{"grant_type":"${grantTypes.jwtBearer}","assertion":"x.y.z"}` : '{"token":"x"}', false],
         ['broken percent-encoding', target.name === 'token' ? 'grant_type=%ZZ&assertion=%' : 'token=%ZZ%', !!target.lenient],
         ['percent-encoded bytes that are not UTF-8', target.name === 'token' ? `${grant}&assertion=%FF%FE%FD&claim_token=%C0%AF` : 'token=%FF%FE%FD', !!target.lenient],
         ['empty names and values', '=&&=&grant_type=&token=', false],

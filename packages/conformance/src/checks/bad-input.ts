@@ -1,6 +1,7 @@
+import { grantTypes } from '@authmd/protocol';
 import { CheckFailed, requireThat, type Check } from '../check.ts';
 import type { CheckContext } from '../context.ts';
-import { JWT_BEARER } from '../discovery.ts';
+
 import { describeAnswer, type SendOptions } from '../http.ts';
 import { expectJsonError, fuzzCases, fuzzProblem, type ErrorExpectation } from './bad-input-steps.ts';
 
@@ -79,7 +80,7 @@ export const badInputChecks: Check[] = [
     async run(ctx) {
       const service = await ctx.service();
       const expected: ErrorExpectation = { status: [400], codes: ['invalid_request', 'unsupported_grant_type'] };
-      await expectRefused(ctx, service.endpoints.token, 'POST a jwt-bearer request as JSON to the token endpoint', { body: { grant_type: JWT_BEARER, assertion: 'x.y.z' } }, expected);
+      await expectRefused(ctx, service.endpoints.token, 'POST a jwt-bearer request as JSON to the token endpoint', { body: { grant_type: grantTypes.jwtBearer, assertion: 'x.y.z' } }, expected);
       await expectRefused(ctx, service.endpoints.token, 'POST a form without grant_type to the token endpoint', { form: { assertion: 'x.y.z' } }, expected);
     },
   },
@@ -90,7 +91,7 @@ export const badInputChecks: Check[] = [
     ref: 'RFC 6749 §3.2 (parameters must not be included more than once)',
     async run(ctx) {
       const service = await ctx.service();
-      const grant = `grant_type=${encodeURIComponent(JWT_BEARER)}`;
+      const grant = `grant_type=${encodeURIComponent(grantTypes.jwtBearer)}`;
       await expectRefused(ctx, service.endpoints.token, 'POST grant_type twice to the token endpoint', { body: `${grant}&${grant}&assertion=x.y.z`, headers: FORM_TYPE }, INVALID_REQUEST);
     },
   },

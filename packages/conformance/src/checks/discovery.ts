@@ -1,10 +1,11 @@
+import { bearerChallenge, grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { CheckFailed, expectThat, requireThat, Skipped, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
-import { CLAIM_GRANT, JWT_BEARER, withoutTrailingSlash, type Discovered } from '../discovery.ts';
+import { type Discovered } from '../discovery.ts';
 import { registerAnonymous } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
-import { ID_JAG_TYPE } from '../provider/trusted.ts';
+
 
 /**
  * Discovery: the 401 challenge, the protected-resource metadata (RFC 9728), the authorization
@@ -45,25 +46,6 @@ class Problems {
 /** A member that must be an http(s) URL. */
 function expectUrl(problems: Problems, document: Record<string, any>, name: string): void {
   problems.expect(isHttpUrl(document[name]), `${name} must be a URL, got ${show(document[name])}`);
-}
-
-/**
- * The auth-params of the `Bearer` challenge in a WWW-Authenticate value (RFC 9110 §11.6.1), names
- * lower-cased; undefined when there is no Bearer challenge. Several challenges may share the header.
- */
-export function bearerChallenge(header: string): Record<string, string> | undefined {
-  const part = /([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?:[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,]*))?/g;
-  let scheme: string | undefined;
-  let bearer: Record<string, string> | undefined;
-  for (const [, name, value] of header.matchAll(part)) {
-    if (value === undefined) {
-      scheme = name!.toLowerCase();
-      if (scheme === 'bearer') bearer ??= {};
-    } else if (scheme === 'bearer' && bearer) {
-      bearer[name!.toLowerCase()] = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
-    }
-  }
-  return bearer;
 }
 
 /** Whether a resource identifier covers the URL asked about: same origin, and its path is a prefix. */
@@ -136,8 +118,8 @@ function checkAsMetadata(service: Discovered): void {
   expectUrl(problems, as, 'token_endpoint');
   problems.expect(isStringArray(as.response_types_supported), `response_types_supported is required (an empty array when there is no authorization endpoint), got ${show(as.response_types_supported)}`);
   problems.expect(
-    isStringArray(as.grant_types_supported) && as.grant_types_supported.includes(JWT_BEARER),
-    `grant_types_supported must list ${JWT_BEARER}, got ${show(as.grant_types_supported)}`,
+    isStringArray(as.grant_types_supported) && as.grant_types_supported.includes(grantTypes.jwtBearer),
+    `grant_types_supported must list ${grantTypes.jwtBearer}, got ${show(as.grant_types_supported)}`,
   );
   expectUrl(problems, as, 'revocation_endpoint');
   problems.report(`the authorization server metadata at ${asUrl}`);
@@ -158,8 +140,8 @@ function checkAgentAuth(service: Discovered): void {
   if (isStringArray(types) && types.includes('identity_assertion')) {
     const assertionTypes = agentAuth.identity_assertion?.assertion_types_supported;
     problems.expect(
-      isStringArray(assertionTypes) && assertionTypes.includes(ID_JAG_TYPE),
-      `identity_assertion is listed, so identity_assertion.assertion_types_supported must include ${ID_JAG_TYPE}, got ${show(assertionTypes)}`,
+      isStringArray(assertionTypes) && assertionTypes.includes(tokenTypes.idJag),
+      `identity_assertion is listed, so identity_assertion.assertion_types_supported must include ${tokenTypes.idJag}, got ${show(assertionTypes)}`,
     );
   }
   if (agentAuth.events_endpoint !== undefined || agentAuth.events_supported !== undefined) {
@@ -391,10 +373,10 @@ export const discoveryChecks: Check[] = [
     ref: 'auth.md v0.7 (protocol-reference §3); profile §1',
     async run(ctx) {
       const service = await ctx.discover();
-      requireThat(service.dialects.v07, `the service does not advertise the v0.7 claim grant ${CLAIM_GRANT}`);
+      requireThat(service.dialects.v07, `the service does not advertise the v0.7 claim grant ${grantTypes.claim}`);
       expectThat(
         isHttpUrl(service.agentAuth.claim_endpoint),
-        `grant_types_supported lists ${CLAIM_GRANT}, but agent_auth.claim_endpoint is ${show(service.agentAuth.claim_endpoint)}: an agent cannot start the ceremony it would poll for`,
+        `grant_types_supported lists ${grantTypes.claim}, but agent_auth.claim_endpoint is ${show(service.agentAuth.claim_endpoint)}: an agent cannot start the ceremony it would poll for`,
       );
     },
   },

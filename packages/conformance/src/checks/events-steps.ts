@@ -2,6 +2,7 @@
  * Steps of the events group: a person signed in through the test provider with a working token,
  * SET delivery as RFC 8935 describes it, and the two things a SET may or may not have done.
  */
+import { mediaTypes } from '@authmd/protocol';
 import { CheckFailed, requireThat } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 import { callApi, exchange, exchangeAnswer, readRegistration } from '../flows.ts';
@@ -9,7 +10,6 @@ import { describeAnswer, type Answer } from '../http.ts';
 import { registerWithIdJag, trustedProvider } from '../provider/trusted.ts';
 import type { TestProvider } from '../provider/test-provider.ts';
 
-export const SECEVENT_JWT = 'application/secevent+jwt';
 /** RFC 8935 §2.4 (IANA "Security Event Token Error Codes"). */
 export const SET_ERROR_CODES = ['invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience', 'authentication_failed', 'access_denied'];
 
@@ -51,7 +51,7 @@ export function providerPerson(ctx: CheckContext, setup: EventsSetup, label: str
 }
 
 /** RFC 8935 §2.1 push delivery: the compact SET as the body (with another media type if asked). */
-export function deliver(ctx: CheckContext, setup: EventsSetup, set: string, contentType = SECEVENT_JWT): Promise<Answer> {
+export function deliver(ctx: CheckContext, setup: EventsSetup, set: string, contentType: string = mediaTypes.secEvent): Promise<Answer> {
   return ctx.http.send(setup.events, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/json' }, body: set });
 }
 

@@ -1,3 +1,4 @@
+import { jwtTypes } from '@authmd/protocol';
 import { CheckFailed, expectThat, Skipped, type Check } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import { callApi, exchange, readRegistration } from '../flows.ts';
@@ -9,7 +10,6 @@ import { mustDecodeJwt } from '../jwt.ts';
 
 const ANOTHER_SERVICE = 'https://another-service.example';
 const UNTRUSTED_PROVIDER = 'https://untrusted-provider.example';
-const ID_JAG_TYP = 'oauth-id-jag+jwt';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -167,13 +167,13 @@ export const eventsChecks: Check[] = [
   }),
   refusedSetCheck({
     id: 'events.wrong-typ',
-    title: `A SET typed ${ID_JAG_TYP} (another kind of JWT posted as a SET) is refused (400) and has no effect`,
+    title: `A SET typed ${jwtTypes.idJag} (another kind of JWT posted as a SET) is refused (400) and has no effect`,
     ref: 'RFC 8725 §3.11–3.12; RFC 8417 §2.3',
     async sets(setup, person) {
       return [
         {
-          what: `a SET with typ ${ID_JAG_TYP}`,
-          set: await setup.provider.signSet({ audience: setup.issuer, email: person.email, header: { typ: ID_JAG_TYP } }),
+          what: `a SET with typ ${jwtTypes.idJag}`,
+          set: await setup.provider.signSet({ audience: setup.issuer, email: person.email, header: { typ: jwtTypes.idJag } }),
         },
       ];
     },

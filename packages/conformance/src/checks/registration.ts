@@ -1,3 +1,4 @@
+import { jwtTypes, parseChallenges } from '@authmd/protocol';
 import { expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
@@ -8,7 +9,6 @@ import { envelopeFields, expectEnvelopesAgree, expectFields, identityEndpoint, p
 import { credentialKeys, expectError, expectNoStore, expectRefusal, expectSuccess, keyPaths } from './expect.ts';
 import { decodeJwt, typIs } from '../jwt.ts';
 
-const ID_JAG_TYP = 'oauth-id-jag+jwt';
 const TWO_HOURS_S = 7200;
 
 /** Someone with no account at the service, who never signs in: the address of fresh service_auth registrations. */
@@ -34,7 +34,7 @@ const issuerOf = (service: Discovered): string => (typeof service.as.issuer === 
 function expectAgentAuthChallenge(answer: Answer, code: string, what: string): void {
   const challenge = answer.headers.get('www-authenticate') ?? '';
   expectThat(
-    /^AgentAuth\b/i.test(challenge) && new RegExp(`\\berror="${code}"`).test(challenge),
+    parseChallenges(challenge).some((c) => c.scheme.toLowerCase() === 'agentauth' && c.params.error === code),
     `${what}: expected WWW-Authenticate: AgentAuth error="${code}", got ${challenge ? `WWW-Authenticate: ${challenge}` : 'no WWW-Authenticate header'}`,
   );
 }
@@ -64,7 +64,7 @@ export const registrationChecks: Check[] = [
       const jwt = decodeJwt(registration.assertion!);
       expectThat(jwt, `the identity assertion is not a compact JWS with JSON header and payload: ${registration.assertion!.slice(0, 80)}`);
       const { header, payload } = jwt;
-      expectThat(typIs(header.typ, ID_JAG_TYP), `the identity assertion's typ: expected "${ID_JAG_TYP}", got ${JSON.stringify(header.typ)}`);
+      expectThat(typIs(header.typ, jwtTypes.idJag), `the identity assertion's typ: expected "${jwtTypes.idJag}", got ${JSON.stringify(header.typ)}`);
       const alg = typeof header.alg === 'string' ? header.alg : '';
       expectThat(alg !== '' && alg.toLowerCase() !== 'none' && !/^HS/i.test(alg), `the identity assertion's alg: expected an asymmetric algorithm (ES256, RS256…), got ${JSON.stringify(header.alg)}`);
       expectThat(payload.iss === issuerOf(service), `the identity assertion's iss: expected the issuer ${JSON.stringify(issuerOf(service))}, got ${JSON.stringify(payload.iss)}`);

@@ -1,6 +1,7 @@
+import { grantTypes } from '@authmd/protocol';
 import { expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
-import { JWT_BEARER } from '../discovery.ts';
+
 import { callApi, exchangeAnswer, pollAnswer, registerServiceAuth, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { expectFields, preClaimScopes, sameScopes, scopeSet, sharedAnonymous } from './registration-steps.ts';
@@ -106,7 +107,7 @@ export const tokenChecks: Check[] = [
     title: 'The jwt-bearer grant without an assertion answers 400 invalid_request',
     ref: 'RFC 7523 §2.1; RFC 6749 §5.2',
     async run(ctx) {
-      expectError(await postToken(ctx, { grant_type: JWT_BEARER }), 'jwt-bearer without an assertion parameter', '400 invalid_request');
+      expectError(await postToken(ctx, { grant_type: grantTypes.jwtBearer }), 'jwt-bearer without an assertion parameter', '400 invalid_request');
     },
   },
   {

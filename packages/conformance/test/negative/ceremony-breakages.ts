@@ -1,8 +1,7 @@
+import { grantTypes } from '@authmd/protocol';
 import { bodyOf, pathOf, type Breakage, type ProxiedResponse } from '../fixtures/broken-service.ts';
 
 /** Breakages shared by the ceremony and refresh negative tests. */
-
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 function subOf(jwt: string): string | undefined {
   try {
@@ -32,7 +31,7 @@ export function newestAssertionOfItsRegistration(): Breakage {
   return {
     request(request) {
       const form = bodyOf(request);
-      if (request.method !== 'POST' || pathOf(request) !== '/oauth2/token' || form.grant_type !== JWT_BEARER) return request;
+      if (request.method !== 'POST' || pathOf(request) !== '/oauth2/token' || form.grant_type !== grantTypes.jwtBearer) return request;
       const current = newest.get(subOf(String(form.assertion)) ?? '');
       if (!current) return request;
       return { ...request, body: Buffer.from(new URLSearchParams({ ...form, assertion: current }).toString()) };

@@ -1,3 +1,4 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { ceremonyChecks } from '../../src/checks/ceremony.ts';
 import { bodyOf, editJson, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
@@ -12,14 +13,13 @@ import { newestAssertionOfItsRegistration } from './ceremony-breakages.ts';
  */
 
 const TIMEOUT_MS = 60_000;
-const CLAIM_GRANT = 'urn:workos:agent-auth:grant-type:claim';
 
 const { start } = brokenServices();
 
 const isPost = (request: ProxiedRequest, path: string) => request.method === 'POST' && pathOf(request) === path;
 const isComplete = (request: ProxiedRequest) => isPost(request, '/agent/identity/claim/complete');
 const isClaimStart = (request: ProxiedRequest) => isPost(request, '/agent/identity/claim');
-const isClaimGrant = (request: ProxiedRequest) => isPost(request, '/oauth2/token') && bodyOf(request).grant_type === CLAIM_GRANT;
+const isClaimGrant = (request: ProxiedRequest) => isPost(request, '/oauth2/token') && bodyOf(request).grant_type === grantTypes.claim;
 
 function errorOf(response: ProxiedResponse): string | undefined {
   try {
@@ -258,7 +258,7 @@ describe('ceremony checks against a service that speaks fewer dialects', () => {
   });
 
   it('without the claim grant, the type-in checks skip and the others check read-back only', async () => {
-    const service = await start(metadata((body) => (body.grant_types_supported = body.grant_types_supported.filter((grant: string) => grant !== CLAIM_GRANT))));
+    const service = await start(metadata((body) => (body.grant_types_supported = body.grant_types_supported.filter((grant: string) => grant !== grantTypes.claim))));
     const results = await runChecks(service, ['ceremony.type-in', 'ceremony.slow-down', 'ceremony.deny', 'ceremony.invalid-claim-token']);
     expect(results.map((result) => [result.id, result.outcome])).toEqual([
       ['ceremony.type-in', 'skip'],

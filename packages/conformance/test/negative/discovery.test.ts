@@ -1,7 +1,8 @@
+import { grantTypes } from '@authmd/protocol';
 import { exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { discoveryChecks, bearerChallenge } from '../../src/checks/discovery.ts';
-import { CLAIM_GRANT } from '../../src/discovery.ts';
+import { discoveryChecks } from '../../src/checks/discovery.ts';
+
 import { runConformance } from '../../src/runner.ts';
 import { editJson, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
 import { brokenServices } from '../fixtures/lifecycle.ts';
@@ -91,7 +92,7 @@ describe('discovery checks fail against a broken service', () => {
   it('discovery.as-metadata: no jwt-bearer grant, no response_types_supported, no revocation_endpoint', async () => {
     const service = await broken(
       editDocument(AS, (body) => {
-        body.grant_types_supported = [CLAIM_GRANT];
+        body.grant_types_supported = [grantTypes.claim];
         delete body.response_types_supported;
         delete body.revocation_endpoint;
       }),
@@ -237,17 +238,5 @@ describe('discovery checks against the real service', () => {
   it('discovery.jwks is skipped when the service publishes no jwks_uri', async () => {
     const service = await broken(editDocument(AS, (body) => delete body.jwks_uri));
     expect(await runCheck(service, 'discovery.jwks')).toMatchObject({ outcome: 'skip', message: expect.stringMatching(/advertises no jwks_uri/) });
-  });
-});
-
-describe('bearerChallenge', () => {
-  it('reads the Bearer challenge among others, with quoted and token values', () => {
-    expect(bearerChallenge('DPoP algs="ES256", Bearer realm="notes", resource_metadata="https://a.example/.well-known/oauth-protected-resource", error=invalid_token')).toEqual({
-      realm: 'notes',
-      resource_metadata: 'https://a.example/.well-known/oauth-protected-resource',
-      error: 'invalid_token',
-    });
-    expect(bearerChallenge('bearer resource_metadata="https://a.example/x\\"y"')).toEqual({ resource_metadata: 'https://a.example/x"y' });
-    expect(bearerChallenge('Basic realm="x"')).toBeUndefined();
   });
 });

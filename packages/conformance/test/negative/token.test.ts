@@ -1,6 +1,7 @@
+import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
 import { tokenChecks } from '../../src/checks/token.ts';
-import { CLAIM_GRANT, JWT_BEARER } from '../../src/discovery.ts';
+
 import { bodyOf, editJson, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
 import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
@@ -8,7 +9,7 @@ import { runCheck, runChecks } from '../fixtures/run-check.ts';
 const { start } = brokenServices();
 
 const atToken = (request: ProxiedRequest): boolean => pathOf(request) === '/oauth2/token';
-const jwtBearer = (request: ProxiedRequest): boolean => atToken(request) && bodyOf(request).grant_type === JWT_BEARER;
+const jwtBearer = (request: ProxiedRequest): boolean => atToken(request) && bodyOf(request).grant_type === grantTypes.jwtBearer;
 const bodyJson = (response: ProxiedResponse): any => JSON.parse(response.body.toString('utf8') || 'null');
 
 /** Changes the token endpoint's successful jwt-bearer answers. */
@@ -142,7 +143,7 @@ describe('token checks fail against a service that breaks their rule', () => {
   it('token.unclaimed-refused: the claim grant hands out a token before anyone claimed the registration', async () => {
     const service = await start({
       answer: (request) =>
-        atToken(request) && bodyOf(request).grant_type === CLAIM_GRANT ? jsonAnswer(200, { access_token: 'at_early', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read notes.write' }, { 'cache-control': 'no-store' }) : undefined,
+        atToken(request) && bodyOf(request).grant_type === grantTypes.claim ? jsonAnswer(200, { access_token: 'at_early', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read notes.write' }, { 'cache-control': 'no-store' }) : undefined,
     });
     const result = await runCheck(service, 'token.unclaimed-refused');
     expect(result.outcome).toBe('fail');
@@ -161,7 +162,7 @@ describe('token checks against the unbroken service', () => {
     const service = await start({
       response: (request, response) =>
         pathOf(request) === '/.well-known/oauth-authorization-server'
-          ? editJson(response, (body) => ({ ...body, grant_types_supported: body.grant_types_supported.filter((grant: string) => grant !== CLAIM_GRANT) }))
+          ? editJson(response, (body) => ({ ...body, grant_types_supported: body.grant_types_supported.filter((grant: string) => grant !== grantTypes.claim) }))
           : response,
     });
     const result = await runCheck(service, 'token.unclaimed-refused');

@@ -2,8 +2,9 @@ import { expect } from 'vitest';
 import type { ServiceOptions } from '@authmd/service';
 import { safeFetch, type Fetcher } from '@authmd/service/fetch';
 import { postJson, type HarnessOptions, type RunningService } from '../support/harness.ts';
+import { pageCode } from '../../../conformance/src/human/authmd-pages.ts';
 import type { Browser } from '../claim/browser.ts';
-import { claimStart, completeClaim } from '../claim/flows.ts';
+import { claimStart, completeClaim, jwtPayload } from '../claim/flows.ts';
 import type { TestProvider } from './test-provider.ts';
 
 export type Json = Record<string, any>;
@@ -106,7 +107,18 @@ export async function tryToConfirmAs(base: string, browser: Browser, claimToken:
   const page = await browser.open(uri);
   if (page.status !== 200) return;
   const revealed = await browser.submit(page, '/claim/authorize');
-  const code = /data-testid="page-code">(\d{6})</.exec(revealed.html)?.[1];
+  const code = pageCode(revealed.html);
   if (!code) return;
   await completeClaim(base, claimToken, code);
+}
+
+/**
+ * After someone else tried to get `victim`'s pending link confirmed: the provider account's next
+ * ID-JAG still needs its own human (401 interaction_required) and never leads into `intruder`'s account.
+ */
+export async function expectNotLinkedTo(next: Response, intruder: string): Promise<void> {
+  const body = await next.json();
+  expect(body.identity ? jwtPayload(body.identity.assertion).email : undefined).not.toBe(intruder);
+  expect(next.status, JSON.stringify(body)).toBe(401);
+  expect(body.error).toBe('interaction_required');
 }

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { postForm, postJson, registerAnonymous } from '../support/harness.ts';
+import { pageCode as codeOnPage } from '../../../conformance/src/human/authmd-pages.ts';
 import { Browser, type Page } from './browser.ts';
 
 /** The agent's side of the claim ceremony over HTTP, and the whole ceremony end to end. */
@@ -50,7 +51,7 @@ export function attemptToken(verificationUri: string): string {
 
 /** The code the page shows after Authorize (read-back direction). */
 export function pageCode(page: Page): string {
-  const code = /data-testid="page-code">(\d{6})</.exec(page.html)?.[1];
+  const code = codeOnPage(page.html);
   if (!code) throw new Error(`no page code on the page (${page.status}):\n${page.html.slice(0, 2000)}`);
   return code;
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { bearerChallenge } from '@authmd/protocol';
 import { AuthmdClientError } from '../../errors.ts';
 import type { ClaimRequiredResult } from '../../types.ts';
 import { UsageError, type ParsedArgs } from '../args.ts';
@@ -146,9 +147,9 @@ async function printResponse(io: Io, response: Response, flags: { json: boolean;
 
 /** What to do about a refusal, when the answer says. */
 function hint(response: Response, url: string): string {
-  const challenge = response.headers.get('www-authenticate') ?? '';
-  if (response.status === 403 && /error="?insufficient_scope/.test(challenge)) {
-    const needed = /scope="([^"]*)"/.exec(challenge)?.[1];
+  const challenge = bearerChallenge(response.headers.get('www-authenticate'));
+  if (response.status === 403 && challenge?.error === 'insufficient_scope') {
+    const needed = challenge.scope;
     return ` The agent's credentials lack the scope${needed ? ` (${needed})` : ''}: if the agent is not yet linked to a person, run \`authmd login ${new URL(url).origin} --email you@example.com\` to have them approve it.`;
   }
   return '';
