@@ -3,8 +3,8 @@ import { mailboxUrl, READ_BACK_BUTTON } from './claim-walkthrough.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
 /** What `npm start` prints once the demo is listening. */
-export function renderBanner(options: { name: string; url: string; dbPath: string; providerUrl?: string }): string {
-  const { name, url, dbPath, providerUrl } = options;
+export function renderBanner(options: { name: string; url: string; dbPath: string; providerUrl?: string; keyEncryption?: { source: 'environment' | 'file'; path?: string; generated: boolean } }): string {
+  const { name, url, dbPath, providerUrl, keyEncryption } = options;
   const width = 16;
   const row = (label: string, value: string) => `  ${label.padEnd(width)}${value}`;
   const indent = (text: string, spaces: string) => text.split('\n').join(`\n${spaces}`);
@@ -16,6 +16,7 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
     ...documentLinks(url).map((link) => row(link.label === 'auth.md' ? 'auth.md' : shortLabel(link.label), link.url)),
     row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
     row('SQLite', dbPath),
+    ...(keyEncryption ? [row('Key encryption', keyEncryptionNote(keyEncryption))] : []),
     ...(providerUrl ? [row('Agent provider', `${providerUrl}/   (a demo identity provider this service trusts: sign in, grant, revoke)`)] : []),
     '',
     'Try it (no token yet, so: 401 and a WWW-Authenticate challenge):',
@@ -40,6 +41,13 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
     '',
   ];
   return lines.join('\n');
+}
+
+/** Where the key that encrypts the stored signing keys is (issue 10). */
+function keyEncryptionNote(keyEncryption: { source: 'environment' | 'file'; path?: string; generated: boolean }): string {
+  if (keyEncryption.source === 'environment') return 'AUTHMD_KEY_ENCRYPTION_KEY   (from the environment: it encrypts the stored signing keys)';
+  const what = keyEncryption.generated ? 'generated now, as AUTHMD_KEY_ENCRYPTION_KEY is not set' : 'reused; AUTHMD_KEY_ENCRYPTION_KEY is not set';
+  return `${keyEncryption.path}   (${what}: it encrypts the stored signing keys; without it they cannot be read)`;
 }
 
 function shortLabel(label: string): string {

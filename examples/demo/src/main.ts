@@ -1,5 +1,7 @@
 import { testProviderTrustEntry } from '@authmd/conformance';
+import { join } from 'node:path';
 import { renderBanner } from './banner.ts';
+import { KEY_ENCRYPTION_KEY_FILE } from './key-encryption.ts';
 import { terminalLogger } from './logger.ts';
 import { readSettings } from './settings.ts';
 import { DEMO_NAME, startDemo, type RunningDemo } from './start.ts';
@@ -25,6 +27,7 @@ try {
     providerPort: settings.providerPort,
     host: settings.host,
     dataDir: settings.dataDir,
+    keyEncryptionKey: process.env.AUTHMD_KEY_ENCRYPTION_KEY,
     logger: terminalLogger(),
     trustProvider: settings.testProviderPort === undefined ? undefined : testProviderTrustEntry(settings.testProviderPort),
   });
@@ -33,7 +36,7 @@ try {
   process.exit(1);
 }
 
-process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, providerUrl: demo.provider?.url })}\n`);
+process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, providerUrl: demo.provider?.url, keyEncryption: demo.keyEncryption })}\n`);
 if (settings.testProviderPort !== undefined) {
   process.stdout.write(`Also trusting authmd check's test provider at http://127.0.0.1:${settings.testProviderPort} (AUTHMD_DEMO_TRUST_TEST_PROVIDER).\n`);
 }
@@ -66,5 +69,11 @@ function explainStartFailure(error: unknown): string {
   }
   if (code === 'EACCES') return `Not allowed to listen on ${where}. Ports below 1024 need privileges: try PORT=8787 npm start`;
   if (code === 'EADDRNOTAVAIL') return `HOST=${settings.host} is not an address of this machine.`;
+  if ((error as { name?: unknown }).name === 'KeyEncryptionError') {
+    return (
+      `The demo could not start: ${(error as Error).message}\n` +
+      `Without AUTHMD_KEY_ENCRYPTION_KEY the demo uses the key in ${join(settings.dataDir, KEY_ENCRYPTION_KEY_FILE)}; the variable, when set, replaces it.`
+    );
+  }
   return `The demo could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
 }

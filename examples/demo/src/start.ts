@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createMemoryStore, createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
+import { demoKeyEncryption, type DemoKeyEncryption } from './key-encryption.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
 import { startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
 import { sendError } from './respond.ts';
+import { isOwnHost, ownHosts, refuseMisdirected } from './host-check.ts';
 import { DEFAULT_HOST, issuerFor } from './settings.ts';
 
 export const DEMO_NAME = 'authmd demo notes';
@@ -36,6 +38,11 @@ export interface DemoOptions {
    * of it): the issuer and every advertised URL then name it.
    */
   publicUrl?: string;
+  /**
+   * The value of AUTHMD_KEY_ENCRYPTION_KEY. Without it the demo generates a key-encryption key into
+   * `<dataDir>/key-encryption-key` (0600), or reuses the one there: signing keys are never stored in plaintext.
+   */
+  keyEncryptionKey?: string;
 }
 
 // Per hour. The profile's 5 per address is meant for a public service; the demo is for trying things
@@ -46,12 +53,18 @@ const DEMO_RATE_LIMITS: ServiceOptions['rateLimits'] = {
   identity_assertion: { perIp: 300, perService: 3000 },
 };
 
+// Every browser of the demo is on 127.0.0.1, so the per-(address, source) sign-in limit, 3 an hour by
+// default, would stop a person (or `authmd check`, one sign-in per person a run) after a few tries.
+const DEMO_SIGN_IN_LIMITS: ServiceOptions['limits'] = { signInCodesPerHour: 30, signInCodesPerAddressAndIpPerHour: 30 };
+
 export interface RunningDemo {
   /** The base URL, which is also the service's issuer. */
   url: string;
   port: number;
   host: string;
   dbPath: string;
+  /** Where the key that encrypts the stored signing keys came from (for the banner). */
+  keyEncryption: Omit<DemoKeyEncryption, 'keys'>;
   server: Server;
   service: AuthmdService;
   /** The demo agent provider, when `providerPort` was given. */
@@ -69,7 +82,10 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const host = options.host ?? DEFAULT_HOST;
   const logger = options.logger ?? silentLogger;
   let app: RequestListener | undefined;
+  // Set once the port is known, before the first request can be read.
+  let hosts: Set<string> | undefined;
   const server = createServer((req, res) => {
+    if (hosts && !isOwnHost(req, hosts)) return refuseMisdirected(res, hosts);
     if (app) return app(req, res);
     sendError(res, 503, 'starting', 'The demo is still starting; try again in a moment.', { 'Retry-After': '1' });
   });
@@ -77,11 +93,19 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
 
   const port = (server.address() as AddressInfo).port;
   const url = options.publicUrl ?? issuerFor(host, port);
+  // Its public URL, and the address it listens on (what a proxy in front of it forwards to).
+  hosts = ownHosts([url, issuerFor(host, port)], { host, port });
   const dbPath = options.store === 'memory' ? ':memory:' : join(options.dataDir, 'authmd.db');
   let service: AuthmdService;
   let provider: RunningDemoProvider | undefined;
+  let keyEncryption: DemoKeyEncryption;
   try {
-    provider = options.providerPort === undefined ? undefined : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger });
+    keyEncryption = demoKeyEncryption(options.dataDir, options.keyEncryptionKey);
+    const keyEncryptionOption = { keys: keyEncryption.keys };
+    provider =
+      options.providerPort === undefined
+        ? undefined
+        : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger, keyEncryption: keyEncryptionOption });
     const trusted = [provider?.trustEntry, options.trustProvider].filter((entry) => entry !== undefined);
     service = await createService({
       issuer: url,
@@ -91,7 +115,10 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       store: options.store === 'memory' ? createMemoryStore() : createSqliteStore({ path: dbPath }),
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
-      mail: { outbox: true },
+      limits: DEMO_SIGN_IN_LIMITS,
+      // The outbox answers the same Host values as the demo (the issuer's, its own address behind a proxy).
+      mail: { outbox: true, hosts: [...hosts] },
+      keyEncryption: keyEncryptionOption,
       // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
       trust: trusted.length ? { issuers: trusted, allowLoopback: true } : undefined,
     });
@@ -112,5 +139,6 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     return closing;
   };
 
-  return { url, port, host, dbPath, server, service, provider, close };
+  const { keys: _keys, ...keyEncryptionSource } = keyEncryption;
+  return { url, port, host, dbPath, keyEncryption: keyEncryptionSource, server, service, provider, close };
 }

@@ -167,14 +167,14 @@ describe('the demo provider: sample-compatible JSON API', () => {
 
     const deleted = await call(`/grants/${grant.id}`, { token, method: 'DELETE' });
     expect(deleted.status).toBe(204);
-    expect(deleted.headers.get('revocation-status')).toBe('queued');
+    expect(deleted.headers.get('revocation-status')).toBe('delivered');
     const gone = await call(`/grants/${grant.id}`, { token, method: 'DELETE' });
     expect(gone.status).toBe(404);
     expect((await gone.json()).error).toBe('not_found');
 
+    // Delivered before the answer (no background delivery runs in this suite).
     const revocations = (await (await call('/revocations', { token })).json()).revocations;
-    expect(revocations).toEqual([expect.objectContaining({ grant_id: grant.id, audience: service.url, status: 'pending', attempts: 0 })]);
-    await demo.provider.deliverDue();
+    expect(revocations).toEqual([expect.objectContaining({ grant_id: grant.id, audience: service.url, status: 'delivered', attempts: 1, last_status: 202 })]);
     const set = service.received.find((t) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).jti === revocations[0].jti);
     expect(set).toBeDefined();
   });
@@ -204,6 +204,43 @@ describe('the demo provider: sample-compatible JSON API', () => {
     expect((await refused.json()).error).toBe('missing_verified_email');
   });
 
+  it('answers a malformed percent-encoding in any path with 400 invalid_request JSON, never a 500', async () => {
+    const { token } = await login('ada@example.com');
+    const grant = await (await call('/grants', { token, body: { audience: service.url, mode: 'always' } })).json();
+    const cases: Array<[method: string, path: string, session?: string]> = [
+      ['DELETE', '/grants/%zz', token],
+      ['DELETE', '/grants/%', token],
+      ['DELETE', '/grants/%C3%28', token], // well-formed escapes, but not UTF-8
+      ['DELETE', `/grants/${grant.id}%E0%A4%A`, token],
+      ['DELETE', '/grants/%zz'],
+      ['GET', '/grants%zz', token],
+      ['POST', '/id-jag/%zz', token],
+      ['POST', '/login%', undefined],
+      ['GET', '/revocations/%ZZ', token],
+      ['GET', '/.well-known/jwks.json%zz'],
+      ['GET', '/agent-auth.json/%FF'],
+      ['GET', '/%zz'],
+      ['POST', '/ui/sign-in/%zz'],
+      ['POST', '/ui/revoke%'],
+    ];
+    for (const [method, path, session] of cases) {
+      const response = await fetch(`${demo.url}${path}`, { method, headers: session ? { authorization: `Bearer ${session}` } : {} });
+      expect(response.status, `${method} ${path}`).toBe(400);
+      expect(response.headers.get('content-type'), `${method} ${path}`).toBe('application/json');
+      expect(await response.json(), `${method} ${path}`).toEqual({
+        error: 'invalid_request',
+        error_description: 'The request path has a malformed percent-encoding.',
+        message: 'The request path has a malformed percent-encoding.',
+      });
+    }
+    // The grant is untouched; a well-formed encoding of its id still reaches it.
+    expect((await demo.provider.grants.get('usr_ada', grant.id))?.status).toBe('active');
+    const escaped = grant.id.replace(/-/g, '%2D');
+    const deleted = await call(`/grants/${escaped}`, { token, method: 'DELETE' });
+    expect(deleted.status).toBe(204);
+    expect(await demo.provider.grants.get('usr_ada', grant.id)).toBeUndefined();
+  });
+
   it('serves the provider documents', async () => {
     const jwks = await fetch(`${demo.url}/.well-known/jwks.json`);
     expect(jwks.status).toBe(200);
@@ -226,10 +263,13 @@ class Browser {
     return { response, html: await response.text() };
   }
 
-  async post(path: string, form: Record<string, string>, extra: Record<string, string> = {}): Promise<Response> {
+  /** `extra` headers replace the defaults; a null one is not sent. */
+  async post(path: string, form: Record<string, string>, extra: Record<string, string | null> = {}): Promise<Response> {
+    const merged: Record<string, string | null> = { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded', origin: demo.url, ...extra };
+    const headers = Object.fromEntries(Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== null));
     const response = await fetch(`${demo.url}${path}`, {
       method: 'POST',
-      headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded', origin: demo.url, ...extra },
+      headers,
       body: new URLSearchParams(form).toString(),
       redirect: 'manual',
     });
@@ -257,7 +297,7 @@ class Browser {
 const csrfOf = (html: string): string => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
 
 describe('the demo provider: the page', () => {
-  it('signs in, grants consent to the demo service, revokes it, and queues the SET', async () => {
+  it('signs in, grants consent to the demo service, revokes it, and delivers the SET', async () => {
     const browser = new Browser();
     let { response, html } = await browser.get('/');
     expect(response.status).toBe(200);
@@ -297,11 +337,11 @@ describe('the demo provider: the page', () => {
     expect(revoked.status).toBe(303);
     expect(revoked.headers.get('location')).toBe('/?done=revoked');
     ({ html } = await browser.get('/?done=revoked'));
-    expect(html).toContain('A revocation notice (a signed SET) is queued');
+    expect(html).toContain('The service has been told: it accepted the revocation notice');
     expect(await demo.provider.grants.get('usr_ada', grant.id)).toBeUndefined();
 
     const queued = (await demo.provider.outbox.list({ userId: 'usr_ada' })).filter((e) => e.grantId === grant.id);
-    expect(queued).toEqual([expect.objectContaining({ status: 'pending', audience: service.url, endpoint: `${service.url}/agent/event/notify` })]);
+    expect(queued).toEqual([expect.objectContaining({ status: 'delivered', audience: service.url, endpoint: `${service.url}/agent/event/notify` })]);
     expect((await demo.provider.outbox.list({ userId: 'usr_ada' })).length).toBe(before + 1);
     expect(html).toContain(`data-jti="${queued[0]!.jti}"`);
 
@@ -310,6 +350,43 @@ describe('the demo provider: the page', () => {
     ({ html } = await browser.get('/'));
     expect(html).toContain('Sign in');
     expect(html).not.toContain('Signed in as');
+  });
+
+  it('takes its own forms from a browser that sends Origin: null (the page is no-referrer), and still refuses cross-site posts', async () => {
+    const browser = new Browser();
+    const { response, html } = await browser.get('/');
+    expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    const csrf = csrfOf(html);
+    const email = 'grace@example.com';
+    // What Chromium sends with a form posted from this page: the no-referrer policy makes the Origin "null".
+    const fromThisPage = { origin: 'null', 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' };
+    // Cross-site: a foreign origin (even with a token), an opaque origin on another site (a sandboxed
+    // frame, a data: URL), a sibling port of 127.0.0.1 (same site, other origin), no token, someone else's token.
+    const stranger = new Browser();
+    const strangersToken = csrfOf((await stranger.get('/')).html);
+    const refused: Array<[string, Record<string, string>, Record<string, string | null>]> = [
+      ['foreign Origin', { email, csrf }, { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' }],
+      ['foreign Origin, no fetch metadata', { email, csrf }, { origin: 'https://evil.example' }],
+      ['opaque Origin from another site', { email, csrf }, { origin: 'null', 'sec-fetch-site': 'cross-site' }],
+      ['another origin of the same site', { email, csrf }, { origin: 'null', 'sec-fetch-site': 'same-site' }],
+      ['no token', { email }, fromThisPage],
+      ['an empty token', { email, csrf: '' }, fromThisPage],
+      ['another browser’s token', { email, csrf: strangersToken }, fromThisPage],
+    ];
+    for (const [what, form, headers] of refused) {
+      const answer = await browser.post('/ui/sign-in', form, headers);
+      expect(answer.status, what).toBe(403);
+      expect(await answer.text(), what).toContain('This form has expired or did not come from this page.');
+    }
+    expect((await browser.get('/')).html, 'no refused post signed anyone in').not.toContain('Signed in as');
+
+    const signedIn = await browser.post('/ui/sign-in', { email, csrf }, fromThisPage);
+    expect(signedIn.status).toBe(303);
+    const signedInHtml = (await browser.get('/?done=signed-in')).html;
+    expect(signedInHtml).toContain('Signed in as <strong>Grace Hopper</strong>');
+    // No Origin at all (older browsers, some privacy tools) with the token is this page too.
+    const signedOut = await browser.post('/ui/sign-out', { csrf: csrfOf(signedInHtml) }, { ...fromThisPage, origin: null });
+    expect(signedOut.status).toBe(303);
   });
 
   it('refuses page actions without a session', async () => {

@@ -1,7 +1,7 @@
 import { grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
 import { Discovery, type ServiceInfo } from './discovery.ts';
-import { AuthmdClientError, fromServiceError, networkError } from './errors.ts';
-import { formPost, jsonPost, requestJson, requireJson, type FetchLike, type HttpOptions } from './http.ts';
+import { AuthmdClientError, fromServiceError, networkError, outcomeUnknown } from './errors.ts';
+import { formPost, jsonPost, requestJson, requireJson, type FetchLike, type HttpOptions, type JsonAnswer } from './http.ts';
 import type { CredentialStore, IssuerRecord, RegistrationType, StoredIdentity } from './store/contract.ts';
 import { MemoryCredentialStore } from './store/memory-store.ts';
 import type { AuthenticateRequest, AuthResult, ClaimPrompt, ClaimRequiredResult, Handoff, IdJagSource, ReadyResult } from './types.ts';
@@ -91,55 +91,87 @@ export class AgentClient {
     // was lost with a restart): the user asked for their own access, so register by email.
     const byEmailOffered = service.identityTypes.length === 0 || service.identityTypes.includes('service_auth');
     const unclaimable = request.email !== undefined && byEmailOffered && !request.idJag && !pending && record?.registration_type === 'anonymous' && !record.claimed;
+    let lostRefresh: AuthmdClientError | undefined;
     if (!request.forceReregister && record && !unclaimable) {
-      const ready = await this.reuse(service, record, resource);
-      if (ready) return ready;
+      const reused = await this.reuse(service, record, resource);
+      if (reused instanceof AuthmdClientError) lostRefresh = reused;
+      else if (reused) return reused;
     }
     // A claim this client is already waiting for: the same hand-off again (a new link once it expired).
     if (!request.forceReregister && !request.idJag && pending?.handoff && record?.registration_id === pending.registrationId && !record.identity) {
       if (Date.parse(pending.handoff.expiresAt) > this.clock()) return claimRequiredResult(pending.handoff);
       if (pending.loginHint) return this.startClaim(service, pending, pending.loginHint);
     }
-    return this.register(service, record, { email, idJag: request.idJag, resource, force: request.forceReregister === true });
+    return this.register(service, record, { email, idJag: request.idJag, resource, force: request.forceReregister === true, lostRefresh });
   }
 
   /** Read-back: the code the page showed the human after Authorize. */
   async completeClaim(issuerOrUrl: string, userCode: string, options: { resource?: string } = {}): Promise<ReadyResult> {
     const service = await this.discover(issuerOrUrl);
     const pending = this.pendingClaim(service.issuer);
-    const answer = await requestJson(this.http, `${pending.claimUrl}/complete`, jsonPost({ claim_token: pending.claimToken, user_code: userCode.trim() }), 'Completing the claim');
+    const resource = options.resource ?? service.resource;
+    let answer: JsonAnswer;
+    try {
+      // Spends a try of the attempt, and completes it once: never sent again without an answer.
+      answer = await requestJson(this.http, `${pending.claimUrl}/complete`, jsonPost({ claim_token: pending.claimToken, user_code: userCode.trim() }), 'Completing the claim', { spends: true });
+    } catch (error) {
+      if (!outcomeUnknown(error)) throw error;
+      return this.afterLostCompletion(service, pending, error, resource);
+    }
     if (answer.status !== 200) throw fromServiceError(answer.status, answer.body, 'Completing the claim');
     const body = answer.body as Record<string, any>;
     const identity = identityOf(body);
     if (!identity) throw new AuthmdClientError('invalid_response', 'The claim completed without an identity assertion.');
     this.pending.delete(service.issuer);
     await this.save(service.issuer, { registration_id: body.id ?? pending.registrationId, registration_type: pending.registrationType, claimed: true, identity });
-    return this.exchange(service, identity, options.resource ?? service.resource);
+    return this.exchange(service, identity, resource);
   }
 
   /**
    * Type-in: polls the token endpoint with the claim grant while the human types the code on the
    * page. Keeps the interval, adds 5 s on every `slow_down` (for all later polls too), starts a new
    * attempt when one expires (while the registration lives; the prompt is told), and stops on
-   * `access_denied`.
+   * `access_denied`. A poll without an answer is not sent again at once (the tokens may have been in
+   * that answer, and an early poll earns `slow_down`): the next one comes after the interval, and
+   * three in a row without an answer end the wait.
    */
   async waitForClaim(issuerOrUrl: string, options: { resource?: string; signal?: AbortSignal; onPoll?: (outcome: string) => void } = {}): Promise<ReadyResult> {
     const service = await this.discover(issuerOrUrl);
     let pending = this.pendingClaim(service.issuer);
     let interval = pending.handoff?.interval ?? 5;
     const resource = options.resource ?? service.resource;
+    let unanswered = 0;
+    let lost: AuthmdClientError | undefined;
     for (;;) {
       await this.http.sleep(interval * 1000);
       if (options.signal?.aborted) throw new AuthmdClientError('aborted', 'Stopped waiting for the claim.');
-      const answer = await requestJson(
-        this.http,
-        service.endpoints.token,
-        formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource }),
-        'Polling for the claim',
-      );
+      let answer: JsonAnswer;
+      try {
+        answer = await requestJson(
+          this.http,
+          service.endpoints.token,
+          formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource }),
+          'Polling for the claim',
+          { spends: true }, // the tokens are handed over once
+        );
+      } catch (error) {
+        if (!(error instanceof AuthmdClientError) || ++unanswered >= 3) throw error;
+        if (outcomeUnknown(error)) lost = error;
+        options.onPoll?.('no_answer');
+        continue;
+      }
+      unanswered = 0;
       const body = (answer.body ?? {}) as Record<string, any>;
       if (answer.status === 200) return this.claimedByPoll(service, pending, body, resource);
       const code = typeof body.error === 'string' ? body.error : 'unexpected_response';
+      if (code === 'invalid_grant' && lost) {
+        this.pending.delete(service.issuer);
+        throw new AuthmdClientError(
+          'claim_answer_lost',
+          `${lost.message} The service handed the claim's tokens over in that lost answer, and hands them over only once. ${AGAIN}`,
+          { status: answer.status, body },
+        );
+      }
       options.onPoll?.(code);
       if (code === 'authorization_pending') continue;
       if (code === 'slow_down') {
@@ -208,7 +240,11 @@ export class AgentClient {
     return this.pending.get(withoutTrailingSlash(issuer))?.handoff;
   }
 
-  private async reuse(service: ServiceInfo, record: IssuerRecord, resource: string | undefined): Promise<ReadyResult | undefined> {
+  /**
+   * Ready credentials from what is stored, or undefined to register. The error is returned (not
+   * thrown) when the answer to a refresh was lost: the caller goes on to the next way, and says why.
+   */
+  private async reuse(service: ServiceInfo, record: IssuerRecord, resource: string | undefined): Promise<ReadyResult | AuthmdClientError | undefined> {
     const now = this.clock();
     const token = record.access_token;
     if (token && Date.parse(token.expires_at) - SLACK_MS > now && token.resource === resource) {
@@ -220,13 +256,29 @@ export class AgentClient {
     }
     const refresh = record.identity?.refresh_token;
     if (refresh && Date.parse(refresh.expires_at) > now) {
-      const answer = await requestJson(this.http, service.endpoints.identity, jsonPost({ type: 'refresh', refresh_token: refresh.value }), 'Refreshing the identity');
+      // Presenting a refresh token spends it, and a second presentation is taken for theft (the whole
+      // family is revoked). So it leaves the store before it is sent: whatever happens to the answer,
+      // no later call (nor another process on the same store) sends it again.
+      const issuer = service.issuer;
+      await this.store.update(issuer, (current) => current && withoutRefreshToken(current, refresh.value));
+      const keep = () => this.store.update(issuer, (current) => current && withRefreshToken(current, record.registration_id, refresh));
+      let answer: JsonAnswer;
+      try {
+        answer = await requestJson(this.http, service.endpoints.identity, jsonPost({ type: 'refresh', refresh_token: refresh.value }), 'Refreshing the identity', { spends: true });
+      } catch (error) {
+        if (outcomeUnknown(error)) return error;
+        await keep(); // certainly not processed (never sent, or 503 with Retry-After): still unspent
+        throw error;
+      }
       const identity = answer.status === 200 ? identityOf(answer.body as Record<string, any>) : undefined;
       if (identity) {
-        await this.save(service.issuer, { ...record, identity, access_token: undefined });
+        await this.save(issuer, { ...record, identity, access_token: undefined });
         return this.exchange(service, identity, resource);
       }
-      if (answer.status !== 400) throw fromServiceError(answer.status, answer.body, 'Refreshing the identity');
+      if (answer.status !== 400) {
+        await keep(); // refused without being looked at (a 401, a 429…): still unspent
+        throw fromServiceError(answer.status, answer.body, 'Refreshing the identity');
+      }
     }
     return undefined;
   }
@@ -234,18 +286,38 @@ export class AgentClient {
   private async register(
     service: ServiceInfo,
     record: IssuerRecord | undefined,
-    request: { email?: string; idJag?: string; resource?: string; force: boolean },
+    request: { email?: string; idJag?: string; resource?: string; force: boolean; lostRefresh?: AuthmdClientError },
   ): Promise<AuthResult> {
     const { issuer } = service;
     const offered = (type: string) => service.identityTypes.length === 0 || service.identityTypes.includes(type);
     const idJag = request.idJag ?? (offered('identity_assertion') ? await this.options.idJag?.({ issuer, resource: service.resource }) : undefined);
     if (idJag) {
-      const answer = await requestJson(
-        this.http,
-        service.endpoints.identity,
-        jsonPost({ type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion: idJag }),
-        'Registering with an ID-JAG',
-      );
+      // An ID-JAG is single-use (the service burns its jti on reading it): never sent twice.
+      const send = (assertion: string) =>
+        requestJson(
+          this.http,
+          service.endpoints.identity,
+          jsonPost({ type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion }),
+          'Registering with an ID-JAG',
+          { spends: true },
+        );
+      let answer: JsonAnswer;
+      try {
+        answer = await send(idJag);
+      } catch (error) {
+        if (!outcomeUnknown(error)) throw error;
+        // Its answer was lost: a fresh ID-JAG registers again (the service keeps one registration per
+        // provider account, so this is the same one), once.
+        const fresh = await this.options.idJag?.({ issuer, resource: service.resource });
+        if (!fresh || fresh === idJag) {
+          throw new AuthmdClientError(
+            'network_error',
+            `${error.message} The ID-JAG is single-use, so it is not sent again: mint a fresh ID-JAG and authenticate again.`,
+            error.details,
+          );
+        }
+        answer = await send(fresh);
+      }
       const body = (answer.body ?? {}) as Record<string, any>;
       if (answer.status === 401 && body.error === 'interaction_required') return this.claimRequired(service, 'identity_assertion', body, undefined);
       if (answer.status !== 200) throw fromServiceError(answer.status, body, 'Registering with an ID-JAG');
@@ -261,9 +333,12 @@ export class AgentClient {
     // a user); an email claim nobody finished bound no one and does not block a new registration.
     const userBound = record !== undefined && (record.claimed || (record.registration_type !== 'anonymous' && record.identity !== undefined));
     if (userBound && !request.force) {
+      const why = request.lostRefresh
+        ? `The answer to the refresh at ${issuer} was lost (${request.lostRefresh.message}). The refresh token is spent and is not sent again: the service takes a second use for theft and revokes the registration's tokens. The stored registration belongs to a user, so`
+        : `The stored registration at ${issuer} belongs to a user and can no longer be refreshed;`;
       throw new AuthmdClientError(
         'reauthentication_required',
-        `The stored registration at ${issuer} belongs to a user and can no longer be refreshed; this client will not replace it with an anonymous one. Authenticate again with the user's email or an ID-JAG (or force a new registration).`,
+        `${why} this client will not replace it with an anonymous one. Authenticate again with the user's email or an ID-JAG (or force a new registration).`,
         { status: 401 },
       );
     }
@@ -318,6 +393,46 @@ export class AgentClient {
     }
     await this.options.prompt?.show(handoff);
     return claimRequiredResult(handoff);
+  }
+
+  /**
+   * The answer to a claim completion was lost. The code is not sent again (it spends one of the
+   * attempt's tries, and a completed claim answers `already_claimed` and never hands its identity out
+   * twice): the claim's state is read instead, through the claim grant where the service speaks it.
+   */
+  private async afterLostCompletion(service: ServiceInfo, pending: PendingClaim, lost: AuthmdClientError, resource: string | undefined): Promise<ReadyResult> {
+    const state = service.dialects.v07 ? await this.claimState(service, pending, resource) : 'unknown';
+    if (typeof state === 'object') return state;
+    if (state === 'open') {
+      throw new AuthmdClientError('claim_not_completed', `${lost.message} It was not: the claim is still open, so give the code again (the page still shows it).`);
+    }
+    this.pending.delete(service.issuer);
+    const known = state === 'completed' ? 'The service completed the claim, but its answer was lost' : 'The service may have completed the claim (it cannot be asked)';
+    throw new AuthmdClientError(
+      'claim_answer_lost',
+      `${lost.message} ${known}; the code is not sent again, since a claim completes once and its identity is not handed out twice. ${AGAIN}`,
+    );
+  }
+
+  /**
+   * One look at a claim through the claim grant, which spends nothing here: the tokens if they are
+   * still to be handed over, `open` while the claim is not completed, `completed` once they were
+   * handed over already (to the read-back answer that was lost). `unknown` when no answer says.
+   */
+  private async claimState(service: ServiceInfo, pending: PendingClaim, resource: string | undefined): Promise<ReadyResult | 'open' | 'completed' | 'unknown'> {
+    for (let look = 0; look < 2; look++) {
+      const form = formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource });
+      const answer = await requestJson(this.http, service.endpoints.token, form, 'Checking the claim', { spends: true }).catch(() => undefined);
+      if (!answer) return 'unknown';
+      const body = (answer.body ?? {}) as Record<string, any>;
+      if (answer.status === 200) return this.claimedByPoll(service, pending, body, resource);
+      if (body.error === 'authorization_pending') return 'open';
+      if (body.error === 'invalid_grant') return 'completed';
+      // Denied, expired: the claim's outcome, whatever the lost answer said.
+      if (body.error !== 'slow_down') throw fromServiceError(answer.status, body, 'Completing the claim');
+      await this.http.sleep(Math.max(typeof body.interval === 'number' ? body.interval : 0, pending.handoff?.interval ?? 5) * 1000);
+    }
+    return 'unknown';
   }
 
   private async claimedByPoll(service: ServiceInfo, pending: PendingClaim, body: Record<string, any>, resource: string | undefined): Promise<ReadyResult> {
@@ -389,6 +504,22 @@ function identityOf(body: Record<string, any>): StoredIdentity | undefined {
   const current = body.identity;
   if (current && typeof current.assertion === 'string') return { assertion: current.assertion, expires_at: current.expires_at, ...(current.refresh_token ? { refresh_token: current.refresh_token } : {}) };
   return typeof body.identity_assertion === 'string' ? { assertion: body.identity_assertion, expires_at: body.assertion_expires } : undefined;
+}
+
+/** What to do when a claim's outcome was lost with its answer. */
+const AGAIN = "Authenticate again (with the user's email) to register anew; the person approves once more.";
+
+/** The record without the refresh token `value` (sent, so spent, whatever the answer). */
+function withoutRefreshToken(record: IssuerRecord, value: string): IssuerRecord {
+  if (record.identity?.refresh_token?.value !== value) return record;
+  const { refresh_token: _spent, ...identity } = record.identity;
+  return { ...record, identity };
+}
+
+/** The refresh token back in the record, when nothing replaced it meanwhile (it was certainly not spent). */
+function withRefreshToken(record: IssuerRecord, registrationId: string, token: { value: string; expires_at: string }): IssuerRecord {
+  if (record.registration_id !== registrationId || !record.identity || record.identity.refresh_token) return record;
+  return { ...record, identity: { ...record.identity, refresh_token: token } };
 }
 
 function claimOf(body: Record<string, any>): { claimToken: string; claimUrl: string } | undefined {

@@ -7,7 +7,13 @@ export class AuthmdClientError extends Error {
   constructor(
     readonly code: string,
     message: string,
-    readonly details: { status?: number; body?: unknown; retryAfterSeconds?: number } = {},
+    readonly details: {
+      status?: number;
+      body?: unknown;
+      retryAfterSeconds?: number;
+      /** The request may have been processed, but no answer says how (a lost answer, a 5xx). */
+      unknownOutcome?: boolean;
+    } = {},
   ) {
     super(message);
   }
@@ -55,4 +61,9 @@ export function networkError(url: string, error: unknown, what?: string): Authmd
   const reason = typeof cause === 'string' ? cause : error instanceof Error ? error.message : String(error);
   const prefix = what ? `${what} failed: could not reach` : 'Could not reach';
   return new AuthmdClientError('network_error', `${prefix} ${new URL(url).origin} (${reason}). Check the URL and that the service is running.`);
+}
+
+/** A request that may have been processed although no answer came back (see `requestJson` with `spends`). */
+export function outcomeUnknown(error: unknown): error is AuthmdClientError {
+  return error instanceof AuthmdClientError && error.details.unknownOutcome === true;
 }

@@ -27,7 +27,7 @@ const catalogue = {
   // Registration: POST /agent/identity
   anonymous_not_enabled: { status: 403, hint: 'Register with another method listed in identity_types_supported.' },
   service_auth_not_enabled: { status: 403, hint: 'Register with another method listed in identity_types_supported.' },
-  issuer_not_enabled: { status: 400, hint: 'This service does not trust the ID-JAG issuer; use another provider or method.' },
+  issuer_not_enabled: { status: 400, hint: 'Use a provider this service trusts, or another registration method.' },
   invalid_login_hint: { status: 400, hint: 'Send the user\'s email address as login_hint.' },
   interaction_required: { status: 401, hint: 'Send the user to claim.attempt.verification_uri to confirm the link.' },
   login_required: { status: 401, hint: 'Have the user sign in at the provider again, then mint a fresh ID-JAG.' },
@@ -36,17 +36,17 @@ const catalogue = {
   // Claim ceremony: /agent/identity/claim and /complete
   invalid_claim_token: { status: 401, hint: 'Use the claim token from the registration response, or register again.' },
   invalid_claim: { status: 400, hint: 'Use the claim token from the registration response, or register again.' },
-  claim_expired: { status: 410, hint: 'The claim window is over; register again.' },
+  claim_expired: { status: 410, hint: 'Start a new claim attempt; if the registration itself is over, register again.' },
   already_claimed: {
     status: 409,
-    hint: 'The registration is already claimed; exchange its identity assertion instead.',
+    hint: 'Exchange its identity assertion instead.',
     names: { 'v0.7': 'claimed_or_in_flight', 'v0.1': 'previously_claimed' },
   },
-  claim_not_confirmed: { status: 409, hint: 'Wait until the user has pressed Authorize on the page, then retry.' },
+  claim_not_confirmed: { status: 409, hint: 'Wait for the user to read you the code the page shows, then send it again.' },
   invalid_user_code: { status: 401, hint: 'Ask the user to read the code again; each attempt allows 5 wrong codes.', names: { 'v0.1': 'otp_invalid' } },
   user_code_expired: { status: 410, hint: 'Start a new claim attempt at the claim endpoint.', names: { 'v0.1': 'otp_expired' } },
-  claim_denied: { status: 403, hint: 'The user denied this agent; do not retry without asking them.' },
-  claim_revoked: { status: 410, hint: 'The claim was revoked; register again.' },
+  claim_denied: { status: 403, hint: 'Do not retry without asking the user.' },
+  claim_revoked: { status: 410, hint: 'Do not retry; ask the service\'s operator.' },
   too_many_attempts: { status: 429, hint: 'Start a new claim attempt; once a registration has used all its attempts, register again.' },
 
   // OAuth token and revocation endpoints (RFC 6749 §5.2, RFC 8628, RFC 8707)
@@ -59,7 +59,7 @@ const catalogue = {
   authorization_pending: { status: 400, hint: 'Keep polling at the given interval.' },
   slow_down: { status: 400, hint: 'Add 5 seconds to the polling interval and keep polling.' },
   expired_token: { status: 400, hint: 'Start a new claim attempt at the claim endpoint.' },
-  access_denied: { status: 400, hint: 'The user denied this agent; stop polling.' },
+  access_denied: { status: 400, hint: 'Stop polling; do not retry without asking the user.' },
 
   // Resource server (RFC 6750)
   unauthorized: { status: 401, hint: 'Follow resource_metadata in WWW-Authenticate to register and get an access token.' },

@@ -1,4 +1,4 @@
-export { createProvider, type AgentProvider, type CreateGrantInput, type ProviderOptions, type RevokedGrant } from './provider.ts';
+export { createProvider, type AgentProvider, type CreateGrantInput, type ProviderOptions, type RevocationDelivery, type RevokedGrant } from './provider.ts';
 export { ProviderError, isProviderError, type ProviderErrorCode } from './errors.ts';
 export { grantJson, type Grant } from './grants.ts';
 export type { MintedIdJag, MintRequest, ProviderUser } from './mint.ts';
@@ -7,5 +7,5 @@ export type { DeliveryReport, OutboxEntry, OutboxOptions } from './outbox.ts';
 export type { GrantMode, OutboxStatus } from './schema.ts';
 export { providerTables } from './schema.ts';
 export { CIMD_PATH, JWKS_PATH } from './documents.ts';
-export { toNodeListener, type NodeListenerOptions, type WebHandler } from './node.ts';
+export { MALFORMED_PATH, malformedPath, toNodeListener, type NodeListenerOptions, type WebHandler } from './node.ts';
 export type { Fetcher } from './fetcher.ts';

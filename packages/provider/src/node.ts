@@ -23,6 +23,9 @@ export function toNodeListener(handler: WebHandler, options: NodeListenerOptions
     void (async () => {
       const target = req.url ?? '/';
       if (!target.startsWith('/') || target.startsWith('//')) return send(res, plain(400, 'bad request target'));
+      // A path no handler could decode (`%zz`, a lone `%`, escapes that are not UTF-8) is the client's
+      // error, answered here once rather than as a 500 wherever a route decodes a segment.
+      if (malformedPath(target)) return send(res, plain(400, MALFORMED_PATH));
       const method = req.method ?? 'GET';
       let body: Buffer | undefined;
       if (method !== 'GET' && method !== 'HEAD') {
@@ -57,8 +60,27 @@ async function send(res: ServerResponse, response: Response): Promise<void> {
   res.end(body);
 }
 
+export const MALFORMED_PATH = 'The request path has a malformed percent-encoding.';
+
+/**
+ * Whether the path of a request target (the query aside) has a percent-encoding that does not decode:
+ * a `%` not followed by two hex digits, or escaped bytes that are not UTF-8.
+ */
+export function malformedPath(target: string): boolean {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  if (!path.includes('%')) return false;
+  try {
+    decodeURIComponent(path);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function plain(status: number, text: string): Response {
-  return new Response(JSON.stringify({ error: status === 413 ? 'request_too_large' : status === 500 ? 'internal_error' : 'invalid_request', message: text }), {
+  const error = status === 413 ? 'request_too_large' : status === 500 ? 'internal_error' : 'invalid_request';
+  return new Response(JSON.stringify({ error, error_description: text, message: text }), {
     status,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
   });

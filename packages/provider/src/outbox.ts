@@ -16,6 +16,12 @@ export interface OutboxOptions {
   leaseMs?: number;
   /** Timeout of one delivery request. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * How long `grants.delete` waits for one delivery attempt made before it returns (service metadata
+   * lookup included), so that the delegation is usually dead at the service by the time the user sees
+   * the answer. A SET not delivered by then stays queued for the outbox. 0: queue only. Default 2 s.
+   */
+  inlineTimeoutMs?: number;
   /** Rows handled per `deliverDue()`. Default 50. */
   batchSize?: number;
   /** How long delivered and failed rows stay listed. Default 7 days. */
@@ -36,6 +42,7 @@ export function resolveOutboxOptions(options: OutboxOptions = {}): ResolvedOutbo
     maxDelayMs: options.maxDelayMs ?? 10 * 60_000,
     leaseMs: options.leaseMs ?? 60_000,
     timeoutMs: options.timeoutMs ?? 10_000,
+    inlineTimeoutMs: options.inlineTimeoutMs ?? 2000,
     batchSize: options.batchSize ?? 50,
     retentionMs: options.retentionMs ?? 7 * 86_400_000,
     giveUpAfterMs: options.giveUpAfterMs ?? 7 * 86_400_000,
@@ -43,6 +50,7 @@ export function resolveOutboxOptions(options: OutboxOptions = {}): ResolvedOutbo
     random: options.random ?? Math.random,
   };
   if (resolved.leaseMs < 2 * resolved.timeoutMs) throw new Error('outbox.leaseMs must be at least twice outbox.timeoutMs, so that a lease never ends mid-request');
+  if (!(resolved.inlineTimeoutMs >= 0)) throw new Error('outbox.inlineTimeoutMs must be 0 (queue only) or a positive number of milliseconds');
   if (resolved.initialDelayMs <= 0 || resolved.maxDelayMs < resolved.initialDelayMs) throw new Error('outbox delays must be positive, with maxDelayMs ≥ initialDelayMs');
   return resolved;
 }
@@ -91,6 +99,9 @@ interface OutboxDeps {
   logger: Logger;
   options: ResolvedOutboxOptions;
 }
+
+/** What one `deliverOne` came to: 'skipped' when the row was not (or no longer) this worker's to send. */
+export type AttemptResult = 'skipped' | 'delivered' | 'retrying' | 'failed';
 
 type Outcome =
   | { kind: 'delivered'; status: number; endpoint: string }
@@ -165,7 +176,21 @@ export class Outbox {
     return report;
   }
 
-  private async deliverOne(row: OutboxRow): Promise<'skipped' | 'delivered' | 'retrying' | 'failed'> {
+  /**
+   * One attempt at a row just queued, made by `grants.delete` before it returns: leased like any other,
+   * with a request timeout of at most `timeoutMs`. 'skipped' when another worker has the row.
+   */
+  deliverNow(row: OutboxRow, timeoutMs: number): Promise<AttemptResult> {
+    return this.deliverOne(row, Math.max(1, Math.min(Math.ceil(timeoutMs), this.options.timeoutMs)));
+  }
+
+  /** One row, as it is now. */
+  async get(jti: string): Promise<OutboxEntry | undefined> {
+    const row = await this.deps.store.get(outbox, jti);
+    return row ? entryFromRow(row) : undefined;
+  }
+
+  private async deliverOne(row: OutboxRow, timeoutMs = this.options.timeoutMs): Promise<AttemptResult> {
     const { store, clock, logger } = this.deps;
     if (row.status !== 'pending') return 'skipped';
     const leasedAt = clock();
@@ -181,7 +206,7 @@ export class Outbox {
 
     let outcome: Outcome;
     try {
-      outcome = await this.attempt(row);
+      outcome = await this.attempt(row, timeoutMs);
     } catch (error) {
       outcome = { kind: 'retry', status: null, error: errorMessage(error), endpoint: row.endpoint };
     }
@@ -214,7 +239,7 @@ export class Outbox {
     return outcome.kind === 'retry' ? 'retrying' : outcome.kind;
   }
 
-  private async attempt(row: OutboxRow): Promise<Outcome> {
+  private async attempt(row: OutboxRow, timeoutMs: number): Promise<Outcome> {
     let endpoint = row.endpoint;
     if (!endpoint) {
       let eventsEndpoint: string | null;
@@ -235,7 +260,7 @@ export class Outbox {
         headers: { 'Content-Type': mediaTypes.secEvent, Accept: mediaTypes.json },
         body: set,
         allowLoopback: this.deps.allowLoopback,
-        timeoutMs: this.options.timeoutMs,
+        timeoutMs,
         maxBytes: MAX_ANSWER_BYTES,
       });
     } catch (error) {

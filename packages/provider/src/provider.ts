@@ -1,5 +1,5 @@
 import { silentLogger, type Logger } from '@authmd/service';
-import { Keyring } from '@authmd/service/keys';
+import { Keyring, resolveKeyEncryption, type KeyEncryptionOptions } from '@authmd/service/keys';
 import type { Store } from '@authmd/service/store';
 import { withoutTrailingSlash } from '@authmd/protocol';
 import { AudienceDiscovery, checkAudience, isLoopbackHost, type ServiceMetadata } from './discovery.ts';
@@ -38,6 +38,13 @@ export interface ProviderOptions {
   outbox?: OutboxOptions;
   /** Signing keys: automatic rotation (default every 30 days) and how long a retired key stays published (default 1 h). */
   keys?: { rotateAfterMs?: number; publishAfterRetirementMs?: number };
+  /**
+   * Encryption of the private signing keys at rest, as for the service: default the keys in
+   * AUTHMD_KEY_ENCRYPTION_KEY; without any, plaintext with a warning, refused when NODE_ENV=production
+   * unless `allowPlaintext` is true. The keyring id is bound into every wrapped key, so one KEK can
+   * serve a provider and a service without either's keys decrypting in the other's keyring.
+   */
+  keyEncryption?: KeyEncryptionOptions;
 }
 
 export interface CreateGrantInput {
@@ -48,10 +55,18 @@ export interface CreateGrantInput {
   eventsUri?: string;
 }
 
+/**
+ * What came of telling the service, when `grants.delete` returned: `delivered` (the service accepted
+ * the SET), `queued` (not yet: the outbox retries it), `failed` (the service refused it for good, or
+ * its events endpoint cannot be used) or `none` (the service advertises no events endpoint).
+ */
+export type RevocationDelivery = 'delivered' | 'queued' | 'failed' | 'none';
+
 export interface RevokedGrant {
   grant: Grant;
-  /** The revocation SET queued for the service, or null when it advertises no events endpoint. */
+  /** The revocation SET for the service as it stands after the inline attempt, or null when the service advertises no events endpoint. */
   revocation: OutboxEntry | null;
+  delivery: RevocationDelivery;
 }
 
 export interface AgentProvider {
@@ -64,7 +79,11 @@ export interface AgentProvider {
     /** The user's grants (active, consumed and expired ones: all can still be revoked), oldest first. */
     list(userId: string): Promise<Grant[]>;
     get(userId: string, grantId: string): Promise<Grant | undefined>;
-    /** Deletes the grant and, in the same transaction, queues the revocation SET. Undefined when no such grant of this user. */
+    /**
+     * Deletes the grant and, in the same transaction, queues the revocation SET; then makes one delivery
+     * attempt before returning, bounded by `outbox.inlineTimeoutMs` (default 2 s), whose result is in
+     * `delivery`. Undefined when no such grant of this user.
+     */
     delete(userId: string, grantId: string): Promise<RevokedGrant | undefined>;
   };
   /** Mints an ID-JAG for a user who has a live grant for the audience. Throws ProviderError. */
@@ -105,6 +124,7 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
   const clientName = options.clientName ?? 'Agent Auth Provider';
   const outboxOptions = resolveOutboxOptions(options.outbox);
   const { store } = options;
+  const keyEncryptionKeys = resolveKeyEncryption({ options: options.keyEncryption, env: process.env, logger, what: 'agent provider' });
 
   await store.migrate(providerTables);
   const keyring = await Keyring.open({
@@ -116,6 +136,7 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
     rotateAfterMs: options.keys?.rotateAfterMs ?? 30 * DAY,
     // Its own row: a provider sharing a store with a service never signs with the service's key.
     id: 'provider',
+    keyEncryptionKeys,
   });
   const discovery = new AudienceDiscovery({ fetcher, allowLoopback, clock, cacheMs: options.discoveryCacheMs ?? 300_000 });
   const outbox = new Outbox({ store, clock, fetcher, allowLoopback, issuer, keyring, discovery, logger, options: outboxOptions });
@@ -128,12 +149,15 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
   let closed = false;
 
   // Every delivery run in flight, so that close() lets them record their outcome before the store closes.
-  const runs = new Set<Promise<DeliveryReport>>();
-  const deliverDue = (): Promise<DeliveryReport> => {
-    if (closed) return Promise.resolve({ attempted: 0, delivered: 0, retrying: 0, failed: 0 });
-    const run = outbox.deliverDue().finally(() => runs.delete(run));
+  const runs = new Set<Promise<unknown>>();
+  const tracked = <T>(start: () => Promise<T>): Promise<T> => {
+    const run = start().finally(() => runs.delete(run));
     runs.add(run);
     return run;
+  };
+  const deliverDue = (): Promise<DeliveryReport> => {
+    if (closed) return Promise.resolve({ attempted: 0, delivered: 0, retrying: 0, failed: 0 });
+    return tracked(() => outbox.deliverDue());
   };
   const runDelivery = (): void => {
     if (delivering || closed) return;
@@ -185,15 +209,22 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
     async delete(userId, grantId) {
       const existing = await store.get(grantsTable, grantId);
       if (!existing || existing.user_id !== userId) return undefined;
+      // The whole of it (metadata lookup and inline attempt) answers within inlineTimeoutMs, in real time.
+      const budget = outboxOptions.inlineTimeoutMs;
+      const started = performance.now();
+      const remaining = (): number => budget - (performance.now() - started);
       // Where the SET goes: the grant's events URI; else what the service advertises now (looked up
       // before the transaction, which must not wait on the network); else, if the service cannot be
-      // reached, the outbox resolves it at delivery time.
+      // reached in time, the outbox resolves it at delivery time.
       let endpoint = existing.events_uri;
       let notify = true;
       if (!endpoint) {
         try {
-          endpoint = (await discovery.resolve(existing.audience)).eventsEndpoint;
-          notify = endpoint !== null;
+          const resolving = discovery.resolve(existing.audience);
+          resolving.catch(() => {}); // a lookup that outlives the budget may still fail: nobody waits for it then
+          const service = budget > 0 ? await within(resolving, budget) : await resolving;
+          endpoint = service === TIMED_OUT ? null : service.eventsEndpoint;
+          notify = service === TIMED_OUT || endpoint !== null;
         } catch {
           endpoint = null;
         }
@@ -208,8 +239,26 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
       });
       if (!result) return undefined;
       logger.info('consent revoked', { user_id: userId, audience: result.row.audience, grant_id: grantId, set_jti: result.queued?.id });
-      if (deliveryTimer && result.queued) setImmediate(runDelivery);
-      return { grant: grantFromRow(result.row, now), revocation: result.queued ? entryFromRow(result.queued) : null };
+      const grant = grantFromRow(result.row, now);
+      const queued = result.queued;
+      if (!queued) return { grant, revocation: null, delivery: 'none' };
+      if (budget <= 0 || remaining() <= 0 || closed) {
+        if (deliveryTimer) setImmediate(runDelivery);
+        return { grant, revocation: entryFromRow(queued), delivery: 'queued' };
+      }
+      // One attempt now, so that the service usually has the SET before the user sees the answer. It
+      // is committed to the outbox already: whatever happens here, the outbox retries it when due.
+      // The request's own timeout ends a little before the budget, so that its outcome is usually on
+      // record when we answer; the budget is the hard limit either way.
+      const requestTimeoutMs = remaining() - Math.min(100, remaining() / 4);
+      const attempt = tracked(() => outbox.deliverNow(queued, requestTimeoutMs)).catch((error: unknown) => {
+        logger.error('revocation SET delivery attempt failed', { jti: queued.id, error: String(error) });
+        return 'skipped' as const;
+      });
+      const outcome = await within(attempt, remaining());
+      const delivery: RevocationDelivery = outcome === 'delivered' ? 'delivered' : outcome === 'failed' ? 'failed' : 'queued';
+      const revocation = closed ? entryFromRow(queued) : ((await outbox.get(queued.id).catch(() => undefined)) ?? entryFromRow(queued));
+      return { grant, revocation, delivery };
     },
   };
 
@@ -270,6 +319,21 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
     },
   };
   return provider;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** The promise's value, or TIMED_OUT when it has not settled within `ms` (it then goes on unobserved). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function checkIssuer(issuer: string, allowLoopback: boolean): string {

@@ -18,8 +18,9 @@ async function service(options: Parameters<typeof startFakeService>[0] = {}): Pr
   cleanup.push(s);
   return s;
 }
+/** A provider that only queues at revocation (no inline attempt), so that the outbox alone is under test. */
 async function provider(options: Parameters<typeof startProvider>[0]): Promise<RunningProvider> {
-  const r = await startProvider({ outbox: { random: () => 0.5 }, ...options });
+  const r = await startProvider({ ...options, outbox: { random: () => 0.5, inlineTimeoutMs: 0, ...options?.outbox } });
   cleanup.push(r);
   return r;
 }
@@ -235,7 +236,7 @@ describe('revocation SETs', () => {
     const s = await service();
     const servicePort = s.port;
     const clock = new TestClock();
-    const first = await startProvider({ clock: clock.now, store: sqliteStore(dbPath) });
+    const first = await startProvider({ clock: clock.now, store: sqliteStore(dbPath), outbox: { inlineTimeoutMs: 0 } });
     const providerPort = first.server.port;
     const jtis = [await revoke(first.provider, s, 'user_ada'), await revoke(first.provider, s, 'user_grace')];
     await s.close();
@@ -297,7 +298,7 @@ describe('revocation SETs', () => {
 
   it('start() delivers in the background; close() stops it', async () => {
     const s = await service();
-    const r = await startProvider({ outbox: { pollIntervalMs: 20 } });
+    const r = await startProvider({ outbox: { pollIntervalMs: 20, inlineTimeoutMs: 0 } });
     r.provider.start();
     await revoke(r.provider, s);
     await waitFor(() => s.received.length === 1);
@@ -306,6 +307,86 @@ describe('revocation SETs', () => {
     await r.close();
   });
 });
+
+describe('the delivery attempt made by grants.delete before it returns', () => {
+  it('is made once, inline: delivered; or queued for the outbox on a retryable answer; or failed for good', async () => {
+    const s = await service();
+    const clock = new TestClock();
+    const { provider: p } = await startProviderWith({ clock: clock.now });
+
+    const delivered = await p.grants.delete('user_ada', (await p.grants.create('user_ada', { audience: s.url, mode: 'always' })).id);
+    expect(delivered!.delivery).toBe('delivered');
+    expect(delivered!.revocation).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 202, nextAttemptAt: null, settledAt: clock.ms });
+    expect(s.received.map((r) => jtiOf(r.token))).toEqual([delivered!.revocation!.jti]);
+    expect(await p.deliverDue()).toMatchObject({ attempted: 0 });
+
+    s.answerWith([{ status: 503 }, { status: 202 }]);
+    const queued = await p.grants.delete('user_bob', (await p.grants.create('user_bob', { audience: s.url, mode: 'always' })).id);
+    expect(queued!.delivery).toBe('queued');
+    expect(queued!.revocation).toMatchObject({ status: 'pending', attempts: 1, lastStatus: 503, lastError: 'HTTP 503', nextAttemptAt: clock.ms + 2000 });
+    expect((await p.deliverDue()).attempted).toBe(0); // its retry is not due yet
+    clock.advance(2000);
+    expect(await p.deliverDue()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect((await p.outbox.list({ userId: 'user_bob' }))[0]).toMatchObject({ status: 'delivered', attempts: 2 });
+
+    s.answerWith([{ status: 400, body: { err: 'invalid_request', description: 'No.' } }]);
+    const failed = await p.grants.delete('user_eve', (await p.grants.create('user_eve', { audience: s.url, mode: 'always' })).id);
+    expect(failed!.delivery).toBe('failed');
+    expect(failed!.revocation).toMatchObject({ status: 'failed', attempts: 1, lastStatus: 400, lastError: '400 invalid_request: No.' });
+
+    const silent = await service({ events: false });
+    const none = await p.grants.delete('user_ada', (await p.grants.create('user_ada', { audience: silent.url, mode: 'always' })).id);
+    expect(none).toMatchObject({ delivery: 'none', revocation: null });
+  });
+
+  it('is bounded by outbox.inlineTimeoutMs: a receiver that never answers leaves the SET queued, and the outbox delivers it later', async () => {
+    const s = await service();
+    let holding = true;
+    const held: Array<() => void> = [];
+    const hanging = await listen((req, res) => {
+      if (holding) return void held.push(() => res.destroy());
+      res.writeHead(202, { 'Content-Length': 0 });
+      res.end();
+    });
+    cleanup.push({ close: async () => (held.forEach((release) => release()), hanging.close()) });
+    const clock = new TestClock();
+    const { provider: p } = await startProviderWith({ clock: clock.now, outbox: { inlineTimeoutMs: 300 } });
+    const grant = await p.grants.create('user_ada', { audience: s.url, mode: 'always', eventsUri: `${hanging.url}/events` });
+
+    const started = Date.now();
+    const revoked = await p.grants.delete('user_ada', grant.id);
+    const took = Date.now() - started;
+    expect(took, 'it waited for the attempt').toBeGreaterThanOrEqual(200);
+    expect(took, 'and not beyond the budget (a margin for a loaded machine)').toBeLessThan(1000);
+    expect(held).toHaveLength(1);
+    expect(revoked!.delivery).toBe('queued');
+    expect(await p.grants.get('user_ada', grant.id)).toBeUndefined();
+    const [entry] = await p.outbox.list();
+    expect(entry).toMatchObject({ status: 'pending', attempts: 1, lastError: expect.stringMatching(/^timeout: /) });
+
+    holding = false;
+    clock.advance(entry!.nextAttemptAt! - clock.ms);
+    expect(await p.deliverDue()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect((await p.outbox.list())[0]).toMatchObject({ status: 'delivered', attempts: 2, lastStatus: 202 });
+  });
+
+  it('is not made with inlineTimeoutMs: 0: the SET is only queued', async () => {
+    const s = await service();
+    const { provider: p } = await startProviderWith({ outbox: { inlineTimeoutMs: 0 } });
+    const revoked = await p.grants.delete('user_ada', (await p.grants.create('user_ada', { audience: s.url, mode: 'always' })).id);
+    expect(revoked!.delivery).toBe('queued');
+    expect(revoked!.revocation).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(s.received).toHaveLength(0);
+    expect(await p.deliverDue()).toMatchObject({ attempted: 1, delivered: 1 });
+  });
+});
+
+/** A provider with the default inline attempt at revocation (at most 2 s), jitter fixed. */
+async function startProviderWith(options: NonNullable<Parameters<typeof startProvider>[0]>): Promise<RunningProvider> {
+  const r = await startProvider({ ...options, outbox: { random: () => 0.5, ...options.outbox } });
+  cleanup.push(r);
+  return r;
+}
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;

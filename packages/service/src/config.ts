@@ -4,6 +4,7 @@ import type { Logger } from './logger.ts';
 import type { RandomSource } from './secrets.ts';
 import type { Store } from './store/contract.ts';
 import type { SigningAlgorithm } from './keys/jwt.ts';
+import type { KeyEncryptionOptions } from './keys/key-encryption.ts';
 import type { HttpRequest } from './http/env.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { Fetcher } from './trust/safe-fetch.ts';
@@ -56,6 +57,12 @@ export interface ServiceOptions {
   /** Outbound HTTP (provider JWKS, CIMD documents). Default: the SSRF-safe fetcher. */
   fetcher?: Fetcher;
   clockSkewSeconds?: number;
+  /**
+   * Encryption of the private signing keys at rest by a key-encryption key (or a KMS). Default: the
+   * keys in AUTHMD_KEY_ENCRYPTION_KEY. Without any, keys are stored in plaintext with a warning at
+   * start, and the service refuses to start when NODE_ENV=production unless `allowPlaintext` is true.
+   */
+  keyEncryption?: KeyEncryptionOptions;
   signing?: {
     algorithm?: SigningAlgorithm;
     /** A new signing key is made when the active one is older than this. Default 90 days. */
@@ -67,10 +74,15 @@ export interface ServiceOptions {
     codeTriesPerAttempt?: number;
     /** Claim attempts per registration. Default 10. */
     attemptsPerRegistration?: number;
-    /** Sign-in codes sent to one address per hour. Default 5. */
+    /** Sign-in codes sent to one address per hour, whatever the clients asking. Default 10. */
     signInCodesPerHour?: number;
-    /** Sign-in codes one client IP may ask for per hour, whatever the addresses. Default 20. */
+    /** Sign-in codes one client IP (an IPv6 client: its /64) may ask for per hour, whatever the addresses. Default 20. */
     signInCodesPerIpPerHour?: number;
+    /**
+     * Sign-in codes sent to one address at the request of one client IP (IPv6: its /64) per hour, so
+     * that no single client can spend an address's whole budget. Default 3 (at most `signInCodesPerHour`).
+     */
+    signInCodesPerAddressAndIpPerHour?: number;
     /** The claim grant's polling interval (v0.7). Default 5 s. */
     pollIntervalSeconds?: number;
   };
@@ -124,8 +136,12 @@ export interface TrustedIssuer {
 export type MailOptions =
   /** Send through an SMTP server (nodemailer transport options: host, port, secure, auth, …). */
   | { smtp: Record<string, unknown>; from: string }
-  /** Keep messages in memory and show them at /dev/mailbox: development only, announced at start. */
-  | { outbox: true; from?: string }
+  /**
+   * Keep messages in memory and show them at /dev/mailbox: development only, announced at start.
+   * The mailbox answers only requests whose Host is the issuer's host:port or one of `hosts` (such as
+   * the address a proxy forwards to); others get 421, so a page on a rebound DNS name cannot read it.
+   */
+  | { outbox: true; from?: string; hosts?: string[] }
   /** Your own sender. */
   | { mailer: Mailer; from?: string };
 
@@ -173,9 +189,12 @@ export interface ServiceConfig {
     attemptsPerRegistration: number;
     signInCodesPerHour: number;
     signInCodesPerIpPerHour: number;
+    signInCodesPerAddressAndIpPerHour: number;
     pollIntervalSeconds: number;
   };
   secureCookies: boolean;
+  /** Host values (`host[:port]`) the development outbox answers besides the issuer's: `mail.hosts`. */
+  outboxHosts: string[];
   trust: { issuers: Map<string, TrustedIssuer>; allowLoopback: boolean; maxAuthAgeMs: number; tokenGrant: boolean };
   clockSkewMs: number;
   signing: { algorithm: SigningAlgorithm; rotateAfterMs: number };
@@ -246,11 +265,16 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
     limits: {
       codeTriesPerAttempt: count('limits.codeTriesPerAttempt', options.limits?.codeTriesPerAttempt ?? 5),
       attemptsPerRegistration: count('limits.attemptsPerRegistration', options.limits?.attemptsPerRegistration ?? 10),
-      signInCodesPerHour: count('limits.signInCodesPerHour', options.limits?.signInCodesPerHour ?? 5),
+      signInCodesPerHour: count('limits.signInCodesPerHour', options.limits?.signInCodesPerHour ?? 10),
       signInCodesPerIpPerHour: count('limits.signInCodesPerIpPerHour', options.limits?.signInCodesPerIpPerHour ?? 20),
+      signInCodesPerAddressAndIpPerHour: count(
+        'limits.signInCodesPerAddressAndIpPerHour',
+        options.limits?.signInCodesPerAddressAndIpPerHour ?? Math.min(3, options.limits?.signInCodesPerHour ?? 10),
+      ),
       pollIntervalSeconds: count('limits.pollIntervalSeconds', options.limits?.pollIntervalSeconds ?? 5),
     },
     secureCookies: new URL(issuer).protocol === 'https:',
+    outboxHosts: options.mail && 'outbox' in options.mail ? [...(options.mail.hosts ?? [])] : [],
     trust: resolveTrust(options.trust, issuer),
     clockSkewMs: (options.clockSkewSeconds ?? 60) * 1000,
     signing: {

@@ -13,6 +13,8 @@ export type RegistrationRow = {
   claim_expires_at: number | null;
   claimed_at: number | null;
   revoked_at: number | null;
+  /** Who revoked it: an operator's revocation is final, a provider's can be revived by a fresh ID-JAG. */
+  revoked_by: 'operator' | 'provider' | null;
   user_id: string | null;
   /** The email a service_auth registration (or its latest claim attempt) named. */
   login_hint: string | null;
@@ -41,6 +43,7 @@ export const registrations = table<RegistrationRow>({
     claim_expires_at: 'integer',
     claimed_at: 'integer',
     revoked_at: 'integer',
+    revoked_by: 'text',
     user_id: 'text',
     login_hint: 'text',
     provider_iss: 'text',
@@ -89,7 +92,13 @@ export const accessTokens = table<AccessTokenRow>({
 export type StoredKey = {
   kid: string;
   alg: string;
-  privateJwk: { [member: string]: JsonValue };
+  /** The private key in plaintext: only in a keyring kept without a key-encryption key (keys/key-encryption.ts). */
+  privateJwk?: { [member: string]: JsonValue };
+  /**
+   * The private key (PKCS #8 DER) encrypted by the key-encryption key `kek`; `data` is base64url of
+   * what that key's `wrap` returned. Bound to this keyring's id and this `kid`: it does not decrypt anywhere else.
+   */
+  wrappedPrivateKey?: { kek: string; data: string };
   publicJwk: { [member: string]: JsonValue };
   createdAt: number;
   /** When the key stopped signing; it stays published until its last assertion has expired. */

@@ -7,6 +7,7 @@ import { fetchHandler, type FetchHandler } from './adapters/fetch.ts';
 import type { HttpRequest, HttpResponse } from './http/env.ts';
 import { allowedMethods, buildRoutes, createDispatch } from './http/handler.ts';
 import { Keyring } from './keys/keyring.ts';
+import { resolveKeyEncryption } from './keys/key-encryption.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 import type { Mailer } from './mail/mailer.ts';
 import { DevOutbox } from './mail/outbox.ts';
@@ -51,6 +52,8 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
   const random = options.random ?? cryptoRandom;
   const store = options.store ?? developmentStore(logger);
   warnAboutUnsafeSettings(config, logger);
+  // Before anything is stored: without a key-encryption key this warns, or refuses in production.
+  const keyEncryptionKeys = resolveKeyEncryption({ options: options.keyEncryption, env: process.env, logger, what: 'service' });
 
   await store.migrate(serviceTables);
   const keys = await Keyring.open({
@@ -60,6 +63,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     logger,
     publishAfterRetirementMs: config.lifetimes.assertionMs + config.clockSkewMs,
     rotateAfterMs: config.signing.rotateAfterMs,
+    keyEncryptionKeys,
   });
   const { mailer, outbox, close: closeMailer } = createMailer(options.mail, clock, logger);
   const ctx: EngineContext = {

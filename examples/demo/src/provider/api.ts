@@ -1,4 +1,4 @@
-import { grantJson, isProviderError, type AgentProvider, type OutboxEntry } from '@authmd/provider';
+import { grantJson, isProviderError, MALFORMED_PATH, malformedPath, type AgentProvider, type OutboxEntry } from '@authmd/provider';
 import { tokenTypes } from '@authmd/protocol';
 import { bearerToken, json, jsonError, noContent, readJsonObject } from './http.ts';
 import type { Session, Sessions } from './sessions.ts';
@@ -8,10 +8,14 @@ import { providerUser, userJson } from './users.ts';
  * The published sample provider's JSON API, so that tools written against it work unchanged:
  * `POST /login {email}`, `POST /grants`, `GET /grants`, `DELETE /grants/:id`, `POST /id-jag`, with
  * the same shapes and statuses. Differences, all additive or safer:
- * - `DELETE /grants/:id` always answers 204 once the grant is gone: the revocation SET is queued in a
- *   durable outbox and retried with backoff until the service accepts it (the sample POSTed it once
- *   and answered 500 `revocation_failed`, keeping the grant, when the service was unreachable). The
- *   answer says so in `Revocation-Status: queued` (or `none` when the service takes no events).
+ * - `DELETE /grants/:id` always answers 204 once the grant is gone. The revocation SET is written to a
+ *   durable outbox with the deletion, then one delivery attempt is made before the answer (at most
+ *   2 s), so that the next request at the service is already refused; when it does not go through, the
+ *   outbox retries with backoff until the service accepts it (the sample POSTed it once and answered
+ *   500 `revocation_failed`, keeping the grant, when the service was unreachable). The answer says
+ *   which in `Revocation-Status`: `delivered`, `queued` (the outbox has it), `failed` (the service
+ *   refused it for good) or `none` (the service takes no events). A grant is for one service, so one
+ *   SET: `delivered` means every service concerned has it.
  * - A grant's `audience` is the service's issuer as its metadata names it (the sample stored whatever
  *   was sent); an audience that is not an auth.md service is refused with 400 `invalid_audience`.
  * - Grants carry a `status` (`active`, `consumed`, `expired`); `GET /revocations` lists the SETs.
@@ -55,9 +59,11 @@ export function sampleApi(provider: AgentProvider, sessions: Sessions): (request
       if (method !== 'DELETE') return notAllowed('DELETE');
       const session = await authenticated(request);
       if (session instanceof Response) return session;
+      // toNodeListener refuses undecodable paths; this handler may be mounted without it.
+      if (malformedPath(grantPath[1]!)) return invalid(MALFORMED_PATH);
       const revoked = await provider.grants.delete(session.user.id, decodeURIComponent(grantPath[1]!));
       if (!revoked) return jsonError(404, 'not_found', 'No such grant.');
-      return noContent({ 'Revocation-Status': revoked.revocation ? 'queued' : 'none' });
+      return noContent({ 'Revocation-Status': revoked.delivery });
     }
 
     if (path === '/revocations') {

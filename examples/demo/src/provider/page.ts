@@ -21,7 +21,9 @@ const notices: Record<string, string> = {
   'signed-in': 'Signed in.',
   'signed-out': 'Signed out.',
   granted: 'Consent recorded: agents may now obtain ID-JAGs for you at this service.',
-  revoked: 'Consent revoked. A revocation notice (a signed SET) is queued for the service; the provider retries it until the service accepts it.',
+  revoked: 'Consent revoked. The service has been told: it accepted the revocation notice (a signed SET), so agents acting for you there are stopped.',
+  'revoked-queued': 'Consent revoked. The service could not be told yet: the revocation notice (a signed SET) is queued, and the provider retries it until the service accepts it.',
+  'revoked-failed': 'Consent revoked, but the service refused the revocation notice (a signed SET); see below.',
   'revoked-silently': 'Consent revoked. The service advertises no events endpoint, so no revocation notice was sent.',
   gone: 'That grant no longer exists.',
 };
@@ -108,12 +110,12 @@ ${message}${body}</main></body></html>`;
     if (!formPaths.has(path)) return undefined;
     if (request.method !== 'POST') return new Response('Use POST.', { status: 405, headers: { Allow: 'POST' } });
 
-    // CSRF: the form's token must match the HttpOnly cookie (a foreign site can send the cookie but
-    // neither read it nor compute the token); a browser-sent Origin must be ours.
+    // CSRF: the form's token must match the HttpOnly cookie (a foreign site can make the browser send
+    // the cookie but can neither read it nor compute the token), and what the browser says about where
+    // the form comes from must not name another origin (see postedFromHere).
     const form = await readForm(request);
     const cookieValue = readCookie(request, CSRF_COOKIE);
-    const requestOrigin = request.headers.get('origin');
-    if (!form || !cookieValue || !form.csrf || !safeEqual(form.csrf, csrfFor(cookieValue)) || (requestOrigin !== null && requestOrigin !== origin)) {
+    if (!form || !cookieValue || !form.csrf || !safeEqual(form.csrf, csrfFor(cookieValue)) || !postedFromHere(request, origin)) {
       return render(request, { status: 403, error: 'This form has expired or did not come from this page. Reload the page and try again.' });
     }
 
@@ -143,7 +145,8 @@ ${message}${body}</main></body></html>`;
     }
     // pagePaths.revoke
     const revoked = await provider.grants.delete(session.user.id, form.grant_id ?? '');
-    return redirect(!revoked ? 'gone' : revoked.revocation ? 'revoked' : 'revoked-silently');
+    if (!revoked) return redirect('gone');
+    return redirect({ delivered: 'revoked', queued: 'revoked-queued', failed: 'revoked-failed', none: 'revoked-silently' }[revoked.delivery]);
   };
 }
 
@@ -171,7 +174,7 @@ async function signedInBody(options: { provider: AgentProvider; session: Session
     : '<p class="note">No grants: no agent can obtain an ID-JAG for you.</p>';
   const revocationTable = revocations.length
     ? `<h2>Revocation notices</h2>
-<p class="note">When you revoke a grant, the provider queues a signed revocation event for the service and retries it with growing delays until the service accepts it (the published sample tried once and gave up).</p>
+<p class="note">When you revoke a grant, the provider sends the service a signed revocation event before it answers; when the service cannot be reached, the event stays queued and the provider retries it with growing delays until the service accepts it (the published sample tried once and gave up).</p>
 <table><thead><tr><th>Service</th><th>Status</th><th>Attempts</th><th>Last error</th></tr></thead><tbody>${revocations.map(revocationRow).join('')}</tbody></table>`
     : '';
   return `${who}${consent}<h2>Your grants</h2>${grantTable}${revocationTable}`;
@@ -184,6 +187,22 @@ function grantRow(grant: Grant, csrf: string): string {
 
 function revocationRow(entry: OutboxEntry): string {
   return `<tr data-jti="${escapeHtml(entry.jti)}"><td><code>${escapeHtml(entry.audience)}</code></td><td>${entry.status}</td><td>${entry.attempts}</td><td>${escapeHtml(entry.lastError ?? '')}</td></tr>`;
+}
+
+/**
+ * Whether a form post's browser-sent provenance allows it to come from this origin's own page. The
+ * pages are `Referrer-Policy: no-referrer`, under which Chromium sends `Origin: null` with their own
+ * form posts, as browsers do for opaque origins (sandboxed frames, data: URLs): `null`, like a
+ * missing Origin, says nothing either way and the token decides. A real origin must be ours. Fetch
+ * Metadata, when sent, must say same-origin (or `none`: the user's own navigation); `same-site` (a
+ * sibling port of 127.0.0.1) and `cross-site` are refused, which also covers a `null` Origin from
+ * another site.
+ */
+export function postedFromHere(request: Request, origin: string): boolean {
+  const sentOrigin = request.headers.get('origin');
+  if (sentOrigin !== null && sentOrigin !== 'null' && sentOrigin !== origin) return false;
+  const site = request.headers.get('sec-fetch-site');
+  return site === null || site === 'same-origin' || site === 'none';
 }
 
 function safeEqual(a: string, b: string): boolean {

@@ -3,10 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createProvider, toNodeListener, type AgentProvider, type Fetcher, type OutboxOptions } from '@authmd/provider';
 import { silentLogger, type Logger } from '@authmd/service';
+import type { KeyEncryptionOptions } from '@authmd/service/keys';
 import { createSqliteStore, type Store } from '@authmd/service/store';
 import { sampleApi } from './api.ts';
 import { jsonError } from './http.ts';
+import { isOwnHost, ownHosts, refuseMisdirected } from '../host-check.ts';
 import { listen, stopServer } from '../server-lifecycle.ts';
+import { demoKeyEncryption } from '../key-encryption.ts';
 import { demoPage } from './page.ts';
 import { Sessions, sessions as sessionsTable } from './sessions.ts';
 
@@ -29,6 +32,8 @@ export interface DemoProviderOptions {
   outbox?: OutboxOptions;
   /** Deliver revocation SETs in the background. Default true; tests call `provider.deliverDue()`. */
   deliverInBackground?: boolean;
+  /** The key that encrypts the stored signing key. Default: the demo's (key-encryption.ts: AUTHMD_KEY_ENCRYPTION_KEY, else `<dataDir>/key-encryption-key`). */
+  keyEncryption?: KeyEncryptionOptions;
 }
 
 /** What the demo service's trust list needs to accept this provider (the shape of `trust.issuers[]`). */
@@ -63,7 +68,10 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<R
   const clock = options.clock ?? Date.now;
   let handle: ((request: Request) => Promise<Response>) | undefined;
   let listener: ReturnType<typeof toNodeListener> | undefined;
+  // Set once the port is known, before the first request can be read.
+  let hosts: Set<string> | undefined;
   const server = createServer((req, res) => {
+    if (hosts && !isOwnHost(req, hosts)) return refuseMisdirected(res, hosts);
     if (listener) return listener(req, res);
     res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '1' });
     res.end('{"error":"starting","message":"The demo provider is still starting."}');
@@ -71,6 +79,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<R
   await listen(server, options.port, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
+  hosts = ownHosts([url], { host: '127.0.0.1', port });
   const dbPath = join(options.dataDir, 'provider.db');
 
   let provider: AgentProvider;
@@ -85,6 +94,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<R
       allowLoopback: true,
       clientName: DEMO_PROVIDER_NAME,
       logger,
+      keyEncryption: options.keyEncryption ?? { keys: demoKeyEncryption(options.dataDir, process.env.AUTHMD_KEY_ENCRYPTION_KEY).keys },
       ...(options.fetcher ? { fetcher: options.fetcher } : {}),
       ...(options.outbox ? { outbox: options.outbox } : {}),
     });

@@ -32,6 +32,10 @@ const NEEDS_HUMAN = new Set([
   'too_many_attempts',
   'no_pending_claim',
   'human_unavailable',
+  // The answer to a claim's completion (or its hand-over) was lost: the person approves once more.
+  'claim_answer_lost',
+  // The answer to a code was lost before the service completed the claim: the person gives the code again.
+  'claim_not_completed',
 ]);
 
 const DENIED = new Set(['access_denied', 'claim_denied']);

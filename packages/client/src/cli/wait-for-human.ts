@@ -100,6 +100,7 @@ export function waitForHuman(session: Session, target: string, claim: ClaimRequi
       } catch (error) {
         if (settled) return;
         if (error instanceof AuthmdClientError && error.code === 'invalid_user_code') progress.note(`${error.message} Type the code again.`);
+        else if (error instanceof AuthmdClientError && error.code === 'claim_not_completed') progress.note(`${error.message} Type it and press Enter.`);
         else finish(error);
       } finally {
         checking = false;

@@ -120,7 +120,8 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         'Finish a claim started by authmd_authenticate (status "claim_required"): the user opened the verification_uri, signed in,',
         'pressed Authorize, and told you the code the page then showed. Pass that code as user_code.',
         'Returns {status:"ready", access_token, ..., claimed:true}. On an invalid_user_code error ask the user to check the code (tries are limited);',
-        'on no_pending_claim or an expired claim call authmd_authenticate again (with the email) for a new link.',
+        'On claim_not_completed (the answer to the code was lost before the claim completed) call this tool again with the same code;',
+        'on claim_answer_lost, no_pending_claim or an expired claim call authmd_authenticate again (with the email) for a new link.',
       ].join(' '),
       inputSchema: {
         issuer: issuerArg,

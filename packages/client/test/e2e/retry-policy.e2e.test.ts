@@ -1,8 +1,8 @@
 import { grantTypes } from '@authmd/protocol';
 import { describe, expect, it } from 'vitest';
-import { AgentClient, AuthmdClientError } from '../../src/index.ts';
+import { AgentClient, AuthmdClientError, MemoryCredentialStore } from '../../src/index.ts';
 import { anonymousRegistration, discoveryAnswer, startScriptedService, type Answer } from './scripted-service.ts';
-import { E2E_TIMEOUT } from './support.ts';
+import { E2E_TIMEOUT, rejectionOf } from './support.ts';
 
 /**
  * AUTH.md's agent retry policy (protocol-reference §2.16; issue 5 Build 4): a 5xx is retried with
@@ -104,4 +104,68 @@ describe('retry policy', () => {
     },
     E2E_TIMEOUT,
   );
+
+  it(
+    'a refresh (it spends the token) answered 500 is not sent again, since it may have been processed: the token is dropped and the caller told to authenticate again',
+    async () => {
+      const { service, refreshes, store, client, sleeps } = await refreshingAgainst([{ status: 500, body: { error: 'server_error', message: 'Something broke.' } }]);
+
+      const error = await rejectionOf(client.authenticate({ url: service.base }));
+
+      expect(error).toMatchObject({ code: 'reauthentication_required' });
+      expect(error.message).toMatch(/answer to the refresh .* was lost \(Refreshing the identity failed \(500 server_error\)/);
+      expect(refreshes()).toHaveLength(1);
+      expect(sleeps).toEqual([]);
+      expect((await store.get(service.base))!.identity!.refresh_token).toBeUndefined();
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'a refresh answered 503 with Retry-After (not processed) is sent again after the time asked; one that persists keeps the token unspent',
+    async () => {
+      const later: Answer = { status: 503, body: { error: 'temporarily_unavailable', message: 'Down for a moment.' }, headers: { 'retry-after': '2' } };
+      const once = await refreshingAgainst([later]);
+      expect(await once.client.authenticate({ url: once.service.base })).toMatchObject({ status: 'ready', access_token: 'at_scripted' });
+      expect(once.refreshes().map((request) => request.body.refresh_token)).toEqual(['art_scripted', 'art_scripted']);
+      expect(once.sleeps).toEqual([2000]);
+      expect((await once.store.get(once.service.base))!.identity!.refresh_token!.value).toBe('art_rotated');
+
+      const always = await refreshingAgainst(Array(10).fill(later));
+      const error = await rejectionOf(always.client.authenticate({ url: always.service.base }));
+      expect(error).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
+      expect(always.refreshes()).toHaveLength(4);
+      expect(always.sleeps).toEqual([2000, 2000, 2000]);
+      expect((await always.store.get(always.service.base))!.identity!.refresh_token!.value, 'kept: it was never processed').toBe('art_scripted');
+    },
+    E2E_TIMEOUT,
+  );
 });
+
+/** A client holding a refresh token and an expired assertion, against a service whose refresh answers `failures` in turn, then rotates. */
+async function refreshingAgainst(failures: Answer[]) {
+  const queue = [...failures];
+  const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
+  const service = await startScriptedService((request, base) => {
+    const discovered = discoveryAnswer(request, base);
+    if (discovered) return discovered;
+    if (request.method === 'POST' && request.path === '/agent/identity' && request.body.type === 'refresh') {
+      return queue.shift() ?? { status: 200, body: { id: 'reg_scripted', identity: { assertion: 'eyJ.rotated.assertion', expires_at: inAnHour(), refresh_token: { value: 'art_rotated', expires_at: inAnHour() } } } };
+    }
+    if (request.method === 'POST' && request.path === '/oauth2/token' && request.body.grant_type === grantTypes.jwtBearer) {
+      return { status: 200, body: { access_token: 'at_scripted', token_type: 'Bearer', expires_in: 3600, scope: 'notes.read notes.write' } };
+    }
+    return undefined;
+  });
+  const store = new MemoryCredentialStore();
+  await store.update(service.base, () => ({
+    registration_id: 'reg_scripted',
+    registration_type: 'service_auth',
+    claimed: true,
+    identity: { assertion: 'eyJ.expired.assertion', expires_at: new Date(Date.now() - 60_000).toISOString(), refresh_token: { value: 'art_scripted', expires_at: inAnHour() } },
+  }));
+  const sleeps: number[] = [];
+  const client = new AgentClient({ store, sleep: async (ms) => void sleeps.push(ms) });
+  const refreshes = () => service.seen.filter((request) => request.path === '/agent/identity' && request.body.type === 'refresh');
+  return { service, store, client, sleeps, refreshes };
+}

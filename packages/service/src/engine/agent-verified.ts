@@ -22,6 +22,9 @@ import { delegationKey, matchIdentity } from './delegations.ts';
 import { issueAccessToken, type TokenRequest } from './exchange.ts';
 import { verifyIdJag, type VerifiedIdJag } from './id-jag.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
+import * as lifecycle from './registration-lifecycle.ts';
+import { requireNotRevokedByOperator, stateOf, type RegistrationState } from './registration-lifecycle.ts';
+import { KEEP_AFTER_CLAIM_WINDOW_MS } from './registrations.ts';
 import { userClaims } from './users.ts';
 
 /**
@@ -65,15 +68,12 @@ export async function claimWithIdJag(
   if (match.kind === 'clean') {
     const claimed = await bindToUser(ctx, { ...registration, ...provider }, match.user, async () => ({
       refreshToken: false,
-      changes: { type: 'identity_assertion', ...provider },
+      claim: { type: 'identity_assertion' },
     }));
     return { kind: 'claimed', claimed };
   }
   // The ceremony is tied to the provider account (a revocation ends it) and to the matched account.
-  const attempt = await ctx.store.transaction(async (tx) => {
-    await tx.update(registrations, registration.id, provider);
-    return newAttempt(ctx, tx, { ...registration, ...provider }, loginHintOf(match.user));
-  });
+  const attempt = await ctx.store.transaction((tx) => newAttempt(ctx, tx, registration, loginHintOf(match.user), provider));
   return { kind: 'ceremony', attempt };
 }
 
@@ -105,10 +105,15 @@ export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & 
   return ctx.store.transaction(async (tx) => issueAccessToken(ctx, tx, (await tx.get(registrations, registration.id))!, request));
 }
 
-/** The registration that belongs to this provider account: a live claimed one, else its own row, if any. */
+/**
+ * The registration that belongs to this provider account: a live claimed one, else one an operator
+ * revoked (which stays refused), else its own row, if any.
+ */
 async function registrationOf(ctx: EngineContext, idJag: VerifiedIdJag): Promise<RegistrationRow | undefined> {
   const rows = await ctx.store.findMany(registrations, 'delegation_key', delegationKey(idJag.iss, idJag.sub), 20);
-  return rows.find((row) => row.revoked_at === null && row.claimed_at !== null) ?? (await ctx.store.get(registrations, providerRegistrationId(ctx, idJag)));
+  const now = ctx.clock();
+  const inState = (state: RegistrationState) => rows.find((row) => stateOf(row, now) === state);
+  return inState('claimed') ?? inState('revoked_by_operator') ?? (await ctx.store.get(registrations, providerRegistrationId(ctx, idJag)));
 }
 
 /** A clean match: the provider account's registration, made, bound, or revived after a provider revocation. */
@@ -120,18 +125,16 @@ async function cleanRegistration(
   clientIp: string | undefined,
 ): Promise<RegistrationRow> {
   const now = ctx.clock();
+  if (existing) requireNotRevokedByOperator(existing);
   if (existing && existing.claimed_at !== null && existing.user_id === user.id) return revived(ctx, existing);
   if (existing && existing.claimed_at === null) {
-    // A pending first link whose ceremony another request finished meanwhile: bind it too.
-    return (await bindToUser(ctx, { ...existing, revoked_at: null, link_user_id: user.id }, user, async () => ({ refreshToken: false, changes: { revoked_at: null } }))).registration;
+    // A pending first link (perhaps expired, or ended by the provider) that this clean ID-JAG now proves: bind it.
+    const linkable = { ...existing, link_user_id: user.id };
+    return (await bindToUser(ctx, linkable, user, async () => ({ refreshToken: false, claim: { byCleanIdJag: true } }))).registration;
   }
   // Concurrent first ID-JAGs of one account race on the one id of its registration: one inserts.
   const row: RegistrationRow = { ...providerRegistration(ctx, idJag, clientIp), claimed_at: now, user_id: user.id, link_user_id: user.id };
-  const created = await ctx.store.transaction(async (tx) => {
-    if (!(await tx.insertIfAbsent(registrations, row))) return false;
-    await ctx.audit.record({ type: 'registration.created', at: now, registrationId: row.id, data: { type: 'identity_assertion', provider: idJag.iss } }, tx);
-    return true;
-  });
+  const created = await ctx.store.transaction((tx) => lifecycle.create(ctx, tx, row, { provider: idJag.iss }, { once: true }));
   if (created) return row;
   const winner = await ctx.store.get(registrations, row.id);
   if (winner?.claimed_at !== null && winner?.user_id === user.id) return revived(ctx, winner);
@@ -140,12 +143,7 @@ async function cleanRegistration(
 
 /** A registration a provider revocation ended comes back (next generation) for an ID-JAG minted after it. */
 async function revived(ctx: EngineContext, registration: RegistrationRow): Promise<RegistrationRow> {
-  if (registration.revoked_at === null) return registration;
-  await ctx.store.transaction(async (tx) => {
-    const back = await tx.update(registrations, registration.id, { revoked_at: null, generation: registration.generation + 1 }, { generation: registration.generation });
-    if (back) await ctx.audit.record({ type: 'registration.revived', at: ctx.clock(), registrationId: registration.id, data: { provider: registration.provider_iss } }, tx);
-  });
-  return (await ctx.store.get(registrations, registration.id))!;
+  return ctx.store.transaction(async (tx) => lifecycle.revive(ctx, tx, (await tx.get(registrations, registration.id))!));
 }
 
 /** A first link to an existing account: a registration waiting for that account's human, and the 401 that says so. */
@@ -156,11 +154,8 @@ async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, e
   const pending = {
     claim_token_hash: hashSecret(claimToken),
     claim_expires_at: claimExpiresAt,
-    claimed_at: null,
-    revoked_at: null,
-    user_id: null,
     link_user_id: user.id,
-    expires_at: claimExpiresAt + 7 * 86_400_000,
+    expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,
   };
   const id = existing?.id ?? providerRegistrationId(ctx, idJag);
   const { registration, attempt } = await ctx.store.transaction(async (tx: StoreOps) => {
@@ -168,12 +163,10 @@ async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, e
     let registration: RegistrationRow;
     if (current) {
       // Asking again replaces the earlier claim token and attempt.
-      registration = { ...current, ...pending, generation: current.generation + 1 };
-      await tx.update(registrations, id, { ...pending, generation: registration.generation });
+      registration = await lifecycle.relink(ctx, tx, current, pending);
     } else {
       registration = { ...providerRegistration(ctx, idJag, clientIp), ...pending };
-      await tx.insert(registrations, registration);
-      await ctx.audit.record({ type: 'registration.created', at: now, registrationId: registration.id, data: { type: 'identity_assertion', provider: idJag.iss } }, tx);
+      await lifecycle.create(ctx, tx, registration, { provider: idJag.iss });
     }
     return { registration, attempt: await newAttempt(ctx, tx, registration, loginHintOf(user)) };
   });
@@ -210,6 +203,7 @@ function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp
     claim_expires_at: null,
     claimed_at: null,
     revoked_at: null,
+    revoked_by: null,
     user_id: null,
     login_hint: null,
     provider_iss: idJag.iss,

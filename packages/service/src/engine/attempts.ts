@@ -1,19 +1,27 @@
 import { prefixes, protocolError, type AttemptView } from '@authmd/protocol';
 import { pagePaths } from '../pages/paths.ts';
-import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
+import { claimAttempts, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { codeDigest, newCode } from './codes.ts';
 import type { EngineContext } from './context.ts';
+import * as lifecycle from './registration-lifecycle.ts';
 
 /** How long an attempt's row outlives the attempt, so late visitors of its page get "expired". */
 const KEEP_AFTER_EXPIRY_MS = 86_400_000;
 
 /**
  * Starts a claim attempt for a registration, replacing its live one (whose page and codes stop
- * working). At most `attemptsPerRegistration` attempts per registration. Runs inside `tx`.
+ * working). At most `attemptsPerRegistration` attempts per registration. Runs inside `tx`. With
+ * `link`, the attempt is a first link of a provider account, which only the matched account can finish.
  */
-export async function newAttempt(ctx: EngineContext, tx: StoreOps, registration: RegistrationRow, loginHint: string | null): Promise<AttemptView> {
+export async function newAttempt(
+  ctx: EngineContext,
+  tx: StoreOps,
+  registration: RegistrationRow,
+  loginHint: string | null,
+  link?: Parameters<typeof lifecycle.startAttempt>[4],
+): Promise<AttemptView> {
   const now = ctx.clock();
   const made = await tx.incrementWithin(`claim-attempts:${registration.id}`, ctx.config.lifetimes.claimWindowMs, now);
   if (made.count > ctx.config.limits.attemptsPerRegistration) {
@@ -43,7 +51,7 @@ export async function newAttempt(ctx: EngineContext, tx: StoreOps, registration:
     purge_at: expiresAt + KEEP_AFTER_EXPIRY_MS,
   };
   await tx.insert(claimAttempts, row);
-  await tx.update(registrations, registration.id, { current_attempt_id: id, login_hint: loginHint });
+  await lifecycle.startAttempt(ctx, tx, registration, { id, loginHint }, link);
   await ctx.audit.record({ type: 'claim.requested', at: now, registrationId: registration.id, data: { attempt_id: id, login_hint: loginHint } }, tx);
   return {
     id,

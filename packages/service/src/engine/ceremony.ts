@@ -5,7 +5,7 @@ import { spendCodeTry } from './attempts.ts';
 import { completeClaim } from './claim-completion.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
 import type { EngineContext } from './context.ts';
-import { registrationStatus } from './registrations.ts';
+import { isClaimable, stateOf } from './registration-lifecycle.ts';
 
 /**
  * The human's side of the claim ceremony, on the service's own page. Every step requires a
@@ -24,9 +24,10 @@ export async function openAttempt(ctx: EngineContext, attemptToken: string): Pro
   const registration = attempt && (await ctx.store.get(registrations, attempt.registration_id));
   if (!attempt || !registration) throw new ProtocolError('not_found', 'This link is not valid. Ask the agent for a new one.');
   if (registration.current_attempt_id !== attempt.id) throw new ProtocolError('claim_expired', 'This link was replaced by a newer one. Use the latest link the agent gave you.');
-  const status = registrationStatus(registration, ctx.clock());
-  if (status === 'claimed') throw new ProtocolError('already_claimed', 'This agent is already linked to an account.');
-  if (status !== 'unclaimed') throw new ProtocolError('claim_expired', 'This agent registration has expired.');
+  const state = stateOf(registration, ctx.clock());
+  if (state === 'claimed') throw new ProtocolError('already_claimed', 'This agent is already linked to an account.');
+  if (state === 'revoked_by_operator') throw new ProtocolError('claim_revoked', 'This service revoked the agent registration.');
+  if (!isClaimable(state)) throw new ProtocolError('claim_expired', 'This agent registration has expired.');
   if (attempt.denied_at !== null) throw new ProtocolError('claim_denied', 'You denied this agent.');
   if (attempt.expires_at <= ctx.clock()) throw new ProtocolError('claim_expired', 'This link has expired. Ask the agent for a new one.');
   return { attempt, registration };

@@ -1,5 +1,5 @@
 import { isEmail, protocolError, type AccessTokenView, type AttemptView, type ClaimCommand, type RegistrationType } from '@authmd/protocol';
-import { claimAttempts, registrations, type RegistrationRow } from '../schema.ts';
+import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
 import { hashSecret } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import { currentAttempt, newAttempt, spendCodeTry } from './attempts.ts';
@@ -8,7 +8,7 @@ import { completeClaim, type Claimed } from './claim-completion.ts';
 import { codeMatches } from './codes.ts';
 import type { EngineContext } from './context.ts';
 import { issueAccessToken, type TokenRequest } from './exchange.ts';
-import { registrationStatus } from './registrations.ts';
+import { isClaimable, requireClaimable, stateOf } from './registration-lifecycle.ts';
 import { getUser, normalizeEmail, userClaims } from './users.ts';
 
 /** The agent's side of the claim ceremony: start an attempt, finish by read-back, or poll (v0.7). */
@@ -29,7 +29,7 @@ export async function startClaim(ctx: EngineContext, command: ClaimCommand): Pro
   }
   if (command.method === 'identity_assertion' && ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
   const registration = await registrationByClaimToken(ctx, command.claimToken, 'invalid_claim_token');
-  claimable(ctx, registration);
+  requireClaimable(registration, ctx.clock());
   if (command.method === 'identity_assertion') {
     const outcome = await claimWithIdJag(ctx, registration, command.assertion);
     if (outcome.kind === 'claimed') return outcome;
@@ -45,7 +45,7 @@ export async function startClaim(ctx: EngineContext, command: ClaimCommand): Pro
  */
 export async function completeByPageCode(ctx: EngineContext, claimToken: string, userCode: string): Promise<Claimed> {
   const registration = await registrationByClaimToken(ctx, claimToken, 'invalid_claim');
-  claimable(ctx, registration);
+  requireClaimable(registration, ctx.clock());
   const attempt = await currentAttempt(ctx, registration);
   if (!attempt) throw protocolError('claim_expired', 'There is no claim attempt; start one at the claim endpoint.');
   if (attempt.denied_at !== null) throw protocolError('claim_denied', 'The user denied this agent.');
@@ -68,33 +68,39 @@ export async function completeByPageCode(ctx: EngineContext, claimToken: string,
 /**
  * The claim grant (v0.7, `urn:workos:agent-auth:grant-type:claim`): the agent polls while the user
  * types the agent code on the page. RFC 8628 semantics: `authorization_pending`, `slow_down` (the
- * stored interval grows by 5 s each time), `access_denied`, `expired_token`. Once claimed, the
- * tokens are handed over exactly once.
+ * stored interval grows by 5 s each time), `access_denied`, `expired_token`. `slow_down` is a kind
+ * of "still pending" (§3.5): once the user answered, the answer comes whatever the pace. Once
+ * claimed, the tokens are handed over exactly once.
  */
 export async function pollClaim(ctx: EngineContext, claimToken: string, request: TokenRequest): Promise<AccessTokenView> {
   const expired = (what: string) => protocolError('expired_token', what);
   const registration = await ctx.store.findOne(registrations, 'claim_token_hash', hashSecret(claimToken));
   if (!registration) throw expired('The claim token is not known.');
-  const status = registrationStatus(registration, ctx.clock());
-  if (status === 'revoked' || status === 'expired') throw expired('The registration has expired.');
+  const now = ctx.clock();
+  const state = stateOf(registration, now);
+  if (state !== 'claimed' && !isClaimable(state)) throw expired('The registration has expired.');
   const attempt = await currentAttempt(ctx, registration);
   if (!attempt) throw expired('There is no claim attempt; start one at the claim endpoint.');
 
-  const now = ctx.clock();
+  if (attempt.denied_at !== null) throw protocolError('access_denied', 'The user denied this agent.');
+  if (attempt.completed_at !== null && state === 'claimed') return handOver(ctx, registration, attempt.id, request);
+  if (attempt.expires_at <= now) throw expired('The claim attempt expired before the user finished; start a new one.');
+  await pace(ctx, attempt, now);
+  throw protocolError('authorization_pending', 'The user has not finished on the claim page yet.', { extra: { interval: attempt.interval_seconds } });
+}
+
+/**
+ * A poll sooner than the attempt's interval after the previous one gets `slow_down`, and the
+ * interval grows by 5 s. The answer names the new interval, so a client that fell behind catches up
+ * in one step. Compare-and-set on `last_polled_at`: of two concurrent polls, one is early.
+ */
+async function pace(ctx: EngineContext, attempt: ClaimAttemptRow, now: number): Promise<void> {
   const early = attempt.last_polled_at !== null && now - attempt.last_polled_at < attempt.interval_seconds * 1000;
-  const polled = await ctx.store.update(
-    claimAttempts,
-    attempt.id,
-    early ? { interval_seconds: attempt.interval_seconds + 5, last_polled_at: now } : { last_polled_at: now },
-    { last_polled_at: attempt.last_polled_at },
-  );
+  const interval = early ? attempt.interval_seconds + 5 : attempt.interval_seconds;
+  const polled = await ctx.store.update(claimAttempts, attempt.id, { interval_seconds: interval, last_polled_at: now }, { last_polled_at: attempt.last_polled_at });
   if (early || !polled) {
     throw protocolError('slow_down', `Poll at most every ${attempt.interval_seconds + 5} seconds.`, { extra: { interval: attempt.interval_seconds + 5 } });
   }
-  if (attempt.denied_at !== null) throw protocolError('access_denied', 'The user denied this agent.');
-  if (attempt.completed_at !== null && status === 'claimed') return handOver(ctx, registration, attempt.id, request);
-  if (attempt.expires_at <= now) throw expired('The claim attempt expired before the user finished; start a new one.');
-  throw protocolError('authorization_pending', 'The user has not finished on the claim page yet.');
 }
 
 async function handOver(ctx: EngineContext, registration: RegistrationRow, attemptId: string, request: TokenRequest): Promise<AccessTokenView> {
@@ -113,11 +119,4 @@ async function registrationByClaimToken(ctx: EngineContext, claimToken: string, 
   const registration = await ctx.store.findOne(registrations, 'claim_token_hash', hashSecret(claimToken));
   if (!registration) throw protocolError(unknown, 'The claim token is not known.');
   return registration;
-}
-
-/** A registration a claim can still act on: not revoked, not past its claim window, not claimed. */
-function claimable(ctx: EngineContext, registration: RegistrationRow): void {
-  const status = registrationStatus(registration, ctx.clock());
-  if (status === 'claimed') throw protocolError('already_claimed', 'This registration is already claimed.');
-  if (status !== 'unclaimed') throw protocolError('claim_expired', 'The claim window of this registration is over.');
 }

@@ -3,7 +3,8 @@ import { registrations, type RegistrationRow } from '../schema.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { verifyAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
-import { grantedScopes, registrationStatus } from './registrations.ts';
+import { requireMayMint } from './registration-lifecycle.ts';
+import { grantedScopes } from './registrations.ts';
 
 export interface TokenRequest {
   /** RFC 8707: the resource the token is for; default, the service's first resource. */
@@ -23,14 +24,9 @@ export async function exchangeAssertion(ctx: EngineContext, request: TokenReques
   return ctx.store.transaction(async (tx) => {
     const registration = await tx.get(registrations, verified.registrationId);
     if (!registration) throw protocolError('invalid_grant', 'The registration of this assertion no longer exists.', { reason: 'unknown_registration' });
-    const status = registrationStatus(registration, now);
-    if (status === 'revoked') throw protocolError('invalid_grant', 'The registration was revoked.', { reason: 'registration_revoked' });
-    if (status === 'expired') throw protocolError('invalid_grant', 'The registration has expired unclaimed.', { reason: 'registration_expired' });
+    requireMayMint(registration, now, 'invalid_grant');
     if (verified.generation !== registration.generation) {
       throw protocolError('invalid_grant', 'This assertion was superseded by a newer one (after a claim, refresh or revocation).', { reason: 'superseded' });
-    }
-    if (registration.type !== 'anonymous' && status !== 'claimed') {
-      throw protocolError('invalid_grant', 'The registration is not claimed yet.', { reason: 'not_claimed' });
     }
     return issueAccessToken(ctx, tx, registration, request);
   });
@@ -38,6 +34,7 @@ export async function exchangeAssertion(ctx: EngineContext, request: TokenReques
 
 /** Issues an access token for a registration that may have one: scopes, resource binding, audit. */
 export async function issueAccessToken(ctx: EngineContext, tx: StoreOps, registration: RegistrationRow, request: TokenRequest): Promise<AccessTokenView> {
+  requireMayMint(registration, ctx.clock(), 'invalid_grant');
   const resource = resolveResource(ctx, request.resource);
   const scopes = narrowScopes(grantedScopes(ctx, registration), request.scope);
   const issued = await ctx.tokens.issue(tx, {

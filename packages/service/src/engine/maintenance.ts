@@ -1,6 +1,6 @@
-import { registrations, scheduled } from '../schema.ts';
+import { scheduled } from '../schema.ts';
 import type { EngineContext } from './context.ts';
-import { registrationStatus } from './registrations.ts';
+import { expire } from './registration-lifecycle.ts';
 
 /**
  * Periodic upkeep: records `registration.expired` for registrations nobody claimed in time, deletes
@@ -18,13 +18,7 @@ async function recordExpiredRegistrations(ctx: EngineContext): Promise<void> {
     const now = ctx.clock();
     // A registration is expired from the very millisecond its window closes (claim_expires_at <= now).
     const due = await ctx.store.takeDue(scheduled, 'due_at', now + 1, 100);
-    for (const event of due) {
-      const registration = await ctx.store.get(registrations, event.subject);
-      if (!registration || registrationStatus(registration, now) !== 'expired') continue;
-      await ctx.store.transaction((tx) =>
-        ctx.audit.record({ type: 'registration.expired', at: now, registrationId: registration.id, data: { type: registration.type } }, tx),
-      );
-    }
+    for (const event of due) await ctx.store.transaction((tx) => expire(ctx, tx, event.subject));
     if (due.length < 100) return;
   }
 }

@@ -2,11 +2,12 @@ import { errors, type JWTPayload } from 'jose';
 import { eventSchemas, jwtTypes, SetDeliveryError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';
 import { decodeJwt, typMatches } from '../keys/jwt.ts';
-import { refreshTokens, registrations, replays } from '../schema.ts';
+import { registrations, replays } from '../schema.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { JwksError } from '../trust/jwks-cache.ts';
 import type { EngineContext } from './context.ts';
 import { delegationKey, recordRevocation } from './delegations.ts';
+import { providerRevoke } from './registration-lifecycle.ts';
 
 /** How old a security event may be when it arrives; its `jti` is remembered that long. */
 const MAX_EVENT_AGE_MS = 7 * 86_400_000;
@@ -59,20 +60,9 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
  * delegation itself (marked revoked; an ID-JAG minted later revives it).
  */
 async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string, revokedAt: number): Promise<void> {
-  const now = ctx.clock();
   const key = delegationKey(iss, sub);
   await recordRevocation(ctx, tx, iss, sub, revokedAt);
-  for (const registration of await tx.findMany(registrations, 'delegation_key', key)) {
-    await tx.update(registrations, registration.id, {
-      revoked_at: now,
-      claim_token_hash: null,
-      current_attempt_id: null,
-      generation: registration.generation + 1,
-    });
-    const accessTokens = await ctx.tokens.revokeForRegistration(tx, registration.id);
-    await tx.updateWhere(refreshTokens, 'registration_id', registration.id, { revoked_at: now }, { revoked_at: null });
-    await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId: registration.id, data: { provider: iss, reason: 'provider_event', access_tokens: accessTokens } }, tx);
-  }
+  for (const registration of await tx.findMany(registrations, 'delegation_key', key)) await providerRevoke(ctx, tx, registration, iss);
 }
 
 /**

@@ -1,13 +1,15 @@
 import { protocolError } from '@authmd/protocol';
 import type { RateLimitedMethod } from '../config.ts';
 import type { StoreOps } from '../store/contract.ts';
+import { clientSource } from './client-source.ts';
 import type { EngineContext } from './context.ts';
 
 const HOUR = 3_600_000;
 
 /**
- * Registration rate limits (profile.md §3), two tiers checked in order: the client's IP, then the
- * whole service. A request refused at the first tier does not count against the second. Counters
+ * Registration rate limits (profile.md §3), two tiers checked in order: the client's IP (an IPv6
+ * client by its /64, see `clientSource`), then the whole service. A request refused at the first
+ * tier does not count against the second. Counters
  * live in the store, so every replica shares them; they run inside the registration's own
  * transaction (one commit for both), and survive its rollback when the limit refuses it.
  */
@@ -15,7 +17,7 @@ export async function checkRegistrationRate(ctx: EngineContext, tx: StoreOps, me
   const limits = ctx.config.rateLimits[method];
   const now = ctx.clock();
   const tiers: [string, number][] = [
-    ...(clientIp ? ([[`rate:${method}:ip:${clientIp}`, limits.perIp]] as [string, number][]) : []),
+    ...(clientIp ? ([[`rate:${method}:ip:${clientSource(clientIp)}`, limits.perIp]] as [string, number][]) : []),
     [`rate:${method}:service`, limits.perService],
   ];
   for (const [key, limit] of tiers) {

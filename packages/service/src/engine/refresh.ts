@@ -4,6 +4,7 @@ import { hashSecret, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
+import * as lifecycle from './registration-lifecycle.ts';
 import { getUser, userClaims } from './users.ts';
 
 /**
@@ -41,14 +42,15 @@ export async function refresh(ctx: EngineContext, refreshToken: string): Promise
     throw invalid('refresh_token_reused');
   }
   const registration = await ctx.store.get(registrations, token.registration_id);
-  if (!registration || registration.revoked_at !== null || registration.claimed_at === null) throw invalid();
+  if (!registration) throw invalid();
+  lifecycle.requireMayMint(registration, now, 'invalid_refresh_token');
   const user = registration.user_id ? await getUser(ctx, registration.user_id) : undefined;
   const generation = registration.generation + 1;
   const identity: IdentityView = await mintAssertion(ctx, { id: registration.id, generation }, userClaims(user));
 
   const rotated = await ctx.store.transaction(async (tx) => {
     if (!(await tx.update(refreshTokens, hash, { spent_at: now }, { spent_at: null, revoked_at: null }))) return false;
-    if (!(await tx.update(registrations, registration.id, { generation }, { generation: registration.generation, revoked_at: null }))) {
+    if (!(await lifecycle.refresh(ctx, tx, registration))) {
       throw invalid(); // revoked or refreshed meanwhile: this token's spend is rolled back with the rest
     }
     identity.refreshToken = await mintRefreshToken(ctx, tx, registration.id, token.family_id);
@@ -75,10 +77,8 @@ async function burnFamily(ctx: EngineContext, familyId: string, registrationId: 
   const now = ctx.clock();
   await ctx.store.transaction(async (tx) => {
     await tx.updateWhere(refreshTokens, 'family_id', familyId, { revoked_at: now }, { revoked_at: null });
-    const registration = await tx.get(registrations, registrationId);
-    if (registration) await tx.update(registrations, registrationId, { generation: registration.generation + 1 });
-    const revoked = await ctx.tokens.revokeForRegistration(tx, registrationId);
-    await ctx.audit.record({ type: 'token.revoked', at: now, registrationId, data: { reason, access_tokens: revoked } }, tx);
+    await lifecycle.supersede(ctx, tx, registrationId);
+    await ctx.audit.record({ type: 'token.revoked', at: now, registrationId, data: { reason, family_id: familyId } }, tx);
   });
   ctx.tokens.forgetCached();
 }

@@ -1,24 +1,15 @@
 import { isEmail, paths, prefixes, protocolError, type RegistrationType, type RegistrationView } from '@authmd/protocol';
-import { registrations, scheduled, type RegistrationRow } from '../schema.ts';
+import type { RegistrationRow } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import { newAttempt } from './attempts.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
+import * as lifecycle from './registration-lifecycle.ts';
 import { normalizeEmail } from './users.ts';
 import type { EngineContext } from './context.ts';
 
-export type RegistrationStatus = 'unclaimed' | 'claimed' | 'expired' | 'revoked';
-
 /** How long an unclaimed registration's row outlives its claim window (late claims still get claim_expired). */
-const KEEP_AFTER_CLAIM_WINDOW_MS = 7 * 86_400_000;
-
-export function registrationStatus(registration: RegistrationRow, now: number): RegistrationStatus {
-  if (registration.revoked_at !== null) return 'revoked';
-  if (registration.claimed_at !== null) return 'claimed';
-  if (registration.claim_expires_at !== null && registration.claim_expires_at <= now) return 'expired';
-  return 'unclaimed';
-}
+export const KEEP_AFTER_CLAIM_WINDOW_MS = 7 * 86_400_000;
 
 /** The scopes a registration's access tokens carry: pre-claim until an anonymous one is claimed. */
 export function grantedScopes(ctx: EngineContext, registration: RegistrationRow): string[] {
@@ -37,7 +28,7 @@ export async function registerAnonymous(ctx: EngineContext, request: { clientIp?
   const { row, claimToken } = newRegistration(ctx, 'anonymous', request.clientIp, null);
   await ctx.store.transaction(async (tx) => {
     await checkRegistrationRate(ctx, tx, 'anonymous', request.clientIp);
-    await insertRegistration(ctx, tx, row);
+    await lifecycle.create(ctx, tx, row, {});
   });
   // Signed after the commit: a refused request costs no signature, and a crash in between leaves
   // only an unacknowledged registration that expires unclaimed.
@@ -65,7 +56,7 @@ export async function registerServiceAuth(ctx: EngineContext, request: { loginHi
   const { row, claimToken } = newRegistration(ctx, 'service_auth', request.clientIp, email);
   const attempt = await ctx.store.transaction(async (tx) => {
     await checkRegistrationRate(ctx, tx, 'service_auth', request.clientIp);
-    await insertRegistration(ctx, tx, row);
+    await lifecycle.create(ctx, tx, row, {});
     return newAttempt(ctx, tx, row, email);
   });
   return {
@@ -89,6 +80,7 @@ function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: s
     claim_expires_at: claimExpiresAt,
     claimed_at: null,
     revoked_at: null,
+    revoked_by: null,
     user_id: null,
     login_hint: loginHint,
     provider_iss: null,
@@ -102,35 +94,9 @@ function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: s
   return { row, claimToken };
 }
 
-/** Stores a new registration, its audit event, and the reminder that marks it expired if nobody claims it. */
-async function insertRegistration(ctx: EngineContext, tx: StoreOps, row: RegistrationRow): Promise<void> {
-  await tx.insert(registrations, row);
-  await tx.insert(scheduled, { id: `expire:${row.id}`, kind: 'registration.expired', subject: row.id, due_at: row.claim_expires_at! });
-  await ctx.audit.record({ type: 'registration.created', at: row.created_at, registrationId: row.id, data: { type: row.type } }, tx);
-}
-
-/**
- * Moves the registration to the next generation (every earlier assertion stops working) and revokes
- * its access tokens. Compare-and-set on `generation`: of two concurrent callers one does the work.
- * Returns false when the generation had already moved on.
- */
-export async function supersedeAssertions(ctx: EngineContext, tx: StoreOps, registrationId: string, generation: number): Promise<boolean> {
-  const bumped = await tx.update(registrations, registrationId, { generation: generation + 1 }, { generation });
-  if (bumped) await ctx.tokens.revokeForRegistration(tx, registrationId);
-  return bumped;
-}
-
 /** Operator action: the registration, its assertions and its tokens stop working for good. */
 export async function revokeRegistration(ctx: EngineContext, registrationId: string): Promise<boolean> {
-  const now = ctx.clock();
-  const revoked = await ctx.store.transaction(async (tx) => {
-    const registration = await tx.get(registrations, registrationId);
-    if (!registration || registration.revoked_at !== null) return false;
-    await tx.update(registrations, registrationId, { revoked_at: now, expires_at: null });
-    await supersedeAssertions(ctx, tx, registrationId, registration.generation);
-    await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId }, tx);
-    return true;
-  });
+  const revoked = await ctx.store.transaction((tx) => lifecycle.revoke(ctx, tx, registrationId));
   if (revoked) ctx.tokens.forgetCached();
   return revoked;
 }

@@ -2,7 +2,7 @@ import { prefixes, ProtocolError } from '@authmd/protocol';
 import { verifyAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
 import { revokeRefreshToken } from './refresh.ts';
-import { supersedeAssertions } from './registrations.ts';
+import { supersede } from './registration-lifecycle.ts';
 
 /**
  * RFC 7009 revocation. What the token is decides what happens; `token_type_hint` is only a hint
@@ -30,7 +30,7 @@ export async function revokeToken(ctx: EngineContext, token: string): Promise<vo
     });
     if (!verified) return;
     revoked = await ctx.store.transaction(async (tx) => {
-      const superseded = await supersedeAssertions(ctx, tx, verified.registrationId, verified.generation);
+      const superseded = await supersede(ctx, tx, verified.registrationId, verified.generation);
       if (superseded) await ctx.audit.record({ type: 'assertion.revoked', at: now, registrationId: verified.registrationId }, tx);
       return superseded;
     });

@@ -2,6 +2,7 @@ import { isEmail, ProtocolError } from '@authmd/protocol';
 import { escapeHtml } from '../html.ts';
 import { signIns, type UserRow } from '../schema.ts';
 import { opaqueValue } from '../secrets.ts';
+import { clientSource } from './client-source.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
 import type { EngineContext } from './context.ts';
 import { normalizeEmail, userForVerifiedEmail } from './users.ts';
@@ -17,21 +18,27 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
   if (!isEmail(email)) throw new ProtocolError('invalid_request', 'email: enter an email address such as name@example.com.');
   const address = normalizeEmail(email);
   const now = ctx.clock();
-  // Per address (no mail bombing of one inbox) and per client (no spraying of many inboxes).
-  const limits: [string, number, string][] = [
-    [`sign-in-codes:${address}`, ctx.config.limits.signInCodesPerHour, 'Too many codes were sent to this address'],
-    ...(clientIp ? ([[`sign-in-codes-ip:${clientIp}`, ctx.config.limits.signInCodesPerIpPerHour, 'Too many codes were asked for from your network']] as [string, number, string][]) : []),
-  ];
-  for (const [key, limit, what] of limits) {
-    const sent = await ctx.store.incrementWithin(key, HOUR, now);
-    if (sent.count > limit) {
-      const retryAfter = Math.ceil((sent.resetAt - now) / 1000);
-      throw new ProtocolError('rate_limit_exceeded', `${what}; try again in ${Math.ceil(retryAfter / 60)} minutes.`, {
-        headers: { 'Retry-After': String(retryAfter) },
-        extra: { retry_after: retryAfter },
-      });
-    }
+  const limits = ctx.config.limits;
+  // Three tiers, in this order (docs/decisions.md, "Sign-in limits"). Each refusal happens at a tier
+  // that is already spent, so it charges nothing beyond that tier and the ones before it:
+  // 1. the asking client (an IPv6 client by its /64): no spraying of many inboxes. Counted first, so a
+  //    client over its limit writes nothing but this one counter, whatever the addresses it names;
+  // 2. this address at this client's request: one client cannot spend the address's whole budget;
+  // 3. this address, whoever asks: no mail bombing of one inbox.
+  // Tiers 2 and 3 are charged only once every earlier check passed: for a code about to be sent. A
+  // send that then fails stays charged (the mail may have gone out; counters cannot be refunded).
+  const source = clientIp ? clientSource(clientIp) : undefined;
+  if (source !== undefined) {
+    await charge(ctx, `sign-in-codes-ip:${source}`, limits.signInCodesPerIpPerHour, now, 'Too many codes were asked for from your network');
+    await charge(
+      ctx,
+      `sign-in-codes-from:${JSON.stringify([source, address])}`,
+      limits.signInCodesPerAddressAndIpPerHour,
+      now,
+      'Too many codes were sent to this address from your network',
+    );
   }
+  await charge(ctx, `sign-in-codes:${address}`, limits.signInCodesPerHour, now, 'Too many codes were sent to this address');
   const id = opaqueValue(ctx.random, 'sgn_', 16);
   const code = newCode(ctx);
   const expiresAt = now + ctx.config.lifetimes.signInCodeMs;
@@ -48,6 +55,17 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
     throw new ProtocolError('server_error', 'The sign-in email could not be sent right now; try again in a few minutes.');
   });
   return id;
+}
+
+/** Counts one more code against `key`; past `limit` in the hour, a 429 that says when to come back. */
+async function charge(ctx: EngineContext, key: string, limit: number, now: number, what: string): Promise<void> {
+  const counter = await ctx.store.incrementWithin(key, HOUR, now);
+  if (counter.count <= limit) return;
+  const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
+  throw new ProtocolError('rate_limit_exceeded', `${what}; try again in ${Math.ceil(retryAfter / 60)} minutes.`, {
+    headers: { 'Retry-After': String(retryAfter) },
+    extra: { retry_after: retryAfter },
+  });
 }
 
 /** Checks the code (at most `codeTriesPerAttempt` tries per code) and returns the signed-in user. */

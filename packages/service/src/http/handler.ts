@@ -38,7 +38,7 @@ export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): 
   routes.set(at(pagePaths.loginCode), { POST: postLoginCode });
   routes.set(at(pagePaths.logout), { POST: postLogout });
   if (outbox) {
-    const mailbox = mailboxEndpoints(outbox);
+    const mailbox = mailboxEndpoints(ctx, outbox);
     routes.set(at(pagePaths.mailbox), { GET: mailbox.html });
     routes.set(at(pagePaths.mailboxJson), { GET: mailbox.json });
   }
@@ -59,10 +59,27 @@ export function methodNotAllowed(method: string, allowed: string[]): ProtocolErr
 }
 
 /**
+ * HSTS for an https issuer, on every answer: browsers then never try plain http on this host for a
+ * year (sslstrip, cookies sent before a redirect to https). Without includeSubDomains: the service
+ * cannot know whether every subdomain of its host serves https; an operator who knows sets that at
+ * the proxy. Never over an http issuer (development), where it would be meaningless or harmful.
+ */
+export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000';
+
+/**
  * Routes a request to its endpoint and turns every failure into JSON: protocol errors with their
  * status, anything unexpected into a bland 500 whose details go to the log only.
  */
 export function createDispatch(ctx: EngineContext, routes: Routes): Dispatch {
+  const route = routeRequest(ctx, routes);
+  if (new URL(ctx.config.issuer).protocol !== 'https:') return route;
+  return async (request) => {
+    const response = await route(request);
+    return { ...response, headers: { ...response.headers, 'Strict-Transport-Security': STRICT_TRANSPORT_SECURITY } };
+  };
+}
+
+function routeRequest(ctx: EngineContext, routes: Routes): Dispatch {
   return async (request) => {
     try {
       const route = routes.get(request.pathname);

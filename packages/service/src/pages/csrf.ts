@@ -18,17 +18,17 @@ export interface CsrfToken {
 }
 
 export function csrfToken(ctx: EngineContext, request: HttpRequest): CsrfToken {
-  let value = readCookie(request, cookieNames.csrf);
+  let value = readCookie(request, cookieNames(ctx).csrf);
   let cookie: string | undefined;
   if (!value) {
     value = opaqueValue(ctx.random, '', 24);
-    cookie = setCookie(cookieNames.csrf, value, { path: cookiePath(ctx), maxAgeSeconds: 86_400, secure: ctx.config.secureCookies });
+    cookie = setCookie(cookieNames(ctx).csrf, value, { path: cookiePath(ctx), maxAgeSeconds: 86_400, secure: ctx.config.secureCookies });
   }
   return { field: hidden('csrf', keyedDigest(ctx.secret, 'csrf', value)), setCookie: cookie };
 }
 
 export function checkCsrf(ctx: EngineContext, request: HttpRequest, form: Record<string, string>): void {
-  const value = readCookie(request, cookieNames.csrf);
+  const value = readCookie(request, cookieNames(ctx).csrf);
   const sent = form.csrf;
   if (!value || !sent || !constantTimeEqual(keyedDigest(ctx.secret, 'csrf', value), sent)) {
     throw protocolError('invalid_request', 'This form has expired or did not come from this site. Go back, reload the page and try again.');

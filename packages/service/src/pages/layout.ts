@@ -72,7 +72,23 @@ export function servicePage(
   });
 }
 
+/**
+ * True when a browser would read `location` as a reference to another host: two slashes or
+ * backslashes in any mix at its start (`//host`, `/\host`, `\\host`), also behind the leading spaces
+ * and control characters the URL parser trims and the tabs and line breaks it removes anywhere.
+ */
+export function isProtocolRelative(location: string): boolean {
+  const cleaned = location.replace(/^[\u0000-\u0020]+/, '').replace(/[\t\n\r]/g, '');
+  return /^[/\\]{2}/.test(cleaned);
+}
+
+/**
+ * A 303 to `location`: a path of this site, or an absolute URL the service chose (a host's sign-in
+ * page). A protocol-relative reference would take the browser to whatever host it names, so it is
+ * refused outright (an error, hence a 500 page): paths from a request go through `safeReturnTo`.
+ */
 export function redirect(location: string, headers: Record<string, string | string[]> = {}): HttpResponse {
+  if (isProtocolRelative(location)) throw new Error(`refusing a protocol-relative redirect: ${JSON.stringify(location)}`);
   return { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...headers } };
 }
 

@@ -32,7 +32,7 @@ export const postLogin: Endpoint = htmlErrors(async (request, { ctx }) => {
     const signInId = await sendSignInCode(ctx, form.email ?? '', request.clientIp);
     return codeForm(ctx, request, { signInId, email: form.email!.trim(), returnTo });
   } catch (error) {
-    if (error instanceof ProtocolError) return emailForm(ctx, request, returnTo, error.description, error.status);
+    if (error instanceof ProtocolError) return emailForm(ctx, request, returnTo, error);
     throw error;
   }
 });
@@ -45,7 +45,7 @@ export const postLoginCode: Endpoint = htmlErrors(async (request, { ctx }) => {
   try {
     const user = await finishSignIn(ctx, form.sign_in ?? '', (form.code ?? '').trim());
     const session = await createSession(ctx, user.id);
-    const cookie = setCookie(cookieNames.session, session, {
+    const cookie = setCookie(cookieNames(ctx).session, session, {
       path: cookiePath(ctx),
       maxAgeSeconds: Math.floor(ctx.config.lifetimes.sessionMs / 1000),
       secure: ctx.config.secureCookies,
@@ -56,7 +56,7 @@ export const postLoginCode: Endpoint = htmlErrors(async (request, { ctx }) => {
     if (error.code === 'invalid_user_code') {
       return codeForm(ctx, request, { signInId: form.sign_in ?? '', email: form.email ?? '', returnTo }, error.description, error.status);
     }
-    return emailForm(ctx, request, returnTo, error.description, error.status);
+    return emailForm(ctx, request, returnTo, error);
   }
 });
 
@@ -64,20 +64,22 @@ export const postLoginCode: Endpoint = htmlErrors(async (request, { ctx }) => {
 export const postLogout: Endpoint = htmlErrors(async (request, { ctx }) => {
   const form = await readForm(request, ctx.config.maxBodyBytes);
   checkCsrf(ctx, request, form);
-  await endSession(ctx, readCookie(request, cookieNames.session));
-  const cleared = setCookie(cookieNames.session, '', { path: cookiePath(ctx), maxAgeSeconds: 0, secure: ctx.config.secureCookies });
+  await endSession(ctx, readCookie(request, cookieNames(ctx).session));
+  const cleared = setCookie(cookieNames(ctx).session, '', { path: cookiePath(ctx), maxAgeSeconds: 0, secure: ctx.config.secureCookies });
   return redirect(`${ctx.config.issuerPath}${pagePaths.login}?return_to=${encodeURIComponent(safeReturnTo(ctx, form.return_to, home(ctx)))}`, {
     'Set-Cookie': cleared,
   });
 });
 
-function emailForm(ctx: EngineContext, request: HttpRequest, returnTo: string, error?: string, status = 200): HttpResponse {
+/** The email step; after a refusal, with its sentence, its status and its headers (a 429's Retry-After). */
+function emailForm(ctx: EngineContext, request: HttpRequest, returnTo: string, error?: ProtocolError): HttpResponse {
   const csrf = csrfToken(ctx, request);
   return servicePage(ctx, {
     title: 'Sign in',
-    status,
+    status: error?.status ?? 200,
+    headers: error?.headers,
     csrf,
-    body: `${error ? `<p class="error">${escapeHtml(error)}</p>` : ''}
+    body: `${error ? `<p class="error">${escapeHtml(error.description)}</p>` : ''}
 <p>Enter your email address. We will send you a six-digit code; no password needed.</p>
 <form method="post" action="${ctx.config.issuerPath}${pagePaths.login}">${csrf.field}${hidden('return_to', returnTo)}
 <p><label for="email">Email</label><br><input id="email" type="email" name="email" autocomplete="email" required autofocus></p>

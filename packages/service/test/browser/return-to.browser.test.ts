@@ -22,6 +22,19 @@ const hostile = [
   '/\\evil.example/phish',
 ];
 
+/**
+ * Paths of this site that the URL parser normalises into `//evil.example/phish` (issue 10): dot
+ * segments, `%2e`, backslashes, a tab. The service once answered them with that very Location.
+ */
+const normalisedAway = [
+  '/.//evil.example/phish',
+  '/..//evil.example/phish',
+  '/%2e//evil.example/phish',
+  '/./\\evil.example/phish',
+  '/a/..//evil.example/phish',
+  '/.\t//evil.example/phish',
+];
+
 let smtp: SmtpReceiver | undefined;
 let running: RunningService | undefined;
 let browser: Browser | undefined;
@@ -74,10 +87,14 @@ function newEmail(): string {
 }
 
 /** On the sign-in form: email, then the code from the mailbox; resolves once the code form is submitted. */
-async function submitSignIn(email: string): Promise<void> {
+async function submitSignIn(email: string, options: { postedReturnTo?: string } = {}): Promise<void> {
   await page.getByLabel('Email').fill(email);
   await page.getByRole('button', { name: 'Send me a code' }).click();
   await page.getByRole('heading', { name: 'Check your email' }).waitFor({ state: 'visible' });
+  if (options.postedReturnTo !== undefined) {
+    // The code form posts return_to as given, not as the page wrote it (a form made elsewhere with a valid CSRF pair).
+    await page.locator('input[name="return_to"]').evaluate((input, value) => void ((input as HTMLInputElement).value = value), options.postedReturnTo);
+  }
   await page.getByLabel('Code').fill(await smtp!.waitForCode(email, 10_000));
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
@@ -125,6 +142,34 @@ describe('return_to in Chromium: signing in never takes the browser to another s
       await page.waitForURL((url) => url.pathname !== '/login', { timeout: 3_000 }).catch(() => undefined);
       expectStillOnTheService();
       expect(new URL(page.url()).pathname, 'stuck on the sign-in page after a correct code').not.toBe('/login');
+      expect(cspMessages, 'a redirect blocked by the pages’ own CSP (form-action)').toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it.each(normalisedAway)(
+    'GET /login when already signed in does not leave the site for a path that normalises to //host: %j',
+    async (returnTo) => {
+      await page.goto(`${running!.base}/login`);
+      await submitSignIn(newEmail());
+      await page.waitForURL((url) => url.pathname !== '/login', { timeout: ACTION_TIMEOUT });
+
+      await page.goto(`${running!.base}/login?return_to=${encodeURIComponent(returnTo)}`).catch(() => undefined);
+      await page.waitForLoadState('load').catch(() => undefined);
+      expectStillOnTheService();
+      expect(new URL(page.url()).pathname).toBe('/');
+    },
+    TEST_TIMEOUT,
+  );
+
+  it.each(normalisedAway)(
+    'the code step posting a path that normalises to //host lands on a page of this site: %j',
+    async (returnTo) => {
+      await page.goto(`${running!.base}/login`);
+      await submitSignIn(newEmail(), { postedReturnTo: returnTo });
+      await page.waitForURL((url) => url.pathname !== '/login' && url.pathname !== '/login/code', { timeout: 3_000 }).catch(() => undefined);
+      expectStillOnTheService();
+      expect(new URL(page.url()).pathname, 'where the code step sent the browser').toBe('/');
       expect(cspMessages, 'a redirect blocked by the pages’ own CSP (form-action)').toEqual([]);
     },
     TEST_TIMEOUT,

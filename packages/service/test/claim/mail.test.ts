@@ -68,6 +68,8 @@ describe('the development outbox', () => {
           store: createMemoryStore(),
           logger: silentLogger,
           maintenanceIntervalSeconds: 0,
+          // Production also refuses plaintext signing keys (keys-at-rest.test.ts): allowed here, so the mail check is what refuses.
+          keyEncryption: { allowPlaintext: true },
         }),
       ).rejects.toThrow(ConfigError);
     } finally {

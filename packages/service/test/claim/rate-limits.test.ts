@@ -63,6 +63,13 @@ describe('registration rate limits with the profile defaults', () => {
     expect((await registerFrom(running, '192.0.2.2')).status).toBe(200);
   });
 
+  it('an IPv6 client counts by its /64: rotating addresses inside it buys no new budget', async () => {
+    const running = await start({ rateLimits: {} });
+    for (let i = 1; i <= 5; i++) expect((await registerFrom(running, `2001:db8:1:2::${i}`)).status).toBe(200);
+    await expectRateLimited(await registerFrom(running, '2001:db8:1:2:ffff:ffff:ffff:ffff'));
+    expect((await registerFrom(running, '2001:db8:1:3::1')).status).toBe(200);
+  });
+
   it('anonymous: 100 per hour for the whole service, across IPs', async () => {
     const running = await start({ rateLimits: {} });
     for (let i = 0; i < 100; i++) expect((await registerFrom(running, `198.51.100.${i}`)).status).toBe(200);

@@ -212,6 +212,54 @@ describe('polling the claim grant', () => {
     await expectPollError(await poll(), 'authorization_pending');
   });
 
+  it('once the person approved, a poll gets the tokens whatever its pace: slow_down only while pending (RFC 8628 §3.5)', async () => {
+    const { base, clock } = await start();
+    const registration = await registerServiceAuth(base, 'ada@example.com');
+    await expectPollError(await pollClaim(base, registration.claim.token), 'authorization_pending'); // t = 0
+    const browser = await signedIn(base, 'ada@example.com');
+    expect((await typeIn(browser, registration.claim.attempt.verification_uri, registration.claim.user_code)).status).toBe(200);
+    clock.advance(1 * SECOND); // far sooner than the 5 s interval
+    const response = await pollClaim(base, registration.claim.token);
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect((await response.json()).access_token).toMatch(/^at_/);
+  });
+
+  it('a denial or an expiry is answered at once too, not with slow_down', async () => {
+    const { base, clock } = await start();
+    const denied = await registerServiceAuth(base, 'ada@example.com');
+    const lapsed = await registerServiceAuth(base, 'bob@example.com');
+    await expectPollError(await pollClaim(base, denied.claim.token), 'authorization_pending');
+    await expectPollError(await pollClaim(base, lapsed.claim.token), 'authorization_pending');
+    await deny(await signedIn(base, 'ada@example.com'), denied.claim.attempt.verification_uri);
+    await expectPollError(await pollClaim(base, denied.claim.token), 'access_denied');
+    clock.advance(10 * MINUTE);
+    await expectPollError(await pollClaim(base, lapsed.claim.token), 'expired_token');
+    await expectPollError(await pollClaim(base, lapsed.claim.token), 'expired_token');
+  });
+
+  it('a client that fell behind the grown interval converges in one step by taking the interval of the answer', async () => {
+    const { base, clock } = await start();
+    const { claim } = await registerServiceAuth(base, 'ada@example.com');
+    const poll = () => pollClaim(base, claim.token);
+    await expectPollError(await poll(), 'authorization_pending');
+    // Another poller of the same claim grew the interval to 15 s behind this client's back.
+    clock.advance(1 * SECOND);
+    await expectPollError(await poll(), 'slow_down');
+    clock.advance(1 * SECOND);
+    await expectPollError(await poll(), 'slow_down');
+    // This client still polls every 5 s; the answer names the interval to use, and it does so.
+    let interval = 5;
+    const answers: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      clock.advance(interval * SECOND);
+      const body = await (await poll()).json();
+      answers.push(body.error);
+      if (body.error === 'slow_down') interval = Math.max(interval + 5, body.interval);
+      else expect(body.interval).toBe(interval);
+    }
+    expect(answers).toEqual(['slow_down', 'authorization_pending', 'authorization_pending', 'authorization_pending']);
+  });
+
   it('polling at exactly the interval is fine', async () => {
     const { base, clock } = await start();
     const { claim } = await registerServiceAuth(base, 'ada@example.com');

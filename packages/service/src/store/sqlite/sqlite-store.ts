@@ -46,7 +46,18 @@ export interface SqliteStoreOptions {
   lockTimeoutMs?: number;
   /** How often a worker thread checkpoints the WAL (default 250 ms); 0 leaves it to SQLite, on commit. */
   checkpointIntervalMs?: number;
+  /**
+   * Past this size (default 16 MiB) writes are held for a moment while the worker resets the WAL to
+   * its start; a reset WAL file is truncated back to this size.
+   */
+  walRestartBytes?: number;
+  /** Past this size (default 48 MiB) writes wait until the WAL could be reset. */
+  walMaxBytes?: number;
 }
+
+const MiB = 1024 * 1024;
+const DEFAULT_WAL_RESTART_BYTES = 16 * MiB;
+const DEFAULT_WAL_MAX_BYTES = 48 * MiB;
 
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const { path } = options;
@@ -58,13 +69,33 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // is written before COMMIT returns, only its fsync is deferred. FULL also fsyncs at every commit,
   // so committed transactions survive a power loss or OS crash too.
   db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
-  db.pragma('journal_size_limit = 67108864'); // a checkpointed WAL is truncated back to 64 MiB
+  const walRestartBytes = byteSize('walRestartBytes', options.walRestartBytes ?? DEFAULT_WAL_RESTART_BYTES);
+  const walMaxBytes = byteSize('walMaxBytes', options.walMaxBytes ?? Math.max(DEFAULT_WAL_MAX_BYTES, walRestartBytes));
+  if (walMaxBytes < walRestartBytes) throw new RangeError('walMaxBytes must not be below walRestartBytes');
+  db.pragma(`journal_size_limit = ${walRestartBytes}`); // a WAL started over is truncated back to this
   const onDisk = path !== ':memory:' && path !== '';
+  const lock = new Mutex(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  /** True while the checkpointer resets the WAL: the lock is held for that, not for a transaction. */
+  let walHold = false;
   let checkpointer: Checkpointer | undefined;
   if (onDisk && options.checkpointIntervalMs !== 0) {
     db.pragma('wal_autocheckpoint = 0');
-    checkpointer = startCheckpointer(resolve(path), options.checkpointIntervalMs ?? 250, () => {
-      db.pragma('wal_autocheckpoint = 1000'); // the worker died: let SQLite checkpoint on commit again
+    checkpointer = startCheckpointer(resolve(path), {
+      intervalMs: options.checkpointIntervalMs ?? 250,
+      restartBytes: walRestartBytes,
+      maxBytes: walMaxBytes,
+      // Writes take the lock or run when it is free, so holding it holds them; reads go on meanwhile.
+      holdWrites: async () => {
+        await lock.acquire();
+        walHold = true;
+        return () => {
+          walHold = false;
+          lock.release();
+        };
+      },
+      onFailure: () => {
+        db.pragma('wal_autocheckpoint = 1000'); // the worker died: let SQLite checkpoint on commit again
+      },
     });
   }
   db.exec(`CREATE TABLE IF NOT EXISTS ${COUNTERS} (key TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL, reset_at INTEGER NOT NULL)`);
@@ -85,7 +116,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const compiled = new WeakMap<Spec, Compiled>();
   const migrated = new Map<string, Spec>();
-  const lock = new Mutex(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
   let closed = false;
 
   function compile(spec: Spec): Compiled {
@@ -121,8 +151,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (!lock.locked) return attempt(f);
     return lock.run(f);
   };
+  /** Reads need not wait while writes are held for a WAL reset (no transaction is open then). */
+  const readOnStore: Runner = (f) => {
+    if (!lock.locked || walHold) return attempt(f);
+    return lock.run(f);
+  };
 
-  function makeOps(run: Runner, onIncrement?: (key: string, state: CounterState) => void): StoreOps {
+  /** `read` runs the operations that only read; `run` the others. */
+  function makeOps(run: Runner, onIncrement?: (key: string, state: CounterState) => void, read: Runner = run): StoreOps {
     const selectBy = (c: Compiled, column: string): Statement =>
       statement(c, `select:${column}`, () => `SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = ? LIMIT ?`);
 
@@ -135,18 +171,18 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     };
 
     return {
-      get: (t, key) => run(() => {
+      get: (t, key) => read(() => {
         const c = compile(t);
         return decode(c, selectBy(c, t.key).get(key, 1));
       }),
 
-      findOne: (t, column, value) => run(() => {
+      findOne: (t, column, value) => read(() => {
         assertIndexed(t, column, true);
         const c = compile(t);
         return decode(c, selectBy(c, column).get(value, 1));
       }),
 
-      findMany: (t, column, value, limit = DEFAULT_LIMIT) => run(() => {
+      findMany: (t, column, value, limit = DEFAULT_LIMIT) => read(() => {
         assertIndexed(t, column, false);
         checkLimit(limit);
         const c = compile(t);
@@ -198,7 +234,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return rows.map((row) => decode(c, row)!);
       }),
 
-      findDue: (t, column, now, limit) => run(() => {
+      findDue: (t, column, now, limit) => read(() => {
         assertIndexed(t, column, false);
         checkLimit(limit);
         const c = compile(t);
@@ -303,7 +339,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
-    ...makeOps(runOnStore),
+    ...makeOps(runOnStore, undefined, readOnStore),
 
     migrate: (specs) => runOnStore(() => db.transaction(() => specs.forEach(migrateOne))()),
 
@@ -342,6 +378,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       await runOnStore(() => db.close());
     },
   };
+}
+
+function byteSize(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 64 * 1024) throw new RangeError(`${name} must be a whole number of bytes, at least 64 KiB`);
+  return value;
 }
 
 function encode(kind: ColumnKind, value: unknown): unknown {
