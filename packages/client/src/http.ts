@@ -78,7 +78,8 @@ function causeCode(error: unknown): string | undefined {
 
 /** The answer to a spending request did not arrive: the service may or may not have processed it. */
 function answerLost(url: string, error: unknown, what: string): AuthmdClientError {
-  const reason = causeCode(error) ?? (error instanceof Error ? error.name === 'TimeoutError' ? 'timed out' : error.message : String(error));
+  const timedOut = error instanceof Error && error.name === 'TimeoutError';
+  const reason = causeCode(error) ?? (timedOut ? 'timed out' : error instanceof Error ? error.message : String(error));
   return new AuthmdClientError(
     'network_error',
     `${what} failed: the connection to ${new URL(url).origin} broke before the answer arrived (${reason}); the service may have processed the request.`,

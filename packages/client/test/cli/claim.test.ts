@@ -122,6 +122,22 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
     expect(result.stderr).toMatch(/authmd: Stopped waiting; the agent was not approved/);
   });
 
+  it('an anonymous registration made by fetch, then login --email --no-wait → exit 2 (nothing linked), the anonymous registration kept', { timeout: 30_000 }, async () => {
+    const fetched = await runCli(['fetch', api], { store: store.path });
+    expect(fetched.code, fetched.stderr).toBe(0);
+    const [anonymous] = await status();
+    expect(anonymous).toMatchObject({ issuer: base, registration_type: 'anonymous', claimed: false });
+
+    for (const extra of [[], ['--json']]) {
+      const noWait = await runCli(['login', api, '--email', 'yan@example.com', '--no-wait', ...extra], { store: store.path });
+      expect(noWait.code, noWait.stderr).toBe(2);
+      expect(noWait.stderr).toContain(`linking the agent to yan@example.com needs a person's approval: run without --no-wait`);
+      if (extra.length) expect(JSON.parse(noWait.stdout)).toMatchObject({ status: 'ready', registration_type: 'anonymous', claimed: false });
+      else expect(noWait.stdout).toMatch(/anonymous, not linked to a person/);
+    }
+    expect(await status()).toEqual([expect.objectContaining({ registration_id: anonymous.registration_id, registration_type: 'anonymous', claimed: false })]);
+  });
+
   it('an anonymous registration, then login --email: registers anew by email and is claimed', { timeout: 30_000 }, async () => {
     expect((await runCli(['login', base], { store: store.path })).code).toBe(0);
     const noWait = await runCli(['login', base, '--email', 'zoe@example.com', '--no-wait'], { store: store.path });

@@ -84,16 +84,7 @@ describe('return_to', () => {
     expect(followedOrigin(done.location, base)).toBe(new URL(base).origin);
   });
 
-  it.each(hostile)('is not followed to another site by GET /login when already signed in: %j', async (returnTo) => {
-    const { base } = await start();
-    const browser = new Browser(base);
-    await browser.signIn('ada@example.com');
-    const page = await browser.get(`/login?return_to=${encodeURIComponent(returnTo)}`);
-    expect(page.status).toBe(303);
-    expect(followedOrigin(page.location, base)).toBe(new URL(base).origin);
-  });
-
-  it.each(normalisedAway)('a path that normalises to //host is not followed by GET /login when signed in: %j', async (returnTo) => {
+  it.each([...hostile, ...normalisedAway])('is not followed to another site by GET /login when already signed in: %j', async (returnTo) => {
     const { base } = await start();
     const browser = new Browser(base);
     await browser.signIn('ada@example.com');

@@ -211,17 +211,18 @@ describe('the WAL limits of the SQLite store', () => {
       });
       try {
         // Without other readers the WAL is started over whenever it passes walRestartBytes. (Before
-        // the worker is up, it can grow further.) Over 3000 more rows, about 9 MB of WAL frames
-        // (a table page and a key index page each), it stays near that size.
+        // the worker is up, it can grow further.) Over 3000 more rows, about 20 MB of WAL frames
+        // (table and key index pages), it stays near that size.
         await until('the WAL is started over', () => startedOver > 0 || failed !== undefined);
         max = 0;
         const before = written;
         const resetsBefore = startedOver;
         await until('3000 more rows are written', () => written >= before + 3000 || failed !== undefined);
         expect(failed).toBeUndefined();
+        const freeMax = max;
         expect(startedOver - resetsBefore).toBeGreaterThanOrEqual(5);
-        expect(max).toBeGreaterThan(RESTART);
-        expect(max).toBeLessThan(MAX + SLACK);
+        expect(freeMax).toBeGreaterThan(RESTART);
+        expect(freeMax).toBeLessThan(MAX + SLACK);
 
         // Another connection reads an old snapshot: no checkpoint can reset the WAL past it.
         reader = new Database(path, { readonly: true });
@@ -240,6 +241,10 @@ describe('the WAL limits of the SQLite store', () => {
         // The WAL went past the hard limit by at most what came in before the worker saw it.
         expect(walBytes(path)).toBeGreaterThanOrEqual(MAX);
         expect(max).toBeLessThan(MAX + SLACK);
+        console.log(
+          `WAL limits: ${startedOver - resetsBefore} resets over 3000 rows, WAL max ${(freeMax / 1024).toFixed(0)} KiB; ` +
+            `pinned by a reader: writes held at ${(walBytes(path) / 1024).toFixed(0)} KiB, max ${(max / 1024).toFixed(0)} KiB`,
+        );
         await sleep(300);
         expect(written).toBe(held); // still held, not failed
         expect(failed).toBeUndefined();
@@ -251,6 +256,7 @@ describe('the WAL limits of the SQLite store', () => {
         expect(walBytes(path)).toBeLessThan(MAX);
       } finally {
         stop = true;
+        if (reader?.inTransaction) reader.exec('COMMIT'); // let held writers finish even when a check failed
         await Promise.all(writers);
         clearInterval(sampler);
       }

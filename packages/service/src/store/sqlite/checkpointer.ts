@@ -11,12 +11,12 @@ import { Worker } from 'node:worker_threads';
  * again only when a writer begins at a moment when every frame has been copied back, and under
  * sustained writes the store's connection always begins its next transaction before the worker has
  * copied its last commit: the file grew by 845 MB in 30 s of token exchanges. So once the WAL passes
- * `restartBytes` (the worker stats it every few milliseconds), the worker asks the store to hold its
- * writes for a moment; the store waits for the running transaction to commit and holds new writes
- * (reads go on); the worker runs a RESTART checkpoint, which copies the few frames still left and
- * waits for readers to leave the WAL; the writes go on, and the first one starts the WAL from its
- * beginning (and `journal_size_limit` truncates the file). The copy and its fsyncs still happen on
- * the worker; writes just wait for them, without blocking the event loop.
+ * `restartBytes` (the worker looks at the file every 10 ms, and at the content at each checkpoint),
+ * the worker asks the store to hold its writes, and copies what it can while the store waits for its
+ * running transaction to commit. With the writes held (reads go on), a RESTART checkpoint copies the
+ * frames still left and waits for readers to leave the WAL; then the writes go on, and the first one
+ * starts the WAL from its beginning (`journal_size_limit` truncates the file back). The copies and
+ * their fsyncs still happen on the worker: writes wait for them, the event loop does not.
  *
  * A RESTART fails only when another connection (another process) reads an old snapshot for longer
  * than `busyTimeoutMs`. Below `maxBytes` the writes then go on and the worker tries again after
@@ -48,7 +48,7 @@ const fileBytes = () => {
 let state = 'idle';
 let nextPassive = 0;
 let nextRestart = 0;
-let sizeAtPassive = -1;
+let lastSize = -1;
 let lastBytes = 0;
 let retry;
 
@@ -61,18 +61,29 @@ function measured(result) {
 
 function passive() {
   nextPassive = Date.now() + intervalMs;
-  sizeAtPassive = fileBytes();
   return measured(db.pragma('wal_checkpoint(PASSIVE)')[0]);
+}
+
+function ask(bytes) {
+  state = 'asked';
+  parentPort.postMessage({ type: 'hold', bytes });
 }
 
 function tick() {
   if (state !== 'idle') return;
+  const now = Date.now();
+  // A WAL started over is truncated back to restartBytes at its first commit, so a file that grows
+  // past restartBytes is being appended to there: ask for the hold at once, and copy what can be
+  // copied while the store waits for its running transaction.
   const size = fileBytes();
-  if (Date.now() < nextPassive && (size <= restartBytes || size === sizeAtPassive)) return;
-  const bytes = passive();
-  if (bytes > restartBytes && (bytes >= maxBytes || Date.now() >= nextRestart)) {
-    state = 'asked';
-    parentPort.postMessage({ type: 'hold', bytes });
+  const growing = size > restartBytes && size !== lastSize;
+  lastSize = size;
+  if (growing && (size >= maxBytes || now >= nextRestart)) {
+    ask(size);
+    passive();
+  } else if (now >= nextPassive) {
+    const bytes = passive();
+    if (bytes > restartBytes && (bytes >= maxBytes || now >= nextRestart)) ask(bytes);
   }
 }
 
@@ -83,7 +94,7 @@ function restart() {
   if (result.busy === 0 || bytes < maxBytes) {
     state = 'idle';
     nextPassive = Date.now() + intervalMs;
-    sizeAtPassive = fileBytes(); // the file keeps its size until the next commit starts it over
+    lastSize = fileBytes(); // the file keeps its size until the next commit starts it over
     nextRestart = result.busy === 0 ? 0 : Date.now() + intervalMs;
     parentPort.postMessage({ type: 'release', reset: result.busy === 0, bytes });
   } else {
