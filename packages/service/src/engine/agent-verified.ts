@@ -23,7 +23,7 @@ import { issueAccessToken, type TokenRequest } from './exchange.ts';
 import { verifyIdJag, type VerifiedIdJag } from './id-jag.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
 import * as lifecycle from './registration-lifecycle.ts';
-import { requireNotRevokedByOperator, stateOf, type RegistrationState } from './registration-lifecycle.ts';
+import type { RegistrationState } from './registration-lifecycle.ts';
 import { KEEP_AFTER_CLAIM_WINDOW_MS } from './registrations.ts';
 import { userClaims } from './users.ts';
 
@@ -112,7 +112,7 @@ export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & 
 async function registrationOf(ctx: EngineContext, idJag: VerifiedIdJag): Promise<RegistrationRow | undefined> {
   const rows = await ctx.store.findMany(registrations, 'delegation_key', delegationKey(idJag.iss, idJag.sub), 20);
   const now = ctx.clock();
-  const inState = (state: RegistrationState) => rows.find((row) => stateOf(row, now) === state);
+  const inState = (state: RegistrationState) => rows.find((row) => lifecycle.stateOf(row, now) === state);
   return inState('claimed') ?? inState('revoked_by_operator') ?? (await ctx.store.get(registrations, providerRegistrationId(ctx, idJag)));
 }
 
@@ -125,7 +125,7 @@ async function cleanRegistration(
   clientIp: string | undefined,
 ): Promise<RegistrationRow> {
   const now = ctx.clock();
-  if (existing) requireNotRevokedByOperator(existing);
+  if (existing) lifecycle.requireNotRevokedByOperator(existing);
   if (existing && existing.claimed_at !== null && existing.user_id === user.id) return revived(ctx, existing);
   if (existing && existing.claimed_at === null) {
     // A pending first link (perhaps expired, or ended by the provider) that this clean ID-JAG now proves: bind it.

@@ -9,9 +9,9 @@ const HOUR = 3_600_000;
 /**
  * Registration rate limits (profile.md §3), two tiers checked in order: the client's IP (an IPv6
  * client by its /64, see `clientSource`), then the whole service. A request refused at the first
- * tier does not count against the second. Counters
- * live in the store, so every replica shares them; they run inside the registration's own
- * transaction (one commit for both), and survive its rollback when the limit refuses it.
+ * tier does not count against the second. Counters live in the store, so every replica shares them;
+ * they run inside the registration's own transaction (one commit for both), and survive its
+ * rollback when the limit refuses it.
  */
 export async function checkRegistrationRate(ctx: EngineContext, tx: StoreOps, method: RateLimitedMethod, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.rateLimits[method];
