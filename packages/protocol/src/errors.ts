@@ -23,6 +23,7 @@ const catalogue = {
     names: { 'v0.7': 'rate_limited', 'v0.1': 'rate_limited' },
   },
   server_error: { status: 500, hint: 'Retry later with exponential backoff; the request itself may be fine.' },
+  temporarily_unavailable: { status: 503, hint: 'Retry after the number of seconds in the Retry-After header; the request itself may be fine.' },
 
   // Registration: POST /agent/identity
   anonymous_not_enabled: { status: 403, hint: 'Register with another method listed in identity_types_supported.' },

@@ -67,6 +67,8 @@ export function authorizationServerMetadata(d: DiscoveryDescription): Record<str
     token_endpoint: d.endpoints.token,
     revocation_endpoint: d.endpoints.revocation,
     introspection_endpoint: d.endpoints.introspection,
+    // RFC 7662 §2.1: introspection callers authenticate; this service takes HTTP Basic only.
+    introspection_endpoint_auth_methods_supported: d.endpoints.introspection ? ['client_secret_basic'] : undefined,
     jwks_uri: d.endpoints.jwks,
     // RFC 8414 requires the member; there is no authorization endpoint, so no response type is offered.
     response_types_supported: [],

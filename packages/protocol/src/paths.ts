@@ -7,6 +7,7 @@ export const paths = {
   claimComplete: '/agent/identity/claim/complete',
   token: '/oauth2/token',
   revoke: '/oauth2/revoke',
+  introspect: '/oauth2/introspect',
   events: '/agent/event/notify',
   v01: {
     register: '/agent/auth',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { withoutTrailingSlash, type Dialect, type ResourceDescription } from '@authmd/protocol';
 import type { AuditSink } from './audit.ts';
 import type { Logger } from './logger.ts';
@@ -90,6 +91,12 @@ export interface ServiceOptions {
   maintenanceIntervalSeconds?: number;
   /** How long a validated access token may be served from memory. Default 5 s; 0 disables the cache. */
   tokenCacheSeconds?: number;
+  /**
+   * RFC 7662 token introspection at `POST /oauth2/introspect`, for resource servers in another
+   * process (see `createRemoteGuard`). Off unless at least one client is listed; callers
+   * authenticate with HTTP Basic (`client_secret_basic`). Secrets: at least 32 characters.
+   */
+  introspection?: { clients: { id: string; secret: string }[] };
   auditRetentionDays?: number;
   clock?: () => number;
   random?: RandomSource;
@@ -201,6 +208,8 @@ export interface ServiceConfig {
   maxBodyBytes: number;
   maintenanceIntervalMs: number;
   tokenCacheMs: number;
+  /** Introspection callers, each secret kept as its SHA-256 only; undefined: introspection is off. */
+  introspection: { clients: { id: string; secretHash: Buffer }[] } | undefined;
   auditRetentionMs: number;
 }
 
@@ -284,6 +293,7 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
     maxBodyBytes: options.limits?.maxBodyBytes ?? 64 * 1024,
     maintenanceIntervalMs: (options.maintenanceIntervalSeconds ?? 60) * 1000,
     tokenCacheMs: (options.tokenCacheSeconds ?? 5) * 1000,
+    introspection: resolveIntrospection(options.introspection),
     auditRetentionMs: (options.auditRetentionDays ?? 90) * DAY,
   };
 }
@@ -334,6 +344,24 @@ function resolveTrust(options: TrustOptions | undefined, ownIssuer: string): Ser
     maxAuthAgeMs: (options?.maxAuthAgeSeconds ?? 3600) * 1000,
     tokenGrant: options?.tokenGrant ?? false,
   };
+}
+
+const MIN_INTROSPECTION_SECRET = 32;
+
+function resolveIntrospection(options: ServiceOptions['introspection']): ServiceConfig['introspection'] {
+  if (!options) return undefined;
+  if (options.clients.length === 0) throw new ConfigError('introspection.clients: list at least one client, or leave introspection out');
+  const ids = new Set<string>();
+  const clients = options.clients.map(({ id, secret }) => {
+    if (!id) throw new ConfigError('introspection.clients: every client needs an id');
+    if (ids.has(id)) throw new ConfigError(`introspection.clients: ${id} is listed twice`);
+    ids.add(id);
+    if (typeof secret !== 'string' || secret.length < MIN_INTROSPECTION_SECRET) {
+      throw new ConfigError(`introspection.clients: the secret of ${id} must be at least ${MIN_INTROSPECTION_SECRET} characters (a random value)`);
+    }
+    return { id, secretHash: createHash('sha256').update(secret, 'utf8').digest() };
+  });
+  return { clients };
 }
 
 function rateLimit(given: { perIp?: number; perService?: number } | undefined, perIp: number, perService: number) {

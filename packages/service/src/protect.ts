@@ -19,8 +19,11 @@ export interface Principal {
   expiresAt: number;
 }
 
-/** A 401 or 403 ready to send: headers include WWW-Authenticate, Content-Type and Cache-Control. */
-export type Refusal = { status: 401 | 403; headers: Record<string, string>; body: Record<string, unknown> };
+/**
+ * A 401 or 403 ready to send: headers include WWW-Authenticate, Content-Type and Cache-Control. A
+ * remote guard (createRemoteGuard) may also answer 503 when it cannot reach the introspection endpoint.
+ */
+export type Refusal = { status: 401 | 403 | 503; headers: Record<string, string>; body: Record<string, unknown> };
 export type GuardOutcome = { ok: true; principal: Principal } | { ok: false; refusal: Refusal };
 
 /** A guard for one route: `check` takes the Authorization header value; calling it takes a Request. */
@@ -29,7 +32,17 @@ export interface Guard {
   check(authorization: string | null | undefined): Promise<GuardOutcome>;
 }
 
+/** Thrown by a token lookup that could not decide (the authorization server is out of reach): 503, not 401. */
+export class TokenLookupUnavailable extends Error {
+  override readonly name = 'TokenLookupUnavailable';
+}
+
+/** Looks a presented token up: its principal when live, undefined when not (unknown, expired, revoked). */
+export type TokenLookup = (token: string) => Promise<Principal | undefined>;
+
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** Seconds a resource server asks callers to wait after a 503. */
+const RETRY_AFTER_SECONDS = 5;
 
 /**
  * The resource-server side (RFC 6750): a bearer token looked up by hash (cached, revocation-aware),
@@ -42,32 +55,58 @@ export function createGuard(ctx: EngineContext, options: ProtectOptions = {}): G
   if (!ctx.config.resources.some((r) => r.resource === resource)) {
     throw new Error(`protect(): ${resource} is not one of the service's resources`);
   }
-  const required = options.scopes ?? [];
-  const metadataUrl = wellKnownUrl(resource, wellKnown.protectedResource);
+  return bearerGuard({
+    resource,
+    scopes: options.scopes ?? [],
+    resourceMetadataUrl: wellKnownUrl(resource, wellKnown.protectedResource),
+    lookup: async (token) => {
+      const row = await ctx.tokens.validate(token);
+      return row && principalOf(row);
+    },
+  });
+}
+
+/**
+ * The guard both the in-process `protect()` and the remote guard are: the bearer header parsed, the
+ * token looked up by `lookup`, then resource binding and scopes; every refusal with its challenge.
+ */
+export function bearerGuard(options: { resource: string; scopes: string[]; resourceMetadataUrl: string; lookup: TokenLookup }): Guard {
+  const { resource, scopes: required, resourceMetadataUrl, lookup } = options;
 
   const refuse = (status: 401 | 403, code: ErrorCode | null, description: string, extra = ''): GuardOutcome => {
     const challenge = code
-      ? `Bearer error="${code}", error_description="${description}"${extra}, resource_metadata="${metadataUrl}"`
-      : `Bearer resource_metadata="${metadataUrl}"`;
+      ? `Bearer error="${code}", error_description="${description}"${extra}, resource_metadata="${resourceMetadataUrl}"`
+      : `Bearer resource_metadata="${resourceMetadataUrl}"`;
     const error = code ?? 'unauthorized';
     const message = `${description} ${errorSpec(error).hint}`;
     const headers = { 'WWW-Authenticate': challenge, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
     return { ok: false, refusal: { status, headers, body: { error, error_description: message, message } } };
   };
 
+  const unavailable = (): GuardOutcome => {
+    const message = `The access token cannot be checked right now. Retry after ${RETRY_AFTER_SECONDS} seconds; the token itself may be fine.`;
+    const headers = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Retry-After': String(RETRY_AFTER_SECONDS) };
+    return { ok: false, refusal: { status: 503, headers, body: { error: 'temporarily_unavailable', error_description: message, message } } };
+  };
+
   const check = async (authorization: string | null | undefined): Promise<GuardOutcome> => {
     if (!authorization || !/^bearer(\s|$)/i.test(authorization)) return refuse(401, null, 'A bearer access token is required.');
     const token = BEARER.exec(authorization)?.[1];
     if (!token) return refuse(401, 'invalid_token', 'The Authorization header is not a well-formed bearer token.');
-    const row = await ctx.tokens.validate(token);
-    if (!row) return refuse(401, 'invalid_token', 'The access token is invalid, expired or revoked.');
-    if (row.resource !== resource) return refuse(401, 'invalid_token', 'The access token was issued for another resource.');
-    const scopes = row.scope.split(' ');
-    const missing = required.filter((scope) => !scopes.includes(scope));
+    let principal: Principal | undefined;
+    try {
+      principal = await lookup(token);
+    } catch (error) {
+      if (error instanceof TokenLookupUnavailable) return unavailable();
+      throw error;
+    }
+    if (!principal) return refuse(401, 'invalid_token', 'The access token is invalid, expired or revoked.');
+    if (principal.resource !== resource) return refuse(401, 'invalid_token', 'The access token was issued for another resource.');
+    const missing = required.filter((scope) => !principal.scopes.includes(scope));
     if (missing.length) {
       return refuse(403, 'insufficient_scope', `The access token lacks ${missing.join(' ')}.`, `, scope="${required.join(' ')}"`);
     }
-    return { ok: true, principal: principalOf(row, scopes) };
+    return { ok: true, principal };
   };
 
   const guard = async (request: Request) => {
@@ -79,6 +118,6 @@ export function createGuard(ctx: EngineContext, options: ProtectOptions = {}): G
   return Object.assign(guard, { check });
 }
 
-function principalOf(row: AccessTokenRow, scopes: string[]): Principal {
-  return { registrationId: row.registration_id, userId: row.user_id, scopes, resource: row.resource, expiresAt: row.expires_at };
+function principalOf(row: AccessTokenRow): Principal {
+  return { registrationId: row.registration_id, userId: row.user_id, scopes: row.scope.split(' '), resource: row.resource, expiresAt: row.expires_at };
 }

@@ -69,6 +69,16 @@ export class AccessTokens {
     return row;
   }
 
+  /**
+   * The live token row read from the store, bypassing the cache: for introspection, whose answer a
+   * remote resource server caches itself (stacking two caches would add their windows up).
+   */
+  async lookup(accessToken: string): Promise<AccessTokenRow | undefined> {
+    const row = await this.store.get(accessTokens, hashSecret(accessToken));
+    if (!row || row.revoked_at !== null || row.expires_at <= this.clock()) return undefined;
+    return row;
+  }
+
   /** Revokes one token by its value. Returns its row when it was live. */
   async revoke(tx: StoreOps, accessToken: string): Promise<AccessTokenRow | undefined> {
     const hash = hashSecret(accessToken);

@@ -31,6 +31,7 @@ export function describeService(config: ServiceConfig): DiscoveryDescription {
       jwks: url(paths.jwks),
       token: url(paths.token),
       revocation: url(paths.revoke),
+      introspection: config.introspection ? url(paths.introspect) : undefined,
       identity: url(paths.identity),
       claim: url(paths.claim),
       events: trusting ? url(paths.events) : undefined,

@@ -1,11 +1,13 @@
 import { paths, protocolError, ProtocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
+import { StoreUnavailableError } from '../store/contract.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
 import { postIdentity } from './identity.ts';
 import { errorResponse, json } from './responses.ts';
 import { postEvent } from './events.ts';
 import { postRevoke } from './revoke.ts';
+import { postIntrospect } from './introspect.ts';
 import { tokenEndpoint } from './token.ts';
 import { postClaim, postClaimComplete } from './claim.ts';
 import type { DevOutbox } from '../mail/outbox.ts';
@@ -28,6 +30,7 @@ export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): 
   if (dialects.includes('current')) routes.set(at(paths.claimComplete), { POST: postClaimComplete });
   routes.set(at(paths.token), { POST: tokenEndpoint(dialects) });
   routes.set(at(paths.revoke), { POST: postRevoke });
+  if (ctx.config.introspection) routes.set(at(paths.introspect), { POST: postIntrospect });
   if (ctx.trust.size > 0) routes.set(at(paths.events), { POST: postEvent });
   // The human's pages
   routes.set(at(pagePaths.claim), { GET: getClaim });
@@ -91,6 +94,11 @@ function routeRequest(ctx: EngineContext, routes: Routes): Dispatch {
       if (error instanceof ProtocolError) {
         if (error.detail) ctx.logger.info('request refused', { code: error.code, reason: error.reason, detail: error.detail });
         return errorResponse(error);
+      }
+      if (error instanceof StoreUnavailableError) {
+        // The database is down or overloaded: say so at once and when to come back, never hang or 500.
+        ctx.logger.warn('store unavailable', { error: error.message, path: request.pathname });
+        return errorResponse(protocolError('temporarily_unavailable', 'The service cannot reach its database right now.', { headers: { 'Retry-After': '1' }, extra: { retry_after: 1 } }));
       }
       ctx.logger.error('unexpected error', { error: error instanceof Error ? error.stack : String(error), path: request.pathname });
       return json({ error: 'server_error', error_description: 'An unexpected error occurred.', message: 'An unexpected error occurred.' }, 500);

@@ -194,3 +194,14 @@ export function assertIndexed(spec: TableSpec<any>, column: string, unique: bool
   if (!unique && spec.indexed?.includes(column)) return;
   throw new UnindexedLookupError(spec.name, column);
 }
+
+/**
+ * The backend cannot reach its database right now (refused, timed out, restarting). Operations fail
+ * with this at once rather than hang; the HTTP layer answers 503 with Retry-After.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { table } from '../../src/store/contract.ts';
 import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
-import { describeStoreContract } from './store-suite.ts';
+import { describeStoreContract } from '../../src/store/testing.ts';
 
 describeStoreContract('memory', async () => ({ store: createMemoryStore() }));
 

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { table } from '../../src/store/contract.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { describeStoreContract } from './store-suite.ts';
+import { describeStoreContract } from '../../src/store/testing.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'authmd-sqlite-store-'));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createMemoryStore,
+  createPostgresStore,
   createService,
   createSqliteStore,
   nodeMiddleware,
@@ -14,6 +15,7 @@ import {
   type AuthmdService,
   type ServiceOptions,
 } from '@authmd/service';
+import { createTestDatabase } from './postgres.ts';
 
 /** A clock tests move by hand: expiry is tested without sleeping. */
 const UNLIMITED = { perIp: 1_000_000, perService: 1_000_000 };
@@ -39,9 +41,27 @@ export interface RunningService {
 export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
   /** Extra protected resources under the base URL, by path (e.g. '/admin'). */
   extraResources?: string[];
-  /** Which store to run on when `store` is not given. Default: memory. */
-  backend?: 'memory' | 'sqlite';
+  /**
+   * Which store to run on when `store` is not given. Default: the one `useBackend` chose, else
+   * AUTHMD_TEST_BACKEND, else memory. `postgres` gets a fresh database, dropped when the service closes.
+   */
+  backend?: Backend;
 };
+
+export type Backend = 'memory' | 'sqlite' | 'postgres';
+let defaultBackend: Backend | undefined;
+
+/** Runs every service this test file starts on `backend` (unless a test names another). */
+export function useBackend(backend: Backend): void {
+  defaultBackend = backend;
+}
+
+function backendFromEnv(): Backend {
+  const value = process.env.AUTHMD_TEST_BACKEND;
+  if (value === undefined || value === '') return 'memory';
+  if (value === 'memory' || value === 'sqlite' || value === 'postgres') return value;
+  throw new Error(`AUTHMD_TEST_BACKEND must be memory, sqlite or postgres, not ${JSON.stringify(value)}`);
+}
 
 /**
  * Starts a real service on 127.0.0.1 (ephemeral port) with a sample API:
@@ -53,8 +73,13 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clock = testClock();
-  const { extraResources = [], backend = 'memory', ...serviceOptions } = options;
-  const store = backend === 'sqlite' ? createSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'authmd-')), 'authmd.db') }) : createMemoryStore();
+  const { extraResources = [], backend = defaultBackend ?? backendFromEnv(), ...serviceOptions } = options;
+  const database = backend === 'postgres' && !serviceOptions.store ? await createTestDatabase() : undefined;
+  const store = database
+    ? createPostgresStore({ connectionString: database.url })
+    : backend === 'sqlite'
+      ? createSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'authmd-')), 'authmd.db') })
+      : createMemoryStore();
   const service = await createService({
     issuer: base,
     scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
@@ -98,6 +123,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await service.close();
+      await database?.drop();
     },
   };
 }

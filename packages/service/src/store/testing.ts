@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DuplicateKeyError, table, UnindexedLookupError, type JsonValue, type Store } from '../../src/store/contract.ts';
+import { DuplicateKeyError, table, UnindexedLookupError, type JsonValue, type Store } from './contract.ts';
 
 /**
  * The Store contract as tests: every backend runs this suite. It relies on the contract only, so a
- * new backend (PostgreSQL, …) passes `open` and nothing else.
+ * new backend passes `open` and nothing else. Exported as `@authmd/service/store/testing` for
+ * backends written outside this repository; it imports vitest, so run it from a vitest test file:
+ *
+ *   import { describeStoreContract } from '@authmd/service/store/testing';
+ *   describeStoreContract('mine', async () => ({ store: createMyStore(), cleanup: async () => {} }));
  */
 
 type Item = {

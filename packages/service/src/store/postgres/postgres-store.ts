@@ -1,0 +1,497 @@
+import pg from 'pg';
+import {
+  assertIndexed,
+  DuplicateKeyError,
+  StoreUnavailableError,
+  type ColumnKind,
+  type CounterState,
+  type Row,
+  type Store,
+  type StoreOps,
+  type StoreTx,
+  type TableSpec,
+  type Where,
+} from '../contract.ts';
+import { checkLimit, DEFAULT_LIMIT, kindOf, validateSpec } from '../shared.ts';
+
+/**
+ * The Store contract on PostgreSQL, for several replicas sharing one database.
+ *
+ * Every primitive is one statement that PostgreSQL makes atomic by itself: `INSERT … ON CONFLICT DO
+ * NOTHING` (insertIfAbsent), `UPDATE … WHERE key = $1 AND <where>` (compare-and-set), `DELETE …
+ * RETURNING` (consumeOne), `DELETE … WHERE key IN (SELECT … FOR UPDATE SKIP LOCKED)` (takeDue) and an
+ * upsert that computes the window in SQL (incrementWithin).
+ *
+ * Transactions run on one pooled connection at READ COMMITTED, and every read inside a transaction
+ * takes row locks (`SELECT … FOR UPDATE`): what a transaction read stays as read until it commits and
+ * concurrent writers wait, which is the contract. SERIALIZABLE would also cover absent rows, but it
+ * needs the whole transaction function re-run on a serialization failure, and the callers' functions
+ * are not written to be run twice (counters would count twice). Counters go through their own small
+ * pool, in autocommit, so a failed transaction keeps its increments and a transaction waiting for a
+ * counter never waits for a connection held by another transaction.
+ */
+
+type Spec = TableSpec<any>;
+
+const COUNTERS = 'authmd_counters';
+const SCHEMA = 'authmd_schema';
+/** The version of this store's own layout (counters, schema table). Bump it when that layout changes. */
+export const POSTGRES_LAYOUT_VERSION = 1;
+/** pg_advisory_xact_lock key: "authmd" in ASCII. Replicas starting together migrate one at a time. */
+const MIGRATE_LOCK = 0x617574686d64;
+const PURGE_BATCH = 1000;
+const SQL_TYPE: Record<ColumnKind, string> = { text: 'TEXT', integer: 'BIGINT', boolean: 'BOOLEAN', json: 'JSONB' };
+
+const q = (name: string): string => `"${name}"`;
+
+export type PostgresStoreOptions = (
+  | {
+      /** postgres://user@host:port/database */
+      connectionString: string;
+      /** Connections in the main pool (default 10). */
+      max?: number;
+      /** Per-statement limit in the database (default 5 s). */
+      statementTimeoutMs?: number;
+      /** How long to wait for a connection, new or pooled (default 2 s). */
+      connectionTimeoutMs?: number;
+    }
+  | {
+      /** A pool the caller configured (and closes). Counters use it too. */
+      pool: pg.Pool;
+    }
+) & {
+  /** How long a statement waits for a row lock before failing (default 10 s, the contract's lock timeout). */
+  lockTimeoutMs?: number;
+};
+
+/** The database holds a layout newer than this code: running would risk corrupting it. */
+export class SchemaVersionError extends Error {
+  override readonly name = 'SchemaVersionError';
+  constructor(
+    readonly found: number,
+    readonly known: number,
+  ) {
+    super(
+      `the database's authmd schema is version ${found}, newer than this code knows (${known}); upgrade authmd before running it against this database`,
+    );
+  }
+}
+
+interface Compiled {
+  spec: Spec;
+  table: string;
+  columns: string[];
+  selectList: string;
+}
+
+/** Something that runs a query: the pool, or a transaction's client. */
+type Runner = (text: string, values?: unknown[]) => Promise<pg.QueryResult<Row>>;
+
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+  let ownPools: pg.Pool[] = [];
+  let pool: pg.Pool;
+  let counterPool: pg.Pool;
+  if ('pool' in options) {
+    pool = options.pool;
+    counterPool = options.pool;
+  } else {
+    const config: pg.PoolConfig = {
+      connectionString: options.connectionString,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000,
+      statement_timeout: options.statementTimeoutMs ?? 5000,
+      lock_timeout: lockTimeoutMs,
+      idle_in_transaction_session_timeout: 60_000,
+      idleTimeoutMillis: 30_000,
+    };
+    pool = new pg.Pool({ ...config, max: options.max ?? 10 });
+    counterPool = new pg.Pool({ ...config, max: 4 });
+    ownPools = [pool, counterPool];
+    // An idle connection that dies (database restart) must not crash the process; the next query reconnects.
+    for (const p of ownPools) p.on('error', () => {});
+  }
+
+  const compiled = new WeakMap<Spec, Compiled>();
+  const migrated = new Map<string, Spec>();
+  let closed = false;
+  let layoutReady: Promise<void> | undefined;
+
+  function compile(spec: Spec): Compiled {
+    let c = compiled.get(spec);
+    if (!c) {
+      validateSpec(spec, [COUNTERS, SCHEMA]);
+      const columns = Object.keys(spec.columns);
+      c = { spec, table: q(spec.name), columns, selectList: columns.map(q).join(', ') };
+      compiled.set(spec, c);
+    }
+    return c;
+  }
+
+  function checkOpen(): void {
+    if (closed) throw new Error('the store is closed');
+  }
+
+  const onPool: Runner = async (text, values) => {
+    checkOpen();
+    try {
+      return await pool.query<Row>(text, values);
+    } catch (error) {
+      throw translate(error);
+    }
+  };
+
+  async function withClient<T>(from: pg.Pool, f: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    checkOpen();
+    let client: pg.PoolClient;
+    try {
+      client = await from.connect();
+    } catch (error) {
+      throw translate(error);
+    }
+    let broken: Error | undefined;
+    try {
+      return await f(client);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) broken = error;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Creates the store's own tables and checks their version, once per store (again after a failure). */
+  function ensureLayout(): Promise<void> {
+    layoutReady ??= migrateTables([]).catch((error: unknown) => {
+      layoutReady = undefined;
+      throw error;
+    });
+    return layoutReady;
+  }
+
+  async function migrateTables(specs: readonly Spec[]): Promise<void> {
+    for (const spec of specs) compile(spec);
+    await withClient(pool, async (client) => {
+      const run = clientRunner(client);
+      await run('BEGIN');
+      try {
+        await run('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
+        await run(`CREATE TABLE IF NOT EXISTS ${SCHEMA} (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`);
+        const found = (await run(`SELECT version FROM ${SCHEMA} WHERE id = 1`)).rows[0]?.version as number | undefined;
+        if (found !== undefined && found > POSTGRES_LAYOUT_VERSION) throw new SchemaVersionError(found, POSTGRES_LAYOUT_VERSION);
+        if (found === undefined) await run(`INSERT INTO ${SCHEMA} (id, version) VALUES (1, $1)`, [POSTGRES_LAYOUT_VERSION]);
+        else if (found < POSTGRES_LAYOUT_VERSION) await run(`UPDATE ${SCHEMA} SET version = $1 WHERE id = 1`, [POSTGRES_LAYOUT_VERSION]);
+        await run(`CREATE TABLE IF NOT EXISTS ${COUNTERS} (key TEXT PRIMARY KEY NOT NULL, count BIGINT NOT NULL, reset_at BIGINT NOT NULL)`);
+        await run(`CREATE INDEX IF NOT EXISTS ${COUNTERS}_reset_at ON ${COUNTERS} (reset_at)`);
+        for (const spec of specs) {
+          const c = compile(spec);
+          const definition = (col: string) => `${q(col)} ${col === spec.key ? 'TEXT PRIMARY KEY NOT NULL' : SQL_TYPE[spec.columns[col] as ColumnKind]}`;
+          await run(`CREATE TABLE IF NOT EXISTS ${c.table} (${c.columns.map(definition).join(', ')})`);
+          for (const col of c.columns) if (col !== spec.key) await run(`ALTER TABLE ${c.table} ADD COLUMN IF NOT EXISTS ${definition(col)}`);
+          for (const col of spec.unique ?? []) await run(`CREATE UNIQUE INDEX IF NOT EXISTS ${q(`${spec.name}_${col}_unique`)} ON ${c.table} (${q(col)})`);
+          for (const col of [...(spec.indexed ?? []), ...(spec.expiresAt ? [spec.expiresAt] : [])]) {
+            if (spec.unique?.includes(col)) continue;
+            await run(`CREATE INDEX IF NOT EXISTS ${q(`${spec.name}_${col}_idx`)} ON ${c.table} (${q(col)})`);
+          }
+        }
+        await run('COMMIT');
+      } catch (error) {
+        await run('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+    for (const spec of specs) migrated.set(spec.name, spec);
+  }
+
+  const incrementSql = `INSERT INTO ${COUNTERS} (key, count, reset_at) VALUES ($1, 1, $3::bigint)
+     ON CONFLICT (key) DO UPDATE SET
+       count = CASE WHEN ${COUNTERS}.reset_at <= $2::bigint THEN 1 ELSE ${COUNTERS}.count + 1 END,
+       reset_at = CASE WHEN ${COUNTERS}.reset_at <= $2::bigint THEN $3::bigint ELSE ${COUNTERS}.reset_at END
+     RETURNING count, reset_at`;
+
+  /** `inTx`: reads lock the rows they return, and writes that may collide run under a savepoint. */
+  function makeOps(run: Runner, inTx: boolean): StoreOps {
+    const lock = inTx ? ' FOR UPDATE' : '';
+    /** A failed statement aborts a PostgreSQL transaction; a savepoint keeps a caught DuplicateKeyError harmless. */
+    const guarded = async <T>(t: Spec, f: () => Promise<T>): Promise<T> => {
+      if (!inTx) return withDuplicateKeys(t, f);
+      await run('SAVEPOINT authmd_write');
+      try {
+        const value = await withDuplicateKeys(t, f);
+        await run('RELEASE SAVEPOINT authmd_write');
+        return value;
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) await run('ROLLBACK TO SAVEPOINT authmd_write');
+        throw error;
+      }
+    };
+
+    const change = (t: Spec, column: string, value: unknown, patch: Row, where: Where<any> | undefined): Promise<number> => {
+      const c = compile(t);
+      const params: unknown[] = [];
+      const set = setClause(t, patch, params);
+      params.push(value);
+      const sql = `UPDATE ${c.table} SET ${set} WHERE ${q(column)} = $${params.length}${whereClause(t, where, params)}`;
+      return guarded(t, async () => (await run(sql, params)).rowCount ?? 0);
+    };
+
+    const select = async (t: Spec, column: string, value: unknown, limit: number) => {
+      const c = compile(t);
+      const { rows } = await run(`SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = $1 LIMIT $2${lock}`, [value, limit]);
+      return rows.map((row) => decode(t, row));
+    };
+
+    return {
+      get: async (t, key) => (await select(t, t.key, key, 1))[0],
+
+      findOne: async (t, column, value) => {
+        assertIndexed(t, column, true);
+        return (await select(t, column, value, 1))[0];
+      },
+
+      findMany: async (t, column, value, limit = DEFAULT_LIMIT) => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        return select(t, column, value, limit);
+      },
+
+      insert: async (t, row) => {
+        const c = compile(t);
+        const values = encodeRow(c, row);
+        await guarded(t, () => run(`INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)})`, values));
+      },
+
+      insertIfAbsent: async (t, row) => {
+        const c = compile(t);
+        const values = encodeRow(c, row);
+        const sql = `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)}) ON CONFLICT (${q(t.key)}) DO NOTHING RETURNING ${q(t.key)}`;
+        return guarded(t, async () => (await run(sql, values)).rows.length > 0);
+      },
+
+      update: async (t, key, patch, where) => (await change(t, t.key, key, patch, where)) > 0,
+
+      updateWhere: async (t, column, value, patch, where) => {
+        assertIndexed(t, column, false);
+        return change(t, column, value, patch, where);
+      },
+
+      consumeOne: async (t, key, where) => {
+        const c = compile(t);
+        const params: unknown[] = [key];
+        const sql = `DELETE FROM ${c.table} WHERE ${q(t.key)} = $1${whereClause(t, where, params)} RETURNING ${c.selectList}`;
+        const row = (await run(sql, params)).rows[0];
+        return row && decode(t, row);
+      },
+
+      takeDue: async (t, column, now, limit) => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        const c = compile(t);
+        const key = q(t.key);
+        const { rows } = await run(
+          `DELETE FROM ${c.table} WHERE ${key} IN (SELECT ${key} FROM ${c.table} WHERE ${q(column)} < $1 ORDER BY ${q(column)} LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ${c.selectList}`,
+          [now, limit],
+        );
+        // RETURNING gives no order guarantee.
+        return rows.map((row) => decode(t, row)).sort((a, b) => (a[column] as number) - (b[column] as number));
+      },
+
+      findDue: async (t, column, now, limit) => {
+        assertIndexed(t, column, false);
+        checkLimit(limit);
+        const c = compile(t);
+        const { rows } = await run(`SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} < $1 ORDER BY ${q(column)} LIMIT $2${lock}`, [now, limit]);
+        return rows.map((row) => decode(t, row));
+      },
+
+      delete: async (t, key) => {
+        const c = compile(t);
+        return ((await run(`DELETE FROM ${c.table} WHERE ${q(t.key)} = $1`, [key])).rowCount ?? 0) > 0;
+      },
+
+      // Always in autocommit on the counter pool, even inside a transaction: a rollback keeps the increment.
+      incrementWithin: async (key, windowMs, now): Promise<CounterState> => {
+        checkOpen();
+        await ensureLayout();
+        let result: pg.QueryResult<Row>;
+        try {
+          result = await counterPool.query<Row>(incrementSql, [key, now, now + windowMs]);
+        } catch (error) {
+          throw translate(error);
+        }
+        const row = result.rows[0]!;
+        return { count: Number(row.count), resetAt: Number(row.reset_at) };
+      },
+    };
+  }
+
+  function clientRunner(client: pg.PoolClient): Runner {
+    return async (text, values) => {
+      try {
+        return await client.query<Row>(text, values);
+      } catch (error) {
+        throw translate(error);
+      }
+    };
+  }
+
+  return {
+    kind: 'postgres',
+    ...makeOps(onPool, false),
+
+    async migrate(specs) {
+      checkOpen();
+      for (const spec of specs) compile(spec);
+      await migrateTables(specs);
+      layoutReady ??= Promise.resolve();
+    },
+
+    transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+      return withClient(pool, async (client) => {
+        let open = true;
+        const base = clientRunner(client);
+        const run: Runner = (text, values) => (open ? base(text, values) : Promise.reject(new Error('the transaction has ended')));
+        const tx: StoreTx = {
+          ...makeOps(run, true),
+          transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
+        };
+        await base('BEGIN');
+        try {
+          const value = await fn(tx);
+          open = false;
+          await base('COMMIT');
+          return value;
+        } catch (error) {
+          open = false;
+          await base('ROLLBACK').catch(() => {});
+          throw error;
+        }
+      });
+    },
+
+    async purgeExpired(now) {
+      checkOpen();
+      let deleted = 0;
+      for (const spec of migrated.values()) {
+        if (!spec.expiresAt) continue;
+        const c = compile(spec);
+        const exp = q(spec.expiresAt);
+        const key = q(spec.key);
+        for (;;) {
+          const { rowCount } = await onPool(
+            `DELETE FROM ${c.table} WHERE ${key} IN (SELECT ${key} FROM ${c.table} WHERE ${exp} < $1 LIMIT ${PURGE_BATCH} FOR UPDATE SKIP LOCKED)`,
+            [now],
+          );
+          deleted += rowCount ?? 0;
+          if ((rowCount ?? 0) < PURGE_BATCH) break;
+        }
+      }
+      await ensureLayout();
+      const { rowCount } = await onPool(`DELETE FROM ${COUNTERS} WHERE reset_at <= $1`, [now]);
+      return deleted + (rowCount ?? 0);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      const pools = ownPools;
+      ownPools = [];
+      await Promise.all(pools.map((p) => p.end()));
+    },
+  };
+}
+
+/** PostgreSQL error classes and client errors that mean "the database cannot be reached right now". */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+
+function translate(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError || error instanceof DuplicateKeyError) return error;
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if (
+    UNAVAILABLE_CODES.has(code) ||
+    code.startsWith('08') || // connection exception
+    code === '57P01' || // admin_shutdown
+    code === '57P02' || // crash_shutdown
+    code === '57P03' || // cannot_connect_now
+    code === '53300' || // too_many_connections
+    /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)
+  ) {
+    return new StoreUnavailableError(`PostgreSQL is unavailable: ${message}`, { cause: error });
+  }
+  if (code === '55P03' || code === '57014') {
+    // lock_not_available, query_canceled (statement_timeout): a wait that ended, never a hang.
+    return new Error(
+      `PostgreSQL gave up waiting (${message}): a slow statement, a transaction holding rows too long, or code inside a transaction that used the store instead of the transaction handle`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+/** Maps unique violations (23505) to DuplicateKeyError, naming the column from the constraint name. */
+async function withDuplicateKeys<T>(spec: Spec, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (error) {
+    const e = error as { code?: unknown; constraint?: unknown };
+    if (e.code === '23505') {
+      const constraint = typeof e.constraint === 'string' ? e.constraint : '';
+      const column = (spec.unique ?? []).find((col) => constraint === `${spec.name}_${col}_unique`) ?? spec.key;
+      throw new DuplicateKeyError(spec.name, column);
+    }
+    throw error;
+  }
+}
+
+function encode(kind: ColumnKind, value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  if (kind === 'json') return JSON.stringify(value);
+  return value;
+}
+
+function encodeRow(c: Compiled, row: Row): unknown[] {
+  if (typeof row[c.spec.key] !== 'string') throw new TypeError(`${c.spec.name}.${c.spec.key} must be a string`);
+  return c.columns.map((col) => encode(c.spec.columns[col] as ColumnKind, row[col]));
+}
+
+/** BIGINT arrives as a string (pg keeps 64-bit precision); the contract's integers are JS numbers. */
+function decode<R extends Row>(spec: TableSpec<R>, row: Row): R {
+  const out: Row = {};
+  for (const [col, kind] of Object.entries(spec.columns) as [string, ColumnKind][]) {
+    const value = row[col] ?? null;
+    out[col] = kind === 'integer' && value !== null ? Number(value) : value;
+  }
+  return out as R;
+}
+
+function placeholders(c: Compiled): string {
+  return c.columns.map((col, i) => (c.spec.columns[col] === 'json' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ');
+}
+
+function param(kind: ColumnKind, params: unknown[], value: unknown): string {
+  params.push(encode(kind, value));
+  return kind === 'json' ? `$${params.length}::jsonb` : `$${params.length}`;
+}
+
+function setClause(spec: Spec, patch: Row, params: unknown[]): string {
+  const parts: string[] = [];
+  for (const [column, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const kind = kindOf(spec, column);
+    if (column === spec.key) throw new Error(`${spec.name}.${column} is the key and cannot be updated`);
+    parts.push(`${q(column)} = ${param(kind, params, value)}`);
+  }
+  // An empty patch still "changes" a matching row, so update() reports whether the row matched.
+  return parts.length ? parts.join(', ') : `${q(spec.key)} = ${q(spec.key)}`;
+}
+
+function whereClause(spec: Spec, where: Where<any> | undefined, params: unknown[]): string {
+  let sql = '';
+  for (const [column, value] of Object.entries(where ?? {})) {
+    if (value === undefined) continue;
+    const kind = kindOf(spec, column);
+    sql += value === null ? ` AND ${q(column)} IS NULL` : ` AND ${q(column)} = ${param(kind, params, value)}`;
+  }
+  return sql;
+}

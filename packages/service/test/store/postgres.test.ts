@@ -1,0 +1,233 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+// Through the package export, as a backend written elsewhere would use it.
+import { describeStoreContract } from '@authmd/service/store/testing';
+import { DuplicateKeyError, StoreUnavailableError, table, type Store } from '../../src/store/contract.ts';
+import { createPostgresStore, POSTGRES_LAYOUT_VERSION, SchemaVersionError } from '../../src/store/postgres/postgres-store.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+
+describeStoreContract(
+  'postgres',
+  async () => {
+    const db = await createTestDatabase();
+    return {
+      store: createPostgresStore({ connectionString: db.url }),
+      reopen: async () => createPostgresStore({ connectionString: db.url }),
+      cleanup: () => db.drop(),
+    };
+  },
+  { persistent: true },
+);
+
+type Ticket = { id: string; state: string | null; count: number | null; owner: string | null; hash: string | null; due: number | null };
+const tickets = table<Ticket>({
+  name: 'tickets',
+  key: 'id',
+  columns: { id: 'text', state: 'text', count: 'integer', owner: 'text', hash: 'text', due: 'integer' },
+  unique: ['hash'],
+  indexed: ['owner', 'due'],
+  expiresAt: 'due',
+});
+const ticket = (id: string, fields: Partial<Ticket> = {}): Ticket => ({ id, state: null, count: null, owner: null, hash: null, due: null, ...fields });
+
+describe('postgres store', () => {
+  let db: TestDatabase;
+  let stores: Store[] = [];
+  const open = (): Store => {
+    const store = createPostgresStore({ connectionString: db.url });
+    stores.push(store);
+    return store;
+  };
+  async function peek<T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql, values)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    stores = [];
+    await peek('DROP TABLE IF EXISTS tickets, authmd_counters, authmd_schema');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  /** Two stores with their own pools: two replicas of the service on one database. */
+  async function replicas(): Promise<[Store, Store]> {
+    const a = open();
+    const b = open();
+    await a.migrate([tickets]);
+    await b.migrate([tickets]);
+    return [a, b];
+  }
+
+  it('gives a row to exactly one of 20 concurrent consumeOne calls across two replicas', async () => {
+    const [a, b] = await replicas();
+    for (let round = 0; round < 5; round++) {
+      await a.insert(tickets, ticket(`secret${round}`, { state: 'fresh' }));
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).consumeOne(tickets, `secret${round}`, { state: 'fresh' })));
+      expect(results.filter((row) => row !== undefined)).toStrictEqual([ticket(`secret${round}`, { state: 'fresh' })]);
+      expect(await b.get(tickets, `secret${round}`)).toBeUndefined();
+    }
+  });
+
+  it('lets exactly one of 20 concurrent compare-and-set updates across two replicas win', async () => {
+    const [a, b] = await replicas();
+    for (let round = 0; round < 5; round++) {
+      await a.insert(tickets, ticket(`t${round}`, { state: 'open' }));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).update(tickets, `t${round}`, { state: `done-by-${i}` }, { state: 'open' })),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await a.get(tickets, `t${round}`))?.state).toBe(`done-by-${results.indexOf(true)}`);
+    }
+  });
+
+  it('loses no update when concurrent transactions on two replicas read and then write a counter', async () => {
+    const [a, b] = await replicas();
+    await a.insert(tickets, ticket('ctr', { count: 0 }));
+    const bump = (store: Store) =>
+      store.transaction(async (tx) => {
+        const row = await tx.get(tickets, 'ctr');
+        await new Promise((done) => setTimeout(done, 2)); // widen the window a lost update would need
+        await tx.update(tickets, 'ctr', { count: row!.count! + 1 });
+      });
+    await Promise.all(Array.from({ length: 16 }, (_, i) => bump(i % 2 ? a : b)));
+    expect((await a.get(tickets, 'ctr'))?.count).toBe(16);
+  });
+
+  it('keeps a transaction usable after it caught a DuplicateKeyError', async () => {
+    const [a] = await replicas();
+    await a.insert(tickets, ticket('taken', { hash: 'h' }));
+    await a.transaction(async (tx) => {
+      await tx.insert(tickets, ticket('first'));
+      await expect(tx.insert(tickets, ticket('second', { hash: 'h' }))).rejects.toBeInstanceOf(DuplicateKeyError);
+      await expect(tx.update(tickets, 'first', { hash: 'h' })).rejects.toMatchObject({ column: 'hash' });
+      await tx.insert(tickets, ticket('third'));
+    });
+    expect((await a.get(tickets, 'first'))?.hash).toBeNull();
+    expect(await a.get(tickets, 'second')).toBeUndefined();
+    expect(await a.get(tickets, 'third')).toBeDefined();
+  });
+
+  it('migrates once when two replicas migrate at the same time', async () => {
+    for (let round = 0; round < 4; round++) {
+      const spec = table<{ id: string; v: string | null; w: number | null }>({
+        name: `evolving_${round}`,
+        key: 'id',
+        columns: { id: 'text', v: 'text', w: 'integer' },
+        unique: ['v'],
+        indexed: ['w'],
+      });
+      const [a, b] = [open(), open()];
+      // Without the advisory lock, two concurrent CREATE TABLE IF NOT EXISTS collide in pg_type.
+      await Promise.all([a.migrate([spec]), b.migrate([spec])]);
+      await a.insert(spec, { id: 'x', v: 'v', w: 1 });
+      expect(await b.findOne(spec, 'v', 'v')).toStrictEqual({ id: 'x', v: 'v', w: 1 });
+      const indexes = await peek<{ indexname: string }>('SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname', [spec.name]);
+      expect(indexes.map((i) => i.indexname)).toEqual([`evolving_${round}_pkey`, `evolving_${round}_v_unique`, `evolving_${round}_w_idx`]);
+      await peek(`DROP TABLE "evolving_${round}"`);
+    }
+    expect(await peek('SELECT id, version FROM authmd_schema')).toEqual([{ id: 1, version: POSTGRES_LAYOUT_VERSION }]);
+  });
+
+  it('creates the declared indexes and every lookup can use them', async () => {
+    const [a] = await replicas();
+    const indexes = await peek<{ indexname: string; indexdef: string }>("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tickets'");
+    const byName = Object.fromEntries(indexes.map((i) => [i.indexname, i.indexdef]));
+    expect(byName['tickets_hash_unique']).toMatch(/^CREATE UNIQUE INDEX/);
+    expect(byName['tickets_owner_idx']).toMatch(/^CREATE INDEX/);
+    expect(byName['tickets_due_idx']).toMatch(/^CREATE INDEX/);
+    const columns = await peek<{ column_name: string; data_type: string }>(
+      "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tickets'",
+    );
+    expect(Object.fromEntries(columns.map((c) => [c.column_name, c.data_type]))).toMatchObject({ id: 'text', count: 'bigint', due: 'bigint' });
+
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query('SET enable_seqscan = off'); // tiny tables: ask whether an index *can* serve the lookup
+      const plan = async (sql: string) => (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(await plan(`SELECT * FROM tickets WHERE "hash" = 'h' LIMIT 1`)).toMatch(/Index Scan using tickets_hash_unique/);
+      expect(await plan(`SELECT * FROM tickets WHERE "owner" = 'o' LIMIT 1000`)).toMatch(/tickets_owner_idx/);
+      expect(await plan(`SELECT "id" FROM tickets WHERE "due" < 5 ORDER BY "due" LIMIT 10 FOR UPDATE SKIP LOCKED`)).toMatch(/tickets_due_idx/);
+      expect(await plan(`DELETE FROM tickets WHERE "id" = 'x' RETURNING *`)).toMatch(/tickets_pkey/);
+    } finally {
+      await client.end();
+    }
+    // Integers beyond 32 bits come back as JS numbers.
+    await a.insert(tickets, ticket('big', { count: 1_700_000_000_123 }));
+    expect((await a.get(tickets, 'big'))?.count).toBe(1_700_000_000_123);
+  });
+
+  it('fails fast with StoreUnavailableError when the database is unreachable', async () => {
+    const url = new URL(db.url);
+    url.port = '1'; // nothing listens there
+    const store = createPostgresStore({ connectionString: url.toString() });
+    stores.push(store);
+    const started = performance.now();
+    const attempts = [
+      store.migrate([tickets]),
+      store.get(tickets, 'a'),
+      store.insert(tickets, ticket('a')),
+      store.incrementWithin('k', 1000, 0),
+      store.transaction(async (tx) => tx.get(tickets, 'a')),
+    ];
+    for (const attempt of attempts) await expect(attempt).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('fails with StoreUnavailableError, not a hang, when no connection frees up in time', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    // A pool of one whose only connection a transaction holds: the next caller cannot get one.
+    const store = createPostgresStore({ connectionString: db.url, max: 1, connectionTimeoutMs: 300 });
+    stores.push(store);
+    await store.migrate([tickets]);
+    let release!: () => void;
+    const held = new Promise<void>((done) => (release = done));
+    const running = store.transaction(async (tx) => {
+      await tx.get(tickets, 'a');
+      await held;
+    });
+    await new Promise((done) => setTimeout(done, 50));
+    const started = performance.now();
+    await expect(store.get(tickets, 'a')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(1500);
+    release();
+    await running;
+    await client.end();
+  });
+
+  it('fails, rather than hangs, when a transaction uses the store instead of its handle', async () => {
+    const store = createPostgresStore({ connectionString: db.url, statementTimeoutMs: 300 });
+    stores.push(store);
+    await store.migrate([tickets]);
+    await store.insert(tickets, ticket('a', { state: 'open' }));
+    const outcome = store.transaction(async (tx) => {
+      await tx.get(tickets, 'a'); // locks the row until the transaction ends
+      await store.update(tickets, 'a', { state: 'closed' }); // waits for that lock: can never complete
+    });
+    await expect(outcome).rejects.toThrow(/instead of the transaction handle/);
+    expect((await store.get(tickets, 'a'))?.state).toBe('open');
+  });
+
+  it('refuses a database whose schema version is newer than the code knows', async () => {
+    const [a] = await replicas();
+    await a.insert(tickets, ticket('kept'));
+    await peek('UPDATE authmd_schema SET version = $1', [POSTGRES_LAYOUT_VERSION + 1]);
+    const newer = open();
+    const error = await newer.migrate([tickets]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaVersionError);
+    expect((error as Error).message).toMatch(new RegExp(`version ${POSTGRES_LAYOUT_VERSION + 1}, newer than this code knows \\(${POSTGRES_LAYOUT_VERSION}\\)`));
+    expect(await peek('SELECT id FROM tickets')).toEqual([{ id: 'kept' }]);
+  });
+});
