@@ -1,6 +1,7 @@
 import { wellKnown, wellKnownUrl, withoutTrailingSlash, type ErrorCode, errorSpec } from '@authmd/protocol';
 import type { EngineContext } from './engine/context.ts';
 import type { AccessTokenRow } from './schema.ts';
+import { StoreUnavailableError } from './store/contract.ts';
 
 export interface ProtectOptions {
   /** Scopes the token must all hold. */
@@ -60,8 +61,14 @@ export function createGuard(ctx: EngineContext, options: ProtectOptions = {}): G
     scopes: options.scopes ?? [],
     resourceMetadataUrl: wellKnownUrl(resource, wellKnown.protectedResource),
     lookup: async (token) => {
-      const row = await ctx.tokens.validate(token);
-      return row && principalOf(row);
+      try {
+        const row = await ctx.tokens.validate(token);
+        return row && principalOf(row);
+      } catch (error) {
+        // The database is out of reach: the token cannot be judged, which is a 503, not a 401.
+        if (error instanceof StoreUnavailableError) throw new TokenLookupUnavailable(error.message, { cause: error });
+        throw error;
+      }
     },
   });
 }

@@ -61,8 +61,14 @@ describe('postgres backend over HTTP', () => {
     running = await startService({ store: createPostgresStore({ connectionString: url.toString(), connectionTimeoutMs: 1000 }) });
     const { base } = running;
     expect((await registerAnonymous(base)).id).toBeTruthy();
+    const unchecked = await accessTokenFor(base, (await registerAnonymous(base)).identity.assertion);
 
     await link.cut();
+    // The protected API cannot judge a token it has not cached: 503 with Retry-After, never a 401.
+    const api = await callApi(base, unchecked);
+    expect(api.status).toBe(503);
+    expect(api.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(api.headers.get('www-authenticate')).toBeNull();
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
       const response = await postJson(`${base}/agent/identity`, { type: 'anonymous' });
