@@ -10,6 +10,8 @@ export interface AppOptions {
   logger: Logger;
   /** Shown on the home page. */
   dbPath: string;
+  /** Which database `dbPath` names (default SQLite). */
+  databaseKind?: 'SQLite' | 'PostgreSQL';
   /** The trusted demo provider's URL: the home page then shows the Agent Verified walkthrough. */
   providerUrl?: string;
   notes?: NotesStore;
@@ -20,7 +22,7 @@ export function createApp(options: AppOptions): RequestListener {
   const { service, logger } = options;
   const serviceRoutes = nodeMiddleware(service);
   const api = notesApi(service, options.notes ?? new NotesStore());
-  const homePage = renderHomePage({ base: service.config.issuer, name: service.config.name, dbPath: options.dbPath, providerUrl: options.providerUrl });
+  const homePage = renderHomePage({ base: service.config.issuer, name: service.config.name, dbPath: options.dbPath, databaseKind: options.databaseKind, providerUrl: options.providerUrl });
 
   const failed = (res: ServerResponse) => (error: unknown) => {
     logger.error('request failed', { error: error instanceof Error ? error.stack : String(error) });

@@ -3,8 +3,19 @@ import { mailboxUrl, READ_BACK_BUTTON } from './claim-walkthrough.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
 /** What `npm start` prints once the demo is listening. */
-export function renderBanner(options: { name: string; url: string; dbPath: string; providerUrl?: string; keyEncryption?: { source: 'environment' | 'file'; path?: string; generated: boolean } }): string {
-  const { name, url, dbPath, providerUrl, keyEncryption } = options;
+export function renderBanner(options: {
+  name: string;
+  url: string;
+  dbPath: string;
+  /** Which database, and where (a PostgreSQL URL already without its password); default SQLite at `dbPath`. */
+  database?: { kind: 'sqlite' | 'memory' | 'postgres'; location: string };
+  /** The address this process listens on, when the public URL names another (a replica behind a load balancer). */
+  listening?: string;
+  providerUrl?: string;
+  keyEncryption?: { source: 'environment' | 'file'; path?: string; generated: boolean };
+}): string {
+  const { name, url, dbPath, providerUrl, keyEncryption, listening } = options;
+  const database = options.database ?? { kind: 'sqlite', location: dbPath };
   const width = 16;
   const row = (label: string, value: string) => `  ${label.padEnd(width)}${value}`;
   const indent = (text: string, spaces: string) => text.split('\n').join(`\n${spaces}`);
@@ -14,8 +25,12 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
     '',
     row('Home page', `${url}/`),
     ...documentLinks(url).map((link) => row(link.label === 'auth.md' ? 'auth.md' : shortLabel(link.label), link.url)),
-    row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
-    row('SQLite', dbPath),
+    listening && listening !== url
+      ? row('Dev mailbox', `${mailboxUrl(listening)}   (this replica's: the sign-in codes it sends land here; no mail is sent)`)
+      : row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
+    row(DATABASE_LABEL[database.kind], database.kind === 'postgres' ? `${database.location}   (shared by every replica on it)` : database.location),
+    ...(listening && listening !== url ? [row('Listening on', `${listening}   (this replica; ${url} is the issuer every replica names)`)] : []),
+    row('Health', `${listening ?? url}/healthz   ${listening ?? url}/readyz   (liveness; readiness: the database answers)`),
     ...(keyEncryption ? [row('Key encryption', keyEncryptionNote(keyEncryption))] : []),
     ...(providerUrl ? [row('Agent provider', `${providerUrl}/   (a demo identity provider this service trusts: sign in, grant, revoke)`)] : []),
     '',
@@ -42,6 +57,8 @@ export function renderBanner(options: { name: string; url: string; dbPath: strin
   ];
   return lines.join('\n');
 }
+
+const DATABASE_LABEL = { sqlite: 'SQLite', memory: 'Memory', postgres: 'PostgreSQL' } as const;
 
 /** Where the key that encrypts the stored signing keys is (issue 10). */
 function keyEncryptionNote(keyEncryption: { source: 'environment' | 'file'; path?: string; generated: boolean }): string {

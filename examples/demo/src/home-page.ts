@@ -16,7 +16,7 @@ export const HOME_PAGE_HEADERS: Readonly<Record<string, string>> = {
  * The page at `/`: what is running, where the documents are, and the curl walkthroughs with real URLs;
  * the Agent Verified part when a demo provider is trusted (`providerUrl`).
  */
-export function renderHomePage(options: { base: string; name: string; dbPath: string; providerUrl?: string }): string {
+export function renderHomePage(options: { base: string; name: string; dbPath: string; databaseKind?: 'SQLite' | 'PostgreSQL'; providerUrl?: string }): string {
   const { base, name, dbPath, providerUrl } = options;
   const links = documentLinks(base)
     .map((link) => `<li><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a> — ${escapeHtml(link.about)}</li>`)
@@ -43,7 +43,7 @@ export function renderHomePage(options: { base: string; name: string; dbPath: st
   <h1>${escapeHtml(name)}</h1>
   <p>This is an <strong>auth.md</strong> service running on your machine: AI agents can register for it and get
     credentials without a browser, a sign-up form or a consent screen. It protects a small notes API at
-    <code>/api/notes</code>. Registrations, keys and tokens live in SQLite at <code>${escapeHtml(dbPath)}</code>;
+    <code>/api/notes</code>. Registrations, keys and tokens live in ${options.databaseKind ?? 'SQLite'} at <code>${escapeHtml(dbPath)}</code>;
     the notes themselves are kept in memory.</p>
 
   <h2>Documents agents read</h2>

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { renderBanner } from './banner.ts';
 import { KEY_ENCRYPTION_KEY_FILE } from './key-encryption.ts';
 import { terminalLogger } from './logger.ts';
-import { readSettings } from './settings.ts';
+import { issuerFor, readSettings } from './settings.ts';
 import { DEMO_NAME, startDemo, type RunningDemo } from './start.ts';
 
 /** `npm start`: read the environment, start the demo, say where everything is, stop cleanly on Ctrl+C. */
@@ -24,10 +24,14 @@ let demo: RunningDemo;
 try {
   demo = await startDemo({
     port: settings.port,
-    providerPort: settings.providerPort,
+    // With AUTHMD_DEMO_PROVIDER_URL another replica runs the demo provider: this one runs none.
+    providerPort: settings.demoProviderUrl ? undefined : settings.providerPort,
     host: settings.host,
     dataDir: settings.dataDir,
     keyEncryptionKey: process.env.AUTHMD_KEY_ENCRYPTION_KEY,
+    ...(settings.databaseUrl ? { databaseUrl: settings.databaseUrl } : {}),
+    ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
+    ...(settings.demoProviderUrl ? { demoProviderUrl: settings.demoProviderUrl } : {}),
     logger: terminalLogger(),
     trustProvider: settings.testProviderPort === undefined ? undefined : testProviderTrustEntry(settings.testProviderPort),
   });
@@ -36,7 +40,7 @@ try {
   process.exit(1);
 }
 
-process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, providerUrl: demo.provider?.url, keyEncryption: demo.keyEncryption })}\n`);
+process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, database: demo.database, listening: issuerFor(demo.host, demo.port), providerUrl: demo.provider?.url ?? settings.demoProviderUrl, keyEncryption: demo.keyEncryption })}\n`);
 if (settings.testProviderPort !== undefined) {
   process.stdout.write(`Also trusting authmd check's test provider at http://127.0.0.1:${settings.testProviderPort} (AUTHMD_DEMO_TRUST_TEST_PROVIDER).\n`);
 }

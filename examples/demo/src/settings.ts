@@ -11,6 +11,15 @@ export interface DemoSettings {
   public: boolean;
   /** Also trust `authmd check`'s test provider on this 127.0.0.1 port (AUTHMD_DEMO_TRUST_TEST_PROVIDER: 1 for 8790, or a port). */
   testProviderPort?: number;
+  /** AUTHMD_DATABASE_URL: run on this PostgreSQL database instead of SQLite under `dataDir`. */
+  databaseUrl?: string;
+  /** AUTHMD_PUBLIC_URL: the issuer URL every replica names (what a load balancer in front answers), without a trailing slash. */
+  publicUrl?: string;
+  /**
+   * AUTHMD_DEMO_PROVIDER_URL: the demo provider another replica runs. This process then runs none of
+   * its own and trusts that one, so that every replica describes the same service.
+   */
+  demoProviderUrl?: string;
 }
 
 export const DEFAULT_TEST_PROVIDER_PORT = 8790;
@@ -24,7 +33,9 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 /**
  * PORT (default 8787, 0 picks a free one), PROVIDER_PORT (the demo agent provider, default PORT + 1),
  * HOST (default 127.0.0.1; anything but loopback needs AUTHMD_DEMO_ALLOW_PUBLIC=1) and
- * AUTHMD_DATA_DIR (default ./data, relative to `cwd`).
+ * AUTHMD_DATA_DIR (default ./data, relative to `cwd`), AUTHMD_DATABASE_URL (PostgreSQL instead of
+ * SQLite; needs AUTHMD_KEY_ENCRYPTION_KEY), AUTHMD_PUBLIC_URL (the issuer replicas share) and
+ * AUTHMD_DEMO_PROVIDER_URL (trust another replica's demo provider instead of running one).
  */
 export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutcome {
   const rawPort = env.PORT?.trim() || String(DEFAULT_PORT);
@@ -58,7 +69,66 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
   }
 
   const dataDir = resolve(cwd, env.AUTHMD_DATA_DIR?.trim() || './data');
-  return { ok: true, settings: { port, providerPort, host, dataDir, public: isPublic, ...(testProviderPort === undefined ? {} : { testProviderPort }) } };
+
+  const databaseUrl = env.AUTHMD_DATABASE_URL?.trim() || undefined;
+  if (databaseUrl !== undefined) {
+    const parsed = URL.canParse(databaseUrl) ? new URL(databaseUrl) : undefined;
+    if (!parsed || (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') || !parsed.hostname) {
+      return { ok: false, message: 'AUTHMD_DATABASE_URL must be a PostgreSQL URL. Example: AUTHMD_DATABASE_URL=postgres://authmd@127.0.0.1:5432/authmd npm start' };
+    }
+    // The stored signing keys are encrypted: every replica on this database needs the same key, so it cannot come from a per-machine file.
+    if (!env.AUTHMD_KEY_ENCRYPTION_KEY?.trim()) {
+      return {
+        ok: false,
+        message:
+          'With AUTHMD_DATABASE_URL the demo needs AUTHMD_KEY_ENCRYPTION_KEY as well: every replica on the database must decrypt the same stored signing keys.\n' +
+          'Generate one once and give it to every replica:\n' +
+          `  export AUTHMD_KEY_ENCRYPTION_KEY=$(node -e "console.log(require('node:crypto').randomBytes(32).toString('base64url'))")`,
+      };
+    }
+  }
+
+  const rawPublicUrl = env.AUTHMD_PUBLIC_URL?.trim() || undefined;
+  const publicUrl = rawPublicUrl === undefined ? undefined : normalisePublicUrl(rawPublicUrl);
+  if (publicUrl === null) {
+    return { ok: false, message: `AUTHMD_PUBLIC_URL must be an http(s) URL without query or fragment (got "${rawPublicUrl}"). Example: AUTHMD_PUBLIC_URL=http://127.0.0.1:8787 npm start` };
+  }
+
+  const rawProviderUrl = env.AUTHMD_DEMO_PROVIDER_URL?.trim() || undefined;
+  const demoProviderUrl = rawProviderUrl === undefined ? undefined : normalisePublicUrl(rawProviderUrl);
+  if (demoProviderUrl === null) {
+    return { ok: false, message: `AUTHMD_DEMO_PROVIDER_URL must be the http URL of the demo provider another replica runs (got "${rawProviderUrl}"). Example: AUTHMD_DEMO_PROVIDER_URL=http://127.0.0.1:8788` };
+  }
+
+  return {
+    ok: true,
+    settings: {
+      port,
+      providerPort,
+      host,
+      dataDir,
+      public: isPublic,
+      ...(testProviderPort === undefined ? {} : { testProviderPort }),
+      ...(databaseUrl === undefined ? {} : { databaseUrl }),
+      ...(publicUrl === undefined ? {} : { publicUrl }),
+      ...(demoProviderUrl === undefined ? {} : { demoProviderUrl }),
+    },
+  };
+}
+
+/** An http(s) URL as an issuer: origin and path, no trailing slash; null when it cannot be one. */
+function normalisePublicUrl(raw: string): string | null {
+  if (!URL.canParse(raw)) return null;
+  const url = new URL(raw);
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) return null;
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+/** A database URL fit for a banner or a log: scheme, user, host, port and database; never the password or the query. */
+export function redactDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const user = url.username ? `${url.username}@` : '';
+  return `${url.protocol}//${user}${url.host}${url.pathname}`;
 }
 
 /**

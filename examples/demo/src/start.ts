@@ -1,14 +1,15 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createMemoryStore, createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
+import { createMemoryStore, createPostgresStore, createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
 import { createApp } from './app.ts';
 import { demoKeyEncryption, type DemoKeyEncryption } from './key-encryption.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
-import { startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
+import { DEMO_PROVIDER_NAME, startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
+import { CIMD_PATH, JWKS_PATH } from '@authmd/provider';
 import { sendError } from './respond.ts';
 import { isOwnHost, ownHosts, refuseMisdirected } from './host-check.ts';
-import { DEFAULT_HOST, issuerFor } from './settings.ts';
+import { DEFAULT_HOST, issuerFor, redactDatabaseUrl } from './settings.ts';
 
 export const DEMO_NAME = 'authmd demo notes';
 export const DEMO_SUMMARY = 'A small notes API that AI agents can register for and use without a browser.';
@@ -33,6 +34,16 @@ export interface DemoOptions {
   trustProvider?: DemoProviderTrustEntry;
   /** Where state lives: `sqlite` (default, `<dataDir>/authmd.db`) or `memory` (gone when the demo stops). */
   store?: 'sqlite' | 'memory';
+  /**
+   * A PostgreSQL URL (AUTHMD_DATABASE_URL): state lives there instead, and several demo processes on
+   * the same database (and the same `publicUrl` and key-encryption key) act as one service.
+   */
+  databaseUrl?: string;
+  /**
+   * The demo provider another replica runs (AUTHMD_DEMO_PROVIDER_URL): trusted as if this process ran
+   * it, so every replica describes the same service. Use instead of `providerPort`.
+   */
+  demoProviderUrl?: string;
   /**
    * The URL agents reach the demo at, when that is not the address it listens on (a proxy in front
    * of it): the issuer and every advertised URL then name it.
@@ -63,6 +74,8 @@ export interface RunningDemo {
   port: number;
   host: string;
   dbPath: string;
+  /** Which database holds the state, and where (a PostgreSQL URL without its password). */
+  database: { kind: 'sqlite' | 'memory' | 'postgres'; location: string };
   /** Where the key that encrypts the stored signing keys came from (for the banner). */
   keyEncryption: Omit<DemoKeyEncryption, 'keys'>;
   server: Server;
@@ -95,7 +108,12 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const url = options.publicUrl ?? issuerFor(host, port);
   // Its public URL, and the address it listens on (what a proxy in front of it forwards to).
   hosts = ownHosts([url, issuerFor(host, port)], { host, port });
-  const dbPath = options.store === 'memory' ? ':memory:' : join(options.dataDir, 'authmd.db');
+  const database: RunningDemo['database'] = options.databaseUrl
+    ? { kind: 'postgres', location: redactDatabaseUrl(options.databaseUrl) }
+    : options.store === 'memory'
+      ? { kind: 'memory', location: ':memory:' }
+      : { kind: 'sqlite', location: join(options.dataDir, 'authmd.db') };
+  const dbPath = database.location;
   let service: AuthmdService;
   let provider: RunningDemoProvider | undefined;
   let keyEncryption: DemoKeyEncryption;
@@ -106,13 +124,19 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       options.providerPort === undefined
         ? undefined
         : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger, keyEncryption: keyEncryptionOption });
-    const trusted = [provider?.trustEntry, options.trustProvider].filter((entry) => entry !== undefined);
+    const remoteProvider = options.demoProviderUrl === undefined ? undefined : demoProviderTrustEntry(options.demoProviderUrl);
+    const trusted = [provider?.trustEntry, remoteProvider, options.trustProvider].filter((entry) => entry !== undefined);
     service = await createService({
       issuer: url,
       name: DEMO_NAME,
       summary: DEMO_SUMMARY,
       scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
-      store: options.store === 'memory' ? createMemoryStore() : createSqliteStore({ path: dbPath }),
+      store:
+        database.kind === 'postgres'
+          ? createPostgresStore({ connectionString: options.databaseUrl! })
+          : database.kind === 'memory'
+            ? createMemoryStore()
+            : createSqliteStore({ path: dbPath }),
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
       limits: DEMO_SIGN_IN_LIMITS,
@@ -127,7 +151,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw error;
   }
-  app = createApp({ service, logger, dbPath, providerUrl: provider?.url ?? options.trustProvider?.issuer });
+  app = createApp({ service, logger, dbPath, databaseKind: database.kind === 'postgres' ? 'PostgreSQL' : 'SQLite', providerUrl: provider?.url ?? options.demoProviderUrl ?? options.trustProvider?.issuer });
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -140,5 +164,10 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
 
   const { keys: _keys, ...keyEncryptionSource } = keyEncryption;
-  return { url, port, host, dbPath, keyEncryption: keyEncryptionSource, server, service, provider, close };
+  return { url, port, host, dbPath, database, keyEncryption: keyEncryptionSource, server, service, provider, close };
+}
+
+/** How a service trusts the demo provider that runs at `url` (another replica's): what its `trustEntry` would say. */
+export function demoProviderTrustEntry(url: string): DemoProviderTrustEntry {
+  return { issuer: url, displayName: DEMO_PROVIDER_NAME, clientIds: [url + CIMD_PATH], jwksUri: url + JWKS_PATH };
 }

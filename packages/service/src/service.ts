@@ -74,7 +74,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     random,
     logger,
     audit: options.audit ?? storeAuditSink({ random, logger, retentionMs: config.auditRetentionMs }),
-    tokens: new AccessTokens(store, random, clock, config.tokenCacheMs),
+    tokens: new AccessTokens(store, random, clock, config.tokenCacheMs, logger),
     secret: await loadServiceSecret(store),
     mailer,
     signIn: options.signIn ?? {},
@@ -106,6 +106,8 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     close: async () => {
       clearInterval(timer);
       closeMailer?.();
+      ctx.tokens.close();
+      keys.close();
       await store.close();
     },
   };

@@ -1,7 +1,8 @@
 import { prefixes } from '@authmd/protocol';
 import { accessTokens, type AccessTokenRow } from '../schema.ts';
 import { hashSecret, opaqueValue, type RandomSource } from '../secrets.ts';
-import type { Store, StoreOps } from '../store/contract.ts';
+import type { Logger } from '../logger.ts';
+import type { Store, StoreOps, Subscription } from '../store/contract.ts';
 
 export interface IssuedAccessToken {
   accessToken: string;
@@ -14,23 +15,38 @@ interface CachedToken {
 }
 
 const MAX_CACHED = 50_000;
+/** The invalidation topic on which every revocation is announced to the other replicas. */
+export const TOKENS_TOPIC = 'tokens';
 
 /**
  * Opaque access tokens, stored as SHA-256 hashes. Validation is a lookup by hash, served from a
  * short-lived in-memory cache. Every revocation made through this object clears the cache before
- * the revoking call returns, so a revoked token is refused on the very next request.
+ * the revoking call returns, so a revoked token is refused on the very next request. With a store
+ * shared by several replicas (one that has `broadcast`/`subscribe`), the revocation is announced on
+ * the `tokens` topic and every replica clears its cache on receipt; while a replica's channel is not
+ * live (connecting, or lost) it does not use its cache at all, since it could be missing revocations.
  */
 export class AccessTokens {
   private readonly cache = new Map<string, CachedToken>();
   /** Moves on at every revocation; a lookup that straddles one does not cache what it read. */
   private epoch = 0;
+  private readonly subscription: Subscription | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly random: RandomSource,
     private readonly clock: () => number,
     private readonly cacheMs: number,
-  ) {}
+    private readonly logger?: Logger,
+  ) {
+    // Another replica's revocation, or (undefined) revocations this replica may have missed.
+    this.subscription = store.subscribe?.(TOKENS_TOPIC, () => this.forgetLocal());
+  }
+
+  /** Stops listening for other replicas' revocations. */
+  close(): void {
+    this.subscription?.close();
+  }
 
   async issue(
     tx: StoreOps,
@@ -57,13 +73,14 @@ export class AccessTokens {
     const hash = hashSecret(accessToken);
     const now = this.clock();
     let row: AccessTokenRow | undefined;
-    const cached = this.cache.get(hash);
+    const trusted = this.subscription?.live ?? true;
+    const cached = trusted ? this.cache.get(hash) : undefined;
     if (cached && cached.cachedUntil > now) {
       row = cached.row;
     } else {
       const epoch = this.epoch;
       row = await this.store.get(accessTokens, hash);
-      if (row && this.cacheMs > 0 && epoch === this.epoch) this.remember(hash, row, now);
+      if (row && this.cacheMs > 0 && trusted && epoch === this.epoch) this.remember(hash, row, now);
     }
     if (!row || row.revoked_at !== null || row.expires_at <= now) return undefined;
     return row;
@@ -94,10 +111,25 @@ export class AccessTokens {
   }
 
   /**
-   * Forgets every cached validation. Called after any revocation commits: revocations are rare, so
-   * clearing everything is cheaper than tracking which cached tokens belong to what.
+   * Forgets every cached validation, here and (through the store's channel) on every replica. Called
+   * after any revocation commits: revocations are rare, so clearing everything is cheaper than
+   * tracking which cached tokens belong to what. This replica's cache is cleared before the first
+   * await; the promise resolves once the other replicas have been sent the message (see
+   * `Store.broadcast`, bounded). A message that cannot be sent is logged, not thrown: the revocation
+   * has committed, and other replicas' cached copies still end within `tokenCacheMs`.
    */
-  forgetCached(): void {
+  async forgetCached(): Promise<void> {
+    this.forgetLocal();
+    if (!this.store.broadcast) return;
+    try {
+      await this.store.broadcast(TOKENS_TOPIC, 'revoked');
+    } catch (error) {
+      this.logger?.error('could not tell the other replicas about a revocation; their cached validations end within tokenCacheMs', { error: String(error) });
+    }
+  }
+
+  /** Forgets this replica's cached validations; a lookup in flight does not cache what it read. */
+  private forgetLocal(): void {
     this.epoch += 1;
     this.cache.clear();
   }

@@ -60,6 +60,6 @@ export async function bindToUser(
     if (step.refreshToken) identity.refreshToken = await mintRefreshToken(ctx, tx, before.id);
     return after;
   });
-  ctx.tokens.forgetCached();
+  await ctx.tokens.forgetCached();
   return { registration, identity };
 }

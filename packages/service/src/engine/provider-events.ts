@@ -51,7 +51,7 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
     if (Object.hasOwn(events, eventSchemas.assertionRevoked)) await revokeDelegation(ctx, tx, provider.issuer, payload.sub!, revocationTime(ctx, payload, issuedAt));
     // Other event types are ignored (RFC 8417 §2.2).
   });
-  ctx.tokens.forgetCached();
+  await ctx.tokens.forgetCached();
 }
 
 /**

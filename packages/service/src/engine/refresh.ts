@@ -80,5 +80,5 @@ async function burnFamily(ctx: EngineContext, familyId: string, registrationId: 
     await lifecycle.supersede(ctx, tx, registrationId);
     await ctx.audit.record({ type: 'token.revoked', at: now, registrationId, data: { reason, family_id: familyId } }, tx);
   });
-  ctx.tokens.forgetCached();
+  await ctx.tokens.forgetCached();
 }

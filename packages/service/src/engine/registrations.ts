@@ -97,6 +97,6 @@ function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: s
 /** Operator action: the registration, its assertions and its tokens stop working for good. */
 export async function revokeRegistration(ctx: EngineContext, registrationId: string): Promise<boolean> {
   const revoked = await ctx.store.transaction((tx) => lifecycle.revoke(ctx, tx, registrationId));
-  if (revoked) ctx.tokens.forgetCached();
+  if (revoked) await ctx.tokens.forgetCached();
   return revoked;
 }

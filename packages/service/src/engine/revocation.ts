@@ -35,5 +35,5 @@ export async function revokeToken(ctx: EngineContext, token: string): Promise<vo
       return superseded;
     });
   }
-  if (revoked) ctx.tokens.forgetCached();
+  if (revoked) await ctx.tokens.forgetCached();
 }

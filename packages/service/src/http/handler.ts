@@ -2,6 +2,7 @@ import { paths, protocolError, ProtocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
 import { StoreUnavailableError } from '../store/contract.ts';
 import { discoveryEndpoints } from './discovery.ts';
+import { getHealthz, getReadyz, healthPaths } from './health.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
 import { postIdentity } from './identity.ts';
 import { errorResponse, json } from './responses.ts';
@@ -24,6 +25,9 @@ export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): 
   const { dialects } = ctx.config;
   for (const [path, endpoint] of discoveryEndpoints(ctx.config)) routes.set(path, { GET: endpoint });
   const at = (path: string) => ctx.config.issuerPath + path;
+  // The operator's probes (not in the metadata): liveness and readiness
+  routes.set(at(healthPaths.liveness), { GET: getHealthz });
+  routes.set(at(healthPaths.readiness), { GET: getReadyz });
   // The agent's endpoints
   routes.set(at(paths.identity), { POST: postIdentity });
   routes.set(at(paths.claim), { POST: postClaim });

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { Logger } from '../logger.ts';
-import type { JsonValue, Store } from '../store/contract.ts';
+import type { JsonValue, Store, Subscription } from '../store/contract.ts';
 import { keyrings, type KeyringRow, type StoredKey } from '../schema.ts';
 import { algorithms, jwkThumbprint, type SigningAlgorithm } from './jwt.ts';
 import { KEY_ENCRYPTION_KEY_ENV, KeyEncryptionError, type KeyEncryptionKey, type KeyWrapContext } from './key-encryption.ts';
@@ -41,12 +41,15 @@ export interface KeyringOptions {
  * until whatever they signed has expired. The keyring row is replaced by compare-and-set on
  * `version`, so two replicas rotating at once cannot lose a key. With key-encryption keys, private
  * keys are stored only wrapped (AES-256-GCM or a KMS), bound to the keyring's id and their kid.
+ * On a store shared by replicas (one with `broadcast`/`subscribe`), a rotation is announced on the
+ * topic `keys:<id>` and every replica re-reads the keyring on receipt (and after its channel was lost).
  */
 export class Keyring {
   private keys: SigningKey[] = [];
   private version = 0;
   private jwksCache: string | undefined;
   private reloading: Promise<void> | undefined;
+  private subscription: Subscription | undefined;
 
   private readonly id: string;
   private readonly keks: readonly KeyEncryptionKey[];
@@ -74,7 +77,17 @@ export class Keyring {
     // At open, keys wrapped by an older KEK are re-wrapped by the current one (later reads only wrap
     // plaintext keys, so replicas whose KEK lists are mid-rollout cannot re-wrap back and forth).
     await keyring.readKeys(true);
+    keyring.subscription = options.store.subscribe?.(keyring.topic(), () => {
+      // A re-read already in flight may have started before the rotation committed: read once more after it.
+      const inFlight = keyring.reloading;
+      (inFlight ? inFlight.then(() => keyring.reload(), () => keyring.reload()) : keyring.reload()).catch((error: unknown) => options.logger.error('could not re-read the keyring after another replica changed it', { keyring: keyring.id, error: String(error) }));
+    });
     return keyring;
+  }
+
+  /** Stops listening for other replicas' rotations. */
+  close(): void {
+    this.subscription?.close();
   }
 
   /** The key that signs now. */
@@ -118,6 +131,10 @@ export class Keyring {
       if (swapped) {
         this.options.logger.info('rotated the signing key', { kid: next.kid });
         await this.readKeys();
+        await this.options.store.broadcast?.(this.topic(), String(row.version + 1)).catch((error: unknown) => {
+          // The rotation stands; other replicas find the new key on their next maintenance or unknown kid.
+          this.options.logger.error('could not tell the other replicas about a key rotation', { keyring: this.id, error: String(error) });
+        });
         return this.active();
       }
     }
@@ -257,6 +274,10 @@ export class Keyring {
       throw new KeyEncryptionError(`the ${this.id} keyring's key ${stored.kid}: the private key does not belong to that kid`);
     }
     return privateKey;
+  }
+
+  private topic(): string {
+    return `keys:${this.id}`;
   }
 
   private context(kekId: string, kid: string): KeyWrapContext {

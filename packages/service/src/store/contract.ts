@@ -159,6 +159,39 @@ export interface Store extends StoreOps {
 
   /** Releases connections and file handles. */
   close(): Promise<void>;
+
+  /**
+   * Optional invalidation channel between the processes sharing this store (replicas). A store that
+   * only one process can use (memory; SQLite, whose file the service opens from one process) leaves
+   * both out: there is no other process whose caches could go stale, and the service clears its own
+   * caches directly.
+   *
+   * `broadcast` sends `message` on `topic` to every subscriber of every store on the same database,
+   * this one included, after whatever the caller committed before calling it. It resolves once the
+   * message was sent and, while this store's own subscription is live, once it came back to this
+   * store and every other subscribing store acknowledged it after running its listeners (or a short
+   * bound passed), so that a caller acknowledging a revocation knows the other processes have
+   * cleared their caches. It rejects when the message could not be sent.
+   */
+  broadcast?(topic: string, message: string): Promise<void>;
+
+  /**
+   * Calls `listener` with each message broadcast on `topic`, by any process (this one included).
+   * `listener(undefined)` means messages may have been missed (the channel was lost and is back):
+   * treat everything cached as stale. While `live` is false (not yet connected, or reconnecting),
+   * messages are being missed, so callers should not trust their caches.
+   */
+  subscribe?(topic: string, listener: InvalidationListener): Subscription;
+}
+
+/** A message, or undefined for "messages may have been missed: everything cached is stale". */
+export type InvalidationListener = (message: string | undefined) => void;
+
+export interface Subscription {
+  /** Whether messages are being received right now. */
+  readonly live: boolean;
+  /** Stops calling the listener. */
+  close(): void;
 }
 
 export interface StoreTx extends StoreOps {

@@ -1,38 +1,7 @@
-import { createServer, Socket, type Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '@authmd/service';
 import { accessTokenFor, callApi, postJson, registerAnonymous, startService, type RunningService } from '../support/harness.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
-
-/**
- * A TCP relay in front of the local PostgreSQL: closing it is the database going away (refused new
- * connections, dropped open ones) without touching the server other tests use.
- */
-async function relay(target: URL, port = 0): Promise<{ port: number; cut(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((inbound) => {
-    const outbound = new Socket();
-    outbound.connect(Number(target.port || 5432), target.hostname);
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('error', () => s.destroy());
-      s.on('close', () => sockets.delete(s));
-    }
-    inbound.pipe(outbound).pipe(inbound);
-    inbound.on('close', () => outbound.destroy());
-    outbound.on('close', () => inbound.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
-}
+import { createTestDatabase, relay, type TestDatabase } from '../support/postgres.ts';
 
 let running: RunningService | undefined;
 let db: TestDatabase | undefined;

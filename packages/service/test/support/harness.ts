@@ -46,6 +46,8 @@ export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
    * AUTHMD_TEST_BACKEND, else memory. `postgres` gets a fresh database, dropped when the service closes.
    */
   backend?: Backend;
+  /** The issuer, when it is not this server's own base URL: replicas of one service share one. */
+  issuer?: string;
 };
 
 export type Backend = 'memory' | 'sqlite' | 'postgres';
@@ -73,7 +75,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clock = testClock();
-  const { extraResources = [], backend = defaultBackend ?? backendFromEnv(), ...serviceOptions } = options;
+  const { extraResources = [], backend = defaultBackend ?? backendFromEnv(), issuer = base, ...serviceOptions } = options;
   const database = backend === 'postgres' && !serviceOptions.store ? await createTestDatabase() : undefined;
   const store = database
     ? createPostgresStore({ connectionString: database.url })
@@ -81,9 +83,9 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
       ? createSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'authmd-')), 'authmd.db') })
       : createMemoryStore();
   const service = await createService({
-    issuer: base,
+    issuer,
     scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
-    resources: extraResources.length ? [base, ...extraResources.map((path) => base + path)] : undefined,
+    resources: extraResources.length ? [issuer, ...extraResources.map((path) => issuer + path)] : undefined,
     store,
     logger: silentLogger,
     clock,
@@ -96,7 +98,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   });
   const read = service.protect({ scopes: ['notes.read'] });
   const write = service.protect({ scopes: ['notes.write'] });
-  const extraGuards = new Map(extraResources.map((path) => [`${path}/ping`, service.protect({ resource: base + path })]));
+  const extraGuards = new Map(extraResources.map((path) => [`${path}/ping`, service.protect({ resource: issuer + path })]));
   const middleware = nodeMiddleware(service);
 
   server.on('request', (req, res) =>

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import {
   assertIndexed,
@@ -5,10 +6,12 @@ import {
   StoreUnavailableError,
   type ColumnKind,
   type CounterState,
+  type InvalidationListener,
   type Row,
   type Store,
   type StoreOps,
   type StoreTx,
+  type Subscription,
   type TableSpec,
   type Where,
 } from '../contract.ts';
@@ -29,6 +32,14 @@ import { checkLimit, DEFAULT_LIMIT, kindOf, validateSpec } from '../shared.ts';
  * are not written to be run twice (counters would count twice). Counters go through their own small
  * pool, in autocommit, so a failed transaction keeps its increments and a transaction waiting for a
  * counter never waits for a connection held by another transaction.
+ *
+ * Invalidation between replicas (`broadcast`/`subscribe`) is LISTEN/NOTIFY on one channel: NOTIFY
+ * goes through the main pool after the caller's commit, and LISTEN holds one dedicated connection
+ * (its own pool of one, or one taken from the caller's pool). When that connection is lost it is
+ * re-opened with back-off, and every listener is then told that messages may have been missed.
+ * Every store that receives another one's message acknowledges it (a NOTIFY addressed to the
+ * sender) once its listeners have run, and `broadcast` resolves when its own message came back and
+ * every other LISTEN session counted in `pg_stat_activity` acknowledged, or after `echoTimeoutMs`.
  */
 
 type Spec = TableSpec<any>;
@@ -62,6 +73,11 @@ export type PostgresStoreOptions = (
 ) & {
   /** How long a statement waits for a row lock before failing (default 10 s, the contract's lock timeout). */
   lockTimeoutMs?: number;
+  /**
+   * How long `broadcast` waits at most for its message to come back on this store's LISTEN connection
+   * and to be acknowledged by every other listening store (default 200 ms).
+   */
+  echoTimeoutMs?: number;
 };
 
 /** The database holds a layout newer than this code: running would risk corrupting it. */
@@ -92,9 +108,11 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   let ownPools: pg.Pool[] = [];
   let pool: pg.Pool;
   let counterPool: pg.Pool;
+  let listenPool: pg.Pool;
   if ('pool' in options) {
     pool = options.pool;
     counterPool = options.pool;
+    listenPool = options.pool;
   } else {
     const config: pg.PoolConfig = {
       connectionString: options.connectionString,
@@ -106,7 +124,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     };
     pool = new pg.Pool({ ...config, max: options.max ?? 10 });
     counterPool = new pg.Pool({ ...config, max: 4 });
-    ownPools = [pool, counterPool];
+    // LISTEN holds its connection for good: no statement or idle timeouts on it.
+    listenPool = new pg.Pool({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000, max: 1, keepAlive: true });
+    ownPools = [pool, counterPool, listenPool];
     // An idle connection that dies (database restart) must not crash the process; the next query reconnects.
     for (const p of ownPools) p.on('error', () => {});
   }
@@ -130,6 +150,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   function checkOpen(): void {
     if (closed) throw new Error('the store is closed');
   }
+
+  const invalidation = createInvalidation(listenPool, (text, values) => onPool(text, values), options.echoTimeoutMs ?? 200, () => closed);
 
   const onPool: Runner = async (text, values) => {
     checkOpen();
@@ -390,12 +412,218 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       return deleted + (rowCount ?? 0);
     },
 
+    broadcast: (topic, message) => {
+      checkOpen();
+      return invalidation.broadcast(topic, message);
+    },
+
+    subscribe: (topic, listener) => {
+      checkOpen();
+      return invalidation.subscribe(topic, listener);
+    },
+
     async close() {
       if (closed) return;
       closed = true;
+      invalidation.close();
       const pools = ownPools;
       ownPools = [];
       await Promise.all(pools.map((p) => p.end()));
+    },
+  };
+}
+
+const CHANNEL = 'authmd_invalidation';
+/** NOTIFY payloads are limited to 8000 bytes; the envelope takes some. */
+const MAX_MESSAGE_BYTES = 7000;
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 5000;
+
+interface Envelope {
+  /** The sending store. */
+  s: string;
+  /** Its sequence number, to recognise its own message when it comes back. */
+  n: number;
+  t?: string;
+  m?: string;
+  /** In an acknowledgement: the store whose message number `n` was received. */
+  to?: string;
+}
+
+interface Pending {
+  echoed: boolean;
+  peers: number;
+  acks: Set<string>;
+  resolve(): void;
+}
+
+/** LISTEN/NOTIFY on one channel, with a LISTEN connection that comes back after it is lost. */
+function createInvalidation(listenPool: pg.Pool, run: Runner, echoTimeoutMs: number, isClosed: () => boolean) {
+  const sender = randomUUID();
+  const topics = new Map<string, Set<InvalidationListener>>();
+  const pending = new Map<number, Pending>();
+  const settle = (p: Pending | undefined) => {
+    if (p && p.echoed && p.acks.size >= p.peers) p.resolve();
+  };
+  const notify = (envelope: Envelope) => run('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(envelope)]);
+  let seq = 0;
+  let client: pg.PoolClient | undefined;
+  let connecting = false;
+  let retryMs = RECONNECT_MIN_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let release: (() => void) | undefined;
+
+  const call = (listener: InvalidationListener, message: string | undefined) => {
+    try {
+      listener(message);
+    } catch {
+      // A listener's failure is its own; the others still hear the message.
+    }
+  };
+
+  function deliver(payload: string | undefined): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(payload ?? '') as Envelope;
+    } catch {
+      return; // not ours
+    }
+    if (typeof envelope !== 'object' || envelope === null || typeof envelope.s !== 'string') return;
+    if (envelope.to !== undefined) {
+      const p = envelope.to === sender ? pending.get(envelope.n) : undefined;
+      p?.acks.add(envelope.s);
+      return settle(p);
+    }
+    if (typeof envelope.t !== 'string' || typeof envelope.m !== 'string') return;
+    // Listeners run synchronously (they clear caches, or start a re-read), then the sender hears back.
+    for (const listener of [...(topics.get(envelope.t) ?? [])]) call(listener, envelope.m);
+    if (envelope.s === sender) {
+      const p = pending.get(envelope.n);
+      if (p) p.echoed = true;
+      settle(p);
+    } else if (!isClosed()) {
+      notify({ s: sender, n: envelope.n, to: envelope.s }).catch(() => {}); // the sender stops waiting at its bound anyway
+    }
+  }
+
+  /** The other LISTEN sessions on this database (0 when they cannot be seen, e.g. without pg_read_all_stats). */
+  async function peers(): Promise<number> {
+    try {
+      const { rows } = await run(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND query = $1`,
+        [`LISTEN ${CHANNEL}`],
+      );
+      return Math.max(0, Number(rows[0]?.n ?? 0) - 1);
+    } catch {
+      return 0;
+    }
+  }
+
+  function scheduleReconnect(): void {
+    if (isClosed() || retryTimer) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void connect();
+    }, retryMs);
+    retryTimer.unref();
+    retryMs = Math.min(retryMs * 2, RECONNECT_MAX_MS);
+  }
+
+  async function connect(): Promise<void> {
+    if (isClosed() || client || connecting || topics.size === 0) return;
+    connecting = true;
+    let candidate: pg.PoolClient;
+    try {
+      candidate = await listenPool.connect();
+    } catch {
+      connecting = false;
+      scheduleReconnect();
+      return;
+    }
+    let released = false;
+    const drop = (error?: Error) => {
+      if (released) return;
+      released = true;
+      candidate.removeListener('notification', onNotification);
+      if (client === candidate) client = undefined;
+      release = undefined;
+      // Destroyed, never returned to a pool: a connection that LISTENs must not serve queries.
+      candidate.release(error ?? true);
+    };
+    const onNotification = (n: pg.Notification) => {
+      if (n.channel === CHANNEL) deliver(n.payload);
+    };
+    const onLost = () => {
+      drop(new Error('the LISTEN connection was lost'));
+      scheduleReconnect();
+    };
+    candidate.on('error', onLost);
+    candidate.on('end', onLost);
+    candidate.on('notification', onNotification);
+    try {
+      await candidate.query(`LISTEN ${CHANNEL}`);
+    } catch {
+      connecting = false;
+      onLost();
+      return;
+    }
+    connecting = false;
+    if (released) return;
+    if (isClosed()) return drop();
+    client = candidate;
+    release = () => drop();
+    retryMs = RECONNECT_MIN_MS;
+    // Whatever was broadcast while no connection listened is lost: every cache is stale.
+    for (const listeners of [...topics.values()]) for (const listener of [...listeners]) call(listener, undefined);
+  }
+
+  return {
+    async broadcast(topic: string, message: string): Promise<void> {
+      const n = ++seq;
+      const envelope: Envelope = { s: sender, n, t: topic, m: message };
+      if (Buffer.byteLength(JSON.stringify(envelope)) > MAX_MESSAGE_BYTES) throw new RangeError(`an invalidation message is limited to ${MAX_MESSAGE_BYTES} bytes`);
+      let timer: NodeJS.Timeout | undefined;
+      // Without a live LISTEN connection there is nothing to wait for: the message is only sent.
+      const others = client ? await peers() : 0;
+      const delivered = client
+        ? new Promise<void>((resolve) => {
+            pending.set(n, { echoed: false, peers: others, acks: new Set(), resolve });
+            timer = setTimeout(resolve, echoTimeoutMs);
+          })
+        : undefined;
+      try {
+        await notify(envelope);
+        await delivered;
+      } finally {
+        clearTimeout(timer);
+        pending.delete(n);
+      }
+    },
+
+    subscribe(topic: string, listener: InvalidationListener): Subscription {
+      let listeners = topics.get(topic);
+      if (!listeners) topics.set(topic, (listeners = new Set()));
+      // Each subscription is its own entry, even for a listener given twice.
+      const entry: InvalidationListener = (message) => listener(message);
+      listeners.add(entry);
+      void connect();
+      return {
+        get live() {
+          return client !== undefined;
+        },
+        close() {
+          listeners.delete(entry);
+          if (listeners.size === 0 && topics.get(topic) === listeners) topics.delete(topic);
+        },
+      };
+    },
+
+    close(): void {
+      clearTimeout(retryTimer);
+      retryTimer = undefined;
+      release?.();
+      for (const p of pending.values()) p.resolve();
+      pending.clear();
     },
   };
 }
