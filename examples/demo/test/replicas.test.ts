@@ -1,10 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '@authmd/protocol';
 import { AuthmdPagesHuman } from '../../../packages/conformance/src/human/authmd-pages.ts';
@@ -12,77 +7,13 @@ import { createTestDatabase, type TestDatabase } from '../../../packages/service
 import { EXAMPLE_EMAIL } from '../src/claim-walkthrough.ts';
 import { readSettings, redactDatabaseUrl } from '../src/settings.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
+import { exchange, freePort, notes, postJson, revoke, startReplica, tempDataDir, type Replica } from './replica-harness.ts';
 
 /**
  * Issue 11, "Operations": two `npm start` processes on one PostgreSQL database, sharing the issuer
  * URL (AUTHMD_PUBLIC_URL, replica A's) and the key-encryption key, act as one service. Replica A
  * also runs the demo provider; B trusts it (AUTHMD_DEMO_PROVIDER_URL) and runs none.
  */
-
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-
-/** A port that was free a moment ago (bound to 0, then released): the replicas need theirs before they start. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-interface Replica {
-  /** Where this process listens (not the issuer, for B). */
-  url: string;
-  stdout(): string;
-  stop(): Promise<number | null>;
-}
-
-/** `npm start` as a separate Node process (node with tsx's loader), until its banner is out. */
-async function startReplica(env: Record<string, string>): Promise<Replica> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'examples/demo/src/main.ts'], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  const deadline = Date.now() + 45_000;
-  while (!stdout.includes('Ctrl+C')) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stop();
-      throw new Error(`no banner:\n${stdout}\n${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { url: `http://127.0.0.1:${env.PORT}`, stdout: () => stdout, stop };
-}
-
-function postJson(url: string, body: unknown): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
-
-async function exchange(base: string, assertion: string): Promise<Record<string, any>> {
-  const response = await fetch(base + paths.token, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString(),
-  });
-  const body = await response.json();
-  expect(response.status, JSON.stringify(body)).toBe(200);
-  return body;
-}
-
-function notes(base: string, token: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${base}/api/notes`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
-}
 
 const keyEncryptionKey = randomBytes(32).toString('base64url');
 
@@ -99,11 +30,7 @@ describe('two npm start processes on one PostgreSQL database', () => {
     issuer = `http://127.0.0.1:${portA}`;
     const providerUrl = `http://127.0.0.1:${providerPortA}`;
     const shared = { AUTHMD_DATABASE_URL: db.url, AUTHMD_PUBLIC_URL: issuer, AUTHMD_KEY_ENCRYPTION_KEY: keyEncryptionKey };
-    const dataDir = () => {
-      const dir = mkdtempSync(join(tmpdir(), 'authmd-replica-'));
-      dirs.push(dir);
-      return dir;
-    };
+    const dataDir = () => tempDataDir(dirs);
     // A first: it migrates the database and creates the signing keys; B then starts on what A made.
     a = await startReplica({ ...shared, PORT: String(portA), PROVIDER_PORT: String(providerPortA), AUTHMD_DATA_DIR: dataDir() });
     b = await startReplica({ ...shared, PORT: String(portB), AUTHMD_DEMO_PROVIDER_URL: providerUrl, AUTHMD_DATA_DIR: dataDir() });
@@ -164,11 +91,7 @@ describe('two npm start processes on one PostgreSQL database', () => {
     expect(write.status).toBe(403);
 
     // Revoked on B, while A has just validated (and may have cached) it: A refuses the very next call.
-    const revoked = await fetch(b!.url + paths.revoke, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: token.access_token }).toString(),
-    });
+    const revoked = await revoke(b!.url, token.access_token);
     expect(revoked.status).toBe(200);
     for (const replica of [a!, b!]) expect((await notes(replica.url, token.access_token)).status, replica.url).toBe(401);
   });
@@ -226,6 +149,35 @@ describe('two npm start processes on one PostgreSQL database', () => {
     expect(completed.status, await completed.clone().text()).toBe(200);
     expect((await completed.json()).status).toBe('claimed');
   });
+
+  it('20 concurrent claim completions with the right code, alternating replicas: exactly one 200, the rest refused (already_claimed or too_many_attempts); the claim holds on both', async () => {
+    const registered = await postJson(b!.url + paths.identity, { type: 'service_auth', login_hint: EXAMPLE_EMAIL });
+    expect(registered.status).toBe(200);
+    const { claim } = await registered.json();
+    const code = await new AuthmdPagesHuman(a!.url).readBack(claim.attempt.verification_uri, EXAMPLE_EMAIL);
+    expect(code).toMatch(/^\d{6}$/);
+
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => postJson((i % 2 === 0 ? a! : b!).url + paths.claimComplete, { claim_token: claim.token, user_code: code })),
+    );
+    const bodies = await Promise.all(responses.map((r) => r.json() as Promise<Record<string, any>>));
+    const statuses = responses.map((r) => r.status);
+    const winners = bodies.filter((_, i) => statuses[i] === 200);
+    expect(winners.length, JSON.stringify(statuses)).toBe(1);
+    for (const [i, body] of bodies.entries()) {
+      if (statuses[i] === 200) continue;
+      // The losers are refused, never a second claim: already_claimed (409), or, once the attempt's
+      // five code tries are used up by the concurrent requests, too_many_attempts (429).
+      expect([`409 already_claimed`, `429 too_many_attempts`], JSON.stringify(body)).toContain(`${statuses[i]} ${body.error}`);
+    }
+    expect(winners[0]!.status).toBe('claimed');
+    for (const replica of [a!, b!]) {
+      const token = await exchange(replica.url, winners[0]!.identity.assertion);
+      expect(token.scope.split(' ').sort()).toEqual(['notes.read', 'notes.write']);
+      const added = await notes(replica.url, token.access_token, { method: 'POST', body: JSON.stringify({ text: `claimed, from ${replica.url}` }) });
+      expect(added.status, await added.clone().text()).toBe(201);
+    }
+  });
 });
 
 describe('two demo services on one PostgreSQL database (in process, low limits)', () => {
@@ -247,8 +199,7 @@ describe('two demo services on one PostgreSQL database (in process, low limits)'
     const publicUrl = `http://127.0.0.1:${port}`;
     const rateLimits = { anonymous: { perIp: 3, perService: 100 } };
     for (const listenOn of [port, 0]) {
-      const dataDir = mkdtempSync(join(tmpdir(), 'authmd-replica-'));
-      dirs.push(dataDir);
+      const dataDir = tempDataDir(dirs);
       demos.push(await startDemo({ port: listenOn, dataDir, databaseUrl: db.url, publicUrl, keyEncryptionKey, rateLimits }));
     }
     const [a, b] = demos.map((demo) => `http://127.0.0.1:${demo.port}`) as [string, string];

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { wellKnown, wellKnownUrl, withoutTrailingSlash } from '@authmd/protocol';
 import { bearerGuard, TokenLookupUnavailable, type Guard, type Principal } from './protect.ts';
+import type { InvalidationListener, Subscription } from './store/contract.ts';
+import { TOKENS_TOPIC } from './topics.ts';
 
 export interface RemoteGuardOptions {
   /**
@@ -25,6 +27,14 @@ export interface RemoteGuardOptions {
    * long, unless `forget()` is called on a revocation notification.
    */
   cacheMs?: number;
+  /**
+   * The service's invalidation channel, for a resource server that can reach it: a store on the
+   * service's PostgreSQL database (`createPostgresStore`), or `withRedis(…)` when the service uses
+   * Redis. A revocation at the service then clears this guard's cache before the service answers
+   * it (the service waits for every listener's acknowledgment), and while the channel is not live
+   * the cache is not used at all. Without it, a revoked token is served for at most `cacheMs`.
+   */
+  invalidation?: { readonly kind?: string; subscribe?(topic: string, listener: InvalidationListener): Subscription };
   /** How long one introspection request may take before the guard answers 503. Default 5000 ms. */
   timeoutMs?: number;
   /** Default: the global fetch. */
@@ -44,6 +54,8 @@ export interface RemoteGuard extends Guard {
    * it is called a revoked token keeps working here for at most `cacheMs`.
    */
   forget(token?: string): void;
+  /** Stops listening on `invalidation`. */
+  close(): void;
 }
 
 const MAX_CACHED = 50_000;
@@ -134,15 +146,27 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
     };
   };
 
+  const forget = (token?: string): void => {
+    epoch += 1;
+    if (token === undefined) cache.clear();
+    else cache.delete(createHash('sha256').update(token).digest('base64url'));
+  };
+  if (options.invalidation && !options.invalidation.subscribe) {
+    throw new Error(`createRemoteGuard: invalidation (${options.invalidation.kind ?? 'this object'}) has no channel between processes; give a PostgreSQL store on the service's database, or withRedis(…)`);
+  }
+  const subscription = options.invalidation?.subscribe?.(TOKENS_TOPIC, () => forget());
+  /** Without a live channel, revocations may be going by unheard: only a fresh answer will do. */
+  const cacheUsable = () => subscription?.live ?? true;
+
   const lookup = async (token: string): Promise<Principal | undefined> => {
     const key = createHash('sha256').update(token).digest('base64url');
     const now = clock();
-    const cached = cache.get(key);
+    const cached = cacheUsable() ? cache.get(key) : undefined;
     if (cached && cached.until > now) return cached.principal;
     if (cached) cache.delete(key);
     const started = epoch;
     const principal = await introspect(token);
-    if (principal && cacheMs > 0 && started === epoch) {
+    if (principal && cacheMs > 0 && started === epoch && cacheUsable()) {
       if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
       cache.set(key, { principal, until: Math.min(now + cacheMs, principal.expiresAt) });
     }
@@ -152,11 +176,7 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
   const protect = (protectOptions: { scopes?: string[] } = {}): Guard =>
     bearerGuard({ resource, scopes: protectOptions.scopes ?? [], resourceMetadataUrl, lookup });
 
-  const forget = (token?: string): void => {
-    epoch += 1;
-    if (token === undefined) cache.clear();
-    else cache.delete(createHash('sha256').update(token).digest('base64url'));
-  };
+  const close = (): void => subscription?.close();
 
-  return Object.assign(protect({ scopes: options.scopes }), { protect, forget });
+  return Object.assign(protect({ scopes: options.scopes }), { protect, forget, close });
 }

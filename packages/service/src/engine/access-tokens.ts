@@ -3,6 +3,7 @@ import { accessTokens, type AccessTokenRow } from '../schema.ts';
 import { hashSecret, opaqueValue, type RandomSource } from '../secrets.ts';
 import type { Logger } from '../logger.ts';
 import type { Store, StoreOps, Subscription } from '../store/contract.ts';
+import { TOKENS_TOPIC } from '../topics.ts';
 
 export interface IssuedAccessToken {
   accessToken: string;
@@ -15,8 +16,6 @@ interface CachedToken {
 }
 
 const MAX_CACHED = 50_000;
-/** The invalidation topic on which every revocation is announced to the other replicas. */
-export const TOKENS_TOPIC = 'tokens';
 
 /**
  * Opaque access tokens, stored as SHA-256 hashes. Validation is a lookup by hash, served from a

@@ -127,6 +127,27 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect((await store.get(items, 'd'))!.active).toBeNull();
       });
 
+      it('stores any string, U+0000 and U+FFFF included, in keys, text, JSON and counter keys, and finds it exactly', async () => {
+        // Callers build keys like `id-jag\0{iss}\0{jti}` and store claims a hostile token chose.
+        const odd = 'a\u0000b\uFFFF0c\uFFFF\u0000\\u0000';
+        const row = item(`k\u0000${odd}`, { name: odd, hash: `h\u0000${odd}`, owner: odd, data: { [odd]: [odd, { v: '\u0000' }] } });
+        await store.insert(items, row);
+        // Neighbours that an escaping scheme could confuse with it.
+        await store.insert(items, item('k\u0000a\u0000b\uFFFF\u00000c', { hash: 'h\uFFFF0', owner: 'a\uFFFF0b' }));
+        expect(await store.get(items, row.id)).toStrictEqual(row);
+        expect((await store.findOne(items, 'hash', row.hash!))?.id).toBe(row.id);
+        expect(await store.findOne(items, 'hash', 'h\u0000')).toBeUndefined();
+        expect(ids(await store.findMany(items, 'owner', odd))).toEqual([row.id]);
+        expect(await store.insertIfAbsent(items, item(row.id))).toBe(false);
+        expect(await store.update(items, row.id, { note: odd }, { state: null })).toBe(true);
+        expect((await store.get(items, row.id))?.note).toBe(odd);
+        expect((await store.consumeOne(items, row.id))?.name).toBe(odd);
+        expect(await store.get(items, 'k\u0000a\u0000b\uFFFF\u00000c')).toMatchObject({ hash: 'h\uFFFF0', owner: 'a\uFFFF0b' });
+        expect((await store.incrementWithin(`c\u0000${odd}`, 60_000, 1_000)).count).toBe(1);
+        expect((await store.incrementWithin(`c\u0000${odd}`, 60_000, 1_000)).count).toBe(2);
+        expect((await store.incrementWithin('c\u0000a', 60_000, 1_000)).count).toBe(1);
+      });
+
       it('returns undefined or nothing for missing rows', async () => {
         expect(await store.get(items, 'missing')).toBeUndefined();
         expect(await store.findOne(items, 'hash', 'missing')).toBeUndefined();

@@ -4,7 +4,8 @@
  *
  *   node --import tsx remote-resource-server.ts '<json config>'
  *
- * The config: `{ clientId, clientSecret, resource, introspectionUrl?, issuer?, guards: { <name>: { cacheMs, clientSecret? } } }`.
+ * The config: `{ clientId, clientSecret, resource, introspectionUrl?, issuer?, guards: { <name>: { cacheMs, clientSecret?, invalidationDatabaseUrl? } } }`.
+ * With `invalidationDatabaseUrl` (the service's PostgreSQL database) the guard listens for revocations there.
  * Each named guard gets `GET /<name>/notes` (notes.read), `POST /<name>/notes` (notes.write) and
  * `POST /<name>/forget` (the revocation-notification hook: forgets the token in the body, or every
  * cached answer when the body is empty). Listens on 127.0.0.1 (ephemeral port) and prints exactly one
@@ -13,6 +14,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteGuard, type RemoteGuard } from '@authmd/service/remote';
+import { createPostgresStore } from '@authmd/service';
 
 interface Config {
   clientId: string;
@@ -20,7 +22,7 @@ interface Config {
   resource: string;
   introspectionUrl?: string;
   issuer?: string;
-  guards: Record<string, { cacheMs: number; clientSecret?: string; issuerOnly?: boolean }>;
+  guards: Record<string, { cacheMs: number; clientSecret?: string; issuerOnly?: boolean; invalidationDatabaseUrl?: string }>;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -35,6 +37,7 @@ for (const [name, options] of Object.entries(config.guards)) {
       resource: config.resource,
       scopes: ['notes.read'],
       cacheMs: options.cacheMs,
+      ...(options.invalidationDatabaseUrl ? { invalidation: createPostgresStore({ connectionString: options.invalidationDatabaseUrl }) } : {}),
       timeoutMs: 2_000,
       onError: (error) => process.stderr.write(`introspection unavailable (${name}): ${error.message}\n`),
     }),

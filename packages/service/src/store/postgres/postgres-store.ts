@@ -251,14 +251,14 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       const c = compile(t);
       const params: unknown[] = [];
       const set = setClause(t, patch, params);
-      params.push(value);
+      params.push(encodeKey(value));
       const sql = `UPDATE ${c.table} SET ${set} WHERE ${q(column)} = $${params.length}${whereClause(t, where, params)}`;
       return guarded(t, async () => (await run(sql, params)).rowCount ?? 0);
     };
 
     const select = async (t: Spec, column: string, value: unknown, limit: number) => {
       const c = compile(t);
-      const { rows } = await run(`SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = $1 LIMIT $2${lock}`, [value, limit]);
+      const { rows } = await run(`SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = $1 LIMIT $2${lock}`, [encodeKey(value), limit]);
       return rows.map((row) => decode(t, row));
     };
 
@@ -298,7 +298,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
       consumeOne: async (t, key, where) => {
         const c = compile(t);
-        const params: unknown[] = [key];
+        const params: unknown[] = [encodeKey(key)];
         const sql = `DELETE FROM ${c.table} WHERE ${q(t.key)} = $1${whereClause(t, where, params)} RETURNING ${c.selectList}`;
         const row = (await run(sql, params)).rows[0];
         return row && decode(t, row);
@@ -327,7 +327,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
       delete: async (t, key) => {
         const c = compile(t);
-        return ((await run(`DELETE FROM ${c.table} WHERE ${q(t.key)} = $1`, [key])).rowCount ?? 0) > 0;
+        return ((await run(`DELETE FROM ${c.table} WHERE ${q(t.key)} = $1`, [encodeKey(key)])).rowCount ?? 0) > 0;
       },
 
       // Always in autocommit on the counter pool, even inside a transaction: a rollback keeps the increment.
@@ -336,7 +336,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         await ensureLayout();
         let result: pg.QueryResult<Row>;
         try {
-          result = await counterPool.query<Row>(incrementSql, [key, now, now + windowMs]);
+          result = await counterPool.query<Row>(incrementSql, [encodeKey(key), now, now + windowMs]);
         } catch (error) {
           throw translate(error);
         }
@@ -672,10 +672,47 @@ async function withDuplicateKeys<T>(spec: Spec, f: () => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * PostgreSQL text and JSONB cannot hold U+0000, which the contract allows (replay keys use it as a
+ * separator; a hostile `sub` may carry it). Such strings are stored with U+0000 as U+FFFF '0' and
+ * U+FFFF itself as U+FFFF '1': injective, so equality lookups stay exact, and strings holding
+ * neither character (all of them in practice) are stored as they are.
+ */
+const ESCAPE = '\uFFFF';
+const NEEDS_ESCAPE = /[\u0000\uFFFF]/;
+
+function encodeText(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? value.replace(/[\u0000\uFFFF]/g, (ch) => (ch === ESCAPE ? `${ESCAPE}1` : `${ESCAPE}0`)) : value;
+}
+
+function decodeText(value: string): string {
+  return value.includes(ESCAPE) ? value.replace(/\uFFFF([01])/g, (_, digit: string) => (digit === '0' ? '\u0000' : ESCAPE)) : value;
+}
+
+/** Applies `f` to every string of a JSON value, object keys included. */
+function mapJsonStrings(value: unknown, f: (text: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (Array.isArray(value)) return value.map((entry) => mapJsonStrings(entry, f));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, entry] of Object.entries(value)) out[f(key)] = mapJsonStrings(entry, f);
+    return out;
+  }
+  return value;
+}
+
 function encode(kind: ColumnKind, value: unknown): unknown {
   if (value === undefined || value === null) return null;
-  if (kind === 'json') return JSON.stringify(value);
-  return value;
+  if (kind === 'json') {
+    const text = JSON.stringify(value);
+    return NEEDS_ESCAPE.test(text) || text.includes('\\u0000') ? JSON.stringify(mapJsonStrings(value, encodeText)) : text;
+  }
+  return typeof value === 'string' ? encodeText(value) : value;
+}
+
+/** A key or lookup value bound as a query parameter: text, encoded as stored. */
+function encodeKey(value: unknown): unknown {
+  return typeof value === 'string' ? encodeText(value) : value;
 }
 
 function encodeRow(c: Compiled, row: Row): unknown[] {
@@ -688,7 +725,11 @@ function decode<R extends Row>(spec: TableSpec<R>, row: Row): R {
   const out: Row = {};
   for (const [col, kind] of Object.entries(spec.columns) as [string, ColumnKind][]) {
     const value = row[col] ?? null;
-    out[col] = kind === 'integer' && value !== null ? Number(value) : value;
+    if (value === null) out[col] = null;
+    else if (kind === 'integer') out[col] = Number(value);
+    else if (kind === 'text') out[col] = decodeText(value as string);
+    else if (kind === 'json') out[col] = JSON.stringify(value).includes(ESCAPE) ? mapJsonStrings(value, decodeText) : value;
+    else out[col] = value;
   }
   return out as R;
 }
