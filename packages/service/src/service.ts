@@ -78,7 +78,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     secret: await loadServiceSecret(store),
     mailer,
     signIn: options.signIn ?? {},
-    trust: new TrustList(config.trust.issuers, { fetcher: options.fetcher ?? safeFetch, clock, allowLoopback: config.trust.allowLoopback, logger }),
+    trust: new TrustList(config.trust.issuers, { fetcher: options.fetcher ?? safeFetch, clock, allowLoopback: config.trust.allowLoopback, logger, channel: store }),
   };
   const routes = buildRoutes(ctx, outbox);
   const dispatch = createDispatch(ctx, routes);
@@ -107,6 +107,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
       clearInterval(timer);
       closeMailer?.();
       ctx.tokens.close();
+      ctx.trust.close();
       keys.close();
       await store.close();
     },

@@ -34,6 +34,8 @@ export interface JwksCacheOptions {
   defaultMs?: number;
   /** After a fetch, how long an unknown `kid` may not cause another one. */
   refetchCooldownMs?: number;
+  /** Called when a fetch finds a set different from the one cached for that URI (a rotation, a withdrawn key). */
+  onChanged?: (jwksUri: string) => void;
 }
 
 interface Entry {
@@ -66,6 +68,12 @@ export class JwksCache {
     const entry = this.entries.get(jwksUri);
     if (entry && this.options.clock() < entry.freshUntil) return Promise.resolve(entry.keys);
     return this.fetch(jwksUri);
+  }
+
+  /** Drops the cached set of `jwksUri` (every set when omitted): the next use fetches it again. */
+  forget(jwksUri?: string): void {
+    if (jwksUri === undefined) this.entries.clear();
+    else this.entries.delete(jwksUri);
   }
 
   /** The set fetched again, unless a fetch started less than the cooldown ago: then undefined. */
@@ -107,6 +115,8 @@ export class JwksCache {
     const problem = publicJwksProblem(document);
     if (problem !== undefined) throw new JwksError('invalid_jwks', `JWKS ${jwksUri} is refused: ${problem}`);
     const keys = document as JsonWebKeySet;
+    const previous = this.entries.get(jwksUri);
+    if (previous && JSON.stringify(previous.keys) !== JSON.stringify(keys)) this.options.onChanged?.(jwksUri);
     this.entries.set(jwksUri, { keys, freshUntil: this.options.clock() + freshnessMs(response.headers, this.bounds) });
     return keys;
   }

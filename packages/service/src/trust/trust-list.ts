@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { TrustedIssuer } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { Store, Subscription } from '../store/contract.ts';
+import { JWKS_TOPIC } from '../topics.ts';
 import { CimdResolver, type ClientMetadata } from './cimd.ts';
 import { JwksCache, type JsonWebKeySet } from './jwks-cache.ts';
 import type { Fetcher } from './safe-fetch.ts';
@@ -17,13 +20,54 @@ export class TrustList {
   private readonly jwks: JwksCache;
   private readonly cimd: CimdResolver;
   private readonly jwksUris = new Map<string, { uri: string; until: number }>();
+  private readonly subscription: Subscription | undefined;
+  /** Tells this replica's own announcements from the others'. */
+  private readonly replicaId = randomUUID();
 
+  /**
+   * With a store shared by replicas (`channel` with `broadcast`/`subscribe`), a key set that changed
+   * when one replica fetched it is announced, and every replica drops its copy: a key the provider
+   * withdrew stops verifying everywhere once any replica has seen it gone, not when each replica's
+   * copy happens to expire.
+   */
   constructor(
     private readonly issuers: Map<string, TrustedIssuer>,
-    private readonly options: { fetcher: Fetcher; clock: () => number; allowLoopback: boolean; logger: Logger },
+    private readonly options: { fetcher: Fetcher; clock: () => number; allowLoopback: boolean; logger: Logger; channel?: Pick<Store, 'broadcast' | 'subscribe'> },
   ) {
-    this.jwks = new JwksCache({ fetcher: options.fetcher, clock: options.clock, allowLoopback: options.allowLoopback });
+    this.jwks = new JwksCache({
+      fetcher: options.fetcher,
+      clock: options.clock,
+      allowLoopback: options.allowLoopback,
+      onChanged: (uri) => this.announceChanged(uri),
+    });
     this.cimd = new CimdResolver({ fetcher: options.fetcher, clock: options.clock, allowLoopback: options.allowLoopback });
+    this.subscription = options.channel?.subscribe?.(JWKS_TOPIC, (message) => this.heard(message));
+  }
+
+  /** Stops listening for other replicas' key-set announcements. */
+  close(): void {
+    this.subscription?.close();
+  }
+
+  private announceChanged(jwksUri: string): void {
+    const sent = this.options.channel?.broadcast?.(JWKS_TOPIC, JSON.stringify({ from: this.replicaId, jwksUri }));
+    sent?.catch((error: unknown) => {
+      this.options.logger.warn('could not tell the other replicas that a provider key set changed; their copies end when they expire', { jwksUri, error: String(error) });
+    });
+  }
+
+  /** Another replica's announcement, or (undefined) announcements this replica may have missed. */
+  private heard(message: string | undefined): void {
+    if (message === undefined) return this.jwks.forget();
+    let announced: { from?: unknown; jwksUri?: unknown };
+    try {
+      announced = JSON.parse(message) as typeof announced;
+    } catch {
+      return this.jwks.forget();
+    }
+    if (announced.from === this.replicaId) return;
+    if (typeof announced.jwksUri === 'string') this.jwks.forget(announced.jwksUri);
+    else this.jwks.forget();
   }
 
   get size(): number {

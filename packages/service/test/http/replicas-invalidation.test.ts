@@ -1,9 +1,11 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { accessToken, callApi, exchange, postForm, registerAnonymous, startService, type RunningService } from '../support/harness.ts';
+import { accessToken, callApi, exchange, postForm, registerAnonymous, startService, type HarnessOptions, type RunningService } from '../support/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import type { Store, Subscription } from '../../src/store/contract.ts';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { expectRefused, presentIdJag, registerIdJag } from '../agent-verified/setup.ts';
+import { providerPerTest } from '../agent-verified/test-provider.ts';
 import { decodeJwt } from './helpers.ts';
 
 /**
@@ -13,6 +15,7 @@ import { decodeJwt } from './helpers.ts';
  */
 
 const CACHE_MS = 60_000;
+const startProvider = providerPerTest();
 
 let db: TestDatabase | undefined;
 let replicas: RunningService[] = [];
@@ -61,14 +64,14 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
 }
 
 /** A and B on one fresh database, sharing A's URL as their issuer; both channels connected. */
-async function twoReplicas(): Promise<{ a: RunningService; b: RunningService; probeA: Probe; probeB: Probe }> {
+async function twoReplicas(extra: HarnessOptions = {}): Promise<{ a: RunningService; b: RunningService; probeA: Probe; probeB: Probe }> {
   db = await createTestDatabase();
   // Each replica its own pools (and LISTEN connection). The wait for acknowledgements is raised from
   // 200 ms so that a loaded test machine does not turn a slow delivery into a failure.
   const store = () => createPostgresStore({ connectionString: db!.url, echoTimeoutMs: 1000 });
-  const a = await startService({ store: store(), tokenCacheSeconds: CACHE_MS / 1000 });
+  const a = await startService({ ...extra, store: store(), tokenCacheSeconds: CACHE_MS / 1000 });
   replicas.push(a);
-  const b = await startService({ store: store(), issuer: a.base, tokenCacheSeconds: CACHE_MS / 1000 });
+  const b = await startService({ ...extra, store: store(), issuer: a.base, tokenCacheSeconds: CACHE_MS / 1000 });
   replicas.push(b);
   const probeA = probe(a);
   const probeB = probe(b);
@@ -152,6 +155,41 @@ describe('cross-replica invalidation on PostgreSQL', () => {
     const exchanged = await exchange(b.base, fromA.identity.assertion);
     expect(exchanged.status).toBe(200);
     expect((await callApi(a.base, ((await exchanged.json()) as { access_token: string }).access_token)).status).toBe(200);
+  });
+
+  it('drops on B a provider key set that A found changed: a key the provider withdrew stops verifying on B too', async () => {
+    const provider = await startProvider();
+    provider.jwksHeaders['cache-control'] = 'max-age=3600';
+    const trust = { issuers: [provider.trustEntry()] as NonNullable<HarnessOptions['trust']>['issuers'], allowLoopback: true };
+    const { a, b } = await twoReplicas({ trust });
+    provider.attach({ audience: a.base, clock: a.clock });
+    const jwksHeard: number[] = [];
+    const listening = b.service.store.subscribe!('jwks', (message) => message !== undefined && jwksHeard.push(performance.now()));
+    try {
+      await until('listening for jwks', () => listening.live);
+      // Both replicas verify with the provider's ES256 key, and keep its set for an hour.
+      await registerIdJag(a.base, provider.mintIdJag());
+      await registerIdJag(b.base, provider.mintIdJag({ sub: 'user-2', email: 'bea@example.com' }));
+      const fetchesBefore = provider.hits('/jwks');
+
+      // The provider withdraws that key (say it leaked) and signs with a new one.
+      const withdrawn = provider.keys.ES256;
+      const next = provider.addKey('ES256', 'es256-next');
+      provider.published = [...provider.published.filter((kid) => kid !== withdrawn.kid), next.kid];
+      for (const replica of [a, b]) replica.clock.advance(31_000); // past the unknown-kid cooldown
+      provider.attach({ audience: a.base, clock: a.clock });
+      await registerIdJag(a.base, provider.mintIdJag({ sub: 'user-3', email: 'cy@example.com' }, { key: next }));
+      const announcedIn = await until('B heard that the key set changed', () => jwksHeard.length > 0, 2000);
+      windows.push({ what: 'provider jwks change', ms: announcedIn });
+
+      // B's copy (still fresh for an hour) was dropped: the withdrawn key is refused there now.
+      await expectRefused(await presentIdJag(b.base, provider.mintIdJag({ sub: 'user-4', email: 'di@example.com' }, { key: withdrawn })), 'unknown_key');
+      await registerIdJag(b.base, provider.mintIdJag({ sub: 'user-5', email: 'ed@example.com' }, { key: next }));
+      // One fetch by A (unknown kid) and one by B (its copy dropped); not one per request.
+      expect(provider.hits('/jwks') - fetchesBefore).toBe(2);
+    } finally {
+      listening.close();
+    }
   });
 
   it('reconnects a LISTEN connection that was cut, treats every cache as stale, and delivers revocations again', async () => {
