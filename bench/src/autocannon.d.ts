@@ -11,6 +11,15 @@ declare module 'autocannon' {
     method?: string;
     headers?: Record<string, string>;
     body?: string;
+    /** Requests each connection cycles through; `setupRequest` may rewrite one just before it is sent. */
+    requests?: { setupRequest?(request: RequestData): RequestData }[];
+  }
+
+  interface RequestData {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body?: string | Buffer;
   }
 
   interface Histogram {

@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
@@ -7,17 +7,33 @@ export interface ServerChild {
   pid: number;
   /** CPU seconds (user + system) the child has used so far, or undefined where /proc is not available. */
   cpuSeconds(): number | undefined;
+  /**
+   * Asks the child for its counters over the IPC channel (demo-server.ts answers with the PostgreSQL
+   * queries it has sent so far, by shape); undefined when the child does not answer within 2 s.
+   */
+  stats(): Promise<ChildStats | undefined>;
   stop(): Promise<void>;
+}
+
+export interface ChildStats {
+  /** HTTP requests the server has received so far. */
+  requests: number;
+  /** Queries sent to PostgreSQL so far, by the first words of their SQL. */
+  queries: Record<string, number>;
 }
 
 /**
  * Runs a server script in its own process (`node --import tsx <script>`), so that the load
  * generator never shares an event loop with it, and waits for its `listening <url>` line.
  */
-export async function startServerChild(script: string, options: { cwd: string; nodeArgs?: string[] }): Promise<ServerChild> {
+export async function startServerChild(
+  script: string,
+  options: { cwd: string; nodeArgs?: string[]; env?: Record<string, string | undefined> },
+): Promise<ServerChild> {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
     cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
@@ -45,7 +61,23 @@ export async function startServerChild(script: string, options: { cwd: string; n
   return {
     url,
     pid: child.pid!,
-    cpuSeconds: () => processCpuSeconds(child),
+    cpuSeconds: () => processCpuSeconds(child.pid!),
+    stats: () =>
+      new Promise<ChildStats | undefined>((resolve) => {
+        if (!child.connected) return resolve(undefined);
+        const timer = setTimeout(() => {
+          child.off('message', onMessage);
+          resolve(undefined);
+        }, 2000);
+        const onMessage = (message: unknown) => {
+          if (!message || typeof message !== 'object' || (message as { type?: unknown }).type !== 'stats') return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(message as unknown as ChildStats);
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats' });
+      }),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -58,9 +90,10 @@ export async function startServerChild(script: string, options: { cwd: string; n
 
 let ticksPerSecond: number | undefined;
 
-function processCpuSeconds(child: ChildProcess): number | undefined {
+/** CPU seconds (user + system) process `pid` has used so far, from /proc (Linux); undefined elsewhere or once it is gone. */
+export function processCpuSeconds(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

@@ -1,11 +1,13 @@
-import { grantTypes } from '@authmd/protocol';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServerChild } from './child.ts';
 import { measureCrypto } from './crypto.ts';
 import { measureLoad, type LoadResult, type LoadSettings, type Request } from './load.ts';
 import { machineInfo } from './machine.ts';
+import { postgresAvailable, postgresSettings, synchronousCommit } from './postgres.ts';
+import { measureCell, measureRemoteGuardWindow, measureRevocationWindow, obtainAssertion, obtainToken, registrationRequest, tokenRequest, workloads, expectJson, type CellResult, type Configuration, type RevocationResult } from './replicas.ts';
 import { fixed, percent, table } from './report.ts';
 
 /**
@@ -16,6 +18,15 @@ import { fixed, percent, table } from './report.ts';
  * BENCH_SECONDS (default 5) sets the length of each measured run; BENCH_CONNECTIONS (default 32)
  * the concurrency; BENCH_PROFILE=1 writes CPU profiles of every server child to
  * bench/results/profiles/<scenario>/ (the largest file is the main thread).
+ *
+ * Sections: `crypto` (ES256 ceilings), `http` (the demo on SQLite against bare node:http) and
+ * `replicas` (issue 11: PostgreSQL next to SQLite, one replica and two, and the revocation window;
+ * see replicas.ts). All run by default; `npm run bench -- --only replicas` (or BENCH_ONLY=replicas,
+ * a comma-separated list) runs only those named. The replicas section needs PostgreSQL (BENCH_PG_URL,
+ * default postgres://postgres@127.0.0.1:5432/postgres; skipped with a note in a full run when it is
+ * not reachable), takes BENCH_ROUNDS (default 1: each workload × configuration that many times,
+ * interleaved, the median run kept), BENCH_REVOCATIONS (default 200) and BENCH_REDIS_URL (default
+ * redis://127.0.0.1:6379: the PostgreSQL + Redis columns when a Redis answers there; `off` skips them).
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,6 +41,24 @@ const settings: LoadSettings = {
 };
 const profileDir = process.env.BENCH_PROFILE === '1' ? join(root, 'bench', 'results', 'profiles') : undefined;
 
+const SECTIONS = ['crypto', 'http', 'replicas'] as const;
+type Section = (typeof SECTIONS)[number];
+const only = selectedSections();
+const runs = (section: Section) => only === undefined || only.has(section);
+
+function selectedSections(): Set<Section> | undefined {
+  const at = process.argv.indexOf('--only');
+  const raw = at >= 0 ? process.argv[at + 1] : process.env.BENCH_ONLY;
+  if (raw === undefined || raw === '') {
+    if (at >= 0) throw new Error(`--only needs a section: ${SECTIONS.join(', ')}`);
+    return undefined;
+  }
+  const names = raw.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (unknown.length) throw new Error(`unknown bench section(s) ${unknown.join(', ')}: choose from ${SECTIONS.join(', ')}`);
+  return new Set(names as Section[]);
+}
+
 interface Scenario {
   name: string;
   script: string;
@@ -39,22 +68,6 @@ interface Scenario {
   diagnostic?: boolean;
   /** Obtains whatever the request needs (an assertion, a token) from the running server. */
   prepare(base: string): Promise<Request>;
-}
-
-const registrationRequest: Request = {
-  method: 'POST',
-  path: '/agent/identity',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ type: 'anonymous' }),
-};
-
-function tokenRequest(assertion: string): Request {
-  return {
-    method: 'POST',
-    path: '/oauth2/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: grantTypes.jwtBearer, assertion }).toString(),
-  };
 }
 
 const scenarios: Scenario[] = [
@@ -74,20 +87,6 @@ const targets = [
   { scenario: 'anonymous registration', atLeast: 0.25 },
   { scenario: 'protected API call', atLeast: 0.5 },
 ];
-
-async function expectJson(base: string, request: Request): Promise<Record<string, any>> {
-  const response = await fetch(base + request.path, { method: request.method ?? 'GET', headers: request.headers, body: request.body });
-  if (!response.ok) throw new Error(`${request.method ?? 'GET'} ${request.path} answered ${response.status}: ${await response.text()}`);
-  return response.json();
-}
-
-async function obtainAssertion(base: string): Promise<string> {
-  return (await expectJson(base, registrationRequest)).identity.assertion;
-}
-
-async function obtainToken(base: string): Promise<string> {
-  return (await expectJson(base, tokenRequest(await obtainAssertion(base)))).access_token;
-}
 
 function positiveNumber(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -109,15 +108,24 @@ out(
 );
 out();
 
-out('crypto ceilings (ES256, P-256, ~1 s each in 5 interleaved rounds, medians, in this process):');
-const crypto = await measureCrypto(1000);
-const cryptoRows = crypto.results.map((r) => {
-  const ceiling = r.ceiling ? crypto.results.find((c) => c.name === r.ceiling) : undefined;
-  return { ...r, ratio: ceiling ? r.opsPerSecond / ceiling.opsPerSecond : undefined };
-});
-out(table(['operation', 'ops/s', 'vs raw'], cryptoRows.map((r) => [r.name, fixed(r.opsPerSecond), r.ratio === undefined ? 'ceiling' : percent(r.ratio)]), [false, true, true]));
-out(`(signing input: ${crypto.inputBytes} bytes, shaped like a service identity assertion)`);
-out();
+const sectionsRun = SECTIONS.filter(runs);
+if (only) {
+  out(`sections: ${sectionsRun.join(', ')} (--only / BENCH_ONLY)`);
+  out();
+}
+
+async function runCrypto() {
+  out('crypto ceilings (ES256, P-256, ~1 s each in 5 interleaved rounds, medians, in this process):');
+  const crypto = await measureCrypto(1000);
+  const cryptoRows = crypto.results.map((r) => {
+    const ceiling = r.ceiling ? crypto.results.find((c) => c.name === r.ceiling) : undefined;
+    return { ...r, ratio: ceiling ? r.opsPerSecond / ceiling.opsPerSecond : undefined };
+  });
+  out(table(['operation', 'ops/s', 'vs raw'], cryptoRows.map((r) => [r.name, fixed(r.opsPerSecond), r.ratio === undefined ? 'ceiling' : percent(r.ratio)]), [false, true, true]));
+  out(`(signing input: ${crypto.inputBytes} bytes, shaped like a service identity assertion)`);
+  out();
+  return { inputBytes: crypto.inputBytes, results: cryptoRows };
+}
 
 type ScenarioResult = LoadResult & {
   name: string;
@@ -129,98 +137,317 @@ type ScenarioResult = LoadResult & {
   /** Bare node:http's CPU per request divided by this scenario's. */
   cpuRatio?: number;
 };
-const results: ScenarioResult[] = [];
-for (const scenario of scenarios) {
-  process.stderr.write(`running: ${scenario.name}…\n`);
-  // One directory per scenario: every thread (the main one, tsx's loader thread) writes its own profile.
-  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, scenario.name.replace(/\W+/g, '-'))}`] : [];
-  const server = await startServerChild(scenario.script, { cwd: root, nodeArgs });
-  try {
-    const request = await scenario.prepare(server.url);
-    await expectJson(server.url, request); // one request by hand: a mistake shows here, not as thousands of non-2xx
-    const measured = await measureLoad(server, request, settings);
-    const cpuMicrosPerRequest = measured.serverCpu === undefined ? undefined : (measured.serverCpu / measured.requestsPerSecond) * 1e6;
-    results.push({ name: scenario.name, ceiling: !!scenario.ceiling, diagnostic: !!scenario.diagnostic, ...measured, cpuMicrosPerRequest });
-  } finally {
-    await server.stop();
+
+async function runHttp() {
+  const results: ScenarioResult[] = [];
+  for (const scenario of scenarios) {
+    process.stderr.write(`running: ${scenario.name}…\n`);
+    // One directory per scenario: every thread (the main one, tsx's loader thread) writes its own profile.
+    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, scenario.name.replace(/\W+/g, '-'))}`] : [];
+    const server = await startServerChild(scenario.script, { cwd: root, nodeArgs });
+    try {
+      const request = await scenario.prepare(server.url);
+      await expectJson(server.url, request); // one request by hand: a mistake shows here, not as thousands of non-2xx
+      const measured = await measureLoad(server, request, settings);
+      const cpuMicrosPerRequest = measured.serverCpu === undefined ? undefined : (measured.serverCpu / measured.requestsPerSecond) * 1e6;
+      results.push({ name: scenario.name, ceiling: !!scenario.ceiling, diagnostic: !!scenario.diagnostic, ...measured, cpuMicrosPerRequest });
+    } finally {
+      await server.stop();
+    }
   }
-}
-const ceilings = results.filter((r) => r.ceiling).map((r) => r.requestsPerSecond);
-const bare = ceilings.reduce((a, b) => a + b, 0) / ceilings.length;
-const drift = Math.abs(ceilings[0]! - ceilings.at(-1)!) / bare;
-const bareCpuCosts = results.filter((r) => r.ceiling && r.cpuMicrosPerRequest !== undefined).map((r) => r.cpuMicrosPerRequest!);
-const bareCpu = bareCpuCosts.length ? bareCpuCosts.reduce((a, b) => a + b, 0) / bareCpuCosts.length : undefined;
-for (const result of results) {
-  if (result.ceiling) continue;
-  result.ratio = result.requestsPerSecond / bare;
-  if (bareCpu !== undefined && result.cpuMicrosPerRequest !== undefined) result.cpuRatio = bareCpu / result.cpuMicrosPerRequest;
-}
+  const ceilings = results.filter((r) => r.ceiling).map((r) => r.requestsPerSecond);
+  const bare = ceilings.reduce((a, b) => a + b, 0) / ceilings.length;
+  const drift = Math.abs(ceilings[0]! - ceilings.at(-1)!) / bare;
+  const bareCpuCosts = results.filter((r) => r.ceiling && r.cpuMicrosPerRequest !== undefined).map((r) => r.cpuMicrosPerRequest!);
+  const bareCpu = bareCpuCosts.length ? bareCpuCosts.reduce((a, b) => a + b, 0) / bareCpuCosts.length : undefined;
+  for (const result of results) {
+    if (result.ceiling) continue;
+    result.ratio = result.requestsPerSecond / bare;
+    if (bareCpu !== undefined && result.cpuMicrosPerRequest !== undefined) result.cpuRatio = bareCpu / result.cpuMicrosPerRequest;
+  }
 
-out('HTTP on loopback:');
-out(
-  table(
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'vs bare', 'server CPU', 'µs CPU/req', 'by CPU', 'loadgen CPU', 'others CPU', 'steal'],
-    results.map((r) => [
-      r.name,
-      fixed(r.requestsPerSecond),
-      fixed(r.p50Ms),
-      fixed(r.p99Ms),
-      String(r.non2xx),
-      String(r.errors + r.timeouts),
-      r.ratio === undefined ? 'ceiling' : percent(r.ratio),
-      percent(r.serverCpu),
-      r.cpuMicrosPerRequest === undefined ? '–' : fixed(r.cpuMicrosPerRequest),
-      r.ceiling ? 'ceiling' : percent(r.cpuRatio),
-      percent(r.loadCpu),
-      percent(r.othersCpu),
-      percent(r.steal),
-    ]),
-    [false, true, true, true, true, true, true, true, true, true, true, true, true],
-  ),
-);
-out(`ratios are to the mean of the two bare node:http runs (${fixed(bare)} req/s; they differ by ${percent(drift)})`);
-out('CPU: share of one core during the measured run (others: every other process on the machine); steal: time the hypervisor took.');
-out('µs CPU/req: server CPU time per request; "by CPU" compares it with bare node:http, which holds up better than req/s');
-out('when other processes compete for the cores. Latency has 1 ms resolution.');
-const busy = results.filter((r) => (r.othersCpu ?? 0) > 0.15);
-if (drift > 0.15 || busy.length) {
+  out('HTTP on loopback:');
   out(
-    `warning: the ceiling runs differ by ${percent(drift)}${busy.length ? ` and other processes used CPU during ${busy.length} run(s)` : ''}: ` +
-      `this machine was not quiet, treat the ratios as rough (${machine.cores} cores for server, load generator and everything else)`,
+    table(
+      ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'vs bare', 'server CPU', 'µs CPU/req', 'by CPU', 'loadgen CPU', 'others CPU', 'steal'],
+      results.map((r) => [
+        r.name,
+        fixed(r.requestsPerSecond),
+        fixed(r.p50Ms),
+        fixed(r.p99Ms),
+        String(r.non2xx),
+        String(r.errors + r.timeouts),
+        r.ratio === undefined ? 'ceiling' : percent(r.ratio),
+        percent(r.serverCpu),
+        r.cpuMicrosPerRequest === undefined ? '–' : fixed(r.cpuMicrosPerRequest),
+        r.ceiling ? 'ceiling' : percent(r.cpuRatio),
+        percent(r.loadCpu),
+        percent(r.othersCpu),
+        percent(r.steal),
+      ]),
+      [false, true, true, true, true, true, true, true, true, true, true, true, true],
+    ),
   );
-}
-out();
+  out(`ratios are to the mean of the two bare node:http runs (${fixed(bare)} req/s; they differ by ${percent(drift)})`);
+  out('CPU: share of one core during the measured run (others: every other process on the machine); steal: time the hypervisor took.');
+  out('µs CPU/req: server CPU time per request; "by CPU" compares it with bare node:http, which holds up better than req/s');
+  out('when other processes compete for the cores. Latency has 1 ms resolution.');
+  const busy = results.filter((r) => (r.othersCpu ?? 0) > 0.15);
+  if (drift > 0.15 || busy.length) {
+    out(
+      `warning: the ceiling runs differ by ${percent(drift)}${busy.length ? ` and other processes used CPU during ${busy.length} run(s)` : ''}: ` +
+        `this machine was not quiet, treat the ratios as rough (${machine.cores} cores for server, load generator and everything else)`,
+    );
+  }
+  out();
 
-out('targets (reported, not asserted):');
-const targetRows = targets.map((target) => {
-  const ratio = results.find((r) => r.name === target.scenario)!.ratio!;
-  const cpuRatio = results.find((r) => r.name === target.scenario)!.cpuRatio;
-  return { ...target, ratio, cpuRatio, verdict: ratio >= target.atLeast ? 'PASS' : 'BELOW' };
-});
-for (const t of targetRows) {
-  out(`  ${t.scenario} ≥ ${percent(t.atLeast)} of bare node:http: ${percent(t.ratio)}  ${t.verdict}   (by CPU per request: ${percent(t.cpuRatio)})`);
+  out('targets (reported, not asserted):');
+  const targetRows = targets.map((target) => {
+    const ratio = results.find((r) => r.name === target.scenario)!.ratio!;
+    const cpuRatio = results.find((r) => r.name === target.scenario)!.cpuRatio;
+    return { ...target, ratio, cpuRatio, verdict: ratio >= target.atLeast ? 'PASS' : 'BELOW' };
+  });
+  for (const t of targetRows) {
+    out(`  ${t.scenario} ≥ ${percent(t.atLeast)} of bare node:http: ${percent(t.ratio)}  ${t.verdict}   (by CPU per request: ${percent(t.cpuRatio)})`);
+  }
+
+  out();
+  return { bareRequestsPerSecond: bare, bareCpuMicrosPerRequest: bareCpu, ceilingDrift: drift, scenarios: results, targets: targetRows };
 }
 
-const failures = results.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0);
+/** Whether a Redis answers PING at `url` (host and port only; a password in the URL is not used for this probe). */
+async function redisAnswers(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 6379) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(/^\+PONG|^-NOAUTH/.test(data.toString())));
+  });
+}
+
+/** A run whose requests did not all succeed (for revocation windows: late successes as non2xx, cold tokens as errors). */
+interface Failure {
+  name: string;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+}
+
+const rounds = positiveNumber('BENCH_ROUNDS', 1);
+const revocations = positiveNumber('BENCH_REVOCATIONS', 200);
+
+async function runReplicas() {
+  const version = await postgresAvailable();
+  if (!version) {
+    const message = `PostgreSQL is not reachable at ${process.env.BENCH_PG_URL ? 'BENCH_PG_URL' : 'postgres://postgres@127.0.0.1:5432/postgres'}`;
+    if (only) throw new Error(`the replicas section needs PostgreSQL: ${message}`);
+    out(`replicas (issue 11): skipped, ${message}`);
+    out();
+    return { skipped: message };
+  }
+  const pgSettings = await postgresSettings();
+  const configurations: Configuration[] = [
+    { name: 'SQLite, 1 process', database: 'sqlite', replicas: 1 },
+    { name: 'PostgreSQL, 1 replica', database: 'postgres', replicas: 1 },
+    { name: 'PostgreSQL, 2 replicas', database: 'postgres', replicas: 2 },
+  ];
+  // The PostgreSQL + Redis columns (issue 11): rate-limit counters and invalidation in Redis, when one answers.
+  const redisUrl = process.env.BENCH_REDIS_URL === 'off' ? undefined : (process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379');
+  const redisUp = redisUrl !== undefined && (await redisAnswers(redisUrl));
+  if (process.env.BENCH_REDIS_URL && process.env.BENCH_REDIS_URL !== 'off' && !redisUp) throw new Error(`BENCH_REDIS_URL: no Redis answers PING at ${process.env.BENCH_REDIS_URL}`);
+  if (redisUp) {
+    configurations.push(
+      { name: 'PostgreSQL + Redis, 1 replica', database: 'postgres', replicas: 1, redisUrl },
+      { name: 'PostgreSQL + Redis, 2 replicas', database: 'postgres', replicas: 2, redisUrl },
+    );
+  }
+  const [sqlite, pg1, pg2, redis1, redis2] = configurations.map((c) => c.name) as [string, string, string, string | undefined, string | undefined];
+
+  out(
+    `replicas (issue 11): the demo on a fresh database per run; ${settings.connections} connections split evenly across the replicas ` +
+      `(one autocannon instance per replica, in this process); two replicas share the database, the public URL and the KEK; ` +
+      `${rounds} round(s), median kept`,
+  );
+  out(`PostgreSQL ${pgSettings.server_version} on this machine: fsync ${pgSettings.fsync}, synchronous_commit ${pgSettings.synchronous_commit}, wal_sync_method ${pgSettings.wal_sync_method}, shared_buffers ${pgSettings.shared_buffers}`);
+  if (synchronousCommit !== undefined) out(`diagnostic: the bench databases run with synchronous_commit = ${synchronousCommit} (BENCH_PG_SYNCHRONOUS_COMMIT)`);
+
+  const bareRuns: LoadResult[] = [];
+  const measureBare = async () => {
+    process.stderr.write('running: replicas: bare node:http…\n');
+    const server = await startServerChild(BARE, { cwd: root });
+    try {
+      bareRuns.push(await measureLoad(server, { path: '/' }, settings));
+    } finally {
+      await server.stop();
+    }
+  };
+  await measureBare();
+  const samples = new Map<string, CellResult[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const workload of workloads) {
+      for (const config of configurations) {
+        process.stderr.write(`running: replicas: ${workload.name} on ${config.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}…\n`);
+        const cell = await measureCell(workload, config, settings, root, profileDir);
+        const key = `${workload.name}|${config.name}`;
+        samples.set(key, [...(samples.get(key) ?? []), cell]);
+      }
+    }
+  }
+  await measureBare();
+  const bare = bareRuns.reduce((a, r) => a + r.requestsPerSecond, 0) / bareRuns.length;
+  const bareDrift = Math.abs(bareRuns[0]!.requestsPerSecond - bareRuns.at(-1)!.requestsPerSecond) / bare;
+  const cells: CellResult[] = [...samples.values()].map((runs) => runs.sort((x, y) => x.requestsPerSecond - y.requestsPerSecond)[Math.floor(runs.length / 2)]!);
+  const cell = (workload: string, config: string) => cells.find((c) => c.workload === workload && c.configuration === config);
+
+  out(
+    table(
+      ['workload', 'configuration', 'req/s', 'per replica', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'vs bare', 'servers CPU', 'db CPU', 'µs CPU/req', 'queries/req', 'loadgen CPU', 'others CPU', 'steal'],
+      cells.map((c) => [
+        c.workload,
+        c.configuration,
+        fixed(c.requestsPerSecond),
+        c.perTarget.length > 1 ? c.perTarget.map((n) => fixed(n)).join(' + ') : '',
+        fixed(c.p50Ms),
+        fixed(c.p99Ms),
+        String(c.non2xx),
+        String(c.errors + c.timeouts),
+        percent(c.requestsPerSecond / bare),
+        percent(c.serverCpu),
+        percent(c.databaseCpu),
+        c.cpuMicrosPerRequest === undefined ? '–' : fixed(c.cpuMicrosPerRequest),
+        c.queriesPerRequest === undefined ? '–' : fixed(c.queriesPerRequest, 1),
+        percent(c.loadCpu),
+        percent(c.othersCpu),
+        percent(c.steal),
+      ]),
+      [false, false, true, true, true, true, true, true, true, true, true, true, true, true, true, true],
+    ),
+  );
+  out(`vs bare: to the mean of two bare node:http runs bracketing the section (${fixed(bare)} req/s; they differ by ${percent(bareDrift)}).`);
+  out('CPU as shares of one core; db CPU: the PostgreSQL backends of the bench database (not the WAL writer, checkpointer, or other databases);');
+  out('µs CPU/req: servers + db per request (PostgreSQL\'s shared background processes not included). queries/req: every pg query the');
+  out('servers sent (LISTEN/NOTIFY and transaction statements included) per request. With two replicas p50 is the instances\' weighted mean, p99 the higher.');
+  out();
+
+  const comparisons = workloads.map((w) => {
+    const [s, p1, p2] = [cell(w.name, sqlite)!, cell(w.name, pg1)!, cell(w.name, pg2)!];
+    const [r1, r2] = [redis1 ? cell(w.name, redis1) : undefined, redis2 ? cell(w.name, redis2) : undefined];
+    const cpuRatio = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a / b);
+    return {
+      workload: w.name,
+      postgresVsSqlite: p1.requestsPerSecond / s.requestsPerSecond,
+      /** SQLite's CPU per request (server) over PostgreSQL's (servers + db): like req/s, higher is better. */
+      postgresVsSqliteByCpu: cpuRatio(s.cpuMicrosPerRequest, p1.cpuMicrosPerRequest),
+      twoVsOne: p2.requestsPerSecond / p1.requestsPerSecond,
+      twoVsOneByCpu: cpuRatio(p1.cpuMicrosPerRequest, p2.cpuMicrosPerRequest),
+      redisVsSqlite: r1 ? r1.requestsPerSecond / s.requestsPerSecond : undefined,
+      redisVsPostgres: r1 ? r1.requestsPerSecond / p1.requestsPerSecond : undefined,
+      redisTwoVsOne: r1 && r2 ? r2.requestsPerSecond / r1.requestsPerSecond : undefined,
+    };
+  });
+  out('targets (reported, not asserted): PostgreSQL within 2× of SQLite per request (≥ 50%), two replicas ≥ one (≥ 100%):');
+  out(
+    table(
+      ['workload', 'PostgreSQL / SQLite', 'by CPU/req', '', '2 replicas / 1', 'by CPU/req', '', ...(redis1 ? ['PG+Redis / SQLite', 'PG+Redis / PG', 'PG+Redis 2 / 1'] : [])],
+      comparisons.map((c) => [
+        c.workload,
+        percent(c.postgresVsSqlite),
+        percent(c.postgresVsSqliteByCpu),
+        c.postgresVsSqlite >= 0.5 ? 'PASS' : 'BELOW',
+        percent(c.twoVsOne),
+        percent(c.twoVsOneByCpu),
+        c.twoVsOne >= 1 ? 'PASS' : 'BELOW',
+        ...(redis1 ? [percent(c.redisVsSqlite), percent(c.redisVsPostgres), percent(c.redisTwoVsOne)] : []),
+      ]),
+      [false, true, true, false, true, true, false, true, true, true],
+    ),
+  );
+  out(`(${machine.cores} cores shared by the load generator, the replica(s) and PostgreSQL: a second replica adds an event loop, not a core.)`);
+  if (!redis1) out(`PostgreSQL + Redis: not measured (${redisUrl ? `no Redis answers at ${redisUrl}` : 'BENCH_REDIS_URL=off'}).`);
+  out();
+
+  for (const config of [pg1, redis1].filter((c) => c !== undefined)) {
+    out(`PostgreSQL queries per request by shape (${config}; top ones):`);
+    for (const w of workloads) {
+      const c = cell(w.name, config)!;
+      out(`  ${w.name}: ${(c.queryShapes ?? []).map(([shape, n]) => `${shape} ×${n.toFixed(2)}`).join(' · ') || '–'}`);
+    }
+  }
+  out();
+
+  const windows: { name: string; what: string; result: RevocationResult }[] = [];
+  process.stderr.write(`running: replicas: revocation window (${revocations} revocations)…\n`);
+  windows.push({
+    name: 'two demo replicas',
+    what: 'token validated on replica B, revoked on A, then called on B',
+    result: await measureRevocationWindow(revocations, root),
+  });
+  process.stderr.write(`running: replicas: remote guard revocation window (${revocations} revocations)…\n`);
+  windows.push({
+    name: 'remote guard in another process',
+    what: 'token validated by createRemoteGuard (60 s cache, invalidation on the service\'s PostgreSQL), revoked at the service, then called at the guard',
+    result: await measureRemoteGuardWindow(revocations, root),
+  });
+  const controlCount = Math.min(20, revocations);
+  process.stderr.write(`running: replicas: remote guard without invalidation, control (${controlCount} revocations)…\n`);
+  const control = await measureRemoteGuardWindow(controlCount, root, { invalidation: false });
+  for (const { name, what, result: r } of windows) {
+    out(`revocation visibility, ${name} (${r.revocations} times: ${what}):`);
+    out(`  revoke (commit + broadcast + every listener's acknowledgement): p50 ${r.revokeP50Ms.toFixed(1)} ms, p99 ${r.revokeP99Ms.toFixed(1)} ms, max ${r.revokeMaxMs.toFixed(1)} ms`);
+    out(`  the token was accepted before the revocation (twice, so cached): ${r.warmCallsOk}/${r.revocations}`);
+    out(
+      `  calls sent after the revocation's answer that succeeded: ${r.directCallsSucceeded} of ${r.revocations} immediate calls, ` +
+        `${r.proberSucceededAfterAnswer} of ${r.proberCallsAfterAnswer} concurrent prober calls (must be 0 by design)`,
+    );
+    out(`  (prober calls sent while the revocation was in flight that still succeeded: ${r.proberSucceededInFlight}; allowed)`);
+  }
+  out(
+    `control, the same remote guard without \`invalidation\` (${control.revocations} times): ${control.directCallsSucceeded} of ${control.revocations} immediate calls ` +
+      `and ${control.proberSucceededAfterAnswer} of ${control.proberCallsAfterAnswer} prober calls after the answer succeeded (its cache, 60 s, is the window)`,
+  );
+  out();
+  if (bareDrift > 0.15 || cells.some((c) => (c.othersCpu ?? 0) > 0.15)) {
+    out('warning: other processes used CPU during some replica runs, or the bare runs differ by more than 15%: treat these numbers as rough.');
+    out();
+  }
+  const failures: Failure[] = cells
+    .filter((c) => c.non2xx > 0 || c.errors > 0 || c.timeouts > 0)
+    .map((c) => ({ name: `${c.workload} on ${c.configuration}`, non2xx: c.non2xx, errors: c.errors, timeouts: c.timeouts, statusCodes: c.statusCodes }));
+  for (const { name, result: r } of windows) {
+    if (r.directCallsSucceeded + r.proberSucceededAfterAnswer > 0 || r.warmCallsOk < r.revocations) {
+      const late = r.directCallsSucceeded + r.proberSucceededAfterAnswer;
+      failures.push({ name: `revocation window, ${name}`, non2xx: late, errors: r.revocations - r.warmCallsOk, timeouts: 0, statusCodes: {} });
+    }
+  }
+  return { postgres: { ...pgSettings, benchSynchronousCommit: synchronousCommit }, rounds, bareRequestsPerSecond: bare, bareDrift, cells, comparisons, revocation: windows, remoteGuardControl: control, failures };
+}
+
+const report: Record<string, unknown> = { date: new Date().toISOString(), machine, settings, sections: sectionsRun };
+const failures: Failure[] = [];
+if (runs('crypto')) report.crypto = await runCrypto();
+if (runs('http')) {
+  const { targets: targetRows, ...http } = await runHttp();
+  report.http = http;
+  report.targets = targetRows;
+  failures.push(...http.scenarios.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0));
+}
+if (runs('replicas')) {
+  const replicas = await runReplicas();
+  report.replicas = replicas;
+  failures.push(...(replicas.failures ?? []));
+}
 const resultsDir = join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
-const file = join(resultsDir, 'latest.json');
-writeFileSync(
-  file,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine,
-      settings,
-      crypto: { inputBytes: crypto.inputBytes, results: cryptoRows },
-      http: { bareRequestsPerSecond: bare, bareCpuMicrosPerRequest: bareCpu, ceilingDrift: drift, scenarios: results },
-      targets: targetRows,
-      ok: failures.length === 0,
-    },
-    null,
-    2,
-  )}\n`,
-);
+// A partial run (--only) does not overwrite the complete one.
+const file = join(resultsDir, only ? `latest-${sectionsRun.join('-')}.json` : 'latest.json');
+writeFileSync(file, `${JSON.stringify({ ...report, ok: failures.length === 0 }, null, 2)}\n`);
 out();
 out(`wrote ${file}`);
 if (profileDir) out(`CPU profiles of the server children: ${profileDir}`);

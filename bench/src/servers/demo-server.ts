@@ -1,17 +1,73 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemo } from '../../../examples/demo/src/start.ts';
+import pg from 'pg';
+import { startDemo, type DemoOptions } from '../../../examples/demo/src/start.ts';
 
 /**
- * The demo exactly as `npm start` builds it (service routes, notes API, home page) on a fresh
- * SQLite file (WAL) in a temporary directory; only the logger is silent and the rate limits are off.
+ * The demo exactly as `npm start` builds it (service routes, notes API, home page); only the logger
+ * is silent and the rate limits are off. By default on a fresh SQLite file (WAL) in a temporary
+ * directory. The bench sets, for the replica scenarios (run.ts, replicas.ts):
+ *
+ * - BENCH_DEMO_DATABASE_URL: PostgreSQL instead of SQLite (AUTHMD_DATABASE_URL of `npm start`);
+ * - BENCH_DEMO_PUBLIC_URL and BENCH_DEMO_KEY_ENCRYPTION_KEY: what replicas of one service share
+ *   (AUTHMD_PUBLIC_URL, AUTHMD_KEY_ENCRYPTION_KEY);
+ * - BENCH_DEMO_PORT: the port to listen on (default 0, any free one), for the replica whose address
+ *   is the public URL;
+ * - BENCH_DEMO_REDIS_URL: rate-limit counters and invalidation in Redis (AUTHMD_REDIS_URL), for the
+ *   PostgreSQL + Redis columns.
+ *
+ * The child counts the HTTP requests it receives and, on PostgreSQL, the queries it sends (every `pg`
+ * client query, by the first words of its SQL), and answers `{ type: 'stats' }` on its IPC channel
+ * with both, so that queries per request are counted where both happen.
  */
+const env = process.env;
 const dataDir = mkdtempSync(join(tmpdir(), 'authmd-bench-'));
 // The load generator registers thousands of times a second from one address: no rate limits here.
 const unlimited = { perIp: Number.MAX_SAFE_INTEGER, perService: Number.MAX_SAFE_INTEGER };
-const demo = await startDemo({ port: 0, dataDir, rateLimits: { anonymous: unlimited, service_auth: unlimited } });
-process.stdout.write(`listening ${demo.url}\n`);
+
+const queries = new Map<string, number>();
+if (env.BENCH_DEMO_DATABASE_URL) {
+  // Counting in the child, not in the store: one Map increment per query, no product code involved.
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0];
+    const text = typeof first === 'string' ? first : first && typeof first === 'object' && 'text' in first ? String((first as { text: unknown }).text) : '?';
+    const shape = text.replace(/\s+/g, ' ').trim().split(' ').slice(0, 4).join(' ').replace(/\(.*$/, '').slice(0, 60);
+    queries.set(shape, (queries.get(shape) ?? 0) + 1);
+    return query.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+}
+
+/** The PostgreSQL + Redis columns (issue 11): rate-limit counters and invalidation in Redis (AUTHMD_REDIS_URL of `npm start`). */
+function redisOption(url: string | undefined): Partial<DemoOptions> {
+  return url ? { redisUrl: url } : {};
+}
+
+// withRedis imports `redis` on first use, while the store is opening its first PostgreSQL connection:
+// on a loaded machine the import can hold the event loop past pg's 2 s connect timeout and the start
+// fails (seen here). Importing it first keeps that start-up effect out of the bench.
+if (env.BENCH_DEMO_REDIS_URL) await import('redis');
+
+const demo = await startDemo({
+  port: Number(env.BENCH_DEMO_PORT ?? 0),
+  dataDir,
+  rateLimits: { anonymous: unlimited, service_auth: unlimited },
+  ...(env.BENCH_DEMO_DATABASE_URL ? { databaseUrl: env.BENCH_DEMO_DATABASE_URL } : {}),
+  ...(env.BENCH_DEMO_PUBLIC_URL ? { publicUrl: env.BENCH_DEMO_PUBLIC_URL } : {}),
+  ...(env.BENCH_DEMO_KEY_ENCRYPTION_KEY ? { keyEncryptionKey: env.BENCH_DEMO_KEY_ENCRYPTION_KEY } : {}),
+  ...redisOption(env.BENCH_DEMO_REDIS_URL),
+});
+// The address this process listens on, not `demo.url`: with a shared public URL (replica A's), B's own differs.
+process.stdout.write(`listening http://127.0.0.1:${demo.port}\n`);
+
+let requests = 0;
+demo.server.prependListener('request', () => void (requests += 1));
+process.on('message', (message: unknown) => {
+  if (message && typeof message === 'object' && (message as { type?: unknown }).type === 'stats') {
+    process.send?.({ type: 'stats', requests, queries: Object.fromEntries(queries) });
+  }
+});
 
 process.on('SIGTERM', () => {
   demo

@@ -9,6 +9,8 @@ export function renderBanner(options: {
   dbPath: string;
   /** Which database, and where (a PostgreSQL URL already without its password); default SQLite at `dbPath`. */
   database?: { kind: 'sqlite' | 'memory' | 'postgres'; location: string };
+  /** The Redis holding rate-limit counters and invalidation (a URL already without its password), when there is one. */
+  redis?: { location: string };
   /** The address this process listens on, when the public URL names another (a replica behind a load balancer). */
   listening?: string;
   providerUrl?: string;
@@ -29,6 +31,7 @@ export function renderBanner(options: {
       ? row('Dev mailbox', `${mailboxUrl(listening)}   (this replica's: the sign-in codes it sends land here; no mail is sent)`)
       : row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
     row(DATABASE_LABEL[database.kind], database.kind === 'postgres' ? `${database.location}   (shared by every replica on it)` : database.location),
+    ...(options.redis ? [row('Redis', `${options.redis.location}   (rate-limit counters and cache invalidation, shared by every replica on it)`)] : []),
     ...(listening && listening !== url ? [row('Listening on', `${listening}   (this replica; ${url} is the issuer every replica names)`)] : []),
     row('Health', `${listening ?? url}/healthz   ${listening ?? url}/readyz   (liveness; readiness: the database answers)`),
     ...(keyEncryption ? [row('Key encryption', keyEncryptionNote(keyEncryption))] : []),

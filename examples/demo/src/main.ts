@@ -32,6 +32,8 @@ try {
     ...(settings.databaseUrl ? { databaseUrl: settings.databaseUrl } : {}),
     ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
     ...(settings.demoProviderUrl ? { demoProviderUrl: settings.demoProviderUrl } : {}),
+    ...(settings.introspectionClients ? { introspection: { clients: settings.introspectionClients } } : {}),
+    ...(settings.redisUrl ? { redisUrl: settings.redisUrl } : {}),
     logger: terminalLogger(),
     trustProvider: settings.testProviderPort === undefined ? undefined : testProviderTrustEntry(settings.testProviderPort),
   });
@@ -40,7 +42,7 @@ try {
   process.exit(1);
 }
 
-process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, database: demo.database, listening: issuerFor(demo.host, demo.port), providerUrl: demo.provider?.url ?? settings.demoProviderUrl, keyEncryption: demo.keyEncryption })}\n`);
+process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, database: demo.database, redis: demo.redis, listening: issuerFor(demo.host, demo.port), providerUrl: demo.provider?.url ?? settings.demoProviderUrl, keyEncryption: demo.keyEncryption })}\n`);
 if (settings.testProviderPort !== undefined) {
   process.stdout.write(`Also trusting authmd check's test provider at http://127.0.0.1:${settings.testProviderPort} (AUTHMD_DEMO_TRUST_TEST_PROVIDER).\n`);
 }

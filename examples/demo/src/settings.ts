@@ -20,6 +20,14 @@ export interface DemoSettings {
    * its own and trusts that one, so that every replica describes the same service.
    */
   demoProviderUrl?: string;
+  /**
+   * AUTHMD_INTROSPECTION_CLIENTS: resource servers in other processes that may call RFC 7662
+   * introspection (`POST /oauth2/introspect`, HTTP Basic), as `id:secret` pairs separated by commas.
+   * Unset: introspection is off. Give every replica the same list, so that they publish the same metadata.
+   */
+  introspectionClients?: { id: string; secret: string }[];
+  /** AUTHMD_REDIS_URL: keep the rate-limit counters and the cache invalidation channel in this Redis (optional). */
+  redisUrl?: string;
 }
 
 export const DEFAULT_TEST_PROVIDER_PORT = 8790;
@@ -35,7 +43,9 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
  * HOST (default 127.0.0.1; anything but loopback needs AUTHMD_DEMO_ALLOW_PUBLIC=1) and
  * AUTHMD_DATA_DIR (default ./data, relative to `cwd`), AUTHMD_DATABASE_URL (PostgreSQL instead of
  * SQLite; needs AUTHMD_KEY_ENCRYPTION_KEY), AUTHMD_PUBLIC_URL (the issuer replicas share) and
- * AUTHMD_DEMO_PROVIDER_URL (trust another replica's demo provider instead of running one).
+ * AUTHMD_DEMO_PROVIDER_URL (trust another replica's demo provider instead of running one) and
+ * AUTHMD_INTROSPECTION_CLIENTS (`id:secret,…`: who may call the introspection endpoint) and
+ * AUTHMD_REDIS_URL (rate-limit counters and cache invalidation in Redis).
  */
 export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutcome {
   const rawPort = env.PORT?.trim() || String(DEFAULT_PORT);
@@ -100,6 +110,18 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
     return { ok: false, message: `AUTHMD_DEMO_PROVIDER_URL must be the http URL of the demo provider another replica runs (got "${rawProviderUrl}"). Example: AUTHMD_DEMO_PROVIDER_URL=http://127.0.0.1:8788` };
   }
 
+  const introspection = readIntrospectionClients(env.AUTHMD_INTROSPECTION_CLIENTS);
+  if (introspection !== undefined && !Array.isArray(introspection)) return introspection;
+
+  const redisUrl = env.AUTHMD_REDIS_URL?.trim() || undefined;
+  if (redisUrl !== undefined) {
+    const parsed = URL.canParse(redisUrl) ? new URL(redisUrl) : undefined;
+    // The message never repeats the URL: it may hold a password.
+    if (!parsed || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || !parsed.hostname) {
+      return { ok: false, message: 'AUTHMD_REDIS_URL must be a Redis URL. Example: AUTHMD_REDIS_URL=redis://127.0.0.1:6379 npm start' };
+    }
+  }
+
   return {
     ok: true,
     settings: {
@@ -112,8 +134,36 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
       ...(databaseUrl === undefined ? {} : { databaseUrl }),
       ...(publicUrl === undefined ? {} : { publicUrl }),
       ...(demoProviderUrl === undefined ? {} : { demoProviderUrl }),
+      ...(introspection === undefined ? {} : { introspectionClients: introspection }),
+      ...(redisUrl === undefined ? {} : { redisUrl }),
     },
   };
+}
+
+/** The shortest introspection secret the service accepts (ServiceOptions.introspection). */
+export const MIN_INTROSPECTION_SECRET = 32;
+
+/**
+ * AUTHMD_INTROSPECTION_CLIENTS: `id:secret` pairs, comma-separated (the id has no colon; the secret,
+ * at least 32 characters, has no comma). Undefined when unset; a refusal never repeats a secret.
+ */
+function readIntrospectionClients(raw: string | undefined): { id: string; secret: string }[] | undefined | { ok: false; message: string } {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  const example = 'Example: AUTHMD_INTROSPECTION_CLIENTS=notes-rs:<a random secret of 32 or more characters>,other-rs:<another>';
+  const clients: { id: string; secret: string }[] = [];
+  for (const [index, entry] of value.split(',').entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon).trim();
+    const secret = colon < 0 ? '' : entry.slice(colon + 1).trim();
+    if (!id || !secret) return { ok: false, message: `AUTHMD_INTROSPECTION_CLIENTS: entry ${index + 1} is not id:secret. ${example}` };
+    if (secret.length < MIN_INTROSPECTION_SECRET) {
+      return { ok: false, message: `AUTHMD_INTROSPECTION_CLIENTS: the secret of ${id} must be at least ${MIN_INTROSPECTION_SECRET} characters (a random value). ${example}` };
+    }
+    if (clients.some((client) => client.id === id)) return { ok: false, message: `AUTHMD_INTROSPECTION_CLIENTS: ${id} is listed twice.` };
+    clients.push({ id, secret });
+  }
+  return clients;
 }
 
 /** An http(s) URL as an issuer: origin and path, no trailing slash; null when it cannot be one. */
@@ -124,7 +174,7 @@ function normalisePublicUrl(raw: string): string | null {
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
-/** A database URL fit for a banner or a log: scheme, user, host, port and database; never the password or the query. */
+/** A database (PostgreSQL or Redis) URL fit for a banner or a log: scheme, user, host, port and database; never the password or the query. */
 export function redactDatabaseUrl(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   const user = url.username ? `${url.username}@` : '';

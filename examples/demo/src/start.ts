@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createMemoryStore, createPostgresStore, createService, createSqliteStore, silentLogger, type AuthmdService, type Logger, type ServiceOptions } from '@authmd/service';
+import { createMemoryStore, createPostgresStore, createService, createSqliteStore, silentLogger, withRedis, type AuthmdService, type Logger, type ServiceOptions, type Store } from '@authmd/service';
 import { createApp } from './app.ts';
 import { demoKeyEncryption, type DemoKeyEncryption } from './key-encryption.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
@@ -45,6 +45,11 @@ export interface DemoOptions {
    */
   demoProviderUrl?: string;
   /**
+   * A Redis URL (AUTHMD_REDIS_URL): the rate-limit counters and the cache invalidation channel live
+   * there instead of in the database. Every replica then names the same Redis.
+   */
+  redisUrl?: string;
+  /**
    * The URL agents reach the demo at, when that is not the address it listens on (a proxy in front
    * of it): the issuer and every advertised URL then name it.
    */
@@ -54,6 +59,16 @@ export interface DemoOptions {
    * `<dataDir>/key-encryption-key` (0600), or reuses the one there: signing keys are never stored in plaintext.
    */
   keyEncryptionKey?: string;
+  /**
+   * RFC 7662 introspection for resource servers in other processes (AUTHMD_INTROSPECTION_CLIENTS):
+   * the callers' ids and secrets. Default: introspection off.
+   */
+  introspection?: ServiceOptions['introspection'];
+  /**
+   * How mail goes out (`createService`'s `mail`, e.g. `{ smtp: { host, port }, from }`). Default: the
+   * development outbox, shown at `/dev/mailbox` (which then answers the demo's own addresses only).
+   */
+  mail?: ServiceOptions['mail'];
 }
 
 // Per hour. The profile's 5 per address is meant for a public service; the demo is for trying things
@@ -76,6 +91,8 @@ export interface RunningDemo {
   dbPath: string;
   /** Which database holds the state, and where (a PostgreSQL URL without its password). */
   database: { kind: 'sqlite' | 'memory' | 'postgres'; location: string };
+  /** The Redis holding counters and invalidation (its URL without the password), when AUTHMD_REDIS_URL is set. */
+  redis?: { location: string };
   /** Where the key that encrypts the stored signing keys came from (for the banner). */
   keyEncryption: Omit<DemoKeyEncryption, 'keys'>;
   server: Server;
@@ -126,25 +143,27 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger, keyEncryption: keyEncryptionOption });
     const remoteProvider = options.demoProviderUrl === undefined ? undefined : demoProviderTrustEntry(options.demoProviderUrl);
     const trusted = [provider?.trustEntry, remoteProvider, options.trustProvider].filter((entry) => entry !== undefined);
+    const databaseStore: Store =
+      database.kind === 'postgres'
+        ? createPostgresStore({ connectionString: options.databaseUrl! })
+        : database.kind === 'memory'
+          ? createMemoryStore()
+          : createSqliteStore({ path: dbPath });
     service = await createService({
       issuer: url,
       name: DEMO_NAME,
       summary: DEMO_SUMMARY,
       scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
-      store:
-        database.kind === 'postgres'
-          ? createPostgresStore({ connectionString: options.databaseUrl! })
-          : database.kind === 'memory'
-            ? createMemoryStore()
-            : createSqliteStore({ path: dbPath }),
+      store: options.redisUrl ? withRedis(databaseStore, { url: options.redisUrl }) : databaseStore,
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
       limits: DEMO_SIGN_IN_LIMITS,
       // The outbox answers the same Host values as the demo (the issuer's, its own address behind a proxy).
-      mail: { outbox: true, hosts: [...hosts] },
+      mail: options.mail ?? { outbox: true, hosts: [...hosts] },
       keyEncryption: keyEncryptionOption,
       // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
       trust: trusted.length ? { issuers: trusted, allowLoopback: true } : undefined,
+      ...(options.introspection ? { introspection: options.introspection } : {}),
     });
   } catch (error) {
     await provider?.close();
@@ -164,7 +183,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
 
   const { keys: _keys, ...keyEncryptionSource } = keyEncryption;
-  return { url, port, host, dbPath, database, keyEncryption: keyEncryptionSource, server, service, provider, close };
+  const redis = options.redisUrl ? { location: redactDatabaseUrl(options.redisUrl) } : undefined;
+  return { url, port, host, dbPath, database, ...(redis ? { redis } : {}), keyEncryption: keyEncryptionSource, server, service, provider, close };
 }
 
 /** How a service trusts the demo provider that runs at `url` (another replica's): what its `trustEntry` would say. */

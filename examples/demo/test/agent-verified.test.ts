@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDER_EXAMPLE_EMAIL } from '../src/agent-verified-walkthrough.ts';
 import { renderBanner } from '../src/banner.ts';
 import { DEMO_USERS } from '../src/provider/index.ts';
@@ -9,7 +9,7 @@ import { readSettings } from '../src/settings.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
 import { ProviderSession, ServiceClient } from './agent-verified-http.ts';
 import { pageCommands, pointAt, README_BASE, README_PROVIDER, readmeBlocks, readmeSection } from './readme.ts';
-import { missingTools, Shell } from './shell.ts';
+import { readmeDemoPerFile, Shell } from './readme-demo.ts';
 
 /**
  * Agent Verified as a first-time user meets it: the commands of the README's "Agent Verified" part and
@@ -20,22 +20,11 @@ import { missingTools, Shell } from './shell.ts';
 
 const HEADING = '### Agent Verified: a provider vouches for the user';
 
+const running = readmeDemoPerFile('agent-verified', { providerPort: 0 });
 let demo: RunningDemo;
-let dataDir: string;
-let shell: Shell | undefined;
-
-beforeAll(async () => {
-  expect(missingTools(), 'the printed commands need these tools on this machine').toEqual([]);
-  dataDir = mkdtempSync(join(tmpdir(), 'authmd-demo-agent-verified-'));
-  demo = await startDemo({ port: 0, providerPort: 0, dataDir });
-});
-afterAll(async () => {
-  await demo?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
-afterEach(() => {
-  shell?.close();
-  shell = undefined;
+let shell: Shell;
+beforeAll(() => {
+  demo = running.demo;
 });
 
 async function run(command: string | undefined): Promise<string> {
@@ -87,7 +76,7 @@ describe(`README.md, "${HEADING.slice(4)}"`, () => {
     expect(blocks, 'two bash blocks: connect, then revoke').toHaveLength(2);
     const [connect, revoke] = blocks.map((block) => pointAt(block, { [README_BASE]: demo.url, [README_PROVIDER]: demo.provider!.url })) as [string, string];
     expect(connect).toContain(`"audience":"${demo.url}"`);
-    shell = new Shell();
+    shell = running.shell = new Shell();
 
     expectRegisteredAndWritten(await run(connect));
     const revoked = await run(revoke);
@@ -113,7 +102,7 @@ describe('the home page walkthrough of Agent Verified', () => {
       for (const origin of commands.get(id)!.match(/https?:\/\/[^/\s"'`\\]+/g) ?? []) expect([demo.url, demo.provider!.url], id).toContain(origin);
     }
 
-    shell = new Shell();
+    shell = running.shell = new Shell();
     for (const id of ['av-login', 'av-grant', 'av-mint']) await run(commands.get(id));
     const registered = await run(commands.get('av-register'));
     await run(commands.get('av-exchange'));
@@ -129,11 +118,13 @@ describe('the home page walkthrough of Agent Verified', () => {
     expect(banner).toContain('Agent Verified');
     expect(renderBanner({ name: 'n', url: README_BASE, dbPath: '/tmp/x.db' })).not.toContain('Agent Verified');
 
-    const alone = await startDemo({ port: 0, dataDir: mkdtempSync(join(dataDir, 'alone-')) });
+    const aloneDir = mkdtempSync(join(tmpdir(), 'authmd-demo-alone-'));
+    const alone = await startDemo({ port: 0, dataDir: aloneDir });
     try {
       expect(await (await fetch(`${alone.url}/`)).text()).not.toContain('Agent Verified');
     } finally {
       await alone.close();
+      rmSync(aloneDir, { recursive: true, force: true });
     }
   });
 });

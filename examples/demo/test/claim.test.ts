@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CODE_PLACEHOLDER, EXAMPLE_EMAIL, READ_BACK_BUTTON } from '../src/claim-walkthrough.ts';
-import { startDemo, type RunningDemo } from '../src/start.ts';
+import type { RunningDemo } from '../src/start.ts';
 import { Human } from './human.ts';
 import { pageCommands as commandsOf, pointAt, readme, README_BASE, readmeBlocks } from './readme.ts';
-import { missingTools, Shell } from './shell.ts';
+import { readmeDemoPerFile, Shell } from './readme-demo.ts';
 
 /**
  * The claim ceremony as a first-time user meets it: the commands of the README's "Claim it as a
@@ -25,24 +22,13 @@ function withCode(block: string, code: string): string {
   return block.replace(assignment, `CODE=${code}`);
 }
 
+const running = readmeDemoPerFile('claim');
 let demo: RunningDemo;
 let base: string;
-let dataDir: string;
-let shell: Shell | undefined;
-
-beforeAll(async () => {
-  expect(missingTools(), 'the printed commands need these tools on this machine').toEqual([]);
-  dataDir = mkdtempSync(join(tmpdir(), 'authmd-demo-claim-'));
-  demo = await startDemo({ port: 0, dataDir });
+let shell: Shell;
+beforeAll(() => {
+  demo = running.demo;
   base = demo.url;
-});
-afterAll(async () => {
-  await demo?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
-afterEach(() => {
-  shell?.close();
-  shell = undefined;
 });
 
 describe('README.md, "Claim it as a human"', () => {
@@ -54,7 +40,7 @@ describe('README.md, "Claim it as a human"', () => {
     expect(text, 'the README sends the human to the mailbox the demo serves').toContain(`<${README_BASE}/dev/mailbox>`);
     const [start, readBack, typeIn] = blocks.map((block) => atDemo(block, base)) as [string, string, string];
     const human = new Human(base, EXAMPLE_EMAIL);
-    shell = new Shell();
+    shell = running.shell = new Shell();
 
     // 6. The agent registers with the email; the shell prints the link for the human.
     const started = await shell.run(start).done;
@@ -112,7 +98,7 @@ describe('the home page walkthrough of the claim', () => {
   it('registers with an email, and the read-back gives a token that adds a note', async () => {
     const commands = await pageCommands();
     const human = new Human(base, EXAMPLE_EMAIL);
-    shell = new Shell();
+    shell = running.shell = new Shell();
     const { link } = linkAndCode(await run(commands.get('claim-register')));
     const code = await human.authorize(await human.openClaimLink(link));
     expect(await run(withCode(commands.get('claim-read-back') ?? '', code))).toMatch(/^claimed$/m);
@@ -122,7 +108,7 @@ describe('the home page walkthrough of the claim', () => {
   it('claims the anonymous registration of the agent path, and the type-in poll gives a token that adds a note', async () => {
     const commands = await pageCommands();
     const human = new Human(base, EXAMPLE_EMAIL);
-    shell = new Shell();
+    shell = running.shell = new Shell();
     await run(commands.get('agent-register'));
     const { link, agentCode } = linkAndCode(await run(commands.get('claim-anonymous')));
     await human.typeAgentCode(await human.openClaimLink(link), agentCode);

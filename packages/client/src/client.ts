@@ -1,10 +1,16 @@
 import { grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
 import { Discovery, type ServiceInfo } from './discovery.ts';
+import { sendIdJagOnce } from './id-jag-once.ts';
 import { AuthmdClientError, fromServiceError, networkError, outcomeUnknown } from './errors.ts';
 import { formPost, jsonPost, requestJson, requireJson, type FetchLike, type HttpOptions, type JsonAnswer } from './http.ts';
 import type { CredentialStore, IssuerRecord, RegistrationType, StoredIdentity } from './store/contract.ts';
 import { MemoryCredentialStore } from './store/memory-store.ts';
 import type { AuthenticateRequest, AuthResult, ClaimPrompt, ClaimRequiredResult, Handoff, IdJagSource, ReadyResult } from './types.ts';
+import { claimRequiredResult } from './claim-required.ts';
+import type { PendingClaim } from './pending-claim.ts';
+import { V01Flow } from './v01/flow.ts';
+
+export { instructionsFor } from './claim-required.ts';
 
 export interface AgentClientOptions {
   /** Where credentials live. Default: in memory (the CLI uses the file store). */
@@ -20,16 +26,6 @@ export interface AgentClientOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Per request. Default 10 s. */
   timeoutMs?: number;
-}
-
-/** A claim in progress. The claim token lives here only, never on disk: it is lost on restart, as AUTH.md requires. */
-interface PendingClaim {
-  claimToken: string;
-  claimUrl: string;
-  registrationId: string;
-  registrationType: RegistrationType;
-  loginHint: string | undefined;
-  handoff: Handoff | undefined;
 }
 
 /** Reused access tokens must live at least this much longer (the official client's slack). */
@@ -49,6 +45,7 @@ export class AgentClient {
   /** Services met so far by resource or issuer (origin and path, parsed once), to find the one a URL belongs to. */
   private readonly known = new Map<string, { origin: string; path: string; issuer: string }>();
   private readonly lanes = new Map<string, Promise<unknown>>();
+  private readonly v01: V01Flow;
 
   constructor(private readonly options: AgentClientOptions = {}) {
     this.store = options.store ?? new MemoryCredentialStore();
@@ -56,6 +53,7 @@ export class AgentClient {
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     this.http = { fetch: options.fetch ?? ((input, init) => fetch(input, init)), sleep, timeoutMs: options.timeoutMs ?? 10_000 };
     this.discovery = new Discovery(this.http, this.clock);
+    this.v01 = new V01Flow({ http: this.http, store: this.store, clock: this.clock, pending: this.pending, idJag: options.idJag, prompt: options.prompt, email: options.email });
   }
 
   /** The service behind an issuer, base URL or API URL. */
@@ -77,6 +75,7 @@ export class AgentClient {
   }
 
   private async authenticateAt(service: ServiceInfo, request: AuthenticateRequest): Promise<AuthResult> {
+    if (service.dialect === 'v0.1') return this.v01.authenticate(service, request);
     const issuer = service.issuer;
     const resource = request.resource ?? service.resource;
     const email = request.email ?? this.options.email;
@@ -105,10 +104,11 @@ export class AgentClient {
     return this.register(service, record, { email, idJag: request.idJag, resource, force: request.forceReregister === true, lostRefresh });
   }
 
-  /** Read-back: the code the page showed the human after Authorize. */
+  /** Read-back: the code the page showed the human after Authorize (v0.1: the code in the email). */
   async completeClaim(issuerOrUrl: string, userCode: string, options: { resource?: string } = {}): Promise<ReadyResult> {
     const service = await this.discover(issuerOrUrl);
     const pending = this.pendingClaim(service.issuer);
+    if (service.dialect === 'v0.1') return this.v01.completeClaim(service, pending, userCode);
     const resource = options.resource ?? service.resource;
     let answer: JsonAnswer;
     try {
@@ -138,6 +138,9 @@ export class AgentClient {
   async waitForClaim(issuerOrUrl: string, options: { resource?: string; signal?: AbortSignal; onPoll?: (outcome: string) => void } = {}): Promise<ReadyResult> {
     const service = await this.discover(issuerOrUrl);
     let pending = this.pendingClaim(service.issuer);
+    if (service.dialect === 'v0.1') {
+      throw new AuthmdClientError('invalid_request', `${service.issuer} speaks v0.1, which has no type-in direction: give completeClaim the code the service emailed to the person.`);
+    }
     let interval = pending.handoff?.interval ?? 5;
     const resource = options.resource ?? service.resource;
     let unanswered = 0;
@@ -149,7 +152,7 @@ export class AgentClient {
       try {
         answer = await requestJson(
           this.http,
-          service.endpoints.token,
+          endpoint(service, 'token'),
           formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource }),
           'Polling for the claim',
           { spends: true }, // the tokens are handed over once
@@ -213,7 +216,8 @@ export class AgentClient {
     };
     const response = await send();
     if (response.status !== 401) return response;
-    await this.store.update(issuer, (record) => record && { ...record, access_token: undefined });
+    // A v0.1 credential refused is dropped too: there is nothing to exchange it from, so the next step registers.
+    await this.store.update(issuer, (record) => record && { ...record, access_token: undefined, credential: undefined });
     return send();
   }
 
@@ -223,7 +227,7 @@ export class AgentClient {
     const record = await this.store.get(service.issuer);
     const revocation = service.endpoints.revocation;
     if (record && revocation) {
-      const tokens = [record.access_token?.value, record.identity?.refresh_token?.value].filter((value): value is string => Boolean(value));
+      const tokens = [record.access_token?.value, record.identity?.refresh_token?.value, record.credential?.value].filter((value): value is string => Boolean(value));
       for (const token of tokens) await requestJson(this.http, revocation, formPost({ token }), 'Revoking a token').catch(() => undefined);
     }
     this.pending.delete(service.issuer);
@@ -264,7 +268,7 @@ export class AgentClient {
       const keep = () => this.store.update(issuer, (current) => current && withRefreshToken(current, record.registration_id, refresh));
       let answer: JsonAnswer;
       try {
-        answer = await requestJson(this.http, service.endpoints.identity, jsonPost({ type: 'refresh', refresh_token: refresh.value }), 'Refreshing the identity', { spends: true });
+        answer = await requestJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'refresh', refresh_token: refresh.value }), 'Refreshing the identity', { spends: true });
       } catch (error) {
         if (outcomeUnknown(error)) return error;
         await keep(); // certainly not processed (never sent, or 503 with Retry-After): still unspent
@@ -292,32 +296,15 @@ export class AgentClient {
     const offered = (type: string) => service.identityTypes.length === 0 || service.identityTypes.includes(type);
     const idJag = request.idJag ?? (offered('identity_assertion') ? await this.options.idJag?.({ issuer, resource: service.resource }) : undefined);
     if (idJag) {
-      // An ID-JAG is single-use (the service burns its jti on reading it): never sent twice.
       const send = (assertion: string) =>
         requestJson(
           this.http,
-          service.endpoints.identity,
+          endpoint(service, 'identity'),
           jsonPost({ type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion }),
           'Registering with an ID-JAG',
           { spends: true },
         );
-      let answer: JsonAnswer;
-      try {
-        answer = await send(idJag);
-      } catch (error) {
-        if (!outcomeUnknown(error)) throw error;
-        // Its answer was lost: a fresh ID-JAG registers again (the service keeps one registration per
-        // provider account, so this is the same one), once.
-        const fresh = await this.options.idJag?.({ issuer, resource: service.resource });
-        if (!fresh || fresh === idJag) {
-          throw new AuthmdClientError(
-            'network_error',
-            `${error.message} The ID-JAG is single-use, so it is not sent again: mint a fresh ID-JAG and authenticate again.`,
-            error.details,
-          );
-        }
-        answer = await send(fresh);
-      }
+      const answer = await sendIdJagOnce(send, idJag, async () => this.options.idJag?.({ issuer, resource: service.resource }));
       const body = (answer.body ?? {}) as Record<string, any>;
       if (answer.status === 401 && body.error === 'interaction_required') return this.claimRequired(service, 'identity_assertion', body, undefined);
       if (answer.status !== 200) throw fromServiceError(answer.status, body, 'Registering with an ID-JAG');
@@ -326,7 +313,7 @@ export class AgentClient {
       return this.exchange(service, identity, request.resource);
     }
     if (request.email && offered('service_auth')) {
-      const answer = await requireJson(this.http, service.endpoints.identity, jsonPost({ type: 'service_auth', login_hint: request.email }), 'Registering by email');
+      const answer = await requireJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'service_auth', login_hint: request.email }), 'Registering by email');
       return this.claimRequired(service, 'service_auth', answer.body, request.email);
     }
     // Only a registration bound to a user is protected (claimed, or one that came with an identity for
@@ -345,7 +332,7 @@ export class AgentClient {
     if (!offered('anonymous')) {
       throw new AuthmdClientError('no_applicable_method', `${issuer} offers ${service.identityTypes.join(', ')}; give an email or an ID-JAG source to register there.`);
     }
-    const answer = await requireJson(this.http, service.endpoints.identity, jsonPost({ type: 'anonymous' }), 'Registering anonymously');
+    const answer = await requireJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'anonymous' }), 'Registering anonymously');
     const body = answer.body;
     const identity = identityOf(body);
     if (!identity) throw new AuthmdClientError('invalid_response', 'The anonymous registration came without an identity assertion.');
@@ -422,7 +409,7 @@ export class AgentClient {
   private async claimState(service: ServiceInfo, pending: PendingClaim, resource: string | undefined): Promise<ReadyResult | 'open' | 'completed' | 'unknown'> {
     for (let look = 0; look < 2; look++) {
       const form = formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource });
-      const answer = await requestJson(this.http, service.endpoints.token, form, 'Checking the claim', { spends: true }).catch(() => undefined);
+      const answer = await requestJson(this.http, endpoint(service, 'token'), form, 'Checking the claim', { spends: true }).catch(() => undefined);
       if (!answer) return 'unknown';
       const body = (answer.body ?? {}) as Record<string, any>;
       if (answer.status === 200) return this.claimedByPoll(service, pending, body, resource);
@@ -451,7 +438,7 @@ export class AgentClient {
   private async exchange(service: ServiceInfo, identity: StoredIdentity, resource: string | undefined): Promise<ReadyResult> {
     const answer = await requireJson(
       this.http,
-      service.endpoints.token,
+      endpoint(service, 'token'),
       formPost({ grant_type: grantTypes.jwtBearer, assertion: identity.assertion, resource }),
       'Exchanging the identity assertion',
     );
@@ -498,6 +485,13 @@ export class AgentClient {
   private async save(issuer: string, record: IssuerRecord): Promise<void> {
     await this.store.update(issuer, () => record);
   }
+}
+
+/** An endpoint of the current and v0.7 dialects; discovery only picks those when both are advertised. */
+function endpoint(service: ServiceInfo, name: 'identity' | 'token'): string {
+  const url = service.endpoints[name];
+  if (!url) throw new AuthmdClientError('agent_auth_unsupported', `${service.issuer} advertises no ${name} endpoint.`);
+  return url;
 }
 
 function identityOf(body: Record<string, any>): StoredIdentity | undefined {
@@ -556,22 +550,3 @@ function settle(error: unknown, code: string): undefined {
   throw error;
 }
 
-function claimRequiredResult(handoff: Handoff): ClaimRequiredResult {
-  return {
-    status: 'claim_required',
-    registration_id: handoff.registrationId,
-    verification_uri: handoff.verificationUri,
-    attempt_expires_at: handoff.expiresAt,
-    ...(handoff.userCode ? { user_code: handoff.userCode } : {}),
-    instructions: instructionsFor(handoff),
-    handoff,
-  };
-}
-
-export function instructionsFor(handoff: Handoff): string {
-  const steps = [`Ask the user to open ${handoff.verificationUri} and sign in.`];
-  if (handoff.userCode) steps.push(`If the page asks for a code, they type ${handoff.userCode}; the agent then finishes by itself.`);
-  if (handoff.readBack) steps.push('If the page shows a code after they press Authorize, they give that code to the agent, which completes the claim with it.');
-  steps.push(`The link works until ${handoff.expiresAt}.`);
-  return steps.join(' ');
-}

@@ -1,6 +1,8 @@
 import { advertisedDialects, bearerChallenge, wellKnown, wellKnownUrl, withoutTrailingSlash, type AdvertisedDialects } from '@authmd/protocol';
 import { AuthmdClientError } from './errors.ts';
 import { requestJson, type HttpOptions } from './http.ts';
+import { chooseDialect, type Dialect } from './dialect.ts';
+import { v01IdentityTypes } from './v01/methods.ts';
 
 /** What an agent needs to know about a service, learned from its metadata. */
 export interface ServiceInfo {
@@ -8,14 +10,25 @@ export interface ServiceInfo {
   /** The protected resource the agent asked about (RFC 9728), when a resource was discovered. */
   resource: string | undefined;
   endpoints: {
-    identity: string;
+    /** Absent on a service that speaks only v0.1. */
+    identity: string | undefined;
     claim: string | undefined;
-    token: string;
+    /** Absent on a service that speaks only v0.1 and publishes no RFC 8414 members. */
+    token: string | undefined;
     revocation: string | undefined;
+    /** v0.1's `register_uri` and `claim_uri`. */
+    v01Register: string | undefined;
+    v01Claim: string | undefined;
   };
+  /**
+   * Registration methods in this client's words (`anonymous`, `service_auth`, `identity_assertion`);
+   * for v0.1, read from its `assertion_types_supported` (`verified_email` is `service_auth`).
+   */
   identityTypes: string[];
   /** Which generations of the protocol the service speaks, read from what it advertises. */
   dialects: AdvertisedDialects;
+  /** The one this client speaks to it: the newest advertised. */
+  dialect: Dialect;
   scopes: string[];
   metadata: Record<string, any>;
 }
@@ -98,21 +111,29 @@ export class Discovery {
       throw new AuthmdClientError('issuer_mismatch', `The metadata at ${url} names issuer ${metadata.issuer}, not ${issuer}; it is not used (RFC 8414 §3.3).`);
     }
     const agentAuth = metadata.agent_auth;
-    if (typeof agentAuth?.identity_endpoint !== 'string' || typeof metadata.token_endpoint !== 'string') {
-      throw new AuthmdClientError('agent_auth_unsupported', `${issuer} publishes no agent_auth identity endpoint: it does not support auth.md registration.`);
+    const dialects = advertisedDialects(metadata);
+    const identityDialects = typeof agentAuth?.identity_endpoint === 'string' && typeof metadata.token_endpoint === 'string';
+    if (!identityDialects && !dialects.v01) {
+      throw new AuthmdClientError('agent_auth_unsupported', `${issuer} publishes no agent_auth identity endpoint (nor a v0.1 register_uri): it does not support auth.md registration.`);
     }
-    const identityTypes: string[] = Array.isArray(agentAuth.identity_types_supported) ? agentAuth.identity_types_supported : [];
+    const dialect = chooseDialect(dialects, identityDialects);
+    const string = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const identityTypes: string[] =
+      dialect === 'v0.1' ? v01IdentityTypes(agentAuth) : Array.isArray(agentAuth.identity_types_supported) ? agentAuth.identity_types_supported : [];
     const info: ServiceInfo = {
       issuer,
       resource,
       endpoints: {
-        identity: agentAuth.identity_endpoint,
-        claim: typeof agentAuth.claim_endpoint === 'string' ? agentAuth.claim_endpoint : undefined,
-        token: metadata.token_endpoint,
-        revocation: typeof metadata.revocation_endpoint === 'string' ? metadata.revocation_endpoint : undefined,
+        identity: string(agentAuth.identity_endpoint),
+        claim: string(agentAuth.claim_endpoint),
+        token: string(metadata.token_endpoint),
+        revocation: string(metadata.revocation_endpoint),
+        v01Register: string(agentAuth.register_uri),
+        v01Claim: string(agentAuth.claim_uri),
       },
       identityTypes,
-      dialects: advertisedDialects(metadata),
+      dialects,
+      dialect,
       scopes: Array.isArray(metadata.scopes_supported) ? metadata.scopes_supported : [],
       metadata,
     };

@@ -40,6 +40,15 @@ const nextSteps: Record<string, string> = {
   access_denied: 'The user denied this agent. Ask them before trying again.',
   claim_expired: 'The claim window is over: log in again to register anew.',
   too_many_attempts: 'Too many codes were tried: start a new claim (log in again).',
+  // v0.1 (protocol-reference §7.3, §7.5)
+  verified_email_not_enabled: 'This service does not register by email: use an ID-JAG source, or anonymous registration if offered.',
+  unsupported_credential_type: 'This service does not issue that kind of credential here.',
+  otp_invalid: 'That is not the code in the email: check it and give it again.',
+  otp_expired: 'The emailed code expired: start the claim again (log in again with the email) for a new one.',
+  otp_not_generated: 'No code is waiting for this claim: start the claim again (log in again with the email).',
+  previously_claimed: 'This claim was completed already: authenticate again (the stored credential may already work).',
+  claimed_or_in_flight: 'This registration is already claimed, or its code is already on its way by email: nothing to start.',
+  invalid_claim_token: 'The claim token is unknown: authenticate again to register anew.',
 };
 
 /** An error answer of the service, as a typed error with a next step. */

@@ -17,6 +17,12 @@ export interface Handoff {
   userCode?: string;
   /** Seconds between polls in the type-in direction. */
   interval?: number;
+  /**
+   * v0.1: the service emailed the code to this address; the human reads it from the email and gives it
+   * to the agent (`completeClaim`). There is no page for the agent to show: `verificationUri` is then
+   * `mailto:` this address.
+   */
+  emailedTo?: string;
 }
 
 /** Shows the hand-off to the human (a terminal, a chat message, an MCP tool result…). */
@@ -28,8 +34,11 @@ export interface ReadyResult {
   status: 'ready';
   access_token: string;
   token_type: 'Bearer';
-  expires_in: number;
+  /** Seconds; null for a v0.1 API key, which does not expire. */
+  expires_in: number | null;
   scope?: string;
+  /** v0.1 only: the kind of credential `access_token` holds (an API key or an access token). */
+  credential_type?: 'api_key' | 'access_token';
   registration_id: string;
   registration_type: RegistrationType;
   claimed: boolean;

@@ -23,7 +23,8 @@ export interface Discovered {
   endpoints: {
     token: string;
     revocation: string | undefined;
-    identity: string;
+    /** Undefined for a service that speaks only v0.1 (`register_uri`). */
+    identity: string | undefined;
     claim: string | undefined;
     claimComplete: string | undefined;
     events: string | undefined;
@@ -80,7 +81,7 @@ export async function discover(http: Http, baseUrl: string): Promise<Discovered>
     endpoints: {
       token: as.token_endpoint,
       revocation: typeof as.revocation_endpoint === 'string' ? as.revocation_endpoint : undefined,
-      identity: agentAuth.identity_endpoint,
+      identity: typeof agentAuth.identity_endpoint === 'string' ? agentAuth.identity_endpoint : undefined,
       claim,
       claimComplete: claim ? `${claim}/complete` : undefined,
       events: typeof agentAuth.events_endpoint === 'string' ? agentAuth.events_endpoint : undefined,

@@ -8,6 +8,7 @@
 import { grantTypes } from '@authmd/protocol';
 import { CheckFailed, requireThat } from './check.ts';
 import type { CheckContext } from './context.ts';
+import type { Discovered } from './discovery.ts';
 
 import { describeAnswer, type Answer } from './http.ts';
 
@@ -46,6 +47,15 @@ export function readRegistration(answer: Answer): Registration {
   };
 }
 
+/** Why a check that needs the identity endpoint is skipped on a service that speaks only v0.1. */
+export const NO_IDENTITY_ENDPOINT = 'the service advertises no agent_auth.identity_endpoint (only v0.1 register_uri)';
+
+/** The identity endpoint (`current` and `v0.7`); skipped when the service speaks only v0.1. */
+export function identityUrl(service: Discovered): string {
+  requireThat(service.endpoints.identity, NO_IDENTITY_ENDPOINT);
+  return service.endpoints.identity;
+}
+
 function expectStatus(answer: Answer, status: number, what: string): void {
   if (answer.status === status) return;
   const limited = answer.status === 429 ? ` (rate limited: retry after ${answer.headers.get('retry-after') ?? '?'} s, or raise the service's limits for this address)` : '';
@@ -55,7 +65,7 @@ function expectStatus(answer: Answer, status: number, what: string): void {
 export async function registerAnonymous(ctx: CheckContext): Promise<Registration> {
   const service = await ctx.service();
   requireThat(service.identityTypes.includes('anonymous'), 'the service does not advertise anonymous registration');
-  const answer = await ctx.http.postJson(service.endpoints.identity, { type: 'anonymous' });
+  const answer = await ctx.http.postJson(identityUrl(service), { type: 'anonymous' });
   expectStatus(answer, 200, 'anonymous registration');
   const registration = readRegistration(answer);
   if (!registration.assertion || !registration.claimToken) throw new CheckFailed(`anonymous registration: no identity assertion or claim token in ${answer.text}`);
@@ -65,7 +75,7 @@ export async function registerAnonymous(ctx: CheckContext): Promise<Registration
 export async function registerServiceAuth(ctx: CheckContext, email = ctx.email()): Promise<Registration> {
   const service = await ctx.service();
   requireThat(service.identityTypes.includes('service_auth'), 'the service does not advertise service_auth registration');
-  const answer = await ctx.http.postJson(service.endpoints.identity, { type: 'service_auth', login_hint: email });
+  const answer = await ctx.http.postJson(identityUrl(service), { type: 'service_auth', login_hint: email });
   expectStatus(answer, 200, 'service_auth registration');
   const registration = readRegistration(answer);
   if (!registration.claimToken || !registration.verificationUri) throw new CheckFailed(`service_auth registration: no claim token or claim link in ${answer.text}`);
@@ -113,7 +123,7 @@ export async function pollAnswer(ctx: CheckContext, claimToken: string): Promise
 /** `{type:"refresh"}` at the identity endpoint; the raw answer. */
 export async function refreshAnswer(ctx: CheckContext, refreshToken: string): Promise<Answer> {
   const service = await ctx.service();
-  return ctx.http.postJson(service.endpoints.identity, { type: 'refresh', refresh_token: refreshToken });
+  return ctx.http.postJson(identityUrl(service), { type: 'refresh', refresh_token: refreshToken });
 }
 
 /** The protected API with a bearer token (or none). */

@@ -214,6 +214,54 @@ describe('AuthmdPagesHuman, on the demo', () => {
   });
 });
 
+describe('AuthmdPagesHuman, the v0.1 claim email (issue 12)', () => {
+  async function post(path: string, body: unknown): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: response.status, body: await response.json() };
+  }
+
+  /** A v0.1 anonymous registration whose claim was started for `email`: the service has emailed the code. */
+  async function claimStartedFor(email: string): Promise<string> {
+    const registered = await post('/agent/auth', { type: 'anonymous', requested_credential_type: 'api_key' });
+    expect(registered.status, JSON.stringify(registered.body)).toBe(200);
+    const started = await post('/agent/auth/claim', { claim_token: registered.body.claim_token, email });
+    expect(started.status, JSON.stringify(started.body)).toBe(200);
+    return registered.body.claim_token;
+  }
+
+  it('reads the code from the claim email in the development mailbox; it completes the claim', async () => {
+    const human = pagesHuman();
+    const claimToken = await claimStartedFor('v01-reader@example.com');
+    const code = await human.emailedCode('V01-Reader@example.com');
+    expect(code).toMatch(/^\d{6}$/);
+    const done = await post('/agent/auth/claim/complete', { claim_token: claimToken, otp: code });
+    expect(done).toMatchObject({ status: 200, body: { status: 'claimed' } });
+  });
+
+  it('an email that carries only its link (as the v0.1 sample\'s): opens it and presses "Show me a new code"', async () => {
+    // The demo's mailbox with the code taken out of every message, as a service that emails only the link.
+    const linkOnly = async (url: string, init: RequestInit): Promise<Response> => {
+      const response = await fetch(url, init);
+      if (new URL(url).pathname !== '/dev/mailbox.json') return response;
+      const { messages } = (await response.json()) as { messages: { subject: string; text: string }[] };
+      const stripped = messages.map((m) => ({ ...m, subject: m.subject.replace(/\d{6}/g, '(code)'), text: m.text.replace(/\b\d{6}\b/g, '(code)') }));
+      return Response.json({ messages: stripped });
+    };
+    const human = pagesHuman(linkOnly);
+    const claimToken = await claimStartedFor('v01-link@example.com');
+    const code = await human.emailedCode('v01-link@example.com');
+    expect(code).toMatch(/^\d{6}$/);
+    const done = await post('/agent/auth/claim/complete', { claim_token: claimToken, otp: code });
+    expect(done).toMatchObject({ status: 200, body: { status: 'claimed' } });
+  });
+
+  it('says so when no email to the address arrives', async () => {
+    const human = pagesHuman();
+    const error = await rejection(human.emailedCode('v01-nobody@example.com'));
+    expect(error.message).toMatch(/^no email to v01-nobody@example\.com in the development mailbox within 3 s/);
+  });
+});
+
 describe('ManualHuman', () => {
   function manual(): { human: ManualHuman; input: PassThrough; printed(): string } {
     const input = new PassThrough();
@@ -265,6 +313,20 @@ describe('ManualHuman', () => {
     await human.deny('http://service.example/claim?token=cvt_3', 'mallory@example.com');
     expect(printed()).toBe('Open http://service.example/claim?token=cvt_3, sign in as mallory@example.com and press Deny. Press Enter here once you have.\n');
     expect(await human.readBack('http://service.example/claim?token=cvt_4', 'mallory@example.com')).toBe('654321');
+  });
+
+  it('v0.1: asks for the code from the email, re-asks until it is 6 digits', async () => {
+    const { human, input, printed } = manual();
+    const answer = human.emailedCode('ada@example.com');
+    await tick();
+    expect(printed()).toBe(
+      'Open the email the service just sent to ada@example.com (it asks to let an agent act for you), then type the 6-digit code it gives (in the email, or on the page its link opens) and press Enter:\n',
+    );
+    input.write('12 34\n');
+    await tick();
+    expect(printed()).toContain('"12 34" is not 6 digits. Type the 6-digit code from the email and press Enter:\n');
+    input.write('123-456\n');
+    expect(await answer).toBe('123456');
   });
 
   it('rejects with a clear error when the input ends', async () => {

@@ -56,6 +56,7 @@ export function renderAuthMd(d: AuthMdDescription): string {
     useTheAccessToken(d),
     errors(d),
     revocation(d),
+    ...(d.discovery.dialects.includes('v0.1') ? [v01(d)] : []),
   ];
   return `${sections.join('\n\n')}\n`;
 }
@@ -71,6 +72,10 @@ function discover(d: AuthMdDescription): string {
     ['Revoke a token', endpoints.revocation],
     ['Provider security events', endpoints.events],
     ['Service signing keys', endpoints.jwks],
+    ['v0.1: register, get a credential', endpoints.v01Register],
+    ['v0.1: claim by email', endpoints.v01Claim],
+    ['v0.1: finish a claim', endpoints.v01Claim && `${endpoints.v01Claim}/complete`],
+    ['v0.1: provider logout tokens', endpoints.v01Revocation],
   ];
   return [
     '## Discover',
@@ -233,6 +238,35 @@ function revocation(d: AuthMdDescription): string {
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/** Agents written for auth.md v0.1: credentials returned directly, the claim by an emailed code. */
+function v01(d: AuthMdDescription): string {
+  const { endpoints, identityTypes } = d.discovery;
+  const lines = [
+    '## v0.1 (`/agent/auth`): credentials returned directly',
+    `Agents written for auth.md v0.1 register with \`POST ${endpoints.v01Register}\` and get the credential itself (\`credential\`, \`credential_type\`, \`credential_expires\`, \`scopes\`), sent as \`Authorization: Bearer <credential>\`.`,
+  ];
+  if (identityTypes.includes('anonymous')) {
+    lines.push(
+      fence('json', '{"type":"anonymous","requested_credential_type":"api_key"}'),
+      `An API key (\`sk_…\`, no expiry) with ${list(d.preClaimScopes)}, and \`claim_token\` with \`claim_url\`. To claim it, \`POST ${endpoints.v01Claim}\` with \`{"claim_token":"clm_…","email":"user@example.com"}\`: the user is emailed a 6-digit code; the same key then gets ${list(d.postClaimScopes)}.`,
+    );
+  }
+  if (identityTypes.includes('service_auth')) {
+    lines.push(
+      fence('json', '{"type":"identity_assertion","assertion_type":"verified_email","assertion":"user@example.com","requested_credential_type":"access_token"}'),
+      'The user is emailed a 6-digit code at once; there is no credential until you send it back.',
+    );
+  }
+  if (identityTypes.includes('identity_assertion')) {
+    lines.push(fence('json', '{"type":"identity_assertion","assertion_type":"urn:ietf:params:oauth:token-type:id-jag","assertion":"<ID-JAG>","requested_credential_type":"access_token"}'));
+  }
+  lines.push(
+    `Ask the user for the code from the email and send \`POST ${endpoints.v01Claim}/complete\` with \`{"claim_token":"clm_…","otp":"123456"}\`. Errors on these paths use the v0.1 names: \`otp_invalid\` (${errorSpec('invalid_user_code').status}, 5 tries per code), \`otp_expired\`, \`otp_not_generated\`, \`previously_claimed\`, \`claimed_or_in_flight\`, \`claim_expired\`, \`invalid_claim_token\`, \`unsupported_credential_type\`, \`rate_limited\`.`,
+    `Revoke an API key or access token at \`${endpoints.revocation}\` (RFC 7009).`,
+  );
+  return lines.join('\n');
 }
 
 function fence(language: string, body: string): string {

@@ -27,7 +27,12 @@ const catalogue = {
 
   // Registration: POST /agent/identity
   anonymous_not_enabled: { status: 403, hint: 'Register with another method listed in identity_types_supported.' },
-  service_auth_not_enabled: { status: 403, hint: 'Register with another method listed in identity_types_supported.' },
+  service_auth_not_enabled: {
+    status: 403,
+    hint: 'Register with another method listed in identity_types_supported.',
+    names: { 'v0.1': 'verified_email_not_enabled' },
+  },
+  unsupported_credential_type: { status: 400, hint: 'Ask for a credential type listed in credential_types_supported for this registration method.' },
   issuer_not_enabled: { status: 400, hint: 'Use a provider this service trusts, or another registration method.' },
   invalid_login_hint: { status: 400, hint: 'Send the user\'s email address as login_hint.' },
   interaction_required: { status: 401, hint: 'Send the user to claim.attempt.verification_uri to confirm the link.' },
@@ -43,6 +48,8 @@ const catalogue = {
     hint: 'Exchange its identity assertion instead.',
     names: { 'v0.7': 'claimed_or_in_flight', 'v0.1': 'previously_claimed' },
   },
+  claimed_or_in_flight: { status: 409, hint: 'Only an unclaimed anonymous registration can be claimed by email; use the credential you have.' },
+  otp_not_generated: { status: 400, hint: 'Start a claim at the claim endpoint first; the person then gets a code by email.' },
   claim_not_confirmed: { status: 409, hint: 'Wait for the user to read you the code the page shows, then send it again.' },
   invalid_user_code: { status: 401, hint: 'Ask the user to read the code again; each attempt allows 5 wrong codes.', names: { 'v0.1': 'otp_invalid' } },
   user_code_expired: { status: 410, hint: 'Start a new claim attempt at the claim endpoint.', names: { 'v0.1': 'otp_expired' } },
@@ -64,7 +71,10 @@ const catalogue = {
 
   // Resource server (RFC 6750)
   unauthorized: { status: 401, hint: 'Follow resource_metadata in WWW-Authenticate to register and get an access token.' },
-  invalid_token: { status: 401, hint: 'Exchange the identity assertion again for a new access token; if that is refused too, refresh or register again.' },
+  invalid_token: {
+    status: 401,
+    hint: 'Exchange the identity assertion again for a new access token (with a v0.1 credential or API key: register again); if that is refused too, refresh or register again.',
+  },
   insufficient_scope: { status: 403, hint: 'Claim the registration (or ask for the scope named in WWW-Authenticate).' },
 } as const satisfies Record<string, ErrorSpec>;
 

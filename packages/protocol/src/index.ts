@@ -8,3 +8,4 @@ export * from './envelopes.ts';
 export * from './metadata.ts';
 export * from './auth-md.ts';
 export * from './challenge.ts';
+export * from './v01.ts';

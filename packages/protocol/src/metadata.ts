@@ -1,5 +1,6 @@
 import type { Dialect, RegistrationType } from './dialects.ts';
 import { eventSchemas, grantTypes, tokenTypes } from './urns.ts';
+import { VERIFIED_EMAIL } from './v01.ts';
 
 /**
  * Discovery documents, written from what the service has switched on. A member appears only when
@@ -89,12 +90,17 @@ export function authorizationServerMetadata(d: DiscoveryDescription): Record<str
       claim_endpoint: d.endpoints.claim,
       events_endpoint: d.endpoints.events,
       identity_types_supported: identityTypes,
-      identity_assertion: d.identityTypes.includes('identity_assertion')
-        ? omitEmpty({
-            assertion_types_supported: [tokenTypes.idJag],
-            credential_types_supported: v01 ? ['access_token'] : undefined,
-          })
-        : undefined,
+      // v0.1 registers an email the agent vouches for as an identity assertion of type verified_email.
+      identity_assertion:
+        d.identityTypes.includes('identity_assertion') || (v01 && d.identityTypes.includes('service_auth'))
+          ? omitEmpty({
+              assertion_types_supported: [
+                ...(d.identityTypes.includes('identity_assertion') ? [tokenTypes.idJag] : []),
+                ...(v01 && d.identityTypes.includes('service_auth') ? [VERIFIED_EMAIL] : []),
+              ],
+              credential_types_supported: v01 ? ['access_token', 'api_key'] : undefined,
+            })
+          : undefined,
       anonymous: v01 && d.identityTypes.includes('anonymous') ? { credential_types_supported: ['api_key'] } : undefined,
       events_supported: d.endpoints.events ? [eventSchemas.assertionRevoked] : undefined,
       register_uri: d.endpoints.v01Register,

@@ -167,7 +167,10 @@ export function parseClaimRequest(input: unknown): Parsed<ClaimCommand> {
   return { ok: true, value: { method: 'login_hint', claimToken: body.claim_token!, loginHint: loginHint! } };
 }
 
-/** The email syntax check for `login_hint`: something@something.tld, no whitespace, after trimming. */
+/**
+ * The email syntax check for `login_hint`: something@something.tld, no whitespace and no control
+ * characters (they would end up in mail headers and logs), after trimming.
+ */
 export function isEmail(value: string): boolean {
-  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value.trim());
+  return /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u.test(value.trim());
 }

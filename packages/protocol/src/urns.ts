@@ -38,5 +38,7 @@ export const prefixes = {
   attempt: 'cla_',
   refreshToken: 'art_',
   accessToken: 'at_',
+  /** v0.1 API keys: long-lived Bearer credentials, stored hashed like every other secret. */
+  apiKey: 'sk_',
   user: 'user_',
 } as const;

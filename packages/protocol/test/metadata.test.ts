@@ -50,7 +50,8 @@ describe('discovery documents', () => {
       claim_endpoint: `${issuer}/agent/identity/claim`,
       events_endpoint: `${issuer}/agent/event/notify`,
       identity_types_supported: ['anonymous', 'service_auth', 'identity_assertion', 'refresh'],
-      identity_assertion: { assertion_types_supported: ['urn:ietf:params:oauth:token-type:id-jag'], credential_types_supported: ['access_token'] },
+      // v0.1 registers an email as an identity assertion of type verified_email, and issues both credential types.
+      identity_assertion: { assertion_types_supported: ['urn:ietf:params:oauth:token-type:id-jag', 'verified_email'], credential_types_supported: ['access_token', 'api_key'] },
       anonymous: { credential_types_supported: ['api_key'] },
       register_uri: `${issuer}/agent/auth`,
     });

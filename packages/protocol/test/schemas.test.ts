@@ -61,6 +61,6 @@ describe('claim completion and email syntax', () => {
 
   it('isEmail accepts addresses and refuses the rest', () => {
     for (const good of ['a@b.co', ' user.name+tag@example.org ', 'x@sub.domain.io']) expect(isEmail(good)).toBe(true);
-    for (const bad of ['a@b', 'no-at.example', 'a b@c.de', '@b.co', 'a@.', '']) expect(isEmail(bad)).toBe(false);
+    for (const bad of ['a@b', 'no-at.example', 'a b@c.de', '@b.co', 'a@.', '', 'a\u0000b@c.de', 'a@b\u001b.co', 'a\u0085@b.co']) expect(isEmail(bad)).toBe(false);
   });
 });

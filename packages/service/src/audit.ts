@@ -15,7 +15,8 @@ export type AuditEventType =
   | 'claim.confirmed'
   | 'claim.denied'
   | 'token.issued'
-  | 'token.revoked';
+  | 'token.revoked'
+  | 'api_key.upgraded';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -219,7 +219,7 @@ export class ConfigError extends Error {
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const DAY = 86_400_000;
-const implementedDialects: readonly Dialect[] = ['current', 'v0.7'];
+const implementedDialects: readonly Dialect[] = ['current', 'v0.7', 'v0.1'];
 
 export function resolveConfig(options: ServiceOptions): ServiceConfig {
   const issuer = checkIdentifier('issuer', options.issuer);
@@ -241,9 +241,7 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
       throw new ConfigError(`dialects.${dialect}: this version of @authmd/service does not speak ${dialect} yet`);
     }
   }
-  if (!dialects.includes('current') && !dialects.includes('v0.7')) {
-    throw new ConfigError('dialects: switch on current or v0.7 (or both)');
-  }
+  if (dialects.length === 0) throw new ConfigError('dialects: switch on at least one of current, v0.7 and v0.1');
 
   const lifetimes = options.lifetimes ?? {};
   return {

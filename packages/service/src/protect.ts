@@ -17,7 +17,8 @@ export interface Principal {
   userId: string | null;
   scopes: string[];
   resource: string;
-  expiresAt: number;
+  /** Epoch ms; null for a v0.1 API key, which works until it is revoked. */
+  expiresAt: number | null;
 }
 
 /**

@@ -131,7 +131,8 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
     });
     if (answer.active !== true) return undefined;
     const { scope, exp, aud, iss, token_type: tokenType } = answer;
-    if (typeof exp !== 'number' || exp * 1000 <= clock()) return undefined;
+    // No `exp`: a credential that does not expire (a v0.1 API key); one in the past is over.
+    if (exp !== undefined && (typeof exp !== 'number' || exp * 1000 <= clock())) return undefined;
     if (issuer !== undefined && iss !== issuer) return undefined;
     if (tokenType !== undefined && String(tokenType).toLowerCase() !== 'bearer') return undefined;
     const audience = typeof aud === 'string' ? aud : Array.isArray(aud) && aud.length === 1 && typeof aud[0] === 'string' ? aud[0] : undefined;
@@ -142,7 +143,7 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
       userId: typeof answer.user_id === 'string' ? answer.user_id : null,
       scopes: typeof scope === 'string' && scope ? scope.split(' ') : [],
       resource: withoutTrailingSlash(audience),
-      expiresAt: exp * 1000,
+      expiresAt: typeof exp === 'number' ? exp * 1000 : null,
     };
   };
 
@@ -168,7 +169,7 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
     const principal = await introspect(token);
     if (principal && cacheMs > 0 && started === epoch && cacheUsable()) {
       if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-      cache.set(key, { principal, until: Math.min(now + cacheMs, principal.expiresAt) });
+      cache.set(key, { principal, until: Math.min(now + cacheMs, principal.expiresAt ?? Infinity) });
     }
     return principal;
   };

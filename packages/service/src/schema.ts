@@ -29,6 +29,8 @@ export type RegistrationRow = {
   client_ip: string | null;
   /** When the row may be deleted: unclaimed registrations go some time after their claim window. */
   expires_at: number | null;
+  /** v0.1: the credential the agent asked for, handed out when the registration is claimed. */
+  credential_type: 'api_key' | 'access_token' | null;
 };
 
 export const registrations = table<RegistrationRow>({
@@ -53,6 +55,7 @@ export const registrations = table<RegistrationRow>({
     current_attempt_id: 'text',
     client_ip: 'text',
     expires_at: 'integer',
+    credential_type: 'text',
   },
   unique: ['claim_token_hash'],
   indexed: ['user_id', 'delegation_key'],
@@ -68,8 +71,11 @@ export type AccessTokenRow = {
   /** The RFC 8707 resource the token is bound to. */
   resource: string;
   issued_at: number;
-  expires_at: number;
+  /** Null for an API key (v0.1), which lives until it is revoked. */
+  expires_at: number | null;
   revoked_at: number | null;
+  /** `api_key` for a v0.1 API key; null for an OAuth access token. An API key's scopes follow its registration's claim. */
+  kind: 'api_key' | null;
 };
 
 export const accessTokens = table<AccessTokenRow>({
@@ -84,6 +90,7 @@ export const accessTokens = table<AccessTokenRow>({
     issued_at: 'integer',
     expires_at: 'integer',
     revoked_at: 'integer',
+    kind: 'text',
   },
   indexed: ['registration_id'],
   expiresAt: 'expires_at',
@@ -162,6 +169,11 @@ export type ClaimAttemptRow = {
   last_polled_at: number | null;
   /** Row deletion time: a while after the attempt expired. */
   purge_at: number;
+  /**
+   * v0.1: when the emailed code was sent. Such an attempt's `page_code_hash` holds that code (or the
+   * one its link page revealed since), in the `email-code` domain: the mailbox's holder is the person.
+   */
+  emailed_at: number | null;
 };
 
 export const claimAttempts = table<ClaimAttemptRow>({
@@ -184,6 +196,7 @@ export const claimAttempts = table<ClaimAttemptRow>({
     interval_seconds: 'integer',
     last_polled_at: 'integer',
     purge_at: 'integer',
+    emailed_at: 'integer',
   },
   unique: ['attempt_token_hash'],
   indexed: ['registration_id'],

@@ -36,6 +36,12 @@ const NEEDS_HUMAN = new Set([
   'claim_answer_lost',
   // The answer to a code was lost before the service completed the claim: the person gives the code again.
   'claim_not_completed',
+  // v0.1: a new code was emailed; the registration is already claimed (or its code is on its way).
+  'code_resent',
+  'claimed_or_in_flight',
+  'otp_expired',
+  'otp_not_generated',
+  'previously_claimed',
 ]);
 
 const DENIED = new Set(['access_denied', 'claim_denied']);

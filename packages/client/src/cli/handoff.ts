@@ -16,6 +16,7 @@ export interface HandoffView {
  * to do with codes, for whichever directions the service offers.
  */
 export async function renderHandoff(handoff: Handoff, view: HandoffView, stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): Promise<string> {
+  if (handoff.emailedTo) return renderEmailedCode(handoff, handoff.emailedTo, view, stream, env);
   const { bold } = styler(stream, env);
   const qr = await QRCode.toString(handoff.verificationUri, { type: 'terminal', small: true });
   const lines = [
@@ -41,6 +42,27 @@ export async function renderHandoff(handoff: Handoff, view: HandoffView, stream:
       'Not waiting (--no-wait): this process exits now, and only the process that started a claim can finish',
       'it (claim tokens are kept in memory only). To approve the agent, run this on a terminal and follow the',
       `link it shows: ${view.rerun ?? 'the same command without --no-wait'}`,
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** v0.1: no page for the agent to show; the code is in an email the service sent the person. */
+function renderEmailedCode(handoff: Handoff, to: string, view: HandoffView, stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): string {
+  const { bold } = styler(stream, env);
+  const lines = [
+    '',
+    view.renewed ? `${handoff.issuer} emailed a new code to ${bold(to)}.` : `A person needs to approve this agent at ${handoff.issuer}: it emailed a 6-digit code to ${bold(to)}.`,
+    '',
+  ];
+  if (view.waiting) {
+    lines.push('- Open that email and type the code it contains here, then press Enter.', '', `The code works until about ${when(handoff.expiresAt)}. Press Ctrl+C to stop waiting.`, '');
+  } else {
+    lines.push(
+      'Not waiting (--no-wait): this process exits now, and only the process that started a claim can finish',
+      `it (claim tokens are kept in memory only). To approve the agent, run ${view.rerun ?? 'the same command without --no-wait'}`,
+      'on a terminal and type the code from the email it sends.',
       '',
     );
   }

@@ -82,14 +82,16 @@ export function waitForHuman(session: Session, target: string, claim: ClaimRequi
       // Nothing renews the link in the read-back direction alone: give up when it stops working.
       const left = Date.parse(handoff.expiresAt) - Date.now();
       if (left > 0) {
-        deadline = setTimeout(() => finish(new AuthmdClientError('claim_expired', 'The link expired before the claim was finished. Run the command again for a new link.')), left);
+        const what = handoff.emailedTo ? 'code' : 'link';
+        deadline = setTimeout(() => finish(new AuthmdClientError('claim_expired', `The ${handoff.emailedTo ? 'emailed code' : 'link'} expired before the claim was finished. Run the command again for a new ${what}.`)), left);
       }
     }
 
     async function complete(text: string): Promise<void> {
       const code = text.replace(/[\s-]/g, '');
       if (!/^\d{6}$/.test(code)) {
-        progress.note(`"${text}" is not a six-digit code. Type the code the page shows after you press Authorize.`);
+        const where = handoff.emailedTo ? `the code in the email to ${handoff.emailedTo}` : 'the code the page shows after you press Authorize';
+        progress.note(`"${text}" is not a six-digit code. Type ${where}.`);
         return;
       }
       if (checking) return;
@@ -100,6 +102,8 @@ export function waitForHuman(session: Session, target: string, claim: ClaimRequi
       } catch (error) {
         if (settled) return;
         if (error instanceof AuthmdClientError && error.code === 'invalid_user_code') progress.note(`${error.message} Type the code again.`);
+        // v0.1: the code expired (or too many were wrong); the client had a new one emailed.
+        else if (error instanceof AuthmdClientError && error.code === 'code_resent') progress.note(`${error.message} Type it and press Enter.`);
         else if (error instanceof AuthmdClientError && error.code === 'claim_not_completed') progress.note(`${error.message} Type it and press Enter.`);
         else finish(error);
       } finally {

@@ -31,7 +31,7 @@ export interface McpServerOptions {
 }
 
 /** What `authmd_authenticate` answers when a human must act (the official shape, plus `user_code` for type-in). */
-export type McpClaimRequired = Omit<ClaimRequiredResult, 'handoff'>;
+export type McpClaimRequired = Omit<ClaimRequiredResult, 'handoff'> & { /** v0.1: the address the service emailed the code to. */ emailed_to?: string };
 
 /** What `authmd_wait_for_claim` answers when the human has not confirmed yet. */
 export interface McpClaimPending extends Omit<McpClaimRequired, 'status'> {
@@ -86,6 +86,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         'Returns {status:"ready", access_token, ...} — or {status:"claim_required", verification_uri, ...} when the user must confirm in a browser:',
         'then show the user the verification_uri (and follow "instructions"): after they sign in and press Authorize, the page shows a code;',
         'ask them for it and call authmd_complete_claim. If a user_code is returned, the user may instead type it on the page; then call authmd_wait_for_claim.',
+        'A service that speaks only the v0.1 dialect emails the user a 6-digit code instead (verification_uri is then mailto:, and emailed_to names the address): ask them for the code in that email and call authmd_complete_claim.',
         'Do not call authmd_authenticate again while a claim is pending: that replaces the link.',
         'You usually do not need the access_token yourself: authmd_fetch adds it to requests.',
       ].join(' '),
@@ -118,9 +119,10 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       title: 'Complete an auth.md claim with the code the user read back',
       description: [
         'Finish a claim started by authmd_authenticate (status "claim_required"): the user opened the verification_uri, signed in,',
-        'pressed Authorize, and told you the code the page then showed. Pass that code as user_code.',
+        'pressed Authorize, and told you the code the page then showed (or, on a v0.1 service, the code in the email the service sent them). Pass that code as user_code.',
         'Returns {status:"ready", access_token, ..., claimed:true}. On an invalid_user_code error ask the user to check the code (tries are limited);',
         'On claim_not_completed (the answer to the code was lost before the claim completed) call this tool again with the same code;',
+        'on code_resent (v0.1: the code expired, a new one was emailed) ask the user for the code in the new email;',
         'on claim_answer_lost, no_pending_claim or an expired claim call authmd_authenticate again (with the email) for a new link.',
       ].join(' '),
       inputSchema: {
@@ -200,7 +202,8 @@ export function createMcpServer(options: McpServerOptions): McpServer {
           throw new AuthmdClientError('no_pending_claim', `No claim is in progress for ${service.issuer} in this server (claim tokens are kept in memory only). Call authmd_authenticate with the user's email to start one.`);
         }
         if (!handoff.userCode) {
-          throw new AuthmdClientError('invalid_request', `${service.issuer} does not offer the type-in direction: ask the user for the code the page shows after Authorize, then call authmd_complete_claim.`);
+          const where = handoff.emailedTo ? `the code the service emailed to ${handoff.emailedTo}` : 'the code the page shows after Authorize';
+          throw new AuthmdClientError('invalid_request', `${service.issuer} does not offer the type-in direction: ask the user for ${where}, then call authmd_complete_claim.`);
         }
         if (waiting.has(service.issuer)) {
           throw new AuthmdClientError('invalid_request', `Already waiting for the claim at ${service.issuer} in another call; wait for that call to answer.`);
@@ -226,7 +229,7 @@ async function refuseWhileClaimPending(client: AgentClient, issuer: string): Pro
   const handoff = client.pendingHandoff(issuer);
   if (!handoff || Date.parse(handoff.expiresAt) <= Date.now()) return;
   const record = (await client.status())[issuer];
-  if (record?.identity || record?.access_token) return;
+  if (record?.identity || record?.access_token || record?.credential) return;
   const result: ClaimRequiredResult = {
     status: 'claim_required',
     registration_id: handoff.registrationId,
@@ -267,8 +270,8 @@ function presentAuth(result: AuthResult): ReadyResult | McpClaimRequired {
 
 /** The official ready shape, field for field. */
 function presentReady(result: ReadyResult): ReadyResult {
-  const { status, access_token, token_type, expires_in, scope, registration_id, registration_type, claimed } = result;
-  return { status, access_token, token_type, expires_in, ...(scope ? { scope } : {}), registration_id, registration_type, claimed };
+  const { status, access_token, token_type, expires_in, scope, credential_type, registration_id, registration_type, claimed } = result;
+  return { status, access_token, token_type, expires_in, ...(scope ? { scope } : {}), ...(credential_type ? { credential_type } : {}), registration_id, registration_type, claimed };
 }
 
 function presentClaim(result: ClaimRequiredResult): McpClaimRequired {
@@ -281,12 +284,19 @@ function claimFields(handoff: Handoff): Omit<McpClaimRequired, 'status' | 'instr
     verification_uri: handoff.verificationUri,
     attempt_expires_at: handoff.expiresAt,
     ...(handoff.userCode ? { user_code: handoff.userCode } : {}),
+    ...(handoff.emailedTo ? { emailed_to: handoff.emailedTo } : {}),
   };
 }
 
 /** What the model should do, in the terms of these tools. */
 export function mcpInstructionsFor(handoff: Handoff): string {
   const issuer = JSON.stringify(handoff.issuer);
+  if (handoff.emailedTo) {
+    return [
+      `The service emailed a 6-digit code to ${handoff.emailedTo}. Ask the user for the code in that email, then call authmd_complete_claim with issuer ${issuer} and user_code set to that code.`,
+      `The code works until about ${handoff.expiresAt}. Do not call authmd_authenticate again meanwhile: that sends another email.`,
+    ].join(' ');
+  }
   const steps = [`Show the user this link and ask them to open it and sign in: ${handoff.verificationUri}`];
   const readBack = handoff.readBack || !handoff.userCode;
   if (readBack) {

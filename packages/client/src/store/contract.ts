@@ -22,13 +22,25 @@ export interface StoredAccessToken {
   resource?: string;
 }
 
+/** A credential the service handed out directly (the v0.1 dialect): used as a Bearer token as it is. */
+export interface StoredCredential {
+  type: 'api_key' | 'access_token';
+  value: string;
+  /** ISO-8601; null for an API key, which does not expire. */
+  expires_at: string | null;
+  scope?: string;
+}
+
 export interface IssuerRecord {
   registration_id: string;
   registration_type: RegistrationType;
   /** Bound to a user (claimed, or registered with an ID-JAG). */
   claimed: boolean;
+  /** Set only for registrations made in the v0.1 dialect; the others are the official client's records. */
+  dialect?: 'v0.1';
   identity?: StoredIdentity;
   access_token?: StoredAccessToken;
+  credential?: StoredCredential;
 }
 
 export interface CredentialStore {

@@ -1,4 +1,4 @@
-export type { CredentialStore, IssuerRecord, RegistrationType, StoredAccessToken, StoredIdentity } from './contract.ts';
+export type { CredentialStore, IssuerRecord, RegistrationType, StoredAccessToken, StoredCredential, StoredIdentity } from './contract.ts';
 export { MemoryCredentialStore } from './memory-store.ts';
 export {
   CredentialStoreCorruptError,

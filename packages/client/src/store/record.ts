@@ -3,7 +3,7 @@
  * fresh object holding only the members the contract defines, so a copy never shares state with its
  * source and nothing unknown (a claim token, say) is ever kept or written.
  */
-import type { IssuerRecord, RegistrationType, StoredAccessToken, StoredIdentity } from './contract.ts';
+import type { IssuerRecord, RegistrationType, StoredAccessToken, StoredCredential, StoredIdentity } from './contract.ts';
 
 const REGISTRATION_TYPES: readonly RegistrationType[] = ['anonymous', 'service_auth', 'identity_assertion'];
 
@@ -60,6 +60,23 @@ function sanitizeAccessToken(value: unknown, where: string): StoredAccessToken {
   return token;
 }
 
+const CREDENTIAL_TYPES: readonly StoredCredential['type'][] = ['api_key', 'access_token'];
+
+function sanitizeCredential(value: unknown, where: string): StoredCredential {
+  if (!isObject(value)) throw new InvalidRecordError(`${where} must be an object`);
+  const type = value['type'];
+  if (!CREDENTIAL_TYPES.includes(type as StoredCredential['type'])) throw new InvalidRecordError(`${where}.type must be one of ${CREDENTIAL_TYPES.join(', ')}`);
+  const expires = optional(value, 'expires_at');
+  if (expires !== undefined && typeof expires !== 'string') throw new InvalidRecordError(`${where}.expires_at must be a string or null`);
+  const credential: StoredCredential = { type: type as StoredCredential['type'], value: requireString(value, 'value', where), expires_at: expires ?? null };
+  const scope = optional(value, 'scope');
+  if (scope !== undefined) {
+    if (typeof scope !== 'string') throw new InvalidRecordError(`${where}.scope must be a string`);
+    credential.scope = scope;
+  }
+  return credential;
+}
+
 /**
  * A validated deep copy of `value` with only the contract's members. Throws `InvalidRecordError`
  * naming the offending member (prefixed with `where`) when the shape is wrong.
@@ -76,10 +93,17 @@ export function sanitizeRecord(value: unknown, where = 'record'): IssuerRecord {
     registration_type: registrationType as RegistrationType,
     claimed: value['claimed'],
   };
+  const dialect = optional(value, 'dialect');
+  if (dialect !== undefined) {
+    if (dialect !== 'v0.1') throw new InvalidRecordError(`${where}.dialect must be v0.1 when present`);
+    record.dialect = dialect;
+  }
   const identity = optional(value, 'identity');
   if (identity !== undefined) record.identity = sanitizeIdentity(identity, `${where}.identity`);
   const accessToken = optional(value, 'access_token');
   if (accessToken !== undefined) record.access_token = sanitizeAccessToken(accessToken, `${where}.access_token`);
+  const credential = optional(value, 'credential');
+  if (credential !== undefined) record.credential = sanitizeCredential(credential, `${where}.credential`);
   return record;
 }
 

@@ -102,12 +102,19 @@ const bytes = (...parts: (string | Uint8Array)[]): Uint8Array => Buffer.concat(p
 /** The POST endpoints the service advertises, with the body kind each takes. */
 function targets(service: Discovered): Target[] {
   const { endpoints, dialects } = service;
-  const list: Target[] = [{ name: 'identity', url: endpoints.identity, kind: 'json', sample: '{"type":"anonymous"}' }];
+  const list: Target[] = [];
+  if (endpoints.identity) list.push({ name: 'identity', url: endpoints.identity, kind: 'json', sample: '{"type":"anonymous"}' });
   if (endpoints.claim) list.push({ name: 'claim', url: endpoints.claim, kind: 'json', sample: '{"type":"service_auth","claim_token":"clm_x","login_hint":"a@example.com"}' });
   if (endpoints.claimComplete && dialects.current) list.push({ name: 'claim/complete', url: endpoints.claimComplete, kind: 'json', sample: '{"claim_token":"clm_x","user_code":"123456"}' });
   list.push({ name: 'token', url: endpoints.token, kind: 'form', sample: `grant_type=${encodeURIComponent(grantTypes.jwtBearer)}&assertion=x.y.z` });
   if (endpoints.revocation) list.push({ name: 'revocation', url: endpoints.revocation, kind: 'form', sample: 'token=x', lenient: true });
   if (endpoints.events) list.push({ name: 'events', url: endpoints.events, kind: 'secevent', sample: 'e30.e30.' });
+  const { register_uri: register, claim_uri: claim } = service.agentAuth;
+  if (dialects.v01 && typeof register === 'string') list.push({ name: 'v0.1 register', url: register, kind: 'json', sample: '{"type":"anonymous","requested_credential_type":"api_key"}' });
+  if (dialects.v01 && typeof claim === 'string') {
+    list.push({ name: 'v0.1 claim', url: claim, kind: 'json', sample: '{"claim_token":"clm_x","email":"a@example.com"}' });
+    list.push({ name: 'v0.1 claim/complete', url: `${claim.replace(/\/$/, '')}/complete`, kind: 'json', sample: '{"claim_token":"clm_x","otp":"123456"}' });
+  }
   return list;
 }
 
@@ -120,7 +127,7 @@ function shapeCases(target: Target, random: () => number): [string, string | Uin
         ['truncated JSON', '{"type":"anonymous"', false],
         ['a top-level array', `[${target.sample}]`, false],
         ['a top-level null', 'null', false],
-        ['every member null', '{"type":null,"claim_token":null,"login_hint":null,"user_code":null,"refresh_token":null}', false],
+        ['every member null', '{"type":null,"claim_token":null,"login_hint":null,"user_code":null,"refresh_token":null,"email":null,"otp":null,"requested_credential_type":null}', false],
         ['nesting 5000 levels deep', `${'['.repeat(5000)}${']'.repeat(5000)}`, false],
         ['__proto__ and constructor members', '{"__proto__":{"type":"anonymous"},"constructor":{"prototype":{"type":"anonymous"}}}', false],
         ['a 60 KiB string value', `{"type":"${HUGE}","claim_token":"${HUGE.slice(0, 1024)}"}`, false],
@@ -147,7 +154,8 @@ function shapeCases(target: Target, random: () => number): [string, string | Uin
 /**
  * The seeded sweep: for every advertised POST endpoint, a wrong method, an empty body, bytes that are
  * not UTF-8, a wrong content type, then the malformed shapes of its body kind: 54 requests against a
- * service with identity, claim, complete, token and revocation endpoints, 62 with an events endpoint.
+ * service with identity, claim, complete, token and revocation endpoints, 62 with an events endpoint,
+ * and 12 more for each v0.1 endpoint (register_uri, claim_uri, <claim_uri>/complete).
  */
 export function fuzzCases(service: Discovered, seed = 0x5eed): FuzzCase[] {
   const random = seeded(seed);

@@ -1,6 +1,7 @@
 import { grantTypes } from '@authmd/protocol';
 import { CheckFailed, requireThat, type Check } from '../check.ts';
 import type { CheckContext } from '../context.ts';
+import { identityUrl } from '../flows.ts';
 
 import { describeAnswer, type SendOptions } from '../http.ts';
 import { expectJsonError, fuzzCases, fuzzProblem, type ErrorExpectation } from './bad-input-steps.ts';
@@ -35,7 +36,7 @@ export const badInputChecks: Check[] = [
     ref: 'profile §3; auth.md §2.1',
     async run(ctx) {
       const service = await ctx.service();
-      await expectRefused(ctx, service.endpoints.identity, 'POST {"type": (truncated JSON) to the identity endpoint', { body: '{"type":', headers: JSON_TYPE }, INVALID_REQUEST);
+      await expectRefused(ctx, identityUrl(service), 'POST {"type": (truncated JSON) to the identity endpoint', { body: '{"type":', headers: JSON_TYPE }, INVALID_REQUEST);
     },
   },
   {
@@ -45,7 +46,7 @@ export const badInputChecks: Check[] = [
     ref: 'profile §3 (413 over 64 KiB)',
     async run(ctx) {
       const service = await ctx.service();
-      await expectRefused(ctx, service.endpoints.identity, 'POST a 1 MiB anonymous registration to the identity endpoint', { body: paddedRegistration(MIB), headers: JSON_TYPE }, { status: [413, 400] });
+      await expectRefused(ctx, identityUrl(service), 'POST a 1 MiB anonymous registration to the identity endpoint', { body: paddedRegistration(MIB), headers: JSON_TYPE }, { status: [413, 400] });
     },
   },
   {
@@ -55,7 +56,7 @@ export const badInputChecks: Check[] = [
     ref: 'auth.md §2.1 (requests are application/json); profile §3',
     async run(ctx) {
       const service = await ctx.service();
-      const url = service.endpoints.identity;
+      const url = identityUrl(service);
       const registration = '{"type":"anonymous"}';
       await expectRefused(ctx, url, 'POST {"type":"anonymous"} as text/plain to the identity endpoint', { body: registration, headers: { 'content-type': 'text/plain' } });
       await expectRefused(ctx, url, 'POST type=anonymous as a form to the identity endpoint', { body: 'type=anonymous', headers: FORM_TYPE });
@@ -69,7 +70,7 @@ export const badInputChecks: Check[] = [
     ref: 'auth.md §2.3, §2.16',
     async run(ctx) {
       const service = await ctx.service();
-      await expectRefused(ctx, service.endpoints.identity, 'POST {"type":"password"} to the identity endpoint', { body: { type: 'password', username: 'agent', password: 'hunter2' } }, INVALID_REQUEST);
+      await expectRefused(ctx, identityUrl(service), 'POST {"type":"password"} to the identity endpoint', { body: { type: 'password', username: 'agent', password: 'hunter2' } }, INVALID_REQUEST);
     },
   },
   {

@@ -157,7 +157,15 @@ function checkAgentAuth(service: Discovered): void {
 function checkAgentAuthV01(service: Discovered): void {
   const agentAuth = service.agentAuth;
   const problems = new Problems();
-  for (const name of ['register_uri', 'claim_uri', 'revocation_uri']) expectUrl(problems, agentAuth, name);
+  for (const name of ['register_uri', 'claim_uri']) expectUrl(problems, agentAuth, name);
+  // revocation_uri is where a trusted provider posts its logout token (protocol-reference §7.4): due when
+  // the service takes providers' ID-JAGs, and optional (but a URL when present) when it trusts none.
+  const idJag = isStringArray(agentAuth.identity_assertion?.assertion_types_supported) && agentAuth.identity_assertion.assertion_types_supported.includes(tokenTypes.idJag);
+  if (idJag) {
+    problems.expect(isHttpUrl(agentAuth.revocation_uri), `revocation_uri must be a URL (identity_assertion takes ${tokenTypes.idJag}, so providers need their logout endpoint), got ${show(agentAuth.revocation_uri)}`);
+  } else if (agentAuth.revocation_uri !== undefined) {
+    expectUrl(problems, agentAuth, 'revocation_uri');
+  }
   const types = agentAuth.identity_types_supported;
   problems.expect(isStringArray(types) && types.length > 0, `identity_types_supported must be a non-empty array of strings, got ${show(types)}`);
   // v0.1 registration names the credential it wants, so each method lists the ones it can return.
@@ -383,7 +391,7 @@ export const discoveryChecks: Check[] = [
   {
     id: 'discovery.agent-auth-v01',
     group: 'discovery',
-    title: 'A service advertising v0.1 (register_uri) also has claim_uri, revocation_uri and the credential types of each method',
+    title: 'A service advertising v0.1 (register_uri) also has claim_uri, the credential types of each method, and revocation_uri when it takes providers\' ID-JAGs',
     ref: 'auth.md v0.1 (protocol-reference §7.1); profile §1',
     async run(ctx) {
       const service = await ctx.discover();

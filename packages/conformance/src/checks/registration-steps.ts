@@ -5,7 +5,7 @@
 import { expectEqual, expectThat, requireThat } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
-import { registerAnonymous, type Registration } from '../flows.ts';
+import { identityUrl, NO_IDENTITY_ENDPOINT, registerAnonymous, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { decodeJwt } from '../jwt.ts';
 
@@ -20,8 +20,8 @@ export function sharedAnonymous(ctx: CheckContext): Promise<Registration> {
 /** The identity endpoint, which only the `current` and `v0.7` dialects have. */
 export async function identityEndpoint(ctx: CheckContext): Promise<string> {
   const service = await ctx.service();
-  requireThat(service.dialects.current || service.dialects.v07, 'the service advertises no agent_auth.identity_endpoint (only v0.1 register_uri)');
-  return service.endpoints.identity;
+  requireThat(service.dialects.current || service.dialects.v07, NO_IDENTITY_ENDPOINT);
+  return identityUrl(service);
 }
 
 /** `a.b.c` of a JSON body; undefined when any step is missing. */

@@ -31,7 +31,7 @@ async function workingAccessToken(ctx: CheckContext, registration: Registration)
 }
 
 /** Fails unless the API answers 401 to the token within the propagation allowance. */
-async function expectApiRefuses(ctx: CheckContext, accessToken: string, what: string): Promise<void> {
+export async function expectApiRefuses(ctx: CheckContext, accessToken: string, what: string): Promise<void> {
   const deadline = Date.now() + PROPAGATION_MS;
   let answer = await callApi(ctx, accessToken);
   while (answer.status !== 401 && Date.now() < deadline) {

@@ -1,4 +1,4 @@
-import { Browser, parseForms, signInCodeIn, unescapeHtml, type Fetcher, type Page } from './browser.ts';
+import { Browser, parseForms, signInCodeIn, unescapeHtml, type Fetcher, type MailboxMessage, type Page } from './browser.ts';
 import type { HumanDriver } from './driver.ts';
 
 /**
@@ -178,13 +178,53 @@ export class AuthmdPagesHuman implements HumanDriver {
 
   /** The newest sign-in code mailed to `email`, from the development mailbox. */
   private async mailedCode(email: string): Promise<string> {
+    const messages = await this.mailbox(`signing in as ${email} needs the code mailed to that address`);
+    const code = signInCodeIn(messages, email);
+    if (!code) {
+      throw new Error(`no sign-in code for ${email} in the development mailbox (${messages.length} messages); expected the newest message to that address to carry a 6-digit code`);
+    }
+    return code;
+  }
+
+  /**
+   * v0.1: the code of the newest message to `email` in the development mailbox, the claim email the
+   * service just sent ("read this code to your agent: 123456"). An email that carries only its link
+   * (as the published v0.1 sample's does) is followed as a person would: open the link's page and press
+   * its button ("Show me a new code"), which shows the code.
+   */
+  async emailedCode(email: string): Promise<string> {
+    const deadline = Date.now() + EMAIL_WAIT_MS;
+    let message: MailboxMessage | undefined;
+    for (;;) {
+      const messages = await this.mailbox(`reading the claim email to ${email}`);
+      message = messages.find((m) => emailKey(m.to) === emailKey(email));
+      if (message || Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (!message) throw new Error(`no email to ${email} in the development mailbox within ${EMAIL_WAIT_MS / 1000} s; expected the claim email the service sends when the agent asks`);
+    const code = claimCodeIn(message);
+    if (code) return code;
+    const link = claimLinkIn(message.text, this.origin);
+    if (!link) {
+      throw new Error(`the email to ${email} ("${excerpt(message.subject, 120)}") carries neither a 6-digit code nor a link to ${this.origin}: "${excerpt(message.text)}"`);
+    }
+    const browser = this.browserFor(email);
+    const page = await browser.open(link);
+    const form = parseForms(page.html).find((f) => f.method === 'post');
+    if (page.status !== 200 || !form) throw new Error(`the claim email's link ${link} did not open a page with a button to show the code: ${seen(page)}`);
+    const shown = await browser.submit(page, form.action);
+    const revealed = pageCode(shown.html) ?? /\b(\d{6})\b/.exec(visibleText(shown.html))?.[1];
+    if (shown.status !== 200 || !revealed) throw new Error(`after pressing "${form.buttons[0] ?? 'the button'}" on ${link}, the page shows no code: ${seen(shown)}`);
+    return revealed;
+  }
+
+  /** Every message of the development mailbox, newest first; `why` says what needed it (for the error). */
+  private async mailbox(why: string): Promise<MailboxMessage[]> {
     const url = `${this.base}/dev/mailbox.json`;
     const response = await this.fetcher(url, { redirect: 'manual' });
     const text = await response.text();
     if (response.status === 404) {
-      throw new Error(
-        `signing in as ${email} needs the code mailed to that address, but ${url} answered 404: this driver needs the development mailbox of authmd's demo; for another service use \`--human manual\``,
-      );
+      throw new Error(`${why}, but ${url} answered 404: this driver needs the development mailbox of authmd's demo; for another service use \`--human manual\``);
     }
     let messages: unknown;
     try {
@@ -195,12 +235,21 @@ export class AuthmdPagesHuman implements HumanDriver {
     if (response.status !== 200 || !Array.isArray(messages)) {
       throw new Error(`the development mailbox ${url} answered HTTP ${response.status} ${excerpt(text)}; expected 200 and {"messages":[…]}`);
     }
-    const code = signInCodeIn(messages, email);
-    if (!code) {
-      throw new Error(`no sign-in code for ${email} in the development mailbox (${messages.length} messages); expected the newest message to that address to carry a 6-digit code`);
-    }
-    return code;
+    return messages as MailboxMessage[];
   }
+}
+
+/** How long the driver waits for a claim email to reach the development mailbox. */
+const EMAIL_WAIT_MS = 3_000;
+
+/** The code a v0.1 claim email asks the person to read to the agent (its text, else its subject). */
+export function claimCodeIn(message: MailboxMessage): string | undefined {
+  return /read this code to your agent:\s*(\d{6})\b/i.exec(message.text)?.[1] ?? /\b(\d{6})\b/.exec(message.subject)?.[1];
+}
+
+/** The first link of an email's text to `origin`. */
+function claimLinkIn(text: string, origin: string): string | undefined {
+  return [...text.matchAll(/https?:\/\/[^\s"'<>]+/g)].map((match) => match[0]).find((url) => URL.canParse(url) && new URL(url).origin === origin);
 }
 
 /** The 6-digit code a claim page shows after Authorize (`data-testid="page-code"`), if any. */

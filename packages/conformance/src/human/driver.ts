@@ -13,6 +13,11 @@ export interface HumanDriver {
   typeIn(verificationUri: string, email: string, userCode: string): Promise<void>;
   /** Sign in as `email`, open the link and press Deny. */
   deny(verificationUri: string, email: string): Promise<void>;
+  /**
+   * v0.1 (emailed code): the service has just emailed `email` about letting an agent act for them;
+   * read the 6-digit code from that email (or from the page its link opens) and resolve to it.
+   */
+  emailedCode(email: string): Promise<string>;
   /** Releases what the driver holds (stdin, sessions). */
   close?(): Promise<void> | void;
 }

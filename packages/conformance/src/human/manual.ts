@@ -52,6 +52,19 @@ export class ManualHuman implements HumanDriver {
     });
   }
 
+  emailedCode(email: string): Promise<string> {
+    return this.inTurn(async () => {
+      this.say(`Open the email the service just sent to ${email} (it asks to let an agent act for you), then type the 6-digit code it gives (in the email, or on the page its link opens) and press Enter:`);
+      for (;;) {
+        const line = await this.nextLine('the 6-digit code from the email');
+        const code = line.replace(/[\s-]/g, '');
+        if (/^\d{6}$/.test(code)) return code;
+        const reason = code === '' ? 'Nothing was typed' : `"${line.trim()}" is not 6 digits`;
+        this.say(`${reason}. Type the 6-digit code from the email and press Enter:`);
+      }
+    });
+  }
+
   /** Closes the readline interface; a question still waiting rejects. */
   close(): void {
     this.closed = true;

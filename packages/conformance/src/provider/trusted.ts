@@ -2,13 +2,13 @@ import { tokenTypes } from '@authmd/protocol';
 import { CheckFailed, requireThat, Skipped } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import { describeAnswer } from '../http.ts';
-import { readRegistration, type Registration } from '../flows.ts';
+import { identityUrl, readRegistration, type Registration } from '../flows.ts';
 import type { TestProvider } from './test-provider.ts';
 
 /** `POST /agent/identity` with an ID-JAG, the body every dialect accepts. */
 export async function registerWithIdJag(ctx: CheckContext, assertion: string) {
   const service = await ctx.service();
-  return ctx.http.postJson(service.endpoints.identity, { type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion });
+  return ctx.http.postJson(identityUrl(service), { type: 'identity_assertion', assertion_type: tokenTypes.idJag, assertion });
 }
 
 /**

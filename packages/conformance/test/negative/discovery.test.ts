@@ -12,7 +12,7 @@ const PRM = '/.well-known/oauth-protected-resource';
 const AS = '/.well-known/oauth-authorization-server';
 const JWKS = '/.well-known/jwks.json';
 
-const { start: broken } = brokenServices();
+const { start: broken, startWithProvider } = brokenServices();
 
 /** A breakage that rewrites the JSON document served at `path`. */
 function editDocument(path: string, edit: (body: any, request: ProxiedRequest) => void): Breakage {
@@ -120,7 +120,8 @@ describe('discovery checks fail against a broken service', () => {
     );
     const result = await runCheck(service, 'discovery.agent-auth');
     expect(result.outcome).toBe('fail');
-    expect(result.message).toMatch(/identity_assertion\.assertion_types_supported must include urn:ietf:params:oauth:token-type:id-jag, got nothing/);
+    // With v0.1 on, the demo lists verified_email there (v0.1's identity assertion of an email), never the ID-JAG type without a provider.
+    expect(result.message).toMatch(/identity_assertion\.assertion_types_supported must include urn:ietf:params:oauth:token-type:id-jag, got \["verified_email"\]/);
     expect(result.message).toMatch(/events_supported must name the event schemas/);
   });
 
@@ -138,13 +139,36 @@ describe('discovery checks fail against a broken service', () => {
     expect(result.message).toMatch(/lists urn:workos:agent-auth:grant-type:claim, but agent_auth\.claim_endpoint is nothing/);
   });
 
-  it('discovery.agent-auth-v01: register_uri without claim_uri, revocation_uri or credential types', async () => {
-    const service = await broken(editDocument(AS, (body, request) => (body.agent_auth.register_uri = `http://${request.headers.host}/agent/auth`)));
+  it('discovery.agent-auth-v01: register_uri without claim_uri or the credential types of anonymous registration', async () => {
+    const service = await broken(
+      editDocument(AS, (body) => {
+        delete body.agent_auth.claim_uri;
+        delete body.agent_auth.anonymous;
+      }),
+    );
     const result = await runCheck(service, 'discovery.agent-auth-v01');
     expect(result.outcome).toBe('fail');
     expect(result.message).toMatch(/claim_uri must be a URL, got nothing/);
-    expect(result.message).toMatch(/revocation_uri must be a URL, got nothing/);
     expect(result.message).toMatch(/anonymous\.credential_types_supported must name its credentials/);
+  });
+
+  it('discovery.agent-auth-v01: a service that takes ID-JAGs on v0.1 without revocation_uri, and a revocation_uri that is not a URL', async () => {
+    const { service } = await startWithProvider(() => editDocument(AS, (body) => delete body.agent_auth.revocation_uri));
+    const result = await runCheck(service, 'discovery.agent-auth-v01');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/revocation_uri must be a URL \(identity_assertion takes urn:ietf:params:oauth:token-type:id-jag, so providers need their logout endpoint\), got nothing/);
+
+    const untrusting = await broken(editDocument(AS, (body) => (body.agent_auth.revocation_uri = 'not a url')));
+    const second = await runCheck(untrusting, 'discovery.agent-auth-v01');
+    expect(second.outcome).toBe('fail');
+    expect(second.message).toMatch(/revocation_uri must be a URL, got "not a url"/);
+  });
+
+  it('discovery.agent-auth-v01 passes without revocation_uri when the service trusts no provider (it is the providers\' logout endpoint)', async () => {
+    const service = await broken({});
+    const metadata = await (await fetch(`${service.base}${AS}`)).json();
+    expect(metadata.agent_auth.revocation_uri).toBeUndefined();
+    expect(await runCheck(service, 'discovery.agent-auth-v01')).toMatchObject({ outcome: 'pass' });
   });
 
   it('discovery.skill: auth.md served as HTML', async () => {
@@ -211,17 +235,21 @@ describe('discovery checks fail against a broken service', () => {
 });
 
 describe('discovery checks against the real service', () => {
-  it('every discovery check passes (v0.1 is skipped: the demo does not speak it)', async () => {
+  it('every discovery check passes, v0.1 included', async () => {
     const service = await broken({});
     const results = await runChecks(service, ['discovery']);
     expect(results.map((r) => r.id)).toEqual(discoveryChecks.map((check) => check.id));
     for (const result of results) {
-      if (result.id === 'discovery.agent-auth-v01') {
-        expect(result).toMatchObject({ outcome: 'skip', message: expect.stringMatching(/does not advertise the v0\.1 dialect/) });
-      } else {
-        expect({ id: result.id, outcome: result.outcome, message: result.message }).toEqual({ id: result.id, outcome: 'pass', message: undefined });
-      }
+      expect({ id: result.id, outcome: result.outcome, message: result.message }).toEqual({ id: result.id, outcome: 'pass', message: undefined });
     }
+  });
+
+  it('every discovery check passes against a service that trusts a provider (revocation_uri advertised)', async () => {
+    const { provider, service } = await startWithProvider();
+    const report = await runConformance({ base: service.base, api: service.api, only: ['discovery'], provider });
+    expect(report.results.map((r) => [r.id, r.outcome, r.message])).toEqual(discoveryChecks.map((check) => [check.id, 'pass', undefined]));
+    const metadata = await (await fetch(`${service.base}${AS}`)).json();
+    expect(metadata.agent_auth.revocation_uri).toBe(`${service.base}/agent/auth/revoke`);
   });
 
   it('discovery.challenge is skipped, saying to pass --api, when no API was given and the resource is not protected', async () => {

@@ -68,7 +68,8 @@ describe('revocation checks against the unbroken service', () => {
   it('all pass', async () => {
     const service = await start({});
     const results = await runChecks(service, ['revocation']);
-    expect(results.map((r) => [r.id, r.outcome, r.message])).toEqual(revocationChecks.map((c) => [c.id, 'pass', undefined]));
+    // v0.1's API key revocation (src/checks/v01.ts) runs with the group: the demo speaks v0.1.
+    expect(results.map((r) => [r.id, r.outcome, r.message])).toEqual([...revocationChecks.map((c) => c.id), 'revocation.v01-api-key'].map((id) => [id, 'pass', undefined]));
   });
 
   it('all skip, saying why, when the service advertises no revocation_endpoint', async () => {
@@ -80,6 +81,6 @@ describe('revocation checks against the unbroken service', () => {
       },
     });
     const results = await runChecks(service, ['revocation']);
-    expect(results.map((r) => [r.id, r.outcome, r.message])).toEqual(revocationChecks.map((c) => [c.id, 'skip', 'the service advertises no revocation_endpoint']));
+    expect(results.map((r) => [r.id, r.outcome, r.message])).toEqual([...revocationChecks.map((c) => c.id), 'revocation.v01-api-key'].map((id) => [id, 'skip', 'the service advertises no revocation_endpoint']));
   });
 });

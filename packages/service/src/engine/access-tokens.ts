@@ -17,6 +17,11 @@ interface CachedToken {
 
 const MAX_CACHED = 50_000;
 
+/** Not revoked, and not expired (an API key has no expiry). */
+function isLive(row: AccessTokenRow, now: number): boolean {
+  return row.revoked_at === null && (row.expires_at === null || row.expires_at > now);
+}
+
 /**
  * Opaque access tokens, stored as SHA-256 hashes. Validation is a lookup by hash, served from a
  * short-lived in-memory cache. Every revocation made through this object clears the cache before
@@ -47,11 +52,16 @@ export class AccessTokens {
     this.subscription?.close();
   }
 
+  /**
+   * An access token of `lifetimeMs`, or (v0.1) an API key: the same kind of row, without expiry,
+   * whose scopes follow its registration's claim (`upgradeApiKeys`).
+   */
   async issue(
     tx: StoreOps,
-    grant: { registrationId: string; userId: string | null; scopes: string[]; resource: string; lifetimeMs: number },
+    grant: { registrationId: string; userId: string | null; scopes: string[]; resource: string } & ({ lifetimeMs: number } | { apiKey: true }),
   ): Promise<IssuedAccessToken> {
-    const accessToken = opaqueValue(this.random, prefixes.accessToken);
+    const apiKey = 'apiKey' in grant;
+    const accessToken = opaqueValue(this.random, apiKey ? prefixes.apiKey : prefixes.accessToken);
     const now = this.clock();
     const row: AccessTokenRow = {
       token_hash: hashSecret(accessToken),
@@ -60,8 +70,9 @@ export class AccessTokens {
       scope: grant.scopes.join(' '),
       resource: grant.resource,
       issued_at: now,
-      expires_at: now + grant.lifetimeMs,
+      expires_at: apiKey ? null : now + grant.lifetimeMs,
       revoked_at: null,
+      kind: apiKey ? 'api_key' : null,
     };
     await tx.insert(accessTokens, row);
     return { accessToken, row };
@@ -81,7 +92,7 @@ export class AccessTokens {
       row = await this.store.get(accessTokens, hash);
       if (row && this.cacheMs > 0 && trusted && epoch === this.epoch) this.remember(hash, row, now);
     }
-    if (!row || row.revoked_at !== null || row.expires_at <= now) return undefined;
+    if (!row || !isLive(row, now)) return undefined;
     return row;
   }
 
@@ -91,7 +102,7 @@ export class AccessTokens {
    */
   async lookup(accessToken: string): Promise<AccessTokenRow | undefined> {
     const row = await this.store.get(accessTokens, hashSecret(accessToken));
-    if (!row || row.revoked_at !== null || row.expires_at <= this.clock()) return undefined;
+    if (!row || !isLive(row, this.clock())) return undefined;
     return row;
   }
 
@@ -104,9 +115,19 @@ export class AccessTokens {
     return revoked ? row : undefined;
   }
 
-  /** Revokes every live token of a registration; returns how many. */
+  /** Revokes every live token of a registration (API keys included); returns how many. */
   revokeForRegistration(tx: StoreOps, registrationId: string): Promise<number> {
     return tx.updateWhere(accessTokens, 'registration_id', registrationId, { revoked_at: this.clock() }, { revoked_at: null });
+  }
+
+  /** Revokes a registration's live access tokens but not its API keys (a claim: the keys are upgraded instead). */
+  revokeAccessTokensOf(tx: StoreOps, registrationId: string): Promise<number> {
+    return tx.updateWhere(accessTokens, 'registration_id', registrationId, { revoked_at: this.clock() }, { revoked_at: null, kind: null });
+  }
+
+  /** Gives a registration's live API keys new scopes (v0.1: an anonymous claim upgrades the key in place); returns how many. */
+  upgradeApiKeys(tx: StoreOps, registrationId: string, update: { scopes: string[]; userId: string }): Promise<number> {
+    return tx.updateWhere(accessTokens, 'registration_id', registrationId, { scope: update.scopes.join(' '), user_id: update.userId }, { revoked_at: null, kind: 'api_key' });
   }
 
   /**
@@ -135,6 +156,6 @@ export class AccessTokens {
 
   private remember(hash: string, row: AccessTokenRow, now: number): void {
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(hash, { row, cachedUntil: Math.min(now + this.cacheMs, row.expires_at) });
+    this.cache.set(hash, { row, cachedUntil: Math.min(now + this.cacheMs, row.expires_at ?? Infinity) });
   }
 }

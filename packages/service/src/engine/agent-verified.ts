@@ -15,7 +15,7 @@ import { registrations, type RegistrationRow, type UserRow } from '../schema.ts'
 import { hashSecret, keyedDigest, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
-import { newAttempt } from './attempts.ts';
+import { createAttempt, newAttempt } from './attempts.ts';
 import { bindToUser, type Claimed } from './claim-completion.ts';
 import type { EngineContext } from './context.ts';
 import { delegationKey, matchIdentity } from './delegations.ts';
@@ -26,6 +26,7 @@ import * as lifecycle from './registration-lifecycle.ts';
 import type { RegistrationState } from './registration-lifecycle.ts';
 import { KEEP_AFTER_CLAIM_WINDOW_MS } from './registrations.ts';
 import { userClaims } from './users.ts';
+import { chargeClaimEmail, sendClaimEmail } from './v01-mail.ts';
 
 /**
  * The Agent Verified flow: a trusted provider's ID-JAG asserts the user. A known link (or a new
@@ -33,14 +34,28 @@ import { userClaims } from './users.ts';
  * for the first time needs that account's human to confirm, through the claim ceremony.
  */
 
+/**
+ * How a first link is confirmed: on the service's page by the signed-in account (`current`, `v0.7`),
+ * or (v0.1) by the code emailed to the account's address, read back by the agent. `credential` is
+ * what a v0.1 agent gets once it is confirmed.
+ */
+export type StepUpBy = { kind: 'page' } | { kind: 'email'; credential: NonNullable<RegistrationRow['credential_type']>; handle: (view: V01StepUp) => Record<string, unknown> };
+
+/** What a v0.1 agent needs to finish a first link by the emailed code. */
+export interface V01StepUp {
+  id: string;
+  claimToken: string;
+  claimExpiresAt: number;
+}
+
 /** `POST /agent/identity {type:"identity_assertion"}`. Throws 401 interaction_required (with a ceremony) for a first link. */
-export async function registerWithIdJag(ctx: EngineContext, request: { assertion: string; clientIp?: string }): Promise<RegistrationView> {
+export async function registerWithIdJag(ctx: EngineContext, request: { assertion: string; clientIp?: string; stepUpBy?: StepUpBy }): Promise<RegistrationView> {
   if (ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
   await ctx.store.transaction((tx) => checkRegistrationRate(ctx, tx, 'identity_assertion', request.clientIp));
   const idJag = await verifyIdJag(ctx, request.assertion);
   const match = await matchIdentity(ctx, idJag);
   const existing = await registrationOf(ctx, idJag);
-  if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp);
+  if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp, request.stepUpBy ?? { kind: 'page' });
   const registration = await cleanRegistration(ctx, idJag, match.user, existing, request.clientIp);
   const identity = await mintAssertion(ctx, registration, { ...userClaims(match.user), ...(idJag.amr ? { amr: idJag.amr } : {}) });
   return { id: registration.id, type: 'identity_assertion', identity, scopes: { kind: 'granted', scopes: ctx.config.scopes.postClaim } };
@@ -147,27 +162,19 @@ async function revived(ctx: EngineContext, registration: RegistrationRow): Promi
 }
 
 /** A first link to an existing account: a registration waiting for that account's human, and the 401 that says so. */
-async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, existing: RegistrationRow | undefined, clientIp: string | undefined): Promise<ProtocolError> {
-  const now = ctx.clock();
-  const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
-  const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
-  const pending = {
-    claim_token_hash: hashSecret(claimToken),
-    claim_expires_at: claimExpiresAt,
-    link_user_id: user.id,
-    expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,
-  };
-  const id = existing?.id ?? providerRegistrationId(ctx, idJag);
+async function stepUp(
+  ctx: EngineContext,
+  idJag: VerifiedIdJag,
+  user: UserRow,
+  existing: RegistrationRow | undefined,
+  clientIp: string | undefined,
+  by: StepUpBy,
+): Promise<ProtocolError> {
+  // A v0.1 agent can only confirm by an emailed code: an account known only by phone gets the page.
+  if (by.kind === 'email' && user.email) return stepUpByEmail(ctx, idJag, user as UserRow & { email: string }, existing, clientIp, by);
+  const { claimToken, claimExpiresAt, pending } = pendingLink(ctx, user, null);
   const { registration, attempt } = await ctx.store.transaction(async (tx: StoreOps) => {
-    const current = await tx.get(registrations, id);
-    let registration: RegistrationRow;
-    if (current) {
-      // Asking again replaces the earlier claim token and attempt.
-      registration = await lifecycle.relink(ctx, tx, current, pending);
-    } else {
-      registration = { ...providerRegistration(ctx, idJag, clientIp), ...pending };
-      await lifecycle.create(ctx, tx, registration, { provider: idJag.iss });
-    }
+    const registration = await pendingRegistration(ctx, tx, idJag, existing, clientIp, pending);
     return { registration, attempt: await newAttempt(ctx, tx, registration, loginHintOf(user)) };
   });
   const view: RegistrationView = {
@@ -180,9 +187,66 @@ async function stepUp(ctx: EngineContext, idJag: VerifiedIdJag, user: UserRow, e
     `This ${idJag.provider.displayName} account matches an existing account here, which has not confirmed the link yet. ${errorSpec('interaction_required').hint}`,
   );
   return new ProtocolError('interaction_required', description, {
-    extra: registrationEnvelope(view, ctx.config.dialects, now),
+    extra: registrationEnvelope(view, ctx.config.dialects, ctx.clock()),
     headers: { 'WWW-Authenticate': `AgentAuth error="interaction_required", error_description="${description}"` },
   });
+}
+
+/** v0.1's first link: the matched account's address is emailed a code, which the agent sends back to `/agent/auth/claim/complete`. */
+async function stepUpByEmail(
+  ctx: EngineContext,
+  idJag: VerifiedIdJag,
+  user: UserRow & { email: string },
+  existing: RegistrationRow | undefined,
+  clientIp: string | undefined,
+  by: Extract<StepUpBy, { kind: 'email' }>,
+): Promise<ProtocolError> {
+  const { claimToken, claimExpiresAt, pending } = pendingLink(ctx, user, by.credential);
+  const { registration, attempt } = await ctx.store.transaction(async (tx: StoreOps) => {
+    await chargeClaimEmail(ctx, tx, user.email, clientIp);
+    const registration = await pendingRegistration(ctx, tx, idJag, existing, clientIp, pending);
+    return { registration, attempt: await createAttempt(ctx, tx, registration, user.email, { emailCode: true }) };
+  });
+  await sendClaimEmail(ctx, { to: user.email, code: attempt.emailCode!, attemptToken: attempt.attemptToken, registration });
+  const description = asciiDescription(
+    `This ${idJag.provider.displayName} account matches an existing account here, which has not confirmed the link yet. Its owner was emailed a 6-digit code: ask them for it and send it with claim_token to ${ctx.config.issuer}${paths.v01.claimComplete}.`,
+  );
+  return new ProtocolError('interaction_required', description, {
+    extra: by.handle({ id: registration.id, claimToken, claimExpiresAt }),
+    headers: { 'WWW-Authenticate': `AgentAuth error="interaction_required", error_description="${description}"` },
+  });
+}
+
+/** A new claim token for a first link to `user`, and the registration fields that wait for it. */
+function pendingLink(ctx: EngineContext, user: UserRow, credential: RegistrationRow['credential_type']) {
+  const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
+  const claimExpiresAt = ctx.clock() + ctx.config.lifetimes.claimWindowMs;
+  const pending = {
+    claim_token_hash: hashSecret(claimToken),
+    claim_expires_at: claimExpiresAt,
+    link_user_id: user.id,
+    expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,
+    credential_type: credential,
+  };
+  return { claimToken, claimExpiresAt, pending };
+}
+
+/** The provider account's registration, made or asked again (which replaces its earlier claim token and attempt). */
+async function pendingRegistration(
+  ctx: EngineContext,
+  tx: StoreOps,
+  idJag: VerifiedIdJag,
+  existing: RegistrationRow | undefined,
+  clientIp: string | undefined,
+  pending: ReturnType<typeof pendingLink>['pending'],
+): Promise<RegistrationRow> {
+  const id = existing?.id ?? providerRegistrationId(ctx, idJag);
+  const registration: RegistrationRow = { ...providerRegistration(ctx, idJag, clientIp), ...pending };
+  let current = await tx.get(registrations, id);
+  // An absent row is not locked (PostgreSQL): a concurrent twin may insert it after the read, so the
+  // insert is an insert-if-absent, and a twin's row, read again after it, is asked again below.
+  if (!current && !(await lifecycle.create(ctx, tx, registration, { provider: idJag.iss }, { once: true }))) current = await tx.get(registrations, registration.id);
+  return current ? lifecycle.relink(ctx, tx, current, pending) : registration;
 }
 
 /**
@@ -213,6 +277,7 @@ function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp
     current_attempt_id: null,
     client_ip: clientIp ?? null,
     expires_at: null,
+    credential_type: null,
   };
 }
 

@@ -3,7 +3,7 @@ import { pagePaths } from '../pages/paths.ts';
 import { claimAttempts, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '../store/contract.ts';
-import { codeDigest, newCode } from './codes.ts';
+import { codeDigest, newCode, type CodePurpose } from './codes.ts';
 import type { EngineContext } from './context.ts';
 import * as lifecycle from './registration-lifecycle.ts';
 
@@ -22,6 +22,27 @@ export async function newAttempt(
   loginHint: string | null,
   link?: Parameters<typeof lifecycle.startAttempt>[4],
 ): Promise<AttemptView> {
+  const { row, attemptToken, agentCode } = await createAttempt(ctx, tx, registration, loginHint, { link });
+  return {
+    id: row.id,
+    verificationUri: `${ctx.config.issuer}${pagePaths.claim}?token=${attemptToken}`,
+    expiresAt: row.expires_at,
+    agentCode,
+    interval: row.interval_seconds,
+  };
+}
+
+/**
+ * The attempt itself, with its secrets: the attempt token (the page link), the agent code (v0.7),
+ * and with `emailCode` (v0.1) the code the person is emailed, which works without signing in.
+ */
+export async function createAttempt(
+  ctx: EngineContext,
+  tx: StoreOps,
+  registration: RegistrationRow,
+  loginHint: string | null,
+  options: { link?: Parameters<typeof lifecycle.startAttempt>[4]; emailCode?: boolean },
+): Promise<{ row: ClaimAttemptRow; attemptToken: string; agentCode?: string; emailCode?: string }> {
   const now = ctx.clock();
   const made = await tx.incrementWithin(`claim-attempts:${registration.id}`, ctx.config.lifetimes.claimWindowMs, now);
   if (made.count > ctx.config.limits.attemptsPerRegistration) {
@@ -30,7 +51,8 @@ export async function newAttempt(
   const id = opaqueValue(ctx.random, prefixes.attempt, 16);
   const attemptToken = opaqueValue(ctx.random, prefixes.attemptToken);
   // The type-in direction exists only for agents that speak v0.7; otherwise no agent code is made.
-  const agentCode = ctx.config.dialects.includes('v0.7') ? newCode(ctx) : undefined;
+  const agentCode = ctx.config.dialects.includes('v0.7') && !options.emailCode ? newCode(ctx) : undefined;
+  const emailCode = options.emailCode ? newCode(ctx) : undefined;
   const expiresAt = now + ctx.config.lifetimes.attemptMs;
   const row: ClaimAttemptRow = {
     id,
@@ -38,7 +60,7 @@ export async function newAttempt(
     attempt_token_hash: hashSecret(attemptToken),
     login_hint: loginHint,
     agent_code_hash: agentCode === undefined ? null : codeDigest(ctx, 'agent-code', id, agentCode),
-    page_code_hash: null,
+    page_code_hash: emailCode === undefined ? null : codeDigest(ctx, EMAIL_CODE, id, emailCode),
     created_at: now,
     expires_at: expiresAt,
     confirmed_at: null,
@@ -49,18 +71,16 @@ export async function newAttempt(
     interval_seconds: ctx.config.limits.pollIntervalSeconds,
     last_polled_at: null,
     purge_at: expiresAt + KEEP_AFTER_EXPIRY_MS,
+    emailed_at: emailCode === undefined ? null : now,
   };
   await tx.insert(claimAttempts, row);
-  await lifecycle.startAttempt(ctx, tx, registration, { id, loginHint }, link);
-  await ctx.audit.record({ type: 'claim.requested', at: now, registrationId: registration.id, data: { attempt_id: id, login_hint: loginHint } }, tx);
-  return {
-    id,
-    verificationUri: `${ctx.config.issuer}${pagePaths.claim}?token=${attemptToken}`,
-    expiresAt,
-    agentCode,
-    interval: row.interval_seconds,
-  };
+  await lifecycle.startAttempt(ctx, tx, registration, { id, loginHint }, options.link);
+  await ctx.audit.record({ type: 'claim.requested', at: now, registrationId: registration.id, data: { attempt_id: id, login_hint: loginHint, ...(emailCode ? { channel: 'email' } : {}) } }, tx);
+  return { row, attemptToken, agentCode, emailCode };
 }
+
+/** The code domain of v0.1's emailed code: it never matches at the read-back endpoint, nor the reverse. */
+export const EMAIL_CODE = 'email-code' satisfies CodePurpose;
 
 /** The registration's live attempt, or undefined when there is none (never started, or replaced). */
 export async function currentAttempt(ctx: EngineContext, registration: RegistrationRow): Promise<ClaimAttemptRow | undefined> {

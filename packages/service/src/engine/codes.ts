@@ -6,7 +6,7 @@ import type { EngineContext } from './context.ts';
  * and to the attempt they belong to, so a database dump does not reveal them (a plain hash of six
  * digits would be reversed in a second) and a code of one attempt means nothing for another.
  */
-export type CodePurpose = 'agent-code' | 'page-code' | 'sign-in';
+export type CodePurpose = 'agent-code' | 'page-code' | 'email-code' | 'sign-in';
 
 export function newCode(ctx: EngineContext): string {
   return randomDigits(ctx.random, 6);

@@ -38,10 +38,13 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
     return { kind: 'clean', user: linked };
   }
   const byEmail = idJag.email ? await ctx.store.findOne(users, 'email', normalizeEmail(idJag.email)) : undefined;
-  if (byEmail) return { kind: 'step-up', user: byEmail };
-  const byPhone = idJag.phone ? await ctx.store.findOne(users, 'phone', idJag.phone) : undefined;
-  if (byPhone) return { kind: 'step-up', user: byPhone };
-  return provisionJustInTime(ctx, idJag);
+  const byContact = byEmail ?? (idJag.phone ? await ctx.store.findOne(users, 'phone', idJag.phone) : undefined);
+  if (!byContact) return provisionJustInTime(ctx, idJag);
+  // The account may be the one a concurrent first ID-JAG of this very provider account just made:
+  // it made the user and the link in one transaction, so a link read after the account shows it.
+  // (Two reads are no snapshot: on PostgreSQL the twin can commit between them.)
+  if (!delegation?.user_id && (await ctx.store.get(delegations, key))?.user_id) return matchIdentity(ctx, idJag);
+  return { kind: 'step-up', user: byContact };
 }
 
 /** A new user and its delegation, in one transaction; a concurrent twin falls back to what won. */

@@ -13,12 +13,25 @@ import { providerRevoke } from './registration-lifecycle.ts';
 const MAX_EVENT_AGE_MS = 7 * 86_400_000;
 
 /**
- * `POST /agent/event/notify` (RFC 8417 SETs pushed per RFC 8935). The issuer is checked against the
- * trust list before any key is fetched; then `typ`, algorithm, signature, `aud`, `iat`, `jti`. The
- * `jti` is recorded in the same transaction as the event's effect, so a redelivered SET is
- * acknowledged without a second effect, and an acknowledged one is never lost.
+ * The two forms a provider's revocation arrives in: an RFC 8417 SET (`events` names what happened)
+ * or v0.1's OIDC back-channel-logout-style token, whose arrival is itself the revocation.
  */
-export async function receiveSecurityEvent(ctx: EngineContext, token: string): Promise<void> {
+export interface ProviderEventFormat {
+  typ: string;
+  /** `set`: act on the events listed; `logout`: the token revokes the user's delegation. */
+  kind: 'set' | 'logout';
+}
+export const SET_FORMAT: ProviderEventFormat = { typ: jwtTypes.secEvent, kind: 'set' };
+export const LOGOUT_FORMAT: ProviderEventFormat = { typ: jwtTypes.logout, kind: 'logout' };
+
+/**
+ * `POST /agent/event/notify` (RFC 8417 SETs pushed per RFC 8935), and v0.1's `POST /agent/auth/revoke`
+ * (`logout+jwt`). The issuer is checked against the trust list before any key is fetched; then
+ * `typ`, algorithm, signature, `aud`, `iat`, `jti`. The `jti` is recorded in the same transaction as
+ * the event's effect, so a redelivered token is acknowledged without a second effect, and an
+ * acknowledged one is never lost. Returns how many registrations it revoked (0 for a redelivery).
+ */
+export async function receiveSecurityEvent(ctx: EngineContext, token: string, format: ProviderEventFormat = SET_FORMAT): Promise<number> {
   let parts;
   try {
     parts = decodeJwt(token);
@@ -27,11 +40,11 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
   }
   const provider = ctx.trust.get(parts.payload.iss);
   if (!provider) throw new SetDeliveryError('invalid_issuer', 'The SET issuer is not a trusted provider of this service.');
-  if (!typMatches(parts.header.typ, jwtTypes.secEvent)) throw new SetDeliveryError('invalid_request', `A SET must have typ ${jwtTypes.secEvent}.`);
+  if (!typMatches(parts.header.typ, format.typ)) throw new SetDeliveryError('invalid_request', `This token must have typ ${format.typ}.`);
   if (typeof parts.header.alg !== 'string' || !provider.algorithms.includes(parts.header.alg)) {
     throw new SetDeliveryError('invalid_request', `SETs of this issuer must be signed with ${provider.algorithms.join(', ')}.`);
   }
-  const payload = await verify(ctx, provider, token);
+  const payload = await verify(ctx, provider, token, format.typ);
   const now = ctx.clock();
   const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
   if (aud.length !== 1 || aud[0] !== ctx.config.issuer) throw new SetDeliveryError('invalid_audience', `The SET aud must be exactly ${ctx.config.issuer}.`);
@@ -41,17 +54,19 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
   }
   if (typeof payload.sub !== 'string' || !payload.sub) throw new SetDeliveryError('invalid_request', 'The SET has no sub.');
   const events = payload.events;
-  if (typeof events !== 'object' || events === null || Array.isArray(events) || Object.keys(events).length === 0) {
+  if (format.kind === 'set' && (typeof events !== 'object' || events === null || Array.isArray(events) || Object.keys(events).length === 0)) {
     throw new SetDeliveryError('invalid_request', 'The SET has no events.');
   }
+  // Other event types are ignored (RFC 8417 §2.2); a logout token is a revocation whatever it lists.
+  const revokes = format.kind === 'logout' || Object.hasOwn(events as object, eventSchemas.assertionRevoked);
 
-  await ctx.store.transaction(async (tx) => {
+  const revoked = await ctx.store.transaction(async (tx) => {
     const fresh = await tx.insertIfAbsent(replays, { key: `set\0${provider.issuer}\0${payload.jti}`, expires_at: issuedAt + MAX_EVENT_AGE_MS + ctx.config.clockSkewMs });
-    if (!fresh) return; // delivered before: acknowledged again, nothing done twice
-    if (Object.hasOwn(events, eventSchemas.assertionRevoked)) await revokeDelegation(ctx, tx, provider.issuer, payload.sub!, revocationTime(ctx, payload, issuedAt));
-    // Other event types are ignored (RFC 8417 §2.2).
+    if (!fresh) return 0; // delivered before: acknowledged again, nothing done twice
+    return revokes ? revokeDelegation(ctx, tx, provider.issuer, payload.sub!, revocationTime(ctx, payload, issuedAt)) : 0;
   });
   await ctx.tokens.forgetCached();
+  return revoked;
 }
 
 /**
@@ -59,10 +74,12 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string): P
  * access and refresh tokens, identity assertions (the generation moves on), claim handles, and the
  * delegation itself (marked revoked; an ID-JAG minted later revives it).
  */
-async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string, revokedAt: number): Promise<void> {
+async function revokeDelegation(ctx: EngineContext, tx: StoreOps, iss: string, sub: string, revokedAt: number): Promise<number> {
   const key = delegationKey(iss, sub);
   await recordRevocation(ctx, tx, iss, sub, revokedAt);
-  for (const registration of await tx.findMany(registrations, 'delegation_key', key)) await providerRevoke(ctx, tx, registration, iss);
+  let revoked = 0;
+  for (const registration of await tx.findMany(registrations, 'delegation_key', key)) if (await providerRevoke(ctx, tx, registration, iss)) revoked += 1;
+  return revoked;
 }
 
 /**
@@ -75,10 +92,10 @@ function revocationTime(ctx: EngineContext, payload: JWTPayload, issuedAt: numbe
   return toe !== undefined && toe <= issuedAt + ctx.config.clockSkewMs && toe > issuedAt - MAX_EVENT_AGE_MS ? toe : issuedAt;
 }
 
-async function verify(ctx: EngineContext, provider: TrustedIssuer, token: string): Promise<JWTPayload> {
+async function verify(ctx: EngineContext, provider: TrustedIssuer, token: string, typ: string): Promise<JWTPayload> {
   try {
     const verified = await ctx.trust.verify(provider, token, {
-      typ: jwtTypes.secEvent,
+      typ,
       requiredClaims: ['iat', 'jti'],
       clockToleranceSeconds: ctx.config.clockSkewMs / 1000,
       now: ctx.clock(),

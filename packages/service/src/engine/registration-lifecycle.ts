@@ -162,7 +162,8 @@ export async function startAttempt(
 
 /**
  * A human took the registration over: bound to `user` at the next generation (every older
- * assertion stops working), its pre-claim access tokens revoked. A provider account it came with is
+ * assertion stops working), its pre-claim access tokens revoked, its API keys (v0.1) given the
+ * post-claim scopes. A provider account it came with is
  * kept only when `user` is the account it was matched to. `byCleanIdJag` is for a clean ID-JAG of
  * the provider account itself, which proves the link without a ceremony: it may also bind a pending
  * link whose claim window closed or that a provider revocation ended.
@@ -195,8 +196,11 @@ export async function claim(
   const bound = await tx.update(registrations, before.id, patch, { claimed_at: null, revoked_at: before.revoked_at, generation: before.generation });
   if (!bound) throw changedMeanwhile();
   const after = (await tx.get(registrations, before.id))!;
-  const revoked = await ctx.tokens.revokeForRegistration(tx, before.id);
+  // Pre-claim access tokens end; a v0.1 API key is the agent's one credential, so it is upgraded in place.
+  const revoked = await ctx.tokens.revokeAccessTokensOf(tx, before.id);
   if (revoked) await ctx.audit.record({ type: 'token.revoked', at: now, registrationId: before.id, data: { reason: 'claimed', access_tokens: revoked } }, tx);
+  const upgraded = await ctx.tokens.upgradeApiKeys(tx, before.id, { scopes: ctx.config.scopes.postClaim, userId: user.id });
+  if (upgraded) await ctx.audit.record({ type: 'api_key.upgraded', at: now, registrationId: before.id, data: { api_keys: upgraded, scope: ctx.config.scopes.postClaim.join(' ') } }, tx);
   const data = { user_id: user.id, ...options.data, ...(keepsProvider ? { provider: before.provider_iss! } : {}) };
   await ctx.audit.record({ type: 'claim.confirmed', at: now, registrationId: before.id, data }, tx);
   return after;
@@ -211,7 +215,7 @@ export async function relink(
   ctx: EngineContext,
   tx: StoreOps,
   before: RegistrationRow,
-  pending: Pick<RegistrationRow, 'claim_token_hash' | 'claim_expires_at' | 'link_user_id' | 'expires_at'>,
+  pending: Pick<RegistrationRow, 'claim_token_hash' | 'claim_expires_at' | 'link_user_id' | 'expires_at'> & Partial<Pick<RegistrationRow, 'credential_type'>>,
 ): Promise<RegistrationRow> {
   const state = stateOf(before, ctx.clock());
   if (!allowedFrom.relink.includes(state)) throw claimRefusal(state);

@@ -67,7 +67,8 @@ export async function registerServiceAuth(ctx: EngineContext, request: { loginHi
   };
 }
 
-function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: string | undefined, loginHint: string | null) {
+/** A new registration's row with a claim window, and its claim token (kept only as a hash). */
+export function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: string | undefined, loginHint: string | null) {
   const now = ctx.clock();
   const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
   const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
@@ -90,6 +91,7 @@ function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: s
     current_attempt_id: null,
     client_ip: clientIp ?? null,
     expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,
+    credential_type: null,
   };
   return { row, claimToken };
 }

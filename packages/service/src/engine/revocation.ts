@@ -7,7 +7,7 @@ import { supersede } from './registration-lifecycle.ts';
 /**
  * RFC 7009 revocation. What the token is decides what happens; `token_type_hint` is only a hint
  * and unknown hints are ignored. Unknown or already dead tokens are not an error (§2.2).
- * - an access token: that token;
+ * - an access token or a v0.1 API key: that token;
  * - one of our identity assertions (valid, current generation): every assertion of the registration
  *   and every access token issued from them;
  * - a refresh token: its family, and the registration's assertions and access tokens.
@@ -17,7 +17,7 @@ export async function revokeToken(ctx: EngineContext, token: string): Promise<vo
   let revoked = false;
   if (token.startsWith(prefixes.refreshToken)) {
     await revokeRefreshToken(ctx, token); // clears the token cache itself
-  } else if (token.startsWith(prefixes.accessToken)) {
+  } else if (token.startsWith(prefixes.accessToken) || token.startsWith(prefixes.apiKey)) {
     revoked = await ctx.store.transaction(async (tx) => {
       const row = await ctx.tokens.revoke(tx, token);
       if (row) await ctx.audit.record({ type: 'token.revoked', at: now, registrationId: row.registration_id }, tx);

@@ -4,6 +4,7 @@ import { signIns, type UserRow } from '../schema.ts';
 import { opaqueValue } from '../secrets.ts';
 import { clientSource } from './client-source.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
+import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 import { normalizeEmail, userForVerifiedEmail } from './users.ts';
 
@@ -18,27 +19,7 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
   if (!isEmail(email)) throw new ProtocolError('invalid_request', 'email: enter an email address such as name@example.com.');
   const address = normalizeEmail(email);
   const now = ctx.clock();
-  const limits = ctx.config.limits;
-  // Three tiers, in this order (docs/decisions.md, "Sign-in limits"). Each refusal happens at a tier
-  // that is already spent, so it charges nothing beyond that tier and the ones before it:
-  // 1. the asking client (an IPv6 client by its /64): no spraying of many inboxes. Counted first, so a
-  //    client over its limit writes nothing but this one counter, whatever the addresses it names;
-  // 2. this address at this client's request: one client cannot spend the address's whole budget;
-  // 3. this address, whoever asks: no mail bombing of one inbox.
-  // Tiers 2 and 3 are charged only once every earlier check passed: for a code about to be sent. A
-  // send that then fails stays charged (the mail may have gone out; counters cannot be refunded).
-  const source = clientIp ? clientSource(clientIp) : undefined;
-  if (source !== undefined) {
-    await charge(ctx, `sign-in-codes-ip:${source}`, limits.signInCodesPerIpPerHour, now, 'Too many codes were asked for from your network');
-    await charge(
-      ctx,
-      `sign-in-codes-from:${JSON.stringify([source, address])}`,
-      limits.signInCodesPerAddressAndIpPerHour,
-      now,
-      'Too many codes were sent to this address from your network',
-    );
-  }
-  await charge(ctx, `sign-in-codes:${address}`, limits.signInCodesPerHour, now, 'Too many codes were sent to this address');
+  await chargeMailTiers(ctx, ctx.store, 'sign-in-codes', address, clientIp);
   const id = opaqueValue(ctx.random, 'sgn_', 16);
   const code = newCode(ctx);
   const expiresAt = now + ctx.config.lifetimes.signInCodeMs;
@@ -57,9 +38,32 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
   return id;
 }
 
+/**
+ * Charges one email with a code to `address`, in three tiers, in this order (docs/decisions.md,
+ * "Sign-in limits"). Each refusal happens at a tier that is already spent, so it charges nothing
+ * beyond that tier and the ones before it:
+ * 1. the asking client (an IPv6 client by its /64): no spraying of many inboxes. Counted first, so a
+ *    client over its limit writes nothing but this one counter, whatever the addresses it names;
+ * 2. this address at this client's request: one client cannot spend the address's whole budget;
+ * 3. this address, whoever asks: no mail bombing of one inbox.
+ * Tiers 2 and 3 are charged only once every earlier check passed: for a code about to be sent. A
+ * send that then fails stays charged (the mail may have gone out; counters cannot be refunded).
+ * `kind` keeps the budgets of different emails (sign-in codes, claim codes) apart.
+ */
+export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementWithin'>, kind: string, address: string, clientIp: string | undefined): Promise<void> {
+  const now = ctx.clock();
+  const limits = ctx.config.limits;
+  const source = clientIp ? clientSource(clientIp) : undefined;
+  if (source !== undefined) {
+    await charge(ctx, `${kind}-ip:${source}`, limits.signInCodesPerIpPerHour, now, 'Too many codes were asked for from your network', ops);
+    await charge(ctx, `${kind}-from:${JSON.stringify([source, address])}`, limits.signInCodesPerAddressAndIpPerHour, now, 'Too many codes were sent to this address from your network', ops);
+  }
+  await charge(ctx, `${kind}:${address}`, limits.signInCodesPerHour, now, 'Too many codes were sent to this address', ops);
+}
+
 /** Counts one more code against `key`; past `limit` in the hour, a 429 that says when to come back. */
-async function charge(ctx: EngineContext, key: string, limit: number, now: number, what: string): Promise<void> {
-  const counter = await ctx.store.incrementWithin(key, HOUR, now);
+async function charge(ctx: EngineContext, key: string, limit: number, now: number, what: string, ops: Pick<StoreOps, 'incrementWithin'> = ctx.store): Promise<void> {
+  const counter = await ops.incrementWithin(key, HOUR, now);
   if (counter.count <= limit) return;
   const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
   throw new ProtocolError('rate_limit_exceeded', `${what}; try again in ${Math.ceil(retryAfter / 60)} minutes.`, {

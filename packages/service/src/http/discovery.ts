@@ -9,12 +9,15 @@ import {
 } from '@authmd/protocol';
 import type { ServiceConfig } from '../config.ts';
 import type { Endpoint } from './env.ts';
+import { speaksIdentity } from './dialects.ts';
 import { publicCache, text } from './responses.ts';
 
 /** What this service offers, as the discovery documents and auth.md describe it. */
 export function describeService(config: ServiceConfig): DiscoveryDescription {
   const url = (path: string) => config.issuer + path;
   const trusting = config.trust.issuers.size > 0;
+  const identity = speaksIdentity(config.dialects);
+  const v01 = config.dialects.includes('v0.1');
   return {
     issuer: config.issuer,
     dialects: config.dialects,
@@ -32,9 +35,12 @@ export function describeService(config: ServiceConfig): DiscoveryDescription {
       token: url(paths.token),
       revocation: url(paths.revoke),
       introspection: config.introspection ? url(paths.introspect) : undefined,
-      identity: url(paths.identity),
-      claim: url(paths.claim),
+      identity: identity ? url(paths.identity) : undefined,
+      claim: identity ? url(paths.claim) : undefined,
       events: trusting ? url(paths.events) : undefined,
+      v01Register: v01 ? url(paths.v01.register) : undefined,
+      v01Claim: v01 ? url(paths.v01.claim) : undefined,
+      v01Revocation: v01 && trusting ? url(paths.v01.revoke) : undefined,
     },
     claimGrant: config.dialects.includes('v0.7'),
     idJagGrant: trusting && config.trust.tokenGrant,

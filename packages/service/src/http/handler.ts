@@ -16,6 +16,10 @@ import { getClaim, postAuthorize, postDeny, postEnterCode } from '../pages/claim
 import { getLogin, postLogin, postLoginCode, postLogout } from '../pages/login.ts';
 import { mailboxEndpoints } from '../pages/mailbox.ts';
 import { pagePaths } from '../pages/paths.ts';
+import { getV01View, postV01Deny, postV01Reveal } from '../pages/v01-claim.ts';
+import { V01_DENY_PATH, V01_VIEW_PATH } from '../engine/v01-mail.ts';
+import { postV01Claim, postV01Complete, postV01Register, postV01Revoke } from './v01.ts';
+import { speaksIdentity } from './dialects.ts';
 
 export type Routes = Map<string, Partial<Record<string, Endpoint>>>;
 export type Dispatch = (request: HttpRequest) => Promise<HttpResponse>;
@@ -29,9 +33,19 @@ export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): 
   routes.set(at(healthPaths.liveness), { GET: getHealthz });
   routes.set(at(healthPaths.readiness), { GET: getReadyz });
   // The agent's endpoints
-  routes.set(at(paths.identity), { POST: postIdentity });
-  routes.set(at(paths.claim), { POST: postClaim });
+  if (speaksIdentity(dialects)) {
+    routes.set(at(paths.identity), { POST: postIdentity });
+    routes.set(at(paths.claim), { POST: postClaim });
+  }
   if (dialects.includes('current')) routes.set(at(paths.claimComplete), { POST: postClaimComplete });
+  if (dialects.includes('v0.1')) {
+    routes.set(at(paths.v01.register), { POST: postV01Register });
+    routes.set(at(paths.v01.claim), { POST: postV01Claim });
+    routes.set(at(paths.v01.claimComplete), { POST: postV01Complete });
+    if (ctx.trust.size > 0) routes.set(at(paths.v01.revoke), { POST: postV01Revoke });
+    routes.set(at(V01_VIEW_PATH), { GET: getV01View, POST: postV01Reveal });
+    routes.set(at(V01_DENY_PATH), { POST: postV01Deny });
+  }
   routes.set(at(paths.token), { POST: tokenEndpoint(dialects) });
   routes.set(at(paths.revoke), { POST: postRevoke });
   if (ctx.config.introspection) routes.set(at(paths.introspect), { POST: postIntrospect });

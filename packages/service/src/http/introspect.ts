@@ -22,7 +22,7 @@ export const postIntrospect: Endpoint = async (request, { ctx }) => {
   const form = await readForm(request, ctx.config.maxBodyBytes);
   const { token } = valid(parseWith(revocationRequest, form));
   // token_type_hint is only a hint (§2.1); only access tokens can ever be active here.
-  const row = token.startsWith(prefixes.accessToken) ? await ctx.tokens.lookup(token) : undefined;
+  const row = token.startsWith(prefixes.accessToken) || token.startsWith(prefixes.apiKey) ? await ctx.tokens.lookup(token) : undefined;
   return json(row ? describe(row, ctx.config.issuer) : { active: false });
 };
 
@@ -34,7 +34,7 @@ function describe(row: AccessTokenRow, issuer: string): Record<string, unknown> 
     sub: row.user_id ?? row.registration_id,
     aud: row.resource,
     iss: issuer,
-    exp: Math.floor(row.expires_at / 1000),
+    ...(row.expires_at !== null ? { exp: Math.floor(row.expires_at / 1000) } : {}),
     iat: Math.floor(row.issued_at / 1000),
     token_type: 'Bearer',
     // auth.md members: who the principal is, without guessing from `sub`.

@@ -23,6 +23,7 @@ button{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #2
 button.secondary{background:#fff;color:#2456d6}
 .row{display:flex;gap:.6rem}
 ul{padding-left:1.2rem}
+pre{white-space:pre-wrap;overflow-wrap:anywhere}
 @media (max-width:36rem){main{margin:1rem;padding:1.2rem}.row{flex-wrap:wrap}}
 `;
 const cssHash = createHash('sha256').update(css).digest('base64');

@@ -472,6 +472,26 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect(await store.get(items, 'gone')).toBeUndefined();
       });
 
+      it('goes on after a DuplicateKeyError the function caught: the failed write changed nothing, later writes commit', async () => {
+        await store.insert(items, item('taken', { hash: 'h-taken' }));
+        await store.insert(items, item('other', { hash: 'h-other' }));
+        await store.transaction(async (tx) => {
+          await expect(tx.insert(items, item('taken', { hash: 'h-new' }))).rejects.toBeInstanceOf(DuplicateKeyError);
+          const byUnique = await tx.insert(items, item('fresh', { hash: 'h-taken' })).catch((e: unknown) => e);
+          expect(byUnique).toBeInstanceOf(DuplicateKeyError);
+          expect((byUnique as DuplicateKeyError).column).toBe('hash');
+          await expect(tx.insertIfAbsent(items, item('fresh', { hash: 'h-taken' }))).rejects.toBeInstanceOf(DuplicateKeyError);
+          expect(await tx.insertIfAbsent(items, item('taken', { hash: 'h-new' }))).toBe(false);
+          await expect(tx.update(items, 'other', { hash: 'h-taken' })).rejects.toBeInstanceOf(DuplicateKeyError);
+          await tx.insert(items, item('after', { hash: 'h-after' }));
+          expect(await tx.update(items, 'other', { state: 'done' })).toBe(true);
+        });
+        expect(await store.get(items, 'fresh')).toBeUndefined();
+        expect((await store.get(items, 'after'))?.hash).toBe('h-after');
+        expect(await store.get(items, 'other')).toStrictEqual(item('other', { hash: 'h-other', state: 'done' }));
+        expect(await store.get(items, 'taken')).toStrictEqual(item('taken', { hash: 'h-taken' }));
+      });
+
       it('rolls back every write when fn throws, and rethrows the same error', async () => {
         await store.insert(items, item('upd', { state: 'open', hash: 'h-upd', owner: 'o' }));
         await store.insert(items, item('del', { hash: 'h-del', owner: 'o' }));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { servicePerTest } from '../support/harness.ts';
 import { expectRefused, presentIdJag, registerIdJag, trustedService } from './setup.ts';
 import { providerPerTest } from './test-provider.ts';
+import { signedIn } from '../claim/flows.ts';
 
 /**
  * standards.md A15 "Replay": an ID-JAG's jti is single use per (iss, jti), burned with an atomic
@@ -26,7 +27,7 @@ describe('ID-JAG replay', () => {
     await expectRefused(await presentIdJag(base, provider.mintIdJag({ jti: 'same-jti', sub: 'someone-else', email: 'else@example.com' })), 'replay_detected');
   });
 
-  for (const backend of ['memory', 'sqlite'] as const) {
+  for (const backend of ['memory', 'sqlite', 'postgres'] as const) {
     it(`20 concurrent submissions of one ID-JAG: exactly one is accepted (${backend})`, async () => {
       const provider = await startProvider();
       const { base } = await trustedService(start, { providers: [provider], backend });
@@ -45,6 +46,17 @@ describe('ID-JAG replay', () => {
       const responses = await Promise.all(Array.from({ length: 20 }, () => presentIdJag(base, provider.mintIdJag())));
       const bodies = await Promise.all(responses.map((r) => r.json()));
       expect(responses.map((r) => r.status), JSON.stringify(bodies.find((b) => !b.id))).toEqual(Array(20).fill(200));
+      expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
+    });
+
+    // 8: each step-up starts a claim attempt, and a registration has 10.
+    it(`8 concurrent distinct ID-JAGs of one account that matches an existing one: all step-ups, one registration (${backend})`, async () => {
+      const provider = await startProvider();
+      const { base } = await trustedService(start, { providers: [provider], backend });
+      await signedIn(base, 'ada@example.com');
+      const responses = await Promise.all(Array.from({ length: 8 }, () => presentIdJag(base, provider.mintIdJag({ sub: 'ada', email: 'ada@example.com' }))));
+      const bodies = await Promise.all(responses.map((r) => r.json()));
+      expect(responses.map((r) => r.status), JSON.stringify(bodies.find((b) => b.error !== 'interaction_required'))).toEqual(Array(8).fill(401));
       expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
     });
   }

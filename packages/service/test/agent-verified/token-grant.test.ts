@@ -105,7 +105,8 @@ describe('discovery of the Agent Verified flow', () => {
     const as = await metadata(base);
     expect(as.agent_auth.identity_types_supported).toContain('identity_assertion');
     expect(as.agent_auth.events_endpoint).toBe(`${base}/agent/event/notify`);
-    expect(as.agent_auth.identity_assertion.assertion_types_supported).toEqual([ID_JAG_TOKEN_TYPE]);
+    // v0.1 (on by default) registers an email the agent vouches for as an assertion of type verified_email.
+    expect(as.agent_auth.identity_assertion.assertion_types_supported).toEqual([ID_JAG_TOKEN_TYPE, 'verified_email']);
     expect(as.agent_auth.events_supported).toEqual(['https://schemas.workos.com/events/agent/auth/identity/assertion/revoked']);
     expect(as.authorization_grant_profiles_supported).toBeUndefined();
   });
@@ -126,7 +127,8 @@ describe('discovery of the Agent Verified flow', () => {
     expect(as.agent_auth.identity_types_supported).not.toContain('identity_assertion');
     expect(as.agent_auth.events_endpoint).toBeUndefined();
     expect(as.agent_auth.events_supported).toBeUndefined();
-    expect(as.agent_auth.identity_assertion).toBeUndefined();
+    // Only v0.1's verified_email is left under identity_assertion: no ID-JAG type.
+    expect(as.agent_auth.identity_assertion.assertion_types_supported).toEqual(['verified_email']);
     expect(as.authorization_grant_profiles_supported).toBeUndefined();
 
     const events = await deliverSet(svc.base, provider.mintSet());
@@ -142,7 +144,7 @@ describe('discovery of the Agent Verified flow', () => {
     const as = await metadata(svc.base);
     expect(as.agent_auth.identity_types_supported).not.toContain('identity_assertion');
     expect(as.agent_auth.events_endpoint).toBeUndefined();
-    expect(as.agent_auth.identity_assertion).toBeUndefined();
+    expect(as.agent_auth.identity_assertion.assertion_types_supported).toEqual(['verified_email']);
     expect((await deliverSet(svc.base, 'a.b.c')).status).toBe(404);
   });
 

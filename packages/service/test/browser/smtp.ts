@@ -196,9 +196,12 @@ function decodeTransfer(body: string, encoding: string | undefined): Buffer {
   }
 }
 
-/** RFC 2045 §6.7: soft line breaks vanish, `=XX` is a byte. */
+/**
+ * RFC 2045 §6.7: soft line breaks (`=` at a line's end, maybe padded after it) vanish, `=XX` is a
+ * byte. A space before the `=` is text: encoders break lines after a space (`you =`), so it stays.
+ */
 function quotedPrintable(text: string): Buffer {
-  const unwrapped = text.replace(/[ \t]*=\r\n/g, '');
+  const unwrapped = text.replace(/=[ \t]*\r\n/g, '');
   const bytes: number[] = [];
   for (let i = 0; i < unwrapped.length; i++) {
     const hex = unwrapped.slice(i + 1, i + 3);

@@ -1,10 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSqliteStore, type AuditEvent, type AuditSink, type Logger } from '@authmd/service';
+import { type AuditEvent, type AuditSink, type Logger } from '@authmd/service';
 import { auditEvents, type AuditEventRow } from '../../src/schema.ts';
-import { accessTokenFor, registerAnonymous, servicePerTest, type RunningService } from '../support/harness.ts';
+import { accessTokenFor, registerAnonymous, servicePerTest, sharedStore, type RunningService } from '../support/harness.ts';
 import { authorize, claimByReadBack, completeClaim, DAY, deny, pollClaim, refresh, SECOND, signedIn, startClaim, typeIn } from './flows.ts';
 
 /** Audit events for every state change of the ceremony (issue 3, item 8). */
@@ -143,10 +140,10 @@ describe('audit events', () => {
     expect(await typesOf(running, claimed.registration.id)).not.toContain('registration.expired');
   });
 
-  it('registration.expired is recorded once even when two replicas run maintain() at the same time', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'authmd-audit-')), 'authmd.db');
-    const one = await start({ store: createSqliteStore({ path }) });
-    const two = await start({ store: createSqliteStore({ path }) });
+  it.each(['sqlite', 'postgres'] as const)('registration.expired is recorded once even when two replicas run maintain() at the same time (%s)', async (backend) => {
+    const store = await sharedStore(backend);
+    const one = await start({ store: store() });
+    const two = await start({ store: store() });
     const registration = await registerAnonymous(one.base);
     one.clock.advance(DAY + 1);
     two.clock.advance(DAY + 1);

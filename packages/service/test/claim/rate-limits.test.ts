@@ -1,9 +1,5 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSqliteStore } from '@authmd/service';
-import { postJson, servicePerTest, type RunningService } from '../support/harness.ts';
+import { postJson, servicePerTest, sharedStore, type RunningService } from '../support/harness.ts';
 import { expectError, expectNoStore } from '../http/helpers.ts';
 import { HOUR, MINUTE, SECOND, type Json } from './flows.ts';
 
@@ -108,11 +104,11 @@ describe('the per-service tier', () => {
   });
 });
 
-describe('counters live in the store', () => {
-  it('two service instances on one SQLite file share them', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'authmd-limits-')), 'authmd.db');
-    const one = await start({ rateLimits: {}, store: createSqliteStore({ path }) });
-    const two = await start({ rateLimits: {}, store: createSqliteStore({ path }) });
+describe.each(['sqlite', 'postgres'] as const)('counters live in the store (%s)', (backend) => {
+  it('two service instances on one store share them', async () => {
+    const store = await sharedStore(backend);
+    const one = await start({ rateLimits: {}, store: store() });
+    const two = await start({ rateLimits: {}, store: store() });
     for (let i = 0; i < 3; i++) expect((await registerOver(one.base, 'anonymous')).status).toBe(200);
     for (let i = 0; i < 2; i++) expect((await registerOver(two.base, 'anonymous')).status).toBe(200);
     await expectRateLimited(await registerOver(one.base, 'anonymous'));
@@ -125,9 +121,9 @@ describe('counters live in the store', () => {
   });
 
   it('the claim-attempt limit is shared too', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'authmd-limits-')), 'authmd.db');
-    const one = await start({ store: createSqliteStore({ path }), limits: { attemptsPerRegistration: 3 } });
-    const two = await start({ store: createSqliteStore({ path }), limits: { attemptsPerRegistration: 3 } });
+    const store = await sharedStore(backend);
+    const one = await start({ store: store(), limits: { attemptsPerRegistration: 3 } });
+    const two = await start({ store: store(), limits: { attemptsPerRegistration: 3 } });
     const registration = await (await registerOver(one.base, 'anonymous')).json();
     const claim = (base: string) => postJson(`${base}/agent/identity/claim`, { claim_token: registration.claim.token, email: 'ada@example.com' });
     expect((await claim(one.base)).status).toBe(200);

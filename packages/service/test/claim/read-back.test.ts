@@ -234,7 +234,7 @@ describe('claim completion: brute force and races', () => {
     await expectError(await completeClaim(running.base, registration.claim.token, code), 429, 'too_many_attempts');
   });
 
-  it.each(['memory', 'sqlite'] as const)('20 concurrent /complete calls with the right code give exactly one 200 (%s store)', async (backend) => {
+  it.each(['memory', 'sqlite', 'postgres'] as const)('20 concurrent /complete calls with the right code give exactly one 200 (%s store)', async (backend) => {
     const running = await start({ backend });
     const { registration, code } = await authorized(running);
     const responses = await Promise.all(Array.from({ length: 20 }, () => completeClaim(running.base, registration.claim.token, code)));

@@ -145,7 +145,7 @@ describe('refresh', () => {
     await expectInvalidRefresh(await refresh(base, claim.claimed.identity.refresh_token.value));
   });
 
-  it.each(['memory', 'sqlite'] as const)('concurrent use of one refresh token: at most one 200, then the family is dead (%s store)', async (backend) => {
+  it.each(['memory', 'sqlite', 'postgres'] as const)('concurrent use of one refresh token: at most one 200, then the family is dead (%s store)', async (backend) => {
     const { base } = await start({ backend });
     const claim = await claimByReadBack(base, { type: 'anonymous', email: 'ada@example.com' });
     const accessToken = await accessTokenFor(base, claim.claimed.identity.assertion);

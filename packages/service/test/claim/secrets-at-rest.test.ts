@@ -3,16 +3,18 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
-import { createSqliteStore } from '@authmd/service';
+import pg from 'pg';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createPostgresStore, createSqliteStore, type Store } from '@authmd/service';
 import { serviceTables } from '../../src/schema.ts';
 import { accessTokenFor, registerAnonymous, servicePerTest } from '../support/harness.ts';
+import { createTestDatabase } from '../support/postgres.ts';
 import { Browser, latestCode } from './browser.ts';
 import { attemptToken, authorize, completeClaim, pollClaim, refresh, registerServiceAuth, SECOND, startClaim, typeIn } from './flows.ts';
 
 /**
- * Secrets at rest (profile.md §2, issue 3): after whole ceremonies in both directions, no stored row,
- * and no byte of the database files, holds a claim token, an attempt token, a code, a refresh or
+ * Secrets at rest (profile.md §2, issue 3): after whole ceremonies in both directions, no stored row
+ * (SQLite and PostgreSQL), and no byte of the SQLite files, holds a claim token, an attempt token, a code, a refresh or
  * access token, a session cookie or a sign-in code.
  */
 
@@ -23,27 +25,69 @@ interface Secret {
   value: string;
 }
 
-/** Every text cell of every table of the database, with where it is. */
-function dumpCells(path: string): { table: string; column: string; text: string }[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  try {
-    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[];
-    const names = tables.map((t) => t.name);
-    for (const spec of serviceTables) expect(names, `table ${spec.name}`).toContain(spec.name);
-    const cells: { table: string; column: string; text: string }[] = [];
-    for (const { name } of tables) {
-      for (const row of db.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[]) {
-        for (const [column, value] of Object.entries(row)) {
-          if (value === null || value === undefined) continue;
-          const text = Buffer.isBuffer(value) ? value.toString('latin1') : String(value);
-          cells.push({ table: name, column, text });
-        }
+type Cell = { table: string; column: string; text: string };
+
+/** Every text cell of the given rows, with where it is; checks that every service table is there. */
+function cellsOf(tables: Map<string, Record<string, unknown>[]>): Cell[] {
+  for (const spec of serviceTables) expect([...tables.keys()], `table ${spec.name}`).toContain(spec.name);
+  const cells: Cell[] = [];
+  for (const [table, rows] of tables) {
+    for (const row of rows) {
+      for (const [column, value] of Object.entries(row)) {
+        if (value === null || value === undefined) continue;
+        const text = Buffer.isBuffer(value) ? value.toString('latin1') : typeof value === 'object' ? JSON.stringify(value) : String(value);
+        cells.push({ table, column, text });
       }
     }
-    return cells;
-  } finally {
-    db.close();
   }
+  return cells;
+}
+
+/** Where the service stores, how to read every row of it back, and the files it writes (if it can see them). */
+interface Place {
+  store: Store;
+  cells(): Promise<Cell[]>;
+  files(): string[];
+}
+
+async function sqlitePlace(): Promise<Place> {
+  const path = join(mkdtempSync(join(tmpdir(), 'authmd-secrets-')), 'authmd.db');
+  return {
+    store: createSqliteStore({ path }),
+    cells: async () => {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        const names = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((t) => t.name);
+        return cellsOf(new Map(names.map((name) => [name, db.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[]])));
+      } finally {
+        db.close();
+      }
+    },
+    // The raw files too (deleted rows and the WAL are not always overwritten).
+    files: () => [path, `${path}-wal`, `${path}-shm`].filter((f) => existsSync(f)),
+  };
+}
+
+/** PostgreSQL: every row of every table, as the server returns it. Its data files are the server's, not read here. */
+async function postgresPlace(): Promise<Place> {
+  const database = await createTestDatabase();
+  onTestFinished(() => database.drop());
+  return {
+    store: createPostgresStore({ connectionString: database.url }),
+    cells: async () => {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        const names = (await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`)).rows.map((t) => t.name);
+        const tables = new Map<string, Record<string, unknown>[]>();
+        for (const name of names) tables.set(name, (await client.query(`SELECT * FROM "${name}"`)).rows);
+        return cellsOf(tables);
+      } finally {
+        await client.end();
+      }
+    },
+    files: () => [],
+  };
 }
 
 /** Whether `text` holds the secret: anywhere for long secrets, as a whole number for six-digit codes. */
@@ -58,10 +102,13 @@ function plainDigests(secret: string): string[] {
   return [digest.toString('hex'), digest.toString('base64'), digest.toString('base64url')];
 }
 
-describe('secrets at rest', () => {
+describe.each([
+  ['sqlite', sqlitePlace],
+  ['postgres', postgresPlace],
+] as const)('secrets at rest (%s)', (_backend, placeOf) => {
   it('no stored row and no database file holds any secret of a whole ceremony', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'authmd-secrets-')), 'authmd.db');
-    const { base, clock } = await start({ store: createSqliteStore({ path }) });
+    const place = await placeOf();
+    const { base, clock } = await start({ store: place.store });
     const secrets: Secret[] = [];
     const keep = (what: string, value: string | undefined) => {
       expect(value, what).toBeTruthy();
@@ -111,7 +158,7 @@ describe('secrets at rest', () => {
     await other.submit(await other.get('/login'), '/login', { email: 'bob@example.com' });
     keep('unused sign-in code', await latestCode(base, 'bob@example.com'));
 
-    const cells = dumpCells(path);
+    const cells = await place.cells();
     expect(cells.length).toBeGreaterThan(20);
     // Positive controls: the scan sees what is stored (the email, and the claim token's hash).
     expect(cells.some((c) => c.table === 'users' && holds(c.text, 'ada@example.com'))).toBe(true);
@@ -128,8 +175,7 @@ describe('secrets at rest', () => {
     }
     expect(leaks).toEqual([]);
 
-    // The raw files too (deleted rows and the WAL are not always overwritten).
-    for (const file of [path, `${path}-wal`, `${path}-shm`].filter((f) => existsSync(f))) {
+    for (const file of place.files()) {
       const raw = readFileSync(file).toString('latin1');
       for (const secret of secrets) expect(holds(raw, secret.value), `${secret.what} in ${file}`).toBe(false);
     }

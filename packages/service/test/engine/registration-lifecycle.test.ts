@@ -42,6 +42,7 @@ function rowIn(state: RegistrationState, now: number): RegistrationRow {
     current_attempt_id: null,
     client_ip: null,
     expires_at: now + 30 * 24 * HOUR,
+    credential_type: null,
   };
   const provider = { type: 'identity_assertion' as const, provider_iss: 'https://provider.example', provider_sub: 'sub-1', delegation_key: 'https://provider.example\0sub-1', link_user_id: user.id };
   const claimed = { claimed_at: now - HOUR, user_id: user.id, expires_at: null };

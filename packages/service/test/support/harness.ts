@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, onTestFinished } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,8 +14,9 @@ import {
   writeRefusal,
   type AuthmdService,
   type ServiceOptions,
+  type Store,
 } from '@authmd/service';
-import { createTestDatabase } from './postgres.ts';
+import { createTestDatabase, testDatabasePool, type LeasedDatabase, type TestDatabasePool } from './postgres.ts';
 
 /** A clock tests move by hand: expiry is tested without sleeping. */
 const UNLIMITED = { perIp: 1_000_000, perService: 1_000_000 };
@@ -42,10 +43,14 @@ export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
   /** Extra protected resources under the base URL, by path (e.g. '/admin'). */
   extraResources?: string[];
   /**
-   * Which store to run on when `store` is not given. Default: the one `useBackend` chose, else
-   * AUTHMD_TEST_BACKEND, else memory. `postgres` gets a fresh database, dropped when the service closes.
+   * Which store to run on when `store` is not given (a given `store` always wins). Default: the one
+   * `useBackend` chose, else AUTHMD_TEST_BACKEND, else memory. `postgres` gets a database of its
+   * own with no rows: from `databases` when given (handed back emptied on close), else a fresh one,
+   * dropped when the service closes.
    */
   backend?: Backend;
+  /** Where `postgres` services get their databases (`servicePerTest` passes one pool per file). */
+  databases?: TestDatabasePool;
   /** The issuer, when it is not this server's own base URL: replicas of one service share one. */
   issuer?: string;
 };
@@ -75,13 +80,22 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clock = testClock();
-  const { extraResources = [], backend = defaultBackend ?? backendFromEnv(), issuer = base, ...serviceOptions } = options;
-  const database = backend === 'postgres' && !serviceOptions.store ? await createTestDatabase() : undefined;
-  const store = database
-    ? createPostgresStore({ connectionString: database.url })
-    : backend === 'sqlite'
-      ? createSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'authmd-')), 'authmd.db') })
-      : createMemoryStore();
+  const { extraResources = [], backend = defaultBackend ?? backendFromEnv(), issuer = base, databases, ...serviceOptions } = options;
+  let database: LeasedDatabase | undefined;
+  if (backend === 'postgres' && !serviceOptions.store) {
+    if (databases) database = await databases.lease();
+    else {
+      const fresh = await createTestDatabase();
+      database = { url: fresh.url, release: fresh.drop };
+    }
+  }
+  const store =
+    serviceOptions.store ??
+    (database
+      ? createPostgresStore({ connectionString: database.url })
+      : backend === 'sqlite'
+        ? createSqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'authmd-')), 'authmd.db') })
+        : createMemoryStore());
   const service = await createService({
     issuer,
     scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
@@ -125,7 +139,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await service.close();
-      await database?.drop();
+      await database?.release();
     },
   };
 }
@@ -158,15 +172,20 @@ export async function accessTokenFor(base: string, assertion: string): Promise<s
   return (await response.json()).access_token;
 }
 
-/** For a test file: a `start` that runs a service and closes it after each test. */
+/**
+ * For a test file: a `start` that runs a service and closes it after each test. Its PostgreSQL
+ * services share a pool of databases, dropped after the file.
+ */
 export function servicePerTest(): (options?: HarnessOptions) => Promise<RunningService> {
   let started: RunningService[] = [];
+  const databases = testDatabasePool();
   afterEach(async () => {
     await Promise.all(started.map((running) => running.close()));
     started = [];
   });
+  afterAll(() => databases.close());
   return async (options) => {
-    const running = await startService(options);
+    const running = await startService({ databases, ...options });
     started.push(running);
     return running;
   };
@@ -181,4 +200,18 @@ export async function accessToken(base: string, extra: Record<string, string> = 
 
 export function callApi(base: string, token?: string, init: RequestInit = {}, path = '/api/notes'): Promise<Response> {
   return fetch(base + path, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
+}
+
+/**
+ * For one test: a maker of stores that share one place (a SQLite file, a PostgreSQL database), as
+ * replicas of one service do. The PostgreSQL database is dropped when the test has finished.
+ */
+export async function sharedStore(backend: 'sqlite' | 'postgres'): Promise<() => Store> {
+  if (backend === 'sqlite') {
+    const path = join(mkdtempSync(join(tmpdir(), 'authmd-shared-')), 'authmd.db');
+    return () => createSqliteStore({ path });
+  }
+  const database = await createTestDatabase();
+  onTestFinished(() => database.drop());
+  return () => createPostgresStore({ connectionString: database.url });
 }

@@ -31,9 +31,10 @@ registration type, the token endpoint, revocation, refresh, both ceremony direct
 bad input, attacks) and prints one line per check: PASS, FAIL (with what was wrong) or SKIP (with why),
 the rule it tests, and a summary. Features the service does not advertise are skipped, never failed.
 
-A ceremony needs a person. By default authmd plays them on authmd's own pages (sign-in codes from the
-service's development mailbox, /dev/mailbox). For any other service use --human manual: authmd prints
-what to do in the browser and waits for you.
+A ceremony needs a person. By default authmd plays them on authmd's own pages (sign-in codes, and
+v0.1's emailed claim codes, from the service's development mailbox, /dev/mailbox). For any other
+service use --human manual: authmd prints what to do in the browser (or which email to read the code
+from) and waits for you.
 
 The ID-JAG and SET checks use a test provider that authmd starts on 127.0.0.1 (its issuer and JWKS are
 printed at the start). They run when the service trusts that provider, and are skipped otherwise.

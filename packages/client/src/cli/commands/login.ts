@@ -16,7 +16,8 @@ Registers with the lightest method available: anonymously without an email; with
 that the person can link the agent to their account. A person's approval is needed then: authmd prints
 the link (and a QR code of it) and waits, whichever way the service offers:
   - the page asks for a code: type the code authmd shows on the page; authmd notices by itself;
-  - the page shows a code after Authorize: type that code into authmd and press Enter.
+  - the page shows a code after Authorize: type that code into authmd and press Enter;
+  - a service that speaks only auth.md v0.1 emails the person a code: type that code into authmd.
 
 Options:
   --email <email>  the person's email (default: $AUTHMD_EMAIL). With a stored anonymous registration
@@ -47,7 +48,7 @@ Exit codes: 0 ready, 1 error, 2 a person must act, 3 denied, 64 usage, 69 unreac
     // A stored anonymous registration cannot be claimed by a new process (its claim token was only in
     // memory): with an email, the client registers anew by email. Not when nobody waits to finish it.
     const stored = await session.store.get(issuer);
-    const anonymous = stored?.registration_type === 'anonymous' && !stored.claimed && stored.identity !== undefined;
+    const anonymous = stored?.registration_type === 'anonymous' && !stored.claimed && (stored.identity !== undefined || stored.credential !== undefined);
     if (byEmail && anonymous && !args.switches.has('force')) {
       if (!wait) {
         const kept = await client.authenticate({ url });

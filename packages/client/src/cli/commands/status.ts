@@ -10,8 +10,9 @@ export const status: Command = {
   usage: `Usage: authmd status [--json]
 
 Lists the registrations in the credential store ($AUTHMD_STORE_PATH, default ~/.authmd/credentials.json):
-per service, the registration and its type, whether a person claimed it, and when the identity
-assertion, the refresh token and the access token expire. Never prints a secret.
+per service, the registration and its type, whether a person claimed it, the dialect it was made in
+and the kind of credential it holds, and when the identity assertion, the refresh token and the access
+token (or the v0.1 API key or access token) expire. Never prints a secret.
 
 Options:
   --json      print {"store": path, "registrations": [...]} as one JSON object

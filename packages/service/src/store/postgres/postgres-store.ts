@@ -51,6 +51,13 @@ export const POSTGRES_LAYOUT_VERSION = 1;
 /** pg_advisory_xact_lock key: "authmd" in ASCII. Replicas starting together migrate one at a time. */
 const MIGRATE_LOCK = 0x617574686d64;
 const PURGE_BATCH = 1000;
+/**
+ * How much longer than its statement_timeout the client waits for a statement's answer. A database
+ * that stops answering without closing the connection (a network partition, a frozen host) would
+ * otherwise hold the request until TCP gives up, minutes later; past this, the database is taken as
+ * unreachable and the connection is destroyed (docs/decisions.md).
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 1000;
 const SQL_TYPE: Record<ColumnKind, string> = { text: 'TEXT', integer: 'BIGINT', boolean: 'BOOLEAN', json: 'JSONB' };
 
 const q = (name: string): string => `"${name}"`;
@@ -114,10 +121,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     counterPool = options.pool;
     listenPool = options.pool;
   } else {
+    const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
     const config: pg.PoolConfig = {
       connectionString: options.connectionString,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000,
-      statement_timeout: options.statementTimeoutMs ?? 5000,
+      statement_timeout: statementTimeoutMs,
+      // Client side: an answer that does not come (the database silent) fails as unavailable.
+      query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
       lock_timeout: lockTimeoutMs,
       idle_in_transaction_session_timeout: 60_000,
       idleTimeoutMillis: 30_000,
@@ -162,6 +172,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     }
   };
 
+  /**
+   * Checked-out connections on which a statement found the database lost or silent (a query read
+   * timeout: its answer may still come, late). Nothing more is sent on them, COMMIT least of all, and
+   * they are destroyed on release, never pooled: the next query would read that late answer.
+   */
+  const lost = new WeakMap<pg.PoolClient, StoreUnavailableError>();
+
   async function withClient<T>(from: pg.Pool, f: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     checkOpen();
     let client: pg.PoolClient;
@@ -171,13 +188,21 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       throw translate(error);
     }
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: a connection lost between two statements of a
+    // transaction is emitted as 'error' on the client, which would crash the process unheard. It is
+    // kept instead; the next statement fails (unavailable), and the client is destroyed on release.
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       return await f(client);
     } catch (error) {
       if (error instanceof StoreUnavailableError) broken = error;
       throw error;
     } finally {
-      client.release(broken);
+      client.removeListener('error', onError);
+      client.release(broken ?? lost.get(client));
     }
   }
 
@@ -217,7 +242,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         }
         await run('COMMIT');
       } catch (error) {
-        await run('ROLLBACK').catch(() => {});
+        if (!lost.has(client)) await run('ROLLBACK').catch(() => {});
         throw error;
       }
     });
@@ -230,10 +255,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
        reset_at = CASE WHEN ${COUNTERS}.reset_at <= $2::bigint THEN $3::bigint ELSE ${COUNTERS}.reset_at END
      RETURNING count, reset_at`;
 
-  /** `inTx`: reads lock the rows they return, and writes that may collide run under a savepoint. */
+  /**
+   * `inTx`: reads lock the rows they return. A failed statement aborts a PostgreSQL transaction, and
+   * the contract lets a caller catch a DuplicateKeyError and go on: inserts never fail on a duplicate
+   * (`ON CONFLICT DO NOTHING`, then the duplicate is named), and only an update that sets a unique
+   * column, the one write left that can collide, runs under a savepoint. A savepoint costs two
+   * round trips, a third of a registration's statements when every write had one.
+   */
   function makeOps(run: Runner, inTx: boolean): StoreOps {
     const lock = inTx ? ' FOR UPDATE' : '';
-    /** A failed statement aborts a PostgreSQL transaction; a savepoint keeps a caught DuplicateKeyError harmless. */
     const guarded = async <T>(t: Spec, f: () => Promise<T>): Promise<T> => {
       if (!inTx) return withDuplicateKeys(t, f);
       await run('SAVEPOINT authmd_write');
@@ -253,7 +283,30 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       const set = setClause(t, patch, params);
       params.push(encodeKey(value));
       const sql = `UPDATE ${c.table} SET ${set} WHERE ${q(column)} = $${params.length}${whereClause(t, where, params)}`;
-      return guarded(t, async () => (await run(sql, params)).rowCount ?? 0);
+      const update = async () => (await run(sql, params)).rowCount ?? 0;
+      const collides = Object.keys(patch).some((name) => name === t.key || (t.unique ?? []).includes(name));
+      return collides ? guarded(t, update) : withDuplicateKeys(t, update);
+    };
+
+    /**
+     * `INSERT … ON CONFLICT DO NOTHING`: true when the row went in. Otherwise nothing failed (the
+     * transaction goes on), and `duplicateOf` says which value was taken.
+     */
+    const insertUnlessTaken = async (t: Spec, row: Row): Promise<boolean> => {
+      const c = compile(t);
+      const sql = `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)}) ON CONFLICT DO NOTHING RETURNING ${q(t.key)}`;
+      return withDuplicateKeys(t, async () => (await run(sql, encodeRow(c, row))).rows.length > 0);
+    };
+
+    /** The column whose value `row` repeats: its key, else the first unique column another row holds. */
+    const duplicateOf = async (t: Spec, row: Row): Promise<string | undefined> => {
+      const c = compile(t);
+      for (const column of [t.key, ...(t.unique ?? [])]) {
+        if (row[column] === null || row[column] === undefined) continue;
+        const { rows } = await run(`SELECT 1 FROM ${c.table} WHERE ${q(column)} = $1 LIMIT 1`, [encode(t.columns[column] as ColumnKind, row[column])]);
+        if (rows.length > 0) return column;
+      }
+      return undefined;
     };
 
     const select = async (t: Spec, column: string, value: unknown, limit: number) => {
@@ -277,16 +330,16 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       },
 
       insert: async (t, row) => {
-        const c = compile(t);
-        const values = encodeRow(c, row);
-        await guarded(t, () => run(`INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)})`, values));
+        if (await insertUnlessTaken(t, row)) return;
+        throw new DuplicateKeyError(t.name, (await duplicateOf(t, row)) ?? t.key);
       },
 
       insertIfAbsent: async (t, row) => {
-        const c = compile(t);
-        const values = encodeRow(c, row);
-        const sql = `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)}) ON CONFLICT (${q(t.key)}) DO NOTHING RETURNING ${q(t.key)}`;
-        return guarded(t, async () => (await run(sql, values)).rows.length > 0);
+        if (await insertUnlessTaken(t, row)) return true;
+        // Absent means "no row with this key": a unique value held by another row is still a duplicate.
+        const taken = await duplicateOf(t, row);
+        if (taken !== undefined && taken !== t.key) throw new DuplicateKeyError(t.name, taken);
+        return false;
       },
 
       update: async (t, key, patch, where) => (await change(t, t.key, key, patch, where)) > 0,
@@ -348,10 +401,14 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
   function clientRunner(client: pg.PoolClient): Runner {
     return async (text, values) => {
+      const gone = lost.get(client);
+      if (gone) throw gone;
       try {
         return await client.query<Row>(text, values);
       } catch (error) {
-        throw translate(error);
+        const translated = translate(error);
+        if (translated instanceof StoreUnavailableError) lost.set(client, translated);
+        throw translated;
       }
     };
   }
@@ -384,7 +441,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           return value;
         } catch (error) {
           open = false;
-          await base('ROLLBACK').catch(() => {});
+          // On a lost connection nothing more is sent, COMMIT included: destroying it ends the transaction.
+          if (!lost.has(client)) await base('ROLLBACK').catch(() => {});
           throw error;
         }
       });
@@ -643,7 +701,7 @@ function translate(error: unknown): unknown {
     code === '57P02' || // crash_shutdown
     code === '57P03' || // cannot_connect_now
     code === '53300' || // too_many_connections
-    /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)
+    /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(message)
   ) {
     return new StoreUnavailableError(`PostgreSQL is unavailable: ${message}`, { cause: error });
   }

@@ -1,0 +1,18 @@
+import { AuthmdClientError, fromServiceError } from '../errors.ts';
+
+/**
+ * A refusal of `POST claim_uri/complete` in this client's terms: the codes the CLI and the MCP server
+ * already act on (`invalid_user_code`: ask for the code again), with a message saying what to do.
+ */
+export function completionError(status: number, body: unknown, emailedTo: string | undefined): AuthmdClientError {
+  const object = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const inbox = emailedTo ? `the latest email to ${emailedTo}` : 'the latest claim email';
+  if (object.error === 'otp_invalid') {
+    const left = typeof object.tries_left === 'number' ? ` (${object.tries_left} ${object.tries_left === 1 ? 'try' : 'tries'} left)` : '';
+    return new AuthmdClientError('invalid_user_code', `That is not the code in ${inbox}${left}. Check the code in the email and give it again.`, { status, body });
+  }
+  return fromServiceError(status, body, 'Completing the claim');
+}
+
+/** The refusals after which only a new code helps: the service emails one when the claim is started again. */
+export const NEEDS_NEW_CODE = new Set(['otp_expired', 'otp_not_generated', 'too_many_attempts']);
