@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { grantTypes, paths } from '@authmd/protocol';
+import { freePort } from '../../test-support/free-port.ts';
 import { startServerChild, type ChildStats, type ServerChild } from './child.ts';
 import { measureLoadSpread, type LoadSettings, type Request, type SpreadResult } from './load.ts';
 import { createBenchDatabase, type BenchDatabase } from './postgres.ts';
@@ -89,15 +89,6 @@ export const workloads: Workload[] = [
   },
   { name: 'protected API call', prepare: async (base) => apiRequest(await obtainToken(base)) },
 ];
-
-/** A port that was free a moment ago: replica A must know its address (the public URL) before it starts. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const DEMO = 'bench/src/servers/demo-server.ts';
 

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROVIDER_EXAMPLE_EMAIL } from '../src/agent-verified-walkthrough.ts';
 import { renderBanner } from '../src/banner.ts';
 import { DEMO_USERS } from '../src/provider/index.ts';
 import { readSettings } from '../src/settings.ts';
-import { startDemo, type RunningDemo } from '../src/start.ts';
+import { startDemo } from '../src/start.ts';
 import { ProviderSession, ServiceClient } from './agent-verified-http.ts';
 import { pageCommands, pointAt, README_BASE, README_PROVIDER, readmeBlocks, readmeSection } from './readme.ts';
 import { readmeDemoPerFile, Shell } from './readme-demo.ts';
@@ -21,15 +21,10 @@ import { readmeDemoPerFile, Shell } from './readme-demo.ts';
 const HEADING = '### Agent Verified: a provider vouches for the user';
 
 const running = readmeDemoPerFile('agent-verified', { providerPort: 0 });
-let demo: RunningDemo;
-let shell: Shell;
-beforeAll(() => {
-  demo = running.demo;
-});
 
 async function run(command: string | undefined): Promise<string> {
   expect(command, 'the command is shown').toBeDefined();
-  const result = await shell!.run(command!).done;
+  const result = await running.shell!.run(command!).done;
   expect(result.status, result.output).toBe(0);
   return result.output;
 }
@@ -54,10 +49,10 @@ async function expectFreshConsentRevives(): Promise<void> {
   // iat has whole seconds: an ID-JAG of the revocation's own second is refused (as it may predate it).
   // A person takes longer than that between revoking and consenting again; the test waits for it.
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  const ada = await ProviderSession.login(demo.provider!.url, PROVIDER_EXAMPLE_EMAIL);
-  await ada.grant(demo.url);
-  const service = new ServiceClient(demo.url);
-  const revived = await service.connect(await ada.idJag(demo.url));
+  const ada = await ProviderSession.login(running.demo.provider!.url, PROVIDER_EXAMPLE_EMAIL);
+  await ada.grant(running.demo.url);
+  const service = new ServiceClient(running.demo.url);
+  const revived = await service.connect(await ada.idJag(running.demo.url));
   expect(revived.scope).toBe('notes.read notes.write');
   expect(await service.addNote(revived.token, 'back')).toBe(201);
 }
@@ -74,9 +69,9 @@ describe(`README.md, "${HEADING.slice(4)}"`, () => {
   it('runs as written: sign in, consent, mint, register, exchange, write; revoke, and the token is refused', async () => {
     const blocks = readmeBlocks(HEADING);
     expect(blocks, 'two bash blocks: connect, then revoke').toHaveLength(2);
-    const [connect, revoke] = blocks.map((block) => pointAt(block, { [README_BASE]: demo.url, [README_PROVIDER]: demo.provider!.url })) as [string, string];
-    expect(connect).toContain(`"audience":"${demo.url}"`);
-    shell = running.shell = new Shell();
+    const [connect, revoke] = blocks.map((block) => pointAt(block, { [README_BASE]: running.demo.url, [README_PROVIDER]: running.demo.provider!.url })) as [string, string];
+    expect(connect).toContain(`"audience":"${running.demo.url}"`);
+    running.shell = new Shell();
 
     expectRegisteredAndWritten(await run(connect));
     const revoked = await run(revoke);
@@ -88,10 +83,10 @@ describe(`README.md, "${HEADING.slice(4)}"`, () => {
 
 describe('the home page walkthrough of Agent Verified', () => {
   it('explains it, links to the provider page, and its commands run as written', async () => {
-    const html = await (await fetch(`${demo.url}/`)).text();
+    const html = await (await fetch(`${running.demo.url}/`)).text();
     expect(html).toContain('Agent Verified: a provider vouches for the user');
-    expect(html).toContain(`href="${demo.provider!.url}/"`);
-    const providerPage = await fetch(`${demo.provider!.url}/`);
+    expect(html).toContain(`href="${running.demo.provider!.url}/"`);
+    const providerPage = await fetch(`${running.demo.provider!.url}/`);
     expect(providerPage.status).toBe(200);
     expect(await providerPage.text()).toContain(`<code>${PROVIDER_EXAMPLE_EMAIL}</code>`);
 
@@ -99,10 +94,10 @@ describe('the home page walkthrough of Agent Verified', () => {
     const ids = ['av-login', 'av-grant', 'av-mint', 'av-register', 'av-exchange', 'av-add-note', 'av-revoke', 'av-refused'];
     expect([...commands.keys()].filter((id) => id.startsWith('av-'))).toEqual(ids);
     for (const id of ids) {
-      for (const origin of commands.get(id)!.match(/https?:\/\/[^/\s"'`\\]+/g) ?? []) expect([demo.url, demo.provider!.url], id).toContain(origin);
+      for (const origin of commands.get(id)!.match(/https?:\/\/[^/\s"'`\\]+/g) ?? []) expect([running.demo.url, running.demo.provider!.url], id).toContain(origin);
     }
 
-    shell = running.shell = new Shell();
+    running.shell = new Shell();
     for (const id of ['av-login', 'av-grant', 'av-mint']) await run(commands.get(id));
     const registered = await run(commands.get('av-register'));
     await run(commands.get('av-exchange'));

@@ -1,9 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { CODE_PLACEHOLDER, EXAMPLE_EMAIL, READ_BACK_BUTTON } from '../src/claim-walkthrough.ts';
-import type { RunningDemo } from '../src/start.ts';
+import { describe, expect, it } from 'vitest';
+import { EXAMPLE_EMAIL, READ_BACK_BUTTON } from '../src/claim-walkthrough.ts';
 import { Human } from './human.ts';
 import { pageCommands as commandsOf, pointAt, readme, README_BASE, readmeBlocks } from './readme.ts';
-import { readmeDemoPerFile, Shell } from './readme-demo.ts';
+import { readmeDemoPerFile, Shell, withCode } from './readme-demo.ts';
 
 /**
  * The claim ceremony as a first-time user meets it: the commands of the README's "Claim it as a
@@ -12,24 +11,10 @@ import { readmeDemoPerFile, Shell } from './readme-demo.ts';
  * goes over HTTP with a cookie jar.
  */
 
-/** A README block pointed at the demo under test: its URLs name 127.0.0.1:8787 and nothing else. */
-const atDemo = (block: string, base: string): string => pointAt(block, { [README_BASE]: base });
-
-/** Puts the code the page showed in place of the placeholder, which must be there exactly once. */
-function withCode(block: string, code: string): string {
-  const assignment = `CODE=${CODE_PLACEHOLDER}`;
-  expect(block.split(assignment), `the block sets ${assignment} once, for the reader to replace`).toHaveLength(2);
-  return block.replace(assignment, `CODE=${code}`);
-}
-
 const running = readmeDemoPerFile('claim');
-let demo: RunningDemo;
-let base: string;
-let shell: Shell;
-beforeAll(() => {
-  demo = running.demo;
-  base = demo.url;
-});
+
+/** A README block pointed at the demo under test: its URLs name 127.0.0.1:8787 and nothing else. */
+const atDemo = (block: string): string => pointAt(block, { [README_BASE]: running.demo.url });
 
 describe('README.md, "Claim it as a human"', () => {
   it('runs as written: register with an email, sign in, Authorize, read the code back, add a note; then type-in', async () => {
@@ -38,29 +23,29 @@ describe('README.md, "Claim it as a human"', () => {
     const text = readme();
     expect(text, 'the README names the button the claim page has').toContain(`**${READ_BACK_BUTTON}**`);
     expect(text, 'the README sends the human to the mailbox the demo serves').toContain(`<${README_BASE}/dev/mailbox>`);
-    const [start, readBack, typeIn] = blocks.map((block) => atDemo(block, base)) as [string, string, string];
-    const human = new Human(base, EXAMPLE_EMAIL);
-    shell = running.shell = new Shell();
+    const [start, readBack, typeIn] = blocks.map(atDemo) as [string, string, string];
+    const human = new Human(running.demo.url, EXAMPLE_EMAIL);
+    running.shell = new Shell();
 
     // 6. The agent registers with the email; the shell prints the link for the human.
-    const started = await shell.run(start).done;
+    const started = await running.shell.run(start).done;
     expect(started.status, started.output).toBe(0);
-    const link = new RegExp(`^${base}/claim\\?token=cvt_[\\w-]+$`, 'm').exec(started.output)?.[0];
+    const link = new RegExp(`^${running.demo.url}/claim\\?token=cvt_[\\w-]+$`, 'm').exec(started.output)?.[0];
     expect(link, started.output).toBeDefined();
 
     // 7. The human opens it, signs in with the mailed code and presses Authorize.
     const code = await human.authorize(await human.openClaimLink(link!));
 
     // 8–9. Read back, exchange, add a note, refresh.
-    const finished = await shell.run(withCode(readBack, code)).done;
+    const finished = await running.shell.run(withCode(readBack, code)).done;
     expect(finished.status, finished.output).toBe(0);
     expect(finished.output).toMatch(/^claimed$/m);
     expect(finished.output, 'the note is saved').toMatch(/\{"note":\{"id":"note_[^"]+","text":"hello"/);
     expect(finished.output, 'the refresh token buys a new pair').toMatch(/"type":"refresh","identity":\{"assertion":"ey/);
 
     // The other direction: the agent polls while the human types its code on the claim page.
-    const polling = shell.run(typeIn);
-    const [, typeInLink, agentCode] = await polling.waitFor(new RegExp(`open (${base}/claim\\?token=cvt_[\\w-]+) and type (\\d{6})`));
+    const polling = running.shell.run(typeIn);
+    const [, typeInLink, agentCode] = await polling.waitFor(new RegExp(`open (${running.demo.url}/claim\\?token=cvt_[\\w-]+) and type (\\d{6})`));
     const claimPage = await human.openClaimLink(typeInLink!);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // a human takes a moment: the first poll is still pending
     await human.typeAgentCode(claimPage, agentCode!);
@@ -68,7 +53,7 @@ describe('README.md, "Claim it as a human"', () => {
     expect(polled.status, polled.output).toBe(0);
     const tokens = JSON.parse(polled.output.trim().split('\n').at(-1)!);
     expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'notes.read notes.write', identity_assertion: expect.stringMatching(/^ey/) });
-    const note = await fetch(`${base}/api/notes`, {
+    const note = await fetch(`${running.demo.url}/api/notes`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ text: 'typed in' }),
@@ -79,26 +64,26 @@ describe('README.md, "Claim it as a human"', () => {
 
 describe('the home page walkthrough of the claim', () => {
   async function pageCommands(): Promise<Map<string, string>> {
-    return commandsOf(await (await fetch(`${base}/`)).text());
+    return commandsOf(await (await fetch(`${running.demo.url}/`)).text());
   }
 
   async function run(command: string | undefined): Promise<string> {
     expect(command, 'the home page shows this command').toBeDefined();
-    const result = await shell!.run(command!).done;
+    const result = await running.shell!.run(command!).done;
     expect(result.status, result.output).toBe(0);
     return result.output;
   }
 
   const linkAndCode = (output: string) => {
-    const match = new RegExp(`^(${base}/claim\\?token=cvt_[\\w-]+)  agent code: (\\d{6})$`, 'm').exec(output);
+    const match = new RegExp(`^(${running.demo.url}/claim\\?token=cvt_[\\w-]+)  agent code: (\\d{6})$`, 'm').exec(output);
     expect(match, output).not.toBeNull();
     return { link: match![1]!, agentCode: match![2]! };
   };
 
   it('registers with an email, and the read-back gives a token that adds a note', async () => {
     const commands = await pageCommands();
-    const human = new Human(base, EXAMPLE_EMAIL);
-    shell = running.shell = new Shell();
+    const human = new Human(running.demo.url, EXAMPLE_EMAIL);
+    running.shell = new Shell();
     const { link } = linkAndCode(await run(commands.get('claim-register')));
     const code = await human.authorize(await human.openClaimLink(link));
     expect(await run(withCode(commands.get('claim-read-back') ?? '', code))).toMatch(/^claimed$/m);
@@ -107,8 +92,8 @@ describe('the home page walkthrough of the claim', () => {
 
   it('claims the anonymous registration of the agent path, and the type-in poll gives a token that adds a note', async () => {
     const commands = await pageCommands();
-    const human = new Human(base, EXAMPLE_EMAIL);
-    shell = running.shell = new Shell();
+    const human = new Human(running.demo.url, EXAMPLE_EMAIL);
+    running.shell = new Shell();
     await run(commands.get('agent-register'));
     const { link, agentCode } = linkAndCode(await run(commands.get('claim-anonymous')));
     await human.typeAgentCode(await human.openClaimLink(link), agentCode);

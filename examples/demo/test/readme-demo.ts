@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { CODE_PLACEHOLDER } from '../src/claim-walkthrough.ts';
 import { startDemo, type DemoOptions, type RunningDemo } from '../src/start.ts';
 import { missingTools, Shell } from './shell.ts';
 
@@ -33,6 +34,13 @@ export function readmeDemoPerFile(name: string, options: Omit<DemoOptions, 'port
     state.shell = undefined;
   });
   return state;
+}
+
+/** Puts the code the person read (on the page or in the email) in place of the placeholder, which must be there exactly once. */
+export function withCode(block: string, code: string): string {
+  const assignment = `CODE=${CODE_PLACEHOLDER}`;
+  expect(block.split(assignment), `the block sets ${assignment} once, for the reader to replace`).toHaveLength(2);
+  return block.replace(assignment, `CODE=${code}`);
 }
 
 export { Shell };

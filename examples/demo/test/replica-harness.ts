@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,16 +13,9 @@ import { signInCodeIn, type MailboxMessage } from '../../../packages/conformance
  */
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** A port that was free a moment ago (bound to 0, then released): the replicas need theirs before they start. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../../../test-support/free-port.ts';
 
 /** A fresh data directory, recorded in `dirs` for the caller to remove. */
 export function tempDataDir(dirs: string[]): string {
@@ -99,7 +91,7 @@ export async function exchange(base: string, assertion: string): Promise<Record<
   const response = await fetch(base + paths.token, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString(),
+    body: new URLSearchParams({ grant_type: grantTypes.jwtBearer, assertion }).toString(),
   });
   const body = await response.json();
   expect(response.status, JSON.stringify(body)).toBe(200);

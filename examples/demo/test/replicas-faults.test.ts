@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { paths } from '@authmd/protocol';
+import { grantTypes, paths } from '@authmd/protocol';
 import { createTestDatabase, relay, type TestDatabase } from '../../../packages/service/test/support/postgres.ts';
 import { exchange, freePort, notes, startReplica, tempDataDir, type Replica } from './replica-harness.ts';
 
@@ -18,7 +18,6 @@ import { exchange, freePort, notes, startReplica, tempDataDir, type Replica } fr
  * "Acknowledged" means a 200 whose body was read in full.
  */
 
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** No single request may take longer than this, outage or not: the service answers fast or not at all. */
 const REQUEST_BOUND_MS = 3000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -47,7 +46,7 @@ function requestFor(step: Outcome['step'], arg?: string): { path: string; init: 
     case 'register':
       return { path: paths.identity, init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'anonymous' }) } };
     case 'exchange':
-      return { path: paths.token, init: form({ grant_type: JWT_BEARER, assertion: arg! }) };
+      return { path: paths.token, init: form({ grant_type: grantTypes.jwtBearer, assertion: arg! }) };
     case 'revoke':
       return { path: paths.revoke, init: form({ token: arg! }) };
     case 'notes':

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CODE_PLACEHOLDER, EXAMPLE_EMAIL } from '../src/claim-walkthrough.ts';
+import { pageCode } from '../../../packages/conformance/src/human/authmd-pages.ts';
+import { EXAMPLE_EMAIL } from '../src/claim-walkthrough.ts';
 import { pointAt, README_BASE, readmeBlocks, readmeSection, unescapeHtml } from './readme.ts';
-import { readmeDemoPerFile, Shell } from './readme-demo.ts';
+import { readmeDemoPerFile, Shell, withCode } from './readme-demo.ts';
 
 /**
  * Issue 12, "Done when": a person following the README claims a v0.1 registration from the email
@@ -16,13 +17,6 @@ const DENY_BUTTON = 'This was not me';
 
 const running = readmeDemoPerFile('v01');
 const base = () => running.demo.url;
-
-/** Puts the code the person read in place of the placeholder, which must be there exactly once. */
-function withCode(block: string, code: string): string {
-  const assignment = `CODE=${CODE_PLACEHOLDER}`;
-  expect(block.split(assignment), `the block sets ${assignment} once, for the reader to replace`).toHaveLength(2);
-  return block.replace(assignment, `CODE=${code}`);
-}
 
 /** The README's two blocks, pointed at the demo under test. */
 function blocks(): [string, string] {
@@ -109,7 +103,7 @@ describe(`README.md, "${HEADING.slice(4)}"`, () => {
     expect(await run(start)).toContain('"status":"initiated"');
     const emailed = await claimEmail(EXAMPLE_EMAIL);
     const shown = await press(await openLink(emailed.link), NEW_CODE_BUTTON);
-    const code = /data-testid="page-code">(\d{6})</.exec(shown)?.[1];
+    const code = pageCode(shown);
     expect(code, shown).toMatch(/^\d{6}$/);
 
     if (code !== emailed.code) {

@@ -1,6 +1,7 @@
-import { grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
+import { bearerChallenge, grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
 import { Discovery, type ServiceInfo } from './discovery.ts';
 import { sendIdJagOnce } from './id-jag-once.ts';
+import { DEFAULT_ATTEMPT_MS, EXPIRY_SLACK_MS } from './lifetimes.ts';
 import { AuthmdClientError, fromServiceError, networkError, outcomeUnknown } from './errors.ts';
 import { formPost, jsonPost, requestJson, requireJson, type FetchLike, type HttpOptions, type JsonAnswer } from './http.ts';
 import type { CredentialStore, IssuerRecord, RegistrationType, StoredIdentity } from './store/contract.ts';
@@ -29,7 +30,6 @@ export interface AgentClientOptions {
 }
 
 /** Reused access tokens must live at least this much longer (the official client's slack). */
-const SLACK_MS = 30_000;
 
 /**
  * The agent's side of auth.md: discover a service, register with the lightest method the agent can
@@ -216,8 +216,10 @@ export class AgentClient {
     };
     const response = await send();
     if (response.status !== 401) return response;
-    // A v0.1 credential refused is dropped too: there is nothing to exchange it from, so the next step registers.
-    await this.store.update(issuer, (record) => record && { ...record, access_token: undefined, credential: undefined });
+    // A v0.1 credential the service says is invalid (revoked, expired) is dropped too: there is nothing
+    // to exchange it from, so the next step registers. Any other 401 keeps it: it may be the only one.
+    const invalid = bearerChallenge(response.headers.get('www-authenticate'))?.error === 'invalid_token';
+    await this.store.update(issuer, (record) => record && { ...record, access_token: undefined, ...(invalid ? { credential: undefined } : {}) });
     return send();
   }
 
@@ -251,10 +253,10 @@ export class AgentClient {
   private async reuse(service: ServiceInfo, record: IssuerRecord, resource: string | undefined): Promise<ReadyResult | AuthmdClientError | undefined> {
     const now = this.clock();
     const token = record.access_token;
-    if (token && Date.parse(token.expires_at) - SLACK_MS > now && token.resource === resource) {
+    if (token && Date.parse(token.expires_at) - EXPIRY_SLACK_MS > now && token.resource === resource) {
       return ready(record, { access_token: token.value, expires_in: Math.floor((Date.parse(token.expires_at) - now) / 1000), scope: token.scope });
     }
-    if (record.identity && Date.parse(record.identity.expires_at) - SLACK_MS > now) {
+    if (record.identity && Date.parse(record.identity.expires_at) - EXPIRY_SLACK_MS > now) {
       const exchanged = await this.exchange(service, record.identity, resource).catch((error: unknown) => settle(error, 'invalid_grant'));
       if (exchanged) return exchanged;
     }
@@ -368,7 +370,7 @@ export class AgentClient {
       issuer: service.issuer,
       registrationId,
       verificationUri,
-      expiresAt: body.claim?.attempt?.expires_at ?? body.expires_at ?? new Date(this.clock() + 600_000).toISOString(),
+      expiresAt: body.claim?.attempt?.expires_at ?? body.expires_at ?? new Date(this.clock() + DEFAULT_ATTEMPT_MS).toISOString(),
       readBack: service.dialects.current,
       userCode: typeof userCode === 'string' && service.dialects.v07 ? userCode : undefined,
       interval: body.claim?.interval ?? body.claim_attempt?.interval,

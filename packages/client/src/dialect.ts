@@ -1,7 +1,6 @@
-import type { AdvertisedDialects } from '@authmd/protocol';
+import type { AdvertisedDialects, Dialect } from '@authmd/protocol';
 
-/** The generations of auth.md this client speaks, newest first. */
-export type Dialect = 'current' | 'v0.7' | 'v0.1';
+export type { Dialect };
 
 /**
  * The newest dialect a service advertises. `current` and `v0.7` share the identity endpoint (and

@@ -1,3 +1,4 @@
+import type { V01CredentialType } from '@authmd/protocol';
 import type { RegistrationType } from './store/contract.ts';
 
 /** Where an agent gets an ID-JAG for a service (its platform's identity provider). Undefined: none available. */
@@ -38,7 +39,7 @@ export interface ReadyResult {
   expires_in: number | null;
   scope?: string;
   /** v0.1 only: the kind of credential `access_token` holds (an API key or an access token). */
-  credential_type?: 'api_key' | 'access_token';
+  credential_type?: V01CredentialType;
   registration_id: string;
   registration_type: RegistrationType;
   claimed: boolean;

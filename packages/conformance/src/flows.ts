@@ -56,7 +56,8 @@ export function identityUrl(service: Discovered): string {
   return service.endpoints.identity;
 }
 
-function expectStatus(answer: Answer, status: number, what: string): void {
+/** Fails (CheckFailed) unless the answer has `status`, naming a rate limit when that is why. */
+export function expectStatus(answer: Answer, status: number, what: string): void {
   if (answer.status === status) return;
   const limited = answer.status === 429 ? ` (rate limited: retry after ${answer.headers.get('retry-after') ?? '?'} s, or raise the service's limits for this address)` : '';
   throw new CheckFailed(`${what}: expected ${status}, got ${describeAnswer(answer)}${limited}`);

@@ -19,6 +19,18 @@ const advertising = (edit: (metadata: Record<string, any>) => void): Breakage =>
 });
 
 const v01Ids = v01Checks.map((check) => check.id);
+/** The v0.1 checks (src/checks/v01.ts), in catalogue order: every run must report each of them. */
+const V01_IDS = [
+  'registration.v01-anonymous',
+  'registration.v01-api-key',
+  'revocation.v01-api-key',
+  'ceremony.v01-email-claim',
+  'ceremony.v01-verified-email',
+  'ceremony.v01-wrong-otp',
+  'ceremony.v01-complete-once',
+  'ceremony.v01-invalid-claim-token',
+  'bad-input.v01-bodies',
+];
 
 describe.each([
   ['only v0.7 (no refresh: no read-back ceremony)', 'v07', advertising((m) => (m.agent_auth.identity_types_supported = m.agent_auth.identity_types_supported.filter((t: string) => t !== 'refresh')))],
@@ -55,6 +67,7 @@ describe.each([
     expect(skipped).toEqual(expect.arrayContaining(otherDialect));
     // v0.1's checks run wherever v0.1 is advertised (issue 12), and pass.
     const v01 = report.results.filter((result) => v01Ids.includes(result.id));
+    expect(v01.map((result) => result.id)).toEqual(V01_IDS);
     if (kept !== 'no-v01') expect(v01.map((result) => [result.id, result.outcome])).toEqual(v01.map((result) => [result.id, 'pass']));
     else for (const result of v01) expect(result.message).toMatch(/does not advertise the v0\.1 dialect/);
   }, 120_000);

@@ -6,11 +6,13 @@ import { tokenTypes } from './urns.ts';
  * dropped, not rejected: real clients send extras such as `client_id` and `resource`.
  */
 
-const text = (field: string, max: number) =>
+/** A required, non-empty string of at most `max` characters, whose errors name `field`. */
+export const requiredText = (field: string, max: number) =>
   z
     .string({ error: (issue) => (issue.input === undefined ? `${field}: is required` : `${field}: must be a string`) })
     .min(1, `${field}: must not be empty`)
     .max(max, `${field}: must be at most ${max} characters`);
+const text = requiredText;
 
 const userCode = z
   .string({ error: (issue) => (issue.input === undefined ? 'user_code: is required' : 'user_code: must be a string') })

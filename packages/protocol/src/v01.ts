@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseTagged, parseWith, type Parsed } from './schemas.ts';
+import { parseTagged, parseWith, requiredText as text, type Parsed } from './schemas.ts';
 import { iso } from './time.ts';
 import { tokenTypes } from './urns.ts';
 
@@ -21,12 +21,6 @@ export const v01RegistrationTypes = {
   identity_assertion: 'agent-provider',
   service_auth: 'email-verification',
 } as const;
-
-const text = (field: string, max: number) =>
-  z
-    .string({ error: (issue) => (issue.input === undefined ? `${field}: is required` : `${field}: must be a string`) })
-    .min(1, `${field}: must not be empty`)
-    .max(max, `${field}: must be at most ${max} characters`);
 
 const credentialType = z
   .string({ error: 'requested_credential_type: must be a string' })

@@ -78,14 +78,17 @@ export function waitForHuman(session: Session, target: string, claim: ClaimRequi
       finish(new AuthmdClientError('human_unavailable', 'The service offers no way to finish the claim from here (no code to type on the page, and stdin is not available for the page\'s code).'));
       return;
     }
-    if (!polling) {
-      // Nothing renews the link in the read-back direction alone: give up when it stops working.
-      const left = Date.parse(handoff.expiresAt) - Date.now();
-      if (left > 0) {
-        const what = handoff.emailedTo ? 'code' : 'link';
-        deadline = setTimeout(() => finish(new AuthmdClientError('claim_expired', `The ${handoff.emailedTo ? 'emailed code' : 'link'} expired before the claim was finished. Run the command again for a new ${what}.`)), left);
-      }
-    }
+    // Nothing renews the link in the read-back direction alone: give up when it stops working (a new
+    // emailed code, v0.1, moves the deadline to its own expiry).
+    const armDeadline = (expiresAt: string) => {
+      if (polling) return;
+      if (deadline) clearTimeout(deadline);
+      const left = Date.parse(expiresAt) - Date.now();
+      if (left <= 0) return;
+      const what = handoff.emailedTo ? 'code' : 'link';
+      deadline = setTimeout(() => finish(new AuthmdClientError('claim_expired', `The ${handoff.emailedTo ? 'emailed code' : 'link'} expired before the claim was finished. Run the command again for a new ${what}.`)), left);
+    };
+    armDeadline(handoff.expiresAt);
 
     async function complete(text: string): Promise<void> {
       const code = text.replace(/[\s-]/g, '');
@@ -102,9 +105,11 @@ export function waitForHuman(session: Session, target: string, claim: ClaimRequi
       } catch (error) {
         if (settled) return;
         if (error instanceof AuthmdClientError && error.code === 'invalid_user_code') progress.note(`${error.message} Type the code again.`);
-        // v0.1: the code expired (or too many were wrong); the client had a new one emailed.
-        else if (error instanceof AuthmdClientError && error.code === 'code_resent') progress.note(`${error.message} Type it and press Enter.`);
-        else if (error instanceof AuthmdClientError && error.code === 'claim_not_completed') progress.note(`${error.message} Type it and press Enter.`);
+        // v0.1 code_resent: the code expired (or too many were wrong); the client had a new one emailed.
+        else if (error instanceof AuthmdClientError && (error.code === 'code_resent' || error.code === 'claim_not_completed')) {
+          if (error.code === 'code_resent') armDeadline(client.pendingHandoff(target)?.expiresAt ?? handoff.expiresAt);
+          progress.note(`${error.message} Type it and press Enter.`);
+        }
         else finish(error);
       } finally {
         checking = false;

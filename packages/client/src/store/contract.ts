@@ -1,3 +1,5 @@
+import type { V01CredentialType } from '@authmd/protocol';
+
 /**
  * Where an agent keeps its credentials, one record per service issuer. The shape is the official
  * auth.md client's (`{"version":1,"issuers":{…}}`, protocol-reference §6.3), so either client can
@@ -24,7 +26,7 @@ export interface StoredAccessToken {
 
 /** A credential the service handed out directly (the v0.1 dialect): used as a Bearer token as it is. */
 export interface StoredCredential {
-  type: 'api_key' | 'access_token';
+  type: V01CredentialType;
   value: string;
   /** ISO-8601; null for an API key, which does not expire. */
   expires_at: string | null;

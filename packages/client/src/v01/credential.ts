@@ -1,8 +1,6 @@
+import { EXPIRY_SLACK_MS } from '../lifetimes.ts';
 import type { IssuerRecord, StoredCredential } from '../store/contract.ts';
 import type { ReadyResult } from '../types.ts';
-
-/** An access token this close to its expiry is not used any more (as for the other dialects). */
-const SLACK_MS = 30_000;
 
 /** The credential of a v0.1 answer (`credential_type`, `credential`, `credential_expires`, `scopes`), if it has one. */
 export function credentialOf(body: Record<string, any>): StoredCredential | undefined {
@@ -19,7 +17,7 @@ export function scopeOf(body: Record<string, any>): { scope?: string } {
 
 /** Still usable: an API key, or an access token with some life left. */
 export function usable(credential: StoredCredential | undefined, now: number): credential is StoredCredential {
-  return credential !== undefined && (credential.expires_at === null || Date.parse(credential.expires_at) - SLACK_MS > now);
+  return credential !== undefined && (credential.expires_at === null || Date.parse(credential.expires_at) - EXPIRY_SLACK_MS > now);
 }
 
 export function readyFromCredential(record: IssuerRecord, credential: StoredCredential, now: number): ReadyResult {

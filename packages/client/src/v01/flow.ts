@@ -7,6 +7,7 @@ import type { PendingClaim } from '../pending-claim.ts';
 import type { CredentialStore, IssuerRecord, StoredCredential } from '../store/contract.ts';
 import type { AuthenticateRequest, AuthResult, ClaimPrompt, ClaimRequiredResult, Handoff, IdJagSource, ReadyResult } from '../types.ts';
 import { sendIdJagOnce } from '../id-jag-once.ts';
+import { DEFAULT_ATTEMPT_MS } from '../lifetimes.ts';
 import { credentialOf, readyFromCredential, scopeOf, usable } from './credential.ts';
 import { completionError, NEEDS_NEW_CODE } from './errors.ts';
 
@@ -20,9 +21,6 @@ export interface V01Context {
   prompt: ClaimPrompt | undefined;
   email: string | undefined;
 }
-
-/** How long an emailed code lives when the service does not say (the profile's attempt lifetime). */
-const CODE_LIFETIME_MS = 600_000;
 
 const WHY_NEW_CODE: Record<string, string> = {
   otp_expired: 'The code in the email had expired',
@@ -78,7 +76,9 @@ export class V01Flow {
     const code = typeof body.error === 'string' ? body.error : '';
     if (code === 'previously_claimed') return this.alreadyClaimed(service, pending, answer.status, body);
     if (NEEDS_NEW_CODE.has(code) && pending.loginHint) {
-      await this.restart(service, pending, pending.loginHint);
+      const next = await this.restart(service, pending, pending.loginHint);
+      // Asked again with a fresh ID-JAG, a first link confirmed meanwhile is ready at once.
+      if (next.status === 'ready') return next;
       throw new AuthmdClientError(
         'code_resent',
         `${WHY_NEW_CODE[code]}: ${service.issuer} emailed a new code to ${pending.loginHint}. Give the code from that new email.`,
@@ -136,17 +136,18 @@ export class V01Flow {
     if (answer.status === 401 && body.error === 'interaction_required') {
       // A first link to an existing account: its owner was emailed a code, read back like any v0.1 claim.
       const claim = claimOf(body, service);
-      if (!claim || typeof body.registration_id !== 'string') {
+      // The service emails the account the ID-JAG's email matched: that address is where the person looks.
+      const email = emailOf(idJag);
+      if (!claim || typeof body.registration_id !== 'string' || !email) {
         throw new AuthmdClientError(
           'interaction_required',
           `${issuer} first wants the person to confirm that this provider account may be linked to their existing account there, and sent no claim token to do it with. Authenticate with the user's email instead (they get a code by email).`,
           { status: 401, body },
         );
       }
-      const email = emailOf(idJag) ?? 'the address of their account there';
       await this.c.store.update(issuer, () => ({ registration_id: body.registration_id, registration_type: 'identity_assertion', claimed: false, dialect: 'v0.1' }));
       const pending: PendingClaim = { ...claim, registrationId: body.registration_id, registrationType: 'identity_assertion', loginHint: undefined, handoff: undefined };
-      return this.handOff(service, pending, email, new Date(this.c.clock() + CODE_LIFETIME_MS).toISOString());
+      return this.handOff(service, pending, email, new Date(this.c.clock() + DEFAULT_ATTEMPT_MS).toISOString());
     }
     if (answer.status !== 200) throw fromServiceError(answer.status, body, 'Registering with an ID-JAG');
     const credential = credentialOf(body);
@@ -167,7 +168,7 @@ export class V01Flow {
     const claim = claimOf(body, service);
     if (!claim || typeof body.registration_id !== 'string') throw new AuthmdClientError('unexpected_response', 'The service accepted the email but sent no claim token.');
     await this.c.store.update(service.issuer, () => ({ registration_id: body.registration_id, registration_type: 'service_auth', claimed: false, dialect: 'v0.1' }));
-    const codeEnds = this.c.clock() + CODE_LIFETIME_MS;
+    const codeEnds = this.c.clock() + DEFAULT_ATTEMPT_MS;
     const claimEnds = typeof body.claim_token_expires === 'string' ? Date.parse(body.claim_token_expires) : codeEnds;
     const pending: PendingClaim = { ...claim, registrationId: body.registration_id, registrationType: 'service_auth', loginHint: email, handoff: undefined };
     return this.handOff(service, pending, email, new Date(Math.min(codeEnds, claimEnds)).toISOString());
@@ -179,7 +180,7 @@ export class V01Flow {
     const answer = await requestJson(this.c.http, pending.claimUrl, jsonPost({ claim_token: pending.claimToken, email }), 'Starting the claim');
     const body = (answer.body ?? {}) as Record<string, any>;
     if (answer.status === 200) {
-      const expiresAt = typeof body.expires_at === 'string' ? body.expires_at : new Date(this.c.clock() + CODE_LIFETIME_MS).toISOString();
+      const expiresAt = typeof body.expires_at === 'string' ? body.expires_at : new Date(this.c.clock() + DEFAULT_ATTEMPT_MS).toISOString();
       return this.handOff(service, pending, email, expiresAt);
     }
     if (body.error === 'claimed_or_in_flight') {

@@ -17,7 +17,8 @@ describe('authmd-mcp against a v0.1-only service', () => {
 
     const { tools } = await mcp.client.listTools();
     expect(tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(['authmd_authenticate', 'authmd_complete_claim', 'authmd_fetch']));
-    expect(tools.find((tool) => tool.name === 'authmd_complete_claim')!.description).toContain('email');
+    expect(tools.find((tool) => tool.name === 'authmd_complete_claim')!.description).toContain('on a v0.1 service, the code in the email');
+    expect(tools.find((tool) => tool.name === 'authmd_authenticate')!.description).toContain('emailed_to names the address');
 
     const anonymous = await call(mcp.client, 'authmd_authenticate', { issuer });
     expect(anonymous.isError, JSON.stringify(anonymous.value)).toBe(false);

@@ -3,7 +3,8 @@
  * and the credentials a refusal must not carry. Each failure quotes the answer.
  */
 import { CheckFailed, expectThat } from '../check.ts';
-import { readRegistration } from '../flows.ts';
+import { callApi, readRegistration } from '../flows.ts';
+import type { CheckContext } from '../context.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 
 /** Fails unless the answer is one of `expected`, each written `"<status> <error>"` (`"401 invalid_user_code"`). */
@@ -93,4 +94,9 @@ export function expectRegistrationRefused(answer: Answer, what: string): void {
   if (answer.status >= 400 && answer.status < 500 && carried.length === 0) return;
   const carrying = carried.length ? ` carrying ${carried.join(', ')}` : '';
   throw new CheckFailed(`${what} must be refused with a 4xx and no credentials, got ${describeAnswer(answer)}${carrying}`);
+}
+
+/** Fails unless the protected API accepts the bearer token (a 2xx read). */
+export async function expectApiAccepts(ctx: CheckContext, accessToken: string, what: string): Promise<void> {
+  expectSuccess(await callApi(ctx, accessToken), `the protected API with ${what}`);
 }

@@ -8,7 +8,8 @@ import { expectError, expectSuccess } from './expect.ts';
 const PROPAGATION_MS = 2_000;
 const RETRY_MS = 250;
 
-async function revocationEndpoint(ctx: CheckContext): Promise<string> {
+/** The advertised revocation endpoint; skipped when there is none. */
+export async function revocationEndpoint(ctx: CheckContext): Promise<string> {
   const endpoint = (await ctx.service()).endpoints.revocation;
   requireThat(endpoint, 'the service advertises no revocation_endpoint');
   return endpoint;

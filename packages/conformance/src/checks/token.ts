@@ -2,10 +2,10 @@ import { grantTypes } from '@authmd/protocol';
 import { expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 
-import { callApi, exchangeAnswer, pollAnswer, registerServiceAuth, type Registration } from '../flows.ts';
+import { exchangeAnswer, pollAnswer, registerServiceAuth, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { expectFields, preClaimScopes, sameScopes, scopeSet, sharedAnonymous } from './registration-steps.ts';
-import { credentialKeys, expectError, expectNoStore, expectPragmaNoCache, expectSuccess } from './expect.ts';
+import { credentialKeys, expectApiAccepts, expectError, expectNoStore, expectPragmaNoCache, expectSuccess } from './expect.ts';
 import { decodeJwt, tamperedJwt } from '../jwt.ts';
 
 const ELSEWHERE = 'https://elsewhere.example/';
@@ -26,10 +26,6 @@ function accessTokenOf(answer: Answer, what: string): string {
   expectSuccess(answer, what, 200);
   expectFields(answer, { access_token: 'string' }, what);
   return answer.json.access_token as string;
-}
-
-async function expectApiAccepts(ctx: CheckContext, accessToken: string, what: string): Promise<void> {
-  expectSuccess(await callApi(ctx, accessToken), `the protected API with ${what}`);
 }
 
 export const tokenChecks: Check[] = [

@@ -4,10 +4,11 @@
  * Credentials come back directly (`credential`, an API key or an access token) and are used as Bearer
  * tokens on the protected API. Each step sends one request the way a conforming v0.1 agent would.
  */
-import { VERIFIED_EMAIL } from '@authmd/protocol';
+import { VERIFIED_EMAIL, withoutTrailingSlash } from '@authmd/protocol';
 import { CheckFailed, expectThat, requireThat } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
+import { expectStatus } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import type { FieldKind } from './registration-steps.ts';
 
@@ -29,10 +30,8 @@ export async function v01Endpoints(ctx: CheckContext): Promise<V01Endpoints> {
   requireThat(service.dialects.v01, NO_V01);
   const agentAuth = service.agentAuth;
   requireThat(isString(agentAuth.claim_uri), 'the service advertises v0.1 (register_uri) but no agent_auth.claim_uri (discovery.agent-auth-v01 reports it)');
-  return { service, register: agentAuth.register_uri, claim: agentAuth.claim_uri, complete: `${withoutSlash(agentAuth.claim_uri)}/complete` };
+  return { service, register: agentAuth.register_uri, claim: agentAuth.claim_uri, complete: `${withoutTrailingSlash(agentAuth.claim_uri)}/complete` };
 }
-
-const withoutSlash = (url: string): string => (url.endsWith('/') ? url.slice(0, -1) : url);
 
 /** v0.1 anonymous registration (an API key at once) is advertised: `anonymous.credential_types_supported` lists `api_key`. */
 export async function requireV01Anonymous(ctx: CheckContext): Promise<V01Endpoints> {
@@ -69,12 +68,6 @@ export function readV01(answer: Answer): V01Registration {
     scopes: strings(body.scopes),
     postClaimScopes: strings(body.post_claim_scopes),
   };
-}
-
-export function expectStatus(answer: Answer, status: number, what: string): void {
-  if (answer.status === status) return;
-  const limited = answer.status === 429 ? ` (rate limited: retry after ${answer.headers.get('retry-after') ?? '?'} s, or raise the service's limits for this address)` : '';
-  throw new CheckFailed(`${what}: expected ${status}, got ${describeAnswer(answer)}${limited}`);
 }
 
 /** The fields of a v0.1 anonymous registration answer (protocol-reference §7.2). */
@@ -200,15 +193,4 @@ export function claimedV01(ctx: CheckContext): Promise<V01Claimed> {
     const completion = await completeV01Answer(ctx, registration.claimToken!, code);
     return { registration, email, started, code, completion };
   });
-}
-
-/** The protected API with the credential as a Bearer token. */
-export async function callApiWith(ctx: CheckContext, credential: string): Promise<Answer> {
-  return ctx.http.get(await ctx.api(), { authorization: `Bearer ${credential}` });
-}
-
-/** Fails unless the protected API accepts the credential (a 2xx read). */
-export async function expectApiAccepts(ctx: CheckContext, credential: string, what: string): Promise<void> {
-  const answer = await callApiWith(ctx, credential);
-  expectThat(answer.status >= 200 && answer.status < 300, `the protected API with ${what}: expected 2xx, got ${describeAnswer(answer)}`);
 }

@@ -1,18 +1,18 @@
-import { expectEqual, expectThat, requireThat, type Check } from '../check.ts';
+import { withoutTrailingSlash } from '@authmd/protocol';
+import { expectEqual, expectThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
+import { expectStatus } from '../flows.ts';
 import { describeAnswer, type Answer, type SendOptions } from '../http.ts';
 import { expectJsonError, type ErrorExpectation } from './bad-input-steps.ts';
 import { otherCode, SOME_CODE } from './ceremony-steps.ts';
-import { expectError, expectNoCredentials, expectNoStore, expectSuccess } from './expect.ts';
+import { expectApiAccepts, expectError, expectNoCredentials, expectNoStore, expectSuccess } from './expect.ts';
 import { expectFields, sameScopes } from './registration-steps.ts';
-import { expectApiRefuses } from './revocation.ts';
+import { expectApiRefuses, revocationEndpoint } from './revocation.ts';
 import {
   ANONYMOUS_FIELDS,
   claimedV01,
   completeV01Answer,
   emailedCode,
-  expectApiAccepts,
-  expectStatus,
   readV01,
   registerV01Anonymous,
   registerVerifiedEmailAnswer,
@@ -34,8 +34,6 @@ import {
  * proven by the code the service emails to the person, which the agent sends to `<claim_uri>/complete`.
  * The person is the suite's human driver: authmd's development mailbox, or the operator (`--human manual`).
  */
-
-const withoutSlash = (url: string): string => (url.endsWith('/') ? url.slice(0, -1) : url);
 
 /** A v0.1 answer that must not hand out a credential (v0.1 puts it in `credential`; other dialects' names too). */
 function expectNoV01Credential(answer: Answer, what: string): void {
@@ -101,7 +99,7 @@ export const v01Checks: Check[] = [
       const beyond = scopes!.filter((scope) => !postClaimScopes!.includes(scope));
       expectThat(beyond.length === 0, `${what}: the pre-claim scopes ${JSON.stringify(scopes)} must be among the post-claim scopes ${JSON.stringify(postClaimScopes)}; ${beyond.join(', ')} is not`);
       expectThat(
-        withoutSlash(body.claim_url) === withoutSlash(service.agentAuth.claim_uri),
+        withoutTrailingSlash(body.claim_url) === withoutTrailingSlash(service.agentAuth.claim_uri),
         `${what}: claim_url should be the advertised claim_uri ${service.agentAuth.claim_uri}, got ${JSON.stringify(body.claim_url)}`,
       );
       expectNoStore(answer, `${what} (it carries an API key and a claim token)`);
@@ -125,8 +123,7 @@ export const v01Checks: Check[] = [
     ref: 'RFC 7009 §2.1, §2.2; RFC 6750 §3.1; auth.md v0.1 (protocol-reference §7.2)',
     async run(ctx) {
       await requireV01Anonymous(ctx);
-      const endpoint = (await ctx.service()).endpoints.revocation;
-      requireThat(endpoint, 'the service advertises no revocation_endpoint');
+      const endpoint = await revocationEndpoint(ctx);
       // A registration of the check's own: revoking must not spoil what other checks share.
       const registration = await prerequisite('a v0.1 anonymous registration whose API key the API accepts', async () => {
         const own = await registerV01Anonymous(ctx);

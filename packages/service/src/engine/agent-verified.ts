@@ -49,16 +49,28 @@ export interface V01StepUp {
 }
 
 /** `POST /agent/identity {type:"identity_assertion"}`. Throws 401 interaction_required (with a ceremony) for a first link. */
-export async function registerWithIdJag(ctx: EngineContext, request: { assertion: string; clientIp?: string; stepUpBy?: StepUpBy }): Promise<RegistrationView> {
+export async function registerWithIdJag(ctx: EngineContext, request: { assertion: string; clientIp?: string }): Promise<RegistrationView> {
+  const { registration, user, idJag } = await registrationForIdJag(ctx, { ...request, stepUpBy: { kind: 'page' } });
+  const identity = await mintAssertion(ctx, registration, { ...userClaims(user), ...(idJag.amr ? { amr: idJag.amr } : {}) });
+  return { id: registration.id, type: 'identity_assertion', identity, scopes: { kind: 'granted', scopes: ctx.config.scopes.postClaim } };
+}
+
+/**
+ * The registration of a clean ID-JAG match, made, bound or revived, and its user; for a first link
+ * to an existing account, throws 401 interaction_required with the ceremony `stepUpBy` names. What
+ * the agent gets for it (an identity assertion, or a v0.1 credential) is the caller's.
+ */
+export async function registrationForIdJag(
+  ctx: EngineContext,
+  request: { assertion: string; clientIp?: string; stepUpBy: StepUpBy },
+): Promise<{ registration: RegistrationRow; user: UserRow; idJag: VerifiedIdJag }> {
   if (ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
   await ctx.store.transaction((tx) => checkRegistrationRate(ctx, tx, 'identity_assertion', request.clientIp));
   const idJag = await verifyIdJag(ctx, request.assertion);
   const match = await matchIdentity(ctx, idJag);
   const existing = await registrationOf(ctx, idJag);
-  if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp, request.stepUpBy ?? { kind: 'page' });
-  const registration = await cleanRegistration(ctx, idJag, match.user, existing, request.clientIp);
-  const identity = await mintAssertion(ctx, registration, { ...userClaims(match.user), ...(idJag.amr ? { amr: idJag.amr } : {}) });
-  return { id: registration.id, type: 'identity_assertion', identity, scopes: { kind: 'granted', scopes: ctx.config.scopes.postClaim } };
+  if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp, request.stepUpBy);
+  return { registration: await cleanRegistration(ctx, idJag, match.user, existing, request.clientIp), user: match.user, idJag };
 }
 
 /**

@@ -115,7 +115,8 @@ async function handOver(ctx: EngineContext, registration: RegistrationRow, attem
   });
 }
 
-async function registrationByClaimToken(ctx: EngineContext, claimToken: string, unknown: 'invalid_claim_token' | 'invalid_claim'): Promise<RegistrationRow> {
+/** The registration a claim token belongs to, or `unknown` (the endpoint's name for an unknown token). */
+export async function registrationByClaimToken(ctx: EngineContext, claimToken: string, unknown: 'invalid_claim_token' | 'invalid_claim'): Promise<RegistrationRow> {
   const registration = await ctx.store.findOne(registrations, 'claim_token_hash', hashSecret(claimToken));
   if (!registration) throw protocolError(unknown, 'The claim token is not known.');
   return registration;

@@ -1,12 +1,12 @@
 import { isEmail, protocolError, ProtocolError, type V01CredentialView } from '@authmd/protocol';
 import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
-import { hashSecret } from '../secrets.ts';
 import { createAttempt, currentAttempt, EMAIL_CODE, spendCodeTry } from './attempts.ts';
 import { openAttempt } from './ceremony.ts';
 import { completeClaim } from './claim-completion.ts';
+import { registrationByClaimToken } from './claims.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
 import type { EngineContext } from './context.ts';
-import { stateOf } from './registration-lifecycle.ts';
+import { requireClaimable, stateOf } from './registration-lifecycle.ts';
 import { normalizeEmail, userForVerifiedEmail } from './users.ts';
 import { hasLiveApiKey, issueCredential } from './v01-credentials.ts';
 import { chargeClaimEmail, sendClaimEmail } from './v01-mail.ts';
@@ -24,12 +24,11 @@ import { chargeClaimEmail, sendClaimEmail } from './v01-mail.ts';
  * attempt, starts a new one and replaces the previous.
  */
 export async function startV01Claim(ctx: EngineContext, claimToken: string, email: string, clientIp: string | undefined): Promise<{ registrationId: string; attempt: { id: string; expiresAt: number } }> {
-  const registration = await byClaimToken(ctx, claimToken);
-  const state = stateOf(registration, ctx.clock());
-  if (registration.type !== 'anonymous' || state === 'claimed') {
+  const registration = await registrationByClaimToken(ctx, claimToken, 'invalid_claim_token');
+  if (registration.type !== 'anonymous' || stateOf(registration, ctx.clock()) === 'claimed') {
     throw protocolError('claimed_or_in_flight', registration.type === 'anonymous' ? 'This registration is already claimed.' : 'This registration is claimed by its own emailed code, not by a new email.');
   }
-  requireOpen(state);
+  requireClaimable(registration, ctx.clock());
   const address = normalizeEmail(email);
   if (!isEmail(address)) throw protocolError('invalid_request', 'email: must be an email address such as name@example.com.');
   const open = await currentAttempt(ctx, registration);
@@ -52,10 +51,8 @@ export type V01Claimed = { credential: V01CredentialView } | { upgraded: { type:
  * its API key, now with the post-claim scopes; any other gets the credential it asked for.
  */
 export async function completeV01Claim(ctx: EngineContext, claimToken: string, otp: string): Promise<{ registrationId: string; outcome: V01Claimed }> {
-  const registration = await byClaimToken(ctx, claimToken);
-  const state = stateOf(registration, ctx.clock());
-  if (state === 'claimed') throw protocolError('already_claimed', 'This registration is already claimed.');
-  requireOpen(state);
+  const registration = await registrationByClaimToken(ctx, claimToken, 'invalid_claim_token');
+  requireClaimable(registration, ctx.clock());
   const attempt = await currentAttempt(ctx, registration);
   if (!attempt || attempt.emailed_at === null || attempt.login_hint === null) {
     throw protocolError('otp_not_generated', 'No code was emailed for this registration.');
@@ -113,16 +110,6 @@ export async function openEmailedAttempt(ctx: EngineContext, attemptToken: strin
   return open;
 }
 
-async function byClaimToken(ctx: EngineContext, claimToken: string): Promise<RegistrationRow> {
-  const registration = await ctx.store.findOne(registrations, 'claim_token_hash', hashSecret(claimToken));
-  if (!registration) throw protocolError('invalid_claim_token', 'The claim token is not known.');
-  return registration;
-}
-
-function requireOpen(state: ReturnType<typeof stateOf>): void {
-  if (state === 'revoked_by_operator') throw protocolError('claim_revoked', 'The service revoked this registration for good.');
-  if (state === 'expired' || state === 'revoked_by_provider') throw protocolError('claim_expired', 'The claim window of this registration is over.');
-}
 
 function isOpen(ctx: EngineContext, attempt: ClaimAttemptRow): boolean {
   return attempt.expires_at > ctx.clock() && attempt.denied_at === null && attempt.completed_at === null;

@@ -1,6 +1,6 @@
 import { isEmail, paths, protocolError, v01RegistrationEnvelope, type V01ClaimHandle, type V01CredentialView, type V01Registration } from '@authmd/protocol';
 import { registrations, type RegistrationRow } from '../schema.ts';
-import { registerWithIdJag, type V01StepUp } from './agent-verified.ts';
+import { registrationForIdJag, type V01StepUp } from './agent-verified.ts';
 import { createAttempt } from './attempts.ts';
 import type { EngineContext } from './context.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
@@ -53,13 +53,14 @@ async function registerIdJagWithCredential(ctx: EngineContext, assertion: string
   const type = credentialTypeFor(requested, ['access_token', 'api_key'], 'access_token');
   // A first link to an existing account: its owner is emailed a code, and the 401 carries the claim handle.
   const stepUpBy = { kind: 'email' as const, credential: type, handle: (pending: V01StepUp) => v01RegistrationEnvelope({ id: pending.id, type: 'identity_assertion', claim: claimHandleOf(ctx, pending.claimToken, pending.claimExpiresAt) }) };
-  const registered = await registerWithIdJag(ctx, { assertion, clientIp, stepUpBy });
+  // No identity assertion is signed: v0.1 hands out the credential itself.
+  const { registration } = await registrationForIdJag(ctx, { assertion, clientIp, stepUpBy });
   const credential = await ctx.store.transaction(async (tx) => {
-    const registration = await tx.get(registrations, registered.id);
-    if (!registration) throw protocolError('invalid_grant', 'The registration was removed meanwhile; register again.');
-    return issueCredential(ctx, tx, registration, type);
+    const current = await tx.get(registrations, registration.id);
+    if (!current) throw protocolError('invalid_grant', 'The registration was removed meanwhile; register again.');
+    return issueCredential(ctx, tx, current, type);
   });
-  return { id: registered.id, type: 'identity_assertion', credential };
+  return { id: registration.id, type: 'identity_assertion', credential };
 }
 
 async function registerVerifiedEmail(ctx: EngineContext, email: string, requested: string | undefined, clientIp: string | undefined): Promise<V01Registered> {

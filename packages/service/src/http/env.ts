@@ -1,3 +1,4 @@
+import type { Dialect } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
 
 /**
@@ -29,4 +30,7 @@ export interface HttpEnv {
   ctx: EngineContext;
 }
 
-export type Endpoint = (request: HttpRequest, env: HttpEnv) => Promise<HttpResponse>;
+export type Endpoint = ((request: HttpRequest, env: HttpEnv) => Promise<HttpResponse>) & {
+  /** The dialect whose error names the dispatcher answers refusals with (default `current`). */
+  readonly errorDialect?: Dialect;
+};

@@ -6,7 +6,7 @@ import { getHealthz, getReadyz, healthPaths } from './health.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
 import { postIdentity } from './identity.ts';
 import { errorResponse, json } from './responses.ts';
-import { postEvent } from './events.ts';
+import { postEvent, postV01Revoke } from './events.ts';
 import { postRevoke } from './revoke.ts';
 import { postIntrospect } from './introspect.ts';
 import { tokenEndpoint } from './token.ts';
@@ -18,7 +18,7 @@ import { mailboxEndpoints } from '../pages/mailbox.ts';
 import { pagePaths } from '../pages/paths.ts';
 import { getV01View, postV01Deny, postV01Reveal } from '../pages/v01-claim.ts';
 import { V01_DENY_PATH, V01_VIEW_PATH } from '../engine/v01-mail.ts';
-import { postV01Claim, postV01Complete, postV01Register, postV01Revoke } from './v01.ts';
+import { postV01Claim, postV01Complete, postV01Register } from './v01.ts';
 import { speaksIdentity } from './dialects.ts';
 
 export type Routes = Map<string, Partial<Record<string, Endpoint>>>;
@@ -102,16 +102,17 @@ export function createDispatch(ctx: EngineContext, routes: Routes): Dispatch {
 
 function routeRequest(ctx: EngineContext, routes: Routes): Dispatch {
   return async (request) => {
+    let endpoint: Endpoint | undefined;
     try {
       const route = routes.get(request.pathname);
       if (!route) throw protocolError('not_found', `Nothing is served at ${request.pathname}.`);
-      const endpoint = route[request.method === 'HEAD' ? 'GET' : request.method];
+      endpoint = route[request.method === 'HEAD' ? 'GET' : request.method];
       if (!endpoint) throw methodNotAllowed(request.method, allowedMethods(routes, request.pathname));
       return await endpoint(request, { ctx });
     } catch (error) {
       if (error instanceof ProtocolError) {
         if (error.detail) ctx.logger.info('request refused', { code: error.code, reason: error.reason, detail: error.detail });
-        return errorResponse(error);
+        return errorResponse(error, endpoint?.errorDialect);
       }
       if (error instanceof StoreUnavailableError) {
         // The database is down or overloaded: say so at once and when to come back, never hang or 500.

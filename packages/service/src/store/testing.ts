@@ -146,6 +146,14 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect((await store.incrementWithin(`c\u0000${odd}`, 60_000, 1_000)).count).toBe(1);
         expect((await store.incrementWithin(`c\u0000${odd}`, 60_000, 1_000)).count).toBe(2);
         expect((await store.incrementWithin('c\u0000a', 60_000, 1_000)).count).toBe(1);
+        // A hostile "__proto__" key next to an escaped string stays an own key, and changes no prototype.
+        const data = JSON.parse(`{"__proto__":{"isAdmin":true},"sub":"x\\u0000y"}`) as JsonValue;
+        await store.insert(items, item('proto', { data }));
+        const stored = (await store.get(items, 'proto'))!.data as Record<string, unknown>;
+        expect(Object.keys(stored).sort()).toEqual(['__proto__', 'sub']);
+        expect((stored as { isAdmin?: unknown }).isAdmin).toBeUndefined();
+        expect(stored.sub).toBe('x\u0000y');
+        expect(Object.getOwnPropertyDescriptor(stored, '__proto__')?.value).toStrictEqual({ isAdmin: true });
       });
 
       it('returns undefined or nothing for missing rows', async () => {

@@ -109,6 +109,14 @@ describe('completing a v0.1 claim', () => {
     }
   });
 
+  it('at most 10 claim attempts per registration: the eleventh email is too_many_attempts, and none is sent', async () => {
+    const { base } = await start();
+    const agent = await anonymous(base);
+    for (let i = 1; i <= 10; i++) expect((await claim(base, agent.claim_token, `try${i}@example.com`)).status).toBe(200);
+    expect(await refusal(await claim(base, agent.claim_token, 'try11@example.com'))).toMatchObject({ status: 429, error: 'too_many_attempts' });
+    expect((await mailbox(base)).filter((m) => m.to === 'try11@example.com')).toEqual([]);
+  });
+
   it('20 concurrent completions with the right code: exactly one claim', async () => {
     const { base } = await start();
     const agent = await byEmail(base, 'lou@example.com', 'api_key');

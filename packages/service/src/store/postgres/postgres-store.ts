@@ -126,8 +126,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       connectionString: options.connectionString,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000,
       statement_timeout: statementTimeoutMs,
-      // Client side: an answer that does not come (the database silent) fails as unavailable.
-      query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+      // Client side: an answer that does not come (the database silent) fails as unavailable. 0 (no
+      // statement timeout, as in PostgreSQL) sets no client limit either.
+      query_timeout: statementTimeoutMs > 0 ? statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS : undefined,
       lock_timeout: lockTimeoutMs,
       idle_in_transaction_session_timeout: 60_000,
       idleTimeoutMillis: 30_000,
@@ -187,22 +188,18 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     } catch (error) {
       throw translate(error);
     }
-    let broken: Error | undefined;
     // A checked-out client has no pool listener: a connection lost between two statements of a
     // transaction is emitted as 'error' on the client, which would crash the process unheard. It is
-    // kept instead; the next statement fails (unavailable), and the client is destroyed on release.
+    // recorded as lost instead; the next statement fails (unavailable), and the client is destroyed on release.
     const onError = (error: Error) => {
-      broken ??= error;
+      if (!lost.has(client)) lost.set(client, new StoreUnavailableError('The connection to the database was lost.', { cause: error }));
     };
     client.on('error', onError);
     try {
       return await f(client);
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) broken = error;
-      throw error;
     } finally {
       client.removeListener('error', onError);
-      client.release(broken ?? lost.get(client));
+      client.release(lost.get(client));
     }
   }
 
@@ -242,7 +239,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         }
         await run('COMMIT');
       } catch (error) {
-        if (!lost.has(client)) await run('ROLLBACK').catch(() => {});
+        await run('ROLLBACK').catch(() => {}); // on a lost connection, sends nothing (see clientRunner)
         throw error;
       }
     });
@@ -285,7 +282,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       const sql = `UPDATE ${c.table} SET ${set} WHERE ${q(column)} = $${params.length}${whereClause(t, where, params)}`;
       const update = async () => (await run(sql, params)).rowCount ?? 0;
       const collides = Object.keys(patch).some((name) => name === t.key || (t.unique ?? []).includes(name));
-      return collides ? guarded(t, update) : withDuplicateKeys(t, update);
+      // An update that sets no key or unique column cannot collide.
+      return collides ? guarded(t, update) : update();
     };
 
     /**
@@ -295,7 +293,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     const insertUnlessTaken = async (t: Spec, row: Row): Promise<boolean> => {
       const c = compile(t);
       const sql = `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)}) ON CONFLICT DO NOTHING RETURNING ${q(t.key)}`;
-      return withDuplicateKeys(t, async () => (await run(sql, encodeRow(c, row))).rows.length > 0);
+      // Without a conflict target, no unique value can make it fail.
+      return (await run(sql, encodeRow(c, row))).rows.length > 0;
     };
 
     /** The column whose value `row` repeats: its key, else the first unique column another row holds. */
@@ -441,8 +440,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           return value;
         } catch (error) {
           open = false;
-          // On a lost connection nothing more is sent, COMMIT included: destroying it ends the transaction.
-          if (!lost.has(client)) await base('ROLLBACK').catch(() => {});
+          // On a lost connection nothing more is sent (clientRunner), COMMIT included: destroying it ends the transaction.
+          await base('ROLLBACK').catch(() => {});
           throw error;
         }
       });
@@ -747,15 +746,20 @@ function decodeText(value: string): string {
   return value.includes(ESCAPE) ? value.replace(/\uFFFF([01])/g, (_, digit: string) => (digit === '0' ? '\u0000' : ESCAPE)) : value;
 }
 
+/** Whether any string of a JSON value (keys included) holds the escape character; stops at the first. */
+function holdsEscape(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes(ESCAPE);
+  if (Array.isArray(value)) return value.some(holdsEscape);
+  if (value !== null && typeof value === 'object') return Object.entries(value).some(([key, entry]) => key.includes(ESCAPE) || holdsEscape(entry));
+  return false;
+}
+
 /** Applies `f` to every string of a JSON value, object keys included. */
 function mapJsonStrings(value: unknown, f: (text: string) => string): unknown {
   if (typeof value === 'string') return f(value);
   if (Array.isArray(value)) return value.map((entry) => mapJsonStrings(entry, f));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, entry] of Object.entries(value)) out[f(key)] = mapJsonStrings(entry, f);
-    return out;
-  }
+  // fromEntries defines properties: a hostile "__proto__" key stays a key, never a prototype.
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, entry]) => [f(key), mapJsonStrings(entry, f)]));
   return value;
 }
 
@@ -786,7 +790,7 @@ function decode<R extends Row>(spec: TableSpec<R>, row: Row): R {
     if (value === null) out[col] = null;
     else if (kind === 'integer') out[col] = Number(value);
     else if (kind === 'text') out[col] = decodeText(value as string);
-    else if (kind === 'json') out[col] = JSON.stringify(value).includes(ESCAPE) ? mapJsonStrings(value, decodeText) : value;
+    else if (kind === 'json') out[col] = holdsEscape(value) ? mapJsonStrings(value, decodeText) : value;
     else out[col] = value;
   }
   return out as R;

@@ -77,6 +77,9 @@ export function openRedis(target: { url: string } | { client: AnyRedisClient }, 
       commands.on('error', done);
     });
 
+  /** One wait for the first connection, shared by every command sent meanwhile (not a listener each). */
+  let firstConnection: Promise<void> | undefined;
+
   return {
     subscriber: async () => (await opened).subscriber,
 
@@ -84,7 +87,7 @@ export function openRedis(target: { url: string } | { client: AnyRedisClient }, 
       const { commands, ErrorReply } = await opened;
       try {
         // Only the first connection is waited for; once it was lost, commands fail at once until it is back.
-        if (!everReady && !commands.isReady && commands.isOpen) await settled(commands, options.commandTimeoutMs);
+        if (!everReady && !commands.isReady && commands.isOpen) await (firstConnection ??= settled(commands, options.commandTimeoutMs));
         return await commands.sendCommand(args, { timeout: options.commandTimeoutMs, rejectInFlight: true });
       } catch (error) {
         // Anything but an error reply from the server means Redis could not be reached (or answer in time).

@@ -71,14 +71,17 @@ export function redisInvalidation(redis: RedisConnections, prefix: string, echoT
     } catch {
       return; // not ours
     }
-    if (typeof envelope !== 'object' || envelope === null || typeof envelope.s !== 'string' || typeof envelope.t !== 'string' || typeof envelope.m !== 'string') return;
+    // Anyone who can publish on the channel can send anything: a malformed message is dropped here
+    // (a throw would make the client drop the subscription, and every cache with it).
+    if (typeof envelope !== 'object' || envelope === null) return;
+    if (typeof envelope.s !== 'string' || typeof envelope.t !== 'string' || typeof envelope.m !== 'string' || typeof envelope.r !== 'string') return;
     // Listeners run synchronously (they clear caches, or start a re-read), then the sender hears back.
     for (const listener of [...(topics.get(envelope.t) ?? [])]) call(listener, envelope.m);
     if (envelope.s === sender) {
       const p = pending.get(Number(envelope.r.slice(replyPrefix.length)));
       if (p) p.echoed = true;
       settle(p);
-    } else if (!closed && typeof envelope.r === 'string') {
+    } else if (!closed) {
       redis.command(['PUBLISH', envelope.r, sender]).catch(() => {}); // the sender stops waiting at its bound anyway
     }
   }

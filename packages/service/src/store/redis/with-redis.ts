@@ -56,8 +56,11 @@ export function withRedis(store: Store, options: WithRedisOptions): Store {
       if (closed) return;
       closed = true;
       invalidation.close();
-      await redis.close();
-      await store.close();
+      try {
+        await redis.close();
+      } finally {
+        await store.close();
+      }
     },
   };
 }

@@ -122,6 +122,35 @@ describe('withRedis: invalidation between processes', () => {
     expect((await b.incrementWithin('k', 1000, 0)).count).toBe(1);
   });
 
+  it('drops malformed messages on the channel (anyone who can publish there can send them) and stays subscribed', async () => {
+    prefix = uniquePrefix();
+    const a = replica();
+    const b = replica();
+    const onA = listen(a);
+    const onB = listen(b);
+    await until('both subscriptions live', () => onA.subscription.live && onB.subscription.live);
+    const hostile = createPlainClient({ url: REDIS_URL });
+    await hostile.connect();
+    cleanups.push(async () => hostile.destroy());
+    // A's sender id is in every message it sends: a reader of the channel can forge "A's own" messages.
+    const seen: string[] = [];
+    await hostile.subscribe(`${prefix}invalidation`, (message) => seen.push(message));
+    await a.broadcast!('tokens', 'first');
+    await until('the forger saw a message of A', () => seen.length > 0);
+    const senderOfA = (JSON.parse(seen[0]!) as { s: string }).s;
+    const stale = onA.messages.filter((m) => m === undefined).length;
+    for (const forged of [{ s: senderOfA, t: 'tokens', m: 'no reply channel' }, { s: senderOfA, t: 'tokens', m: 'x', r: 7 }, 'not json', '{"s":1}', 'null']) {
+      await hostile.publish(`${prefix}invalidation`, typeof forged === 'string' ? forged : JSON.stringify(forged));
+    }
+    await a.broadcast!('tokens', 'after');
+    expect(onB.messages).toContain('after');
+    expect(onA.messages).toContain('after');
+    // No reconnect happened: a reconnect tells every listener "everything changed" (undefined).
+    expect(onA.messages.filter((m) => m === undefined)).toHaveLength(stale);
+    expect(onA.messages).not.toContain('no reply channel');
+    expect(onA.subscription.live).toBe(true);
+  });
+
   it('counts a counter once across processes, each with its own inner store', async () => {
     prefix = uniquePrefix();
     const a = replica();
