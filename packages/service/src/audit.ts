@@ -37,7 +37,7 @@ export interface AuditSink {
 export function storeAuditSink(options: { random: RandomSource; logger: Logger; retentionMs: number }): AuditSink {
   return {
     async record(event, tx) {
-      await tx.insert(auditEvents, {
+      await tx.append(auditEvents, {
         id: opaqueValue(options.random, 'evt_', 16),
         type: event.type,
         at: event.at,

@@ -74,7 +74,7 @@ export class AccessTokens {
       revoked_at: null,
       kind: apiKey ? 'api_key' : null,
     };
-    await tx.insert(accessTokens, row);
+    await tx.append(accessTokens, row);
     return { accessToken, row };
   }
 

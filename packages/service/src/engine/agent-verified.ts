@@ -65,7 +65,7 @@ export async function registrationForIdJag(
   request: { assertion: string; clientIp?: string; stepUpBy: StepUpBy },
 ): Promise<{ registration: RegistrationRow; user: UserRow; idJag: VerifiedIdJag }> {
   if (ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
-  await ctx.store.transaction((tx) => checkRegistrationRate(ctx, tx, 'identity_assertion', request.clientIp));
+  await checkRegistrationRate(ctx, ctx.store, 'identity_assertion', request.clientIp);
   const idJag = await verifyIdJag(ctx, request.assertion);
   const match = await matchIdentity(ctx, idJag);
   const existing = await registrationOf(ctx, idJag);

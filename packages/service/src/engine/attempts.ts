@@ -73,7 +73,7 @@ export async function createAttempt(
     purge_at: expiresAt + KEEP_AFTER_EXPIRY_MS,
     emailed_at: emailCode === undefined ? null : now,
   };
-  await tx.insert(claimAttempts, row);
+  await tx.append(claimAttempts, row);
   await lifecycle.startAttempt(ctx, tx, registration, { id, loginHint }, options.link);
   await ctx.audit.record({ type: 'claim.requested', at: now, registrationId: registration.id, data: { attempt_id: id, login_hint: loginHint, ...(emailCode ? { channel: 'email' } : {}) } }, tx);
   return { row, attemptToken, agentCode, emailCode };

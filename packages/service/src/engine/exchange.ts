@@ -22,7 +22,8 @@ export async function exchangeAssertion(ctx: EngineContext, request: TokenReques
   const verified = await verifyAssertion(ctx, request.assertion);
   const now = ctx.clock();
   return ctx.store.transaction(async (tx) => {
-    const registration = await tx.get(registrations, verified.registrationId);
+    // Shared: a claim or revocation waits for this commit, but exchanges of one registration do not wait for each other.
+    const registration = await tx.get(registrations, verified.registrationId, { shared: true });
     if (!registration) throw protocolError('invalid_grant', 'The registration of this assertion no longer exists.', { reason: 'unknown_registration' });
     requireMayMint(registration, now, 'invalid_grant');
     if (verified.generation !== registration.generation) {

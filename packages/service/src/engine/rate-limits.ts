@@ -1,4 +1,4 @@
-import { protocolError } from '@authmd/protocol';
+import { protocolError, type ProtocolError } from '@authmd/protocol';
 import type { RateLimitedMethod } from '../config.ts';
 import type { StoreOps } from '../store/contract.ts';
 import { clientSource } from './client-source.ts';
@@ -6,28 +6,42 @@ import type { EngineContext } from './context.ts';
 
 const HOUR = 3_600_000;
 
+/** A limit of tiered limits: its counter, and what to answer when it is spent. */
+export interface LimitTier {
+  key: string;
+  limit: number;
+  windowMs: number;
+  refuse(retryAfterSeconds: number): ProtocolError;
+}
+
+/**
+ * Charges the tiers in order, in one store call, and throws the refusal of the first one spent;
+ * the tiers after it are not charged.
+ */
+export async function chargeTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, tiers: readonly LimitTier[]): Promise<void> {
+  const now = ctx.clock();
+  const states = await ops.incrementTiers(tiers, now);
+  states.forEach((state, i) => {
+    if (state.count > tiers[i]!.limit) throw tiers[i]!.refuse(Math.max(1, Math.ceil((state.resetAt - now) / 1000)));
+  });
+}
+
+/** The 429 of a spent limit: `Retry-After`, and `retry_after` in the body. */
+export function rateLimited(what: string, retryAfter: number): ProtocolError {
+  return protocolError('rate_limit_exceeded', what, { headers: { 'Retry-After': String(retryAfter) }, extra: { retry_after: retryAfter } });
+}
+
 /**
  * Registration rate limits (profile.md §3), two tiers checked in order: the client's IP (an IPv6
  * client by its /64, see `clientSource`), then the whole service. A request refused at the first
- * tier does not count against the second. Counters live in the store, so every replica shares them;
- * they run inside the registration's own transaction (one commit for both), and survive its
- * rollback when the limit refuses it.
+ * tier does not count against the second. Counters live in the store, so every replica shares them,
+ * and survive the rollback of the registration when the limit refuses it.
  */
-export async function checkRegistrationRate(ctx: EngineContext, tx: StoreOps, method: RateLimitedMethod, clientIp: string | undefined): Promise<void> {
+export async function checkRegistrationRate(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, method: RateLimitedMethod, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.rateLimits[method];
-  const now = ctx.clock();
-  const tiers: [string, number][] = [
-    ...(clientIp ? ([[`rate:${method}:ip:${clientSource(clientIp)}`, limits.perIp]] as [string, number][]) : []),
-    [`rate:${method}:service`, limits.perService],
-  ];
-  for (const [key, limit] of tiers) {
-    const counter = await tx.incrementWithin(key, HOUR, now);
-    if (counter.count > limit) {
-      const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
-      throw protocolError('rate_limit_exceeded', `Too many ${method} registrations; retry in ${retryAfter} s.`, {
-        headers: { 'Retry-After': String(retryAfter) },
-        extra: { retry_after: retryAfter },
-      });
-    }
-  }
+  const refuse = (retryAfter: number) => rateLimited(`Too many ${method} registrations; retry in ${retryAfter} s.`, retryAfter);
+  await chargeTiers(ctx, ops, [
+    ...(clientIp ? [{ key: `rate:${method}:ip:${clientSource(clientIp)}`, limit: limits.perIp, windowMs: HOUR, refuse }] : []),
+    { key: `rate:${method}:service`, limit: limits.perService, windowMs: HOUR, refuse },
+  ]);
 }

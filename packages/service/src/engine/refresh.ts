@@ -18,7 +18,7 @@ export async function mintRefreshToken(ctx: EngineContext, tx: StoreOps, registr
   const value = opaqueValue(ctx.random, prefixes.refreshToken);
   const now = ctx.clock();
   const expiresAt = now + ctx.config.lifetimes.refreshTokenMs;
-  await tx.insert(refreshTokens, {
+  await tx.append(refreshTokens, {
     token_hash: hashSecret(value),
     family_id: familyId ?? opaqueValue(ctx.random, 'fam_', 16),
     registration_id: registrationId,

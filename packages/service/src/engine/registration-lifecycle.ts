@@ -128,10 +128,13 @@ export async function create(
   if (options.once) {
     if (!(await tx.insertIfAbsent(registrations, row))) return false;
   } else {
-    await tx.insert(registrations, row);
+    await tx.append(registrations, row); // a fresh random id
   }
   if (row.claim_expires_at !== null && row.claimed_at === null) {
-    await tx.insertIfAbsent(scheduled, { id: `expire:${row.id}`, kind: 'registration.expired', subject: row.id, due_at: row.claim_expires_at });
+    const reminder = { id: `expire:${row.id}`, kind: 'registration.expired', subject: row.id, due_at: row.claim_expires_at };
+    // A registration id given again (`once`) may find its reminder from before; a fresh one cannot.
+    if (options.once) await tx.insertIfAbsent(scheduled, reminder);
+    else await tx.append(scheduled, reminder);
   }
   await ctx.audit.record({ type: 'registration.created', at: row.created_at, registrationId: row.id, data: { type: row.type, ...data } }, tx);
   return true;

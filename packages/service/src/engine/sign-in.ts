@@ -6,6 +6,7 @@ import { clientSource } from './client-source.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
 import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
+import { chargeTiers, rateLimited, type LimitTier } from './rate-limits.ts';
 import { normalizeEmail, userForVerifiedEmail } from './users.ts';
 
 const HOUR = 3_600_000;
@@ -50,26 +51,24 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
  * send that then fails stays charged (the mail may have gone out; counters cannot be refunded).
  * `kind` keeps the budgets of different emails (sign-in codes, claim codes) apart.
  */
-export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementWithin'>, kind: string, address: string, clientIp: string | undefined): Promise<void> {
-  const now = ctx.clock();
+export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, kind: string, address: string, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.limits;
   const source = clientIp ? clientSource(clientIp) : undefined;
-  if (source !== undefined) {
-    await charge(ctx, `${kind}-ip:${source}`, limits.signInCodesPerIpPerHour, now, 'Too many codes were asked for from your network', ops);
-    await charge(ctx, `${kind}-from:${JSON.stringify([source, address])}`, limits.signInCodesPerAddressAndIpPerHour, now, 'Too many codes were sent to this address from your network', ops);
-  }
-  await charge(ctx, `${kind}:${address}`, limits.signInCodesPerHour, now, 'Too many codes were sent to this address', ops);
-}
-
-/** Counts one more code against `key`; past `limit` in the hour, a 429 that says when to come back. */
-async function charge(ctx: EngineContext, key: string, limit: number, now: number, what: string, ops: Pick<StoreOps, 'incrementWithin'> = ctx.store): Promise<void> {
-  const counter = await ops.incrementWithin(key, HOUR, now);
-  if (counter.count <= limit) return;
-  const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
-  throw new ProtocolError('rate_limit_exceeded', `${what}; try again in ${Math.ceil(retryAfter / 60)} minutes.`, {
-    headers: { 'Retry-After': String(retryAfter) },
-    extra: { retry_after: retryAfter },
+  const tier = (key: string, limit: number, what: string): LimitTier => ({
+    key,
+    limit,
+    windowMs: HOUR,
+    refuse: (retryAfter) => rateLimited(`${what}; try again in ${Math.ceil(retryAfter / 60)} minutes.`, retryAfter),
   });
+  await chargeTiers(ctx, ops, [
+    ...(source === undefined
+      ? []
+      : [
+          tier(`${kind}-ip:${source}`, limits.signInCodesPerIpPerHour, 'Too many codes were asked for from your network'),
+          tier(`${kind}-from:${JSON.stringify([source, address])}`, limits.signInCodesPerAddressAndIpPerHour, 'Too many codes were sent to this address from your network'),
+        ]),
+    tier(`${kind}:${address}`, limits.signInCodesPerHour, 'Too many codes were sent to this address'),
+  ]);
 }
 
 /** Checks the code (at most `codeTriesPerAttempt` tries per code) and returns the signed-in user. */

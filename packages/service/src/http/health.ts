@@ -15,13 +15,15 @@ const PROBE_KEY = 'readyz-probe';
 export const getHealthz: Endpoint = async () => json({ status: 'ok' }, 200, noStore);
 
 /**
- * Readiness: one primary-key read from the store. 200 when it answers; 503 with Retry-After when it
- * does not (unreachable, timed out, closed), so that a load balancer sends traffic to another replica.
- * The reason goes to the log, never into the answer.
+ * Readiness: one primary-key read from the store, and the store's own `ping` of what else it
+ * depends on (Redis). 200 when both answer; 503 with Retry-After when either does not (unreachable,
+ * timed out, closed), so that a load balancer sends traffic to another replica. The reason goes to
+ * the log, never into the answer.
  */
 export const getReadyz: Endpoint = async (_request, { ctx }) => {
   try {
     await ctx.store.get(keyrings, PROBE_KEY);
+    await ctx.store.ping?.();
     return json({ status: 'ok', store: ctx.store.kind }, 200, noStore);
   } catch (error) {
     ctx.logger.warn('readiness check failed', { error: error instanceof Error ? error.message : String(error) });

@@ -73,8 +73,13 @@ export interface CounterState {
 
 /** Data operations; available on the store and, inside a transaction, on the transaction handle. */
 export interface StoreOps {
-  /** The row with this primary key, or undefined. */
-  get<R extends Row>(table: TableSpec<R>, key: string): Promise<R | undefined>;
+  /**
+   * The row with this primary key, or undefined. Inside a transaction the row stays as read until
+   * the commit. With `shared`, other transactions may read it the same way meanwhile (only writers
+   * wait): for a row this transaction reads but does not change, which many requests read at once.
+   * A transaction must not write a row it read shared: two that did would wait for each other.
+   */
+  get<R extends Row>(table: TableSpec<R>, key: string, options?: { shared?: boolean }): Promise<R | undefined>;
 
   /** The row whose `column` (the key or a `unique` column) equals `value`, or undefined. */
   findOne<R extends Row>(table: TableSpec<R>, column: keyof R & string, value: string | number): Promise<R | undefined>;
@@ -84,6 +89,15 @@ export interface StoreOps {
 
   /** Inserts a row. Throws `DuplicateKeyError` when the key or a unique column value already exists. */
   insert<R extends Row>(table: TableSpec<R>, row: R): Promise<void>;
+
+  /**
+   * Inserts a row whose key and unique values are new by construction (random ids), without waiting
+   * for the database: inside a transaction a backend may send it ahead, together with the statements
+   * that follow and the commit, in one round trip. A duplicate still fails, but as the rejection of a
+   * later operation of the transaction or of its commit, and the whole transaction rolls back; a
+   * caller that wants to catch a duplicate and go on uses `insert`. Outside a transaction it is `insert`.
+   */
+  append<R extends Row>(table: TableSpec<R>, row: R): Promise<void>;
 
   /** Inserts a row unless its key already exists. Returns true when this call inserted it. */
   insertIfAbsent<R extends Row>(table: TableSpec<R>, row: R): Promise<boolean>;
@@ -134,6 +148,19 @@ export interface StoreOps {
    * `resetAt` opens a new window at 1. Counters are not rolled back by a failed transaction.
    */
   incrementWithin(key: string, windowMs: number, now: number): Promise<CounterState>;
+
+  /**
+   * Tiered limits: increments the counters in order, each as `incrementWithin`, and stops after the
+   * first whose count passes its `limit` (the ones after it are not counted). Returns the states of
+   * the counters it incremented, in order. A networked backend does it in one round trip.
+   */
+  incrementTiers(tiers: readonly CounterTier[], now: number): Promise<CounterState[]>;
+}
+
+export interface CounterTier {
+  key: string;
+  windowMs: number;
+  limit: number;
 }
 
 export interface Store extends StoreOps {
@@ -159,6 +186,13 @@ export interface Store extends StoreOps {
 
   /** Releases connections and file handles. */
   close(): Promise<void>;
+
+  /**
+   * Optional readiness check of what the store depends on besides its tables (a Redis holding its
+   * counters): resolves when it answers, rejects (StoreUnavailableError) when not. The service's
+   * `/readyz` reads one row from the store and then calls this.
+   */
+  ping?(): Promise<void>;
 
   /**
    * Optional invalidation channel between the processes sharing this store (replicas). A store that

@@ -1,4 +1,4 @@
-import type { ColumnKind, TableSpec } from './contract.ts';
+import type { ColumnKind, CounterState, CounterTier, StoreOps, TableSpec } from './contract.ts';
 
 /** Pieces every backend shares: the transaction lock and the checks on table specs. */
 
@@ -87,4 +87,15 @@ export function kindOf(spec: TableSpec<any>, column: string): ColumnKind {
 
 export function checkLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`invalid limit: ${limit}`);
+}
+
+/** `incrementTiers` as one `incrementWithin` after another, for backends where each is cheap (or the only way). */
+export async function incrementTiersInTurn(ops: Pick<StoreOps, 'incrementWithin'>, tiers: readonly CounterTier[], now: number): Promise<CounterState[]> {
+  const states: CounterState[] = [];
+  for (const tier of tiers) {
+    const state = await ops.incrementWithin(tier.key, tier.windowMs, now);
+    states.push(state);
+    if (state.count > tier.limit) break;
+  }
+  return states;
 }

@@ -398,6 +398,60 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
       });
     });
 
+    describe('incrementTiers', () => {
+      const now = 1_000_000;
+      const tiers = (ipLimit: number) => [
+        { key: 'tier:ip', windowMs: 1000, limit: ipLimit },
+        { key: 'tier:service', windowMs: 5000, limit: 10 },
+      ];
+
+      it('counts every tier in order while each is within its limit', async () => {
+        expect(await store.incrementTiers(tiers(2), now)).toEqual([
+          { count: 1, resetAt: now + 1000 },
+          { count: 1, resetAt: now + 5000 },
+        ]);
+        expect(await store.incrementTiers(tiers(2), now + 1)).toEqual([
+          { count: 2, resetAt: now + 1000 },
+          { count: 2, resetAt: now + 5000 },
+        ]);
+      });
+
+      it('stops after the first tier over its limit: the tiers after it are not counted', async () => {
+        await store.incrementTiers(tiers(1), now);
+        expect(await store.incrementTiers(tiers(1), now)).toEqual([{ count: 2, resetAt: now + 1000 }]);
+        expect(await store.incrementTiers(tiers(1), now)).toEqual([{ count: 3, resetAt: now + 1000 }]);
+        expect(await store.incrementWithin('tier:service', 5000, now)).toEqual({ count: 2, resetAt: now + 5000 });
+        // The last tier over its limit is returned like any other.
+        expect((await store.incrementTiers([{ key: 'tier:last', windowMs: 1000, limit: 0 }], now)).map((state) => state.count)).toEqual([1]);
+      });
+
+      it('opens new windows like incrementWithin, tier by tier', async () => {
+        await store.incrementTiers(tiers(5), now);
+        expect(await store.incrementTiers(tiers(5), now + 1000)).toEqual([
+          { count: 1, resetAt: now + 2000 },
+          { count: 2, resetAt: now + 5000 },
+        ]);
+      });
+
+      it('counts a key named by two tiers twice, and three tiers, and none', async () => {
+        expect(await store.incrementTiers([{ key: 'same', windowMs: 1000, limit: 5 }, { key: 'same', windowMs: 1000, limit: 5 }], now)).toEqual([
+          { count: 1, resetAt: now + 1000 },
+          { count: 2, resetAt: now + 1000 },
+        ]);
+        const three = [1, 2, 3].map((i) => ({ key: `three:${i}`, windowMs: 1000, limit: 1 }));
+        expect((await store.incrementTiers(three, now)).map((state) => state.count)).toEqual([1, 1, 1]);
+        await store.incrementWithin('three:2', 1000, now);
+        expect((await store.incrementTiers(three, now)).map((state) => state.count)).toEqual([2]);
+        expect(await store.incrementTiers([], now)).toEqual([]);
+      });
+
+      it('hands 50 concurrent calls distinct counts on the first tier', async () => {
+        const states = await Promise.all(Array.from({ length: 50 }, () => store.incrementTiers(tiers(100), now)));
+        expect(states.map((s) => s[0]!.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+        expect(states.map((s) => s[1]!.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      });
+    });
+
     describe('takeDue', () => {
       it('hands over due rows oldest first, at most limit, each exactly once', async () => {
         for (const [id, due] of [['late', 300], ['early', 100], ['mid', 200], ['future', 5000]] as const) {
@@ -498,6 +552,55 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect((await store.get(items, 'after'))?.hash).toBe('h-after');
         expect(await store.get(items, 'other')).toStrictEqual(item('other', { hash: 'h-other', state: 'done' }));
         expect(await store.get(items, 'taken')).toStrictEqual(item('taken', { hash: 'h-taken' }));
+      });
+
+      it('append: rows appended in a transaction are read back by it and land together at its commit', async () => {
+        await store.transaction(async (tx) => {
+          await tx.append(items, item('a1', { hash: 'h-a1', owner: 'o-append', data: { scopes: ['x'] } }));
+          await tx.append(items, item('a2', { owner: 'o-append' }));
+          expect((await tx.get(items, 'a1'))?.data).toStrictEqual({ scopes: ['x'] });
+          await tx.append(items, item('a3', { owner: 'o-append' }));
+        });
+        expect((await store.findMany(items, 'owner', 'o-append')).map((row) => row.id).sort()).toStrictEqual(['a1', 'a2', 'a3']);
+        expect(await store.get(items, 'a1')).toStrictEqual(item('a1', { hash: 'h-a1', owner: 'o-append', data: { scopes: ['x'] } }));
+      });
+
+      it('append: a duplicate key or unique value fails the whole transaction with DuplicateKeyError, and none of it lands', async () => {
+        await store.insert(items, item('taken', { hash: 'h-taken' }));
+        for (const [duplicate, column] of [
+          [item('taken', { hash: 'h-1' }), 'id'],
+          [item('fresh', { hash: 'h-taken' }), 'hash'],
+        ] as const) {
+          const failure = await store
+            .transaction(async (tx) => {
+              await tx.insert(items, item('before', { owner: 'o-dup' }));
+              await tx.append(items, duplicate);
+              await tx.append(items, item('after', { owner: 'o-dup' }));
+            })
+            .catch((error: unknown) => error);
+          expect(failure).toBeInstanceOf(DuplicateKeyError);
+          expect((failure as DuplicateKeyError).column).toBe(column);
+          expect(await store.findMany(items, 'owner', 'o-dup')).toStrictEqual([]);
+          expect(await store.get(items, 'fresh')).toBeUndefined();
+        }
+        // Reported by the next statement of the transaction when one follows.
+        const byRead = await store
+          .transaction(async (tx) => {
+            await tx.append(items, item('taken'));
+            await tx.get(items, 'taken');
+            return 'read';
+          })
+          .catch((error: unknown) => error);
+        expect(byRead).toBeInstanceOf(DuplicateKeyError);
+        expect(await store.get(items, 'taken')).toStrictEqual(item('taken', { hash: 'h-taken' }));
+      });
+
+      it('append outside a transaction is insert: a duplicate is refused at once', async () => {
+        await store.append(items, item('solo', { hash: 'h-solo' }));
+        expect((await store.get(items, 'solo'))?.hash).toBe('h-solo');
+        await expect(store.append(items, item('solo'))).rejects.toBeInstanceOf(DuplicateKeyError);
+        const byUnique = await store.append(items, item('other', { hash: 'h-solo' })).catch((error: unknown) => error);
+        expect((byUnique as DuplicateKeyError).column).toBe('hash');
       });
 
       it('rolls back every write when fn throws, and rethrows the same error', async () => {

@@ -61,6 +61,14 @@ async function failure(promise: Promise<unknown>): Promise<{ error: unknown; ms:
   throw new Error('expected a failure');
 }
 
+async function until(condition: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const started = performance.now();
+  while (!condition()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Opens a few connections in each of the store's pools, so that what follows runs on pooled ones. */
 async function warm(store: Store): Promise<void> {
   await Promise.all(Array.from({ length: 4 }, () => store.transaction(async (tx) => tx.get(items, 'none'))));
@@ -101,6 +109,30 @@ describe('postgres store, database silent (connections held open, nothing answer
     link.restore();
     await expectServing(store, 'after');
     expect(await store.get(items, 'before')).toEqual({ id: 'before', note: 'kept' });
+  });
+
+  it('notices a silent LISTEN connection by its heartbeat: not live, then live again with "may have missed"', async () => {
+    const { url, link } = await silentCapable();
+    const heartbeatMs = 200;
+    const store = createPostgresStore({ connectionString: url, statementTimeoutMs: STATEMENT_TIMEOUT_MS, connectionTimeoutMs: 1000, listenHeartbeatMs: heartbeatMs });
+    const direct = createPostgresStore({ connectionString: db!.url });
+    stores.push(store, direct);
+    const heard: (string | undefined)[] = [];
+    const subscription = store.subscribe!('topic', (message) => heard.push(message));
+    await until(() => subscription.live, 'the first LISTEN');
+    heard.length = 0;
+
+    link.blackHole();
+    const silentAt = performance.now();
+    await until(() => !subscription.live, 'the heartbeat noticing');
+    // Asked every 200 ms, given 200 ms to answer: noticed within about twice the heartbeat.
+    expect(performance.now() - silentAt).toBeLessThan(4 * heartbeatMs + 500);
+
+    link.restore();
+    await until(() => subscription.live, 'the LISTEN coming back');
+    expect(heard).toContain(undefined); // whatever was broadcast meanwhile may have been missed
+    await direct.broadcast!('topic', 'after');
+    await until(() => heard.includes('after'), 'a message after the return');
   });
 
   it('fails a transaction as unavailable within the bound, commits nothing of it, and serves again', async () => {

@@ -104,6 +104,36 @@ describe('postgres store', () => {
     expect((await a.get(tickets, 'ctr'))?.count).toBe(16);
   });
 
+  it('lets shared reads of one row on two replicas run together, and holds a writer until they commit', async () => {
+    const [a, b] = await replicas();
+    await a.insert(tickets, ticket('hot', { state: 'live' }));
+    let finishFirst!: () => void;
+    const firstMayFinish = new Promise<void>((resolve) => (finishFirst = resolve));
+    let firstRead!: () => void;
+    const firstHasRead = new Promise<void>((resolve) => (firstRead = resolve));
+    const first = a.transaction(async (tx) => {
+      await tx.get(tickets, 'hot', { shared: true });
+      firstRead();
+      await firstMayFinish;
+    });
+    await firstHasRead;
+    // A second shared read of the same row does not wait for the first transaction (FOR UPDATE would).
+    const second = await Promise.race([
+      b.transaction(async (tx) => (await tx.get(tickets, 'hot', { shared: true }))?.state),
+      new Promise((resolve) => setTimeout(() => resolve('waited'), 1000)),
+    ]);
+    expect(second).toBe('live');
+    // A writer waits for the open shared reader.
+    let written = false;
+    const writer = b.update(tickets, 'hot', { state: 'revoked' }).then(() => (written = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(written).toBe(false);
+    finishFirst();
+    await first;
+    await writer;
+    expect((await a.get(tickets, 'hot'))?.state).toBe('revoked');
+  });
+
   it('keeps a transaction usable after it caught a DuplicateKeyError', async () => {
     const [a] = await replicas();
     await a.insert(tickets, ticket('taken', { hash: 'h' }));

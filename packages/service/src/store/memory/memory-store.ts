@@ -10,7 +10,7 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, kindOf, Mutex, validateSpec } from '../shared.ts';
+import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, incrementTiersInTurn, kindOf, Mutex, validateSpec } from '../shared.ts';
 
 type Spec = TableSpec<any>;
 type Runner = <T>(f: () => T) => Promise<T>;
@@ -65,7 +65,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       put(state, key, after);
     };
 
-    return {
+    const ops: StoreOps = {
       get: (t, key) => run(() => {
         const row = stateOf(t).rows.get(key);
         return row && copyOut(t, row);
@@ -93,6 +93,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         if (state.rows.has(key)) throw new DuplicateKeyError(t.name, t.key);
         write(state, key, stored);
       }),
+
+      // Nothing to send ahead: every write here completes before it returns.
+      append: (t, row) => ops.insert(t, row),
 
       insertIfAbsent: (t, row) => run(() => {
         const state = stateOf(t);
@@ -163,7 +166,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         counters.set(key, next);
         return { ...next };
       }),
+
+      incrementTiers: (tiers, now) => incrementTiersInTurn(ops, tiers, now),
     };
+    return ops;
   }
 
   const storeOps = makeOps(runOnStore, undefined);

@@ -15,7 +15,7 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { checkLimit, DEFAULT_LIMIT, kindOf, validateSpec } from '../shared.ts';
+import { checkLimit, DEFAULT_LIMIT, incrementTiersInTurn, kindOf, validateSpec } from '../shared.ts';
 
 /**
  * The Store contract on PostgreSQL, for several replicas sharing one database.
@@ -85,6 +85,11 @@ export type PostgresStoreOptions = (
    * and to be acknowledged by every other listening store (default 200 ms).
    */
   echoTimeoutMs?: number;
+  /**
+   * How often the LISTEN connection is asked a `SELECT 1` (default 5 s); one not answered within the
+   * same time is taken as lost, so a silent database is noticed within twice this (0: never asked).
+   */
+  listenHeartbeatMs?: number;
 };
 
 /** The database holds a layout newer than this code: running would risk corrupting it. */
@@ -133,8 +138,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       idle_in_transaction_session_timeout: 60_000,
       idleTimeoutMillis: 30_000,
     };
-    pool = new pg.Pool({ ...config, max: options.max ?? 10 });
-    counterPool = new pg.Pool({ ...config, max: 4 });
+    // Pipeline mode: a transaction sends BEGIN, appended rows and COMMIT ahead of the answers (see `sendAhead`).
+    pool = new pg.Pool({ ...config, max: options.max ?? 10, pipeline: true });
+    // Counters commit without waiting for the WAL flush: the service-wide registration counter is one
+    // row that every registration updates, and holding its lock through each fsync would let only one
+    // registration per fsync through. A database crash may lose the last fraction of a second of
+    // increments (a limit that counts slightly low); a crash of the service loses nothing.
+    counterPool = new pg.Pool({ ...config, max: 4, options: '-c synchronous_commit=off' });
     // LISTEN holds its connection for good: no statement or idle timeouts on it.
     listenPool = new pg.Pool({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000, max: 1, keepAlive: true });
     ownPools = [pool, counterPool, listenPool];
@@ -162,7 +172,11 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     if (closed) throw new Error('the store is closed');
   }
 
-  const invalidation = createInvalidation(listenPool, (text, values) => onPool(text, values), options.echoTimeoutMs ?? 200, () => closed);
+  const invalidation = createInvalidation(listenPool, (text, values) => onPool(text, values), {
+    echoTimeoutMs: options.echoTimeoutMs ?? 200,
+    heartbeatMs: options.listenHeartbeatMs ?? 5000,
+    isClosed: () => closed,
+  });
 
   const onPool: Runner = async (text, values) => {
     checkOpen();
@@ -246,11 +260,33 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     for (const spec of specs) migrated.set(spec.name, spec);
   }
 
-  const incrementSql = `INSERT INTO ${COUNTERS} (key, count, reset_at) VALUES ($1, 1, $3::bigint)
+  /** The upsert of one counter, whose row (`$KEY`, 1, `$RESET`) comes from `rows`. */
+  const upsertCounter = (rows: string, now: string, key: string, resetAt: string) => `INSERT INTO ${COUNTERS} (key, count, reset_at) ${rows.replace('$KEY', () => key).replace('$RESET', () => resetAt)}
      ON CONFLICT (key) DO UPDATE SET
-       count = CASE WHEN ${COUNTERS}.reset_at <= $2::bigint THEN 1 ELSE ${COUNTERS}.count + 1 END,
-       reset_at = CASE WHEN ${COUNTERS}.reset_at <= $2::bigint THEN $3::bigint ELSE ${COUNTERS}.reset_at END
+       count = CASE WHEN ${COUNTERS}.reset_at <= ${now}::bigint THEN 1 ELSE ${COUNTERS}.count + 1 END,
+       reset_at = CASE WHEN ${COUNTERS}.reset_at <= ${now}::bigint THEN ${resetAt}::bigint ELSE ${COUNTERS}.reset_at END
      RETURNING count, reset_at`;
+  const incrementSql = upsertCounter('VALUES ($KEY, 1, $RESET::bigint)', '$2', '$1', '$3');
+
+  /**
+   * Tier i after the first is a data-modifying CTE that inserts only when tier i-1's count is within
+   * its limit: one statement, each counter incremented at most once, in order.
+   */
+  const tiersSql = new Map<number, string>();
+  function incrementTiersSql(n: number): string {
+    let sql = tiersSql.get(n);
+    if (!sql) {
+      // $1 is now; tier i: key $(3i+2), reset $(3i+3), limit $(3i+4).
+      const ctes = Array.from({ length: n }, (_, i) => {
+        const rows = i === 0 ? 'VALUES ($KEY, 1, $RESET::bigint)' : `SELECT $KEY, 1, $RESET::bigint FROM t${i - 1} WHERE t${i - 1}.count <= $${3 * i + 1}::bigint`;
+        return `t${i} AS (${upsertCounter(rows, '$1', `$${3 * i + 2}`, `$${3 * i + 3}`)})`;
+      });
+      const selects = Array.from({ length: n }, (_, i) => `SELECT ${i} AS tier, count, reset_at FROM t${i}`);
+      sql = `WITH ${ctes.join(', ')} ${selects.join(' UNION ALL ')} ORDER BY tier`;
+      tiersSql.set(n, sql);
+    }
+    return sql;
+  }
 
   /**
    * `inTx`: reads lock the rows they return. A failed statement aborts a PostgreSQL transaction, and
@@ -259,7 +295,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
    * column, the one write left that can collide, runs under a savepoint. A savepoint costs two
    * round trips, a third of a registration's statements when every write had one.
    */
-  function makeOps(run: Runner, inTx: boolean): StoreOps {
+  function makeOps(run: Runner, inTx: Pipeline | undefined): StoreOps {
     const lock = inTx ? ' FOR UPDATE' : '';
     const guarded = async <T>(t: Spec, f: () => Promise<T>): Promise<T> => {
       if (!inTx) return withDuplicateKeys(t, f);
@@ -308,14 +344,19 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       return undefined;
     };
 
-    const select = async (t: Spec, column: string, value: unknown, limit: number) => {
+    const insert = async (t: Spec, row: Row): Promise<void> => {
+      if (await insertUnlessTaken(t, row)) return;
+      throw new DuplicateKeyError(t.name, (await duplicateOf(t, row)) ?? t.key);
+    };
+
+    const select = async (t: Spec, column: string, value: unknown, limit: number, rowLock = lock) => {
       const c = compile(t);
-      const { rows } = await run(`SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = $1 LIMIT $2${lock}`, [encodeKey(value), limit]);
+      const { rows } = await run(`SELECT ${c.selectList} FROM ${c.table} WHERE ${q(column)} = $1 LIMIT $2${rowLock}`, [encodeKey(value), limit]);
       return rows.map((row) => decode(t, row));
     };
 
-    return {
-      get: async (t, key) => (await select(t, t.key, key, 1))[0],
+    const ops: StoreOps = {
+      get: async (t, key, options) => (await select(t, t.key, key, 1, inTx && options?.shared ? ' FOR SHARE' : lock))[0],
 
       findOne: async (t, column, value) => {
         assertIndexed(t, column, true);
@@ -328,9 +369,12 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         return select(t, column, value, limit);
       },
 
-      insert: async (t, row) => {
-        if (await insertUnlessTaken(t, row)) return;
-        throw new DuplicateKeyError(t.name, (await duplicateOf(t, row)) ?? t.key);
+      insert,
+
+      append: async (t, row) => {
+        if (!inTx) return insert(t, row);
+        const c = compile(t);
+        inTx.append(c, encodeRow(c, row));
       },
 
       insertIfAbsent: async (t, row) => {
@@ -395,7 +439,26 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         const row = result.rows[0]!;
         return { count: Number(row.count), resetAt: Number(row.reset_at) };
       },
+
+      incrementTiers: async (tiers, now) => {
+        checkOpen();
+        if (tiers.length === 0) return [];
+        // One statement may not change one row twice.
+        if (new Set(tiers.map((tier) => tier.key)).size < tiers.length) return incrementTiersInTurn(ops, tiers, now);
+        await ensureLayout();
+        const params: unknown[] = [now];
+        for (const tier of tiers) params.push(encodeKey(tier.key), now + tier.windowMs, tier.limit);
+        params.pop(); // the last tier's limit gates no tier after it, and the statement has no parameter for it
+        let result: pg.QueryResult<Row>;
+        try {
+          result = await counterPool.query<Row>(incrementTiersSql(tiers.length), params);
+        } catch (error) {
+          throw translate(error);
+        }
+        return result.rows.map((row) => ({ count: Number(row.count), resetAt: Number(row.reset_at) }));
+      },
     };
+    return ops;
   }
 
   function clientRunner(client: pg.PoolClient): Runner {
@@ -414,7 +477,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
   return {
     kind: 'postgres',
-    ...makeOps(onPool, false),
+    ...makeOps(onPool, undefined),
 
     async migrate(specs) {
       checkOpen();
@@ -423,25 +486,27 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       layoutReady ??= Promise.resolve();
     },
 
+    /**
+     * Round trips are what a transaction costs here (see `createPipeline`): one that only appends
+     * rows is one statement, one that reads and then appends is two round trips.
+     */
     transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
       return withClient(pool, async (client) => {
         let open = true;
-        const base = clientRunner(client);
-        const run: Runner = (text, values) => (open ? base(text, values) : Promise.reject(new Error('the transaction has ended')));
+        const pipeline = createPipeline(clientRunner(client));
+        const run: Runner = (text, values) => (open ? pipeline.run(text, values) : Promise.reject(new Error('the transaction has ended')));
         const tx: StoreTx = {
-          ...makeOps(run, true),
+          ...makeOps(run, pipeline),
           transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
         };
-        await base('BEGIN');
         try {
           const value = await fn(tx);
           open = false;
-          await base('COMMIT');
+          await pipeline.commit();
           return value;
         } catch (error) {
           open = false;
-          // On a lost connection nothing more is sent (clientRunner), COMMIT included: destroying it ends the transaction.
-          await base('ROLLBACK').catch(() => {});
+          await pipeline.rollback();
           throw error;
         }
       });
@@ -514,8 +579,16 @@ interface Pending {
   resolve(): void;
 }
 
-/** LISTEN/NOTIFY on one channel, with a LISTEN connection that comes back after it is lost. */
-function createInvalidation(listenPool: pg.Pool, run: Runner, echoTimeoutMs: number, isClosed: () => boolean) {
+/**
+ * LISTEN/NOTIFY on one channel, with a LISTEN connection that comes back after it is lost. A
+ * connection sends nothing while it only listens, so a database that stops answering without closing
+ * it would go unnoticed (TCP keepalive takes hours): a heartbeat query finds it out.
+ */
+function createInvalidation(
+  listenPool: pg.Pool,
+  run: Runner,
+  { echoTimeoutMs, heartbeatMs, isClosed }: { echoTimeoutMs: number; heartbeatMs: number; isClosed: () => boolean },
+) {
   const sender = randomUUID();
   const topics = new Map<string, Set<InvalidationListener>>();
   const pending = new Map<number, Pending>();
@@ -598,9 +671,11 @@ function createInvalidation(listenPool: pg.Pool, run: Runner, echoTimeoutMs: num
       return;
     }
     let released = false;
+    let heartbeat: NodeJS.Timeout | undefined;
     const drop = (error?: Error) => {
       if (released) return;
       released = true;
+      clearInterval(heartbeat);
       candidate.removeListener('notification', onNotification);
       if (client === candidate) client = undefined;
       release = undefined;
@@ -630,6 +705,26 @@ function createInvalidation(listenPool: pg.Pool, run: Runner, echoTimeoutMs: num
     client = candidate;
     release = () => drop();
     retryMs = RECONNECT_MIN_MS;
+    if (heartbeatMs > 0) {
+      let answered = true;
+      heartbeat = setInterval(() => {
+        if (!answered) return; // the previous one is still within its bound
+        answered = false;
+        const silent = setTimeout(onLost, heartbeatMs);
+        silent.unref();
+        candidate.query('SELECT 1').then(
+          () => {
+            clearTimeout(silent);
+            answered = true;
+          },
+          () => {
+            clearTimeout(silent);
+            onLost();
+          },
+        );
+      }, heartbeatMs);
+      heartbeat.unref();
+    }
     // Whatever was broadcast while no connection listened is lost: every cache is stale.
     for (const listeners of [...topics.values()]) for (const listener of [...listeners]) call(listener, undefined);
   }
@@ -719,14 +814,127 @@ async function withDuplicateKeys<T>(spec: Spec, f: () => Promise<T>): Promise<T>
   try {
     return await f();
   } catch (error) {
-    const e = error as { code?: unknown; constraint?: unknown };
-    if (e.code === '23505') {
-      const constraint = typeof e.constraint === 'string' ? e.constraint : '';
-      const column = (spec.unique ?? []).find((col) => constraint === `${spec.name}_${col}_unique`) ?? spec.key;
-      throw new DuplicateKeyError(spec.name, column);
-    }
-    throw error;
+    throw asDuplicateKey(spec, error);
   }
+}
+
+function asDuplicateKey(spec: Spec, error: unknown): unknown {
+  const e = error as { code?: unknown; constraint?: unknown };
+  if (e.code !== '23505') return error;
+  const constraint = typeof e.constraint === 'string' ? e.constraint : '';
+  const column = (spec.unique ?? []).find((col) => constraint === `${spec.name}_${col}_unique`) ?? spec.key;
+  return new DuplicateKeyError(spec.name, column);
+}
+
+/**
+ * A transaction's statements on its connection, sent so that it waits for as few answers as it can:
+ * - BEGIN is sent only with the transaction's first statement, ahead of it (pipeline mode);
+ * - appended rows are held until the next statement, then sent ahead of it as one INSERT;
+ * - at the commit, the rows still held go ahead of COMMIT; and a transaction that did nothing but
+ *   append sends them as one statement without BEGIN or COMMIT, which PostgreSQL makes atomic alone.
+ * A statement sent ahead is answered before the next one; its failure is reported in place of the
+ * next one's answer (PostgreSQL refuses every statement after a failure in a transaction). On a
+ * connection that is not in pipeline mode, statements are queued instead, with the same outcome.
+ */
+interface Pipeline {
+  append(c: Compiled, values: unknown[]): void;
+  /** Sends a statement and answers it, after every statement sent ahead of it answered without failing. */
+  run: Runner;
+  commit(): Promise<void>;
+  /** Ends the transaction, if it began. On a lost connection it sends nothing (clientRunner): destroying the connection ends it. */
+  rollback(): Promise<void>;
+}
+
+function createPipeline(base: Runner): Pipeline {
+  let begun = false;
+  let held: { c: Compiled; values: unknown[] }[] = [];
+  let ahead: Promise<void>[] = [];
+  // The first failure: once a statement failed, PostgreSQL refuses every later one of the transaction.
+  let failed: { error: unknown } | undefined;
+
+  const sendAhead = (text: string, values?: unknown[], failure: (error: unknown) => unknown = (error) => error) => {
+    ahead.push(
+      base(text, values).then(
+        () => {},
+        (error: unknown) => {
+          failed ??= { error: failure(error) };
+        },
+      ),
+    );
+  };
+
+  /** BEGIN once, then the held rows, ahead of the statement about to be sent. */
+  const sendHeld = () => {
+    if (!begun) {
+      begun = true;
+      sendAhead('BEGIN');
+    }
+    if (held.length === 0) return;
+    const rows = held;
+    held = [];
+    const insert = insertRows(rows);
+    sendAhead(insert.text, insert.values, (error) => duplicateIn(rows, error));
+  };
+
+  const run: Runner = async (text, values) => {
+    sendHeld();
+    const answer = base(text, values);
+    if (ahead.length > 0) {
+      const pending = ahead;
+      ahead = [];
+      await Promise.all(pending);
+    }
+    if (failed) {
+      answer.catch(() => {}); // refused as part of a failed transaction; the first failure is the one to report
+      throw failed.error;
+    }
+    return answer;
+  };
+
+  return {
+    append: (c, values) => held.push({ c, values }),
+    run,
+    async commit() {
+      if (!begun) {
+        if (held.length === 0) return;
+        const rows = held;
+        held = [];
+        const insert = insertRows(rows);
+        await base(insert.text, insert.values).catch((error: unknown) => {
+          throw duplicateIn(rows, error);
+        });
+        return;
+      }
+      const commit = await run('COMMIT');
+      // COMMIT of a transaction that failed answers ROLLBACK, not an error.
+      if (commit.command !== 'COMMIT') throw new Error(`PostgreSQL answered ${commit.command} to COMMIT: the transaction was rolled back`);
+    },
+    async rollback() {
+      held = [];
+      // ROLLBACK goes behind whatever is still on its way, and its answer comes after theirs.
+      if (begun) await base('ROLLBACK').catch(() => {});
+    },
+  };
+}
+
+/** One statement inserting every row: a plain INSERT for one, data-modifying CTEs ahead of the last for more. */
+function insertRows(rows: readonly { c: Compiled; values: unknown[] }[]): { text: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const inserts = rows.map(({ c, values: own }) => {
+    const offset = values.length;
+    values.push(...own);
+    return `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c, offset)})`;
+  });
+  const last = inserts.pop()!;
+  const text = inserts.length === 0 ? last : `WITH ${inserts.map((insert, i) => `w${i} AS (${insert})`).join(', ')} ${last}`;
+  return { text, values };
+}
+
+/** A unique violation among appended rows, as the DuplicateKeyError of the table PostgreSQL names. */
+function duplicateIn(rows: readonly { c: Compiled }[], error: unknown): unknown {
+  const table = (error as { table?: unknown }).table;
+  const spec = rows.find((row) => row.c.spec.name === table)?.c.spec ?? rows[0]!.c.spec;
+  return asDuplicateKey(spec, error);
 }
 
 /**
@@ -796,8 +1004,8 @@ function decode<R extends Row>(spec: TableSpec<R>, row: Row): R {
   return out as R;
 }
 
-function placeholders(c: Compiled): string {
-  return c.columns.map((col, i) => (c.spec.columns[col] === 'json' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ');
+function placeholders(c: Compiled, offset = 0): string {
+  return c.columns.map((col, i) => `$${offset + i + 1}${c.spec.columns[col] === 'json' ? '::jsonb' : ''}`).join(', ');
 }
 
 function param(kind: ColumnKind, params: unknown[], value: unknown): string {

@@ -1,4 +1,5 @@
 import type { Store, StoreOps, StoreTx } from '../contract.ts';
+import { incrementTiersInTurn } from '../shared.ts';
 import { openRedis, type AnyRedisClient } from './connection.ts';
 import { redisCounters, type RedisCounters } from './counters.ts';
 import { redisInvalidation } from './invalidation.ts';
@@ -44,6 +45,12 @@ export function withRedis(store: Store, options: WithRedisOptions): Store {
     migrate: (tables) => store.migrate(tables),
     transaction: (fn) => store.transaction((tx) => fn(routeCounters(tx, counters))),
     purgeExpired: async (now) => (await store.purgeExpired(now)) + (await counters.purgeExpired(now)),
+    // Without Redis, registrations and sign-ins cannot count their limits: not ready.
+    ping: async () => {
+      checkOpen();
+      await store.ping?.();
+      await redis.command(['PING']);
+    },
     broadcast: async (topic, message) => {
       checkOpen();
       return invalidation.broadcast(topic, message);
@@ -68,10 +75,11 @@ export function withRedis(store: Store, options: WithRedisOptions): Store {
 /** The data operations of `ops`, with counters in Redis. Explicit, because handles may keep their methods on a prototype. */
 function delegateOps(ops: StoreOps, counters: RedisCounters): StoreOps {
   return {
-    get: (t, key) => ops.get(t, key),
+    get: (t, key, options) => ops.get(t, key, options),
     findOne: (t, column, value) => ops.findOne(t, column, value),
     findMany: (t, column, value, limit) => ops.findMany(t, column, value, limit),
     insert: (t, row) => ops.insert(t, row),
+    append: (t, row) => ops.append(t, row),
     insertIfAbsent: (t, row) => ops.insertIfAbsent(t, row),
     update: (t, key, patch, where) => ops.update(t, key, patch, where),
     updateWhere: (t, column, value, patch, where) => ops.updateWhere(t, column, value, patch, where),
@@ -81,6 +89,8 @@ function delegateOps(ops: StoreOps, counters: RedisCounters): StoreOps {
     delete: (t, key) => ops.delete(t, key),
     // Outside the database transaction, like the SQL stores' counters: a rollback keeps the increment.
     incrementWithin: (key, windowMs, now) => counters.incrementWithin(key, windowMs, now),
+    // One script call per tier: Redis answers each in a few tens of microseconds.
+    incrementTiers: (tiers, now) => incrementTiersInTurn(counters, tiers, now),
   };
 }
 

@@ -14,7 +14,7 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, kindOf, Mutex, validateSpec } from '../shared.ts';
+import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, incrementTiersInTurn, kindOf, Mutex, validateSpec } from '../shared.ts';
 
 type Spec = TableSpec<any>;
 type Runner = <T>(f: () => T) => Promise<T>;
@@ -170,7 +170,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return withDuplicateKeys(t, () => s.run(...set.params, value, ...cond.params).changes);
     };
 
-    return {
+    const ops: StoreOps = {
       get: (t, key) => read(() => {
         const c = compile(t);
         return decode(c, selectBy(c, t.key).get(key, 1));
@@ -194,6 +194,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         const s = statement(c, 'insert', () => `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c)})`);
         withDuplicateKeys(t, () => s.run(...encodeRow(c, row)));
       }),
+
+      // Nothing to send ahead: every write here completes before it returns.
+      append: (t, row) => ops.insert(t, row),
 
       insertIfAbsent: (t, row) => run(() => {
         const c = compile(t);
@@ -253,7 +256,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         onIncrement?.(key, state);
         return state;
       }),
+
+      incrementTiers: (tiers, now) => incrementTiersInTurn(ops, tiers, now),
     };
+    return ops;
   }
 
   function migrateOne(spec: Spec): void {

@@ -7,6 +7,7 @@ import { createPostgresStore } from '../../../src/store/postgres/postgres-store.
 import { accessToken, callApi, postForm, postJson, startService, type RunningService } from '../../support/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/postgres.ts';
 import { dropPrefix, keysUnder, REDIS_URL, uniquePrefix } from '../../support/redis.ts';
+import { freePort } from '../../../../../test-support/free-port.ts';
 
 /** Two services (replicas) whose stores are wrapped by withRedis on one Redis and one prefix. */
 
@@ -64,6 +65,20 @@ describe('services on withRedis', () => {
     expect(row?.n).toBe(0);
     const ready = await fetch(`${b.base}/readyz`);
     expect(await ready.json()).toMatchObject({ status: 'ok', store: 'postgres+redis' });
+  });
+
+  it('are not ready while their Redis does not answer, though the database does', async () => {
+    const port = await freePort(); // nothing listens there
+    const store = withRedis(createMemoryStore(), { url: `redis://127.0.0.1:${port}`, prefix: uniquePrefix(), commandTimeoutMs: 300 });
+    const service = await startService({ store });
+    running.push(service);
+    const ready = await fetch(`${service.base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.headers.get('retry-after')).toBe('1');
+    expect(await ready.json()).toMatchObject({ status: 'unavailable', store: 'memory+redis' });
+    // The registrations it cannot count are refused the same way.
+    expect((await postJson(`${service.base}/agent/identity`, { type: 'anonymous' })).status).toBe(503);
+    expect((await fetch(`${service.base}/healthz`)).status).toBe(200);
   });
 
   it('count it once across two replicas that share nothing but Redis', async () => {
