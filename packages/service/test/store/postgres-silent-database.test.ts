@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, table, type Store } from '../../src/store/contract.ts';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
@@ -61,6 +62,20 @@ async function failure(promise: Promise<unknown>): Promise<{ error: unknown; ms:
   throw new Error('expected a failure');
 }
 
+/** Sessions whose last statement was the LISTEN of the invalidation channel: what `broadcast` counts as peers. */
+async function listeningSessions(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN authmd_invalidation'",
+    );
+    return rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
+
 async function until(condition: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
   const started = performance.now();
   while (!condition()) {
@@ -121,6 +136,10 @@ describe('postgres store, database silent (connections held open, nothing answer
     const subscription = store.subscribe!('topic', (message) => heard.push(message));
     await until(() => subscription.live, 'the first LISTEN');
     heard.length = 0;
+    // After a few heartbeats the session is still seen as listening: broadcasts count on it to wait for its acknowledgement.
+    await new Promise((resolve) => setTimeout(resolve, 3 * heartbeatMs));
+    const listening = await listeningSessions(db!.url);
+    expect(listening).toBe(1);
 
     link.blackHole();
     const silentAt = performance.now();

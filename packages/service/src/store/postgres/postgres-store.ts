@@ -86,8 +86,8 @@ export type PostgresStoreOptions = (
    */
   echoTimeoutMs?: number;
   /**
-   * How often the LISTEN connection is asked a `SELECT 1` (default 5 s); one not answered within the
-   * same time is taken as lost, so a silent database is noticed within twice this (0: never asked).
+   * How often the LISTEN connection repeats its `LISTEN` (default 5 s); one not answered within the
+   * same time is taken as lost, so a silent database is noticed within twice this (0: never).
    */
   listenHeartbeatMs?: number;
 };
@@ -712,7 +712,8 @@ function createInvalidation(
         answered = false;
         const silent = setTimeout(onLost, heartbeatMs);
         silent.unref();
-        candidate.query('SELECT 1').then(
+        // LISTEN again, not SELECT 1: `peers()` finds the listening sessions by their last statement.
+        candidate.query(`LISTEN ${CHANNEL}`).then(
           () => {
             clearTimeout(silent);
             answered = true;
