@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServerChild } from './child.ts';
+import { startServerChild, type ServerChild } from './child.ts';
+import { startIdJagScenario } from './id-jags.ts';
 import { measureCrypto } from './crypto.ts';
 import { measureLoad, type LoadResult, type LoadSettings, type Request } from './load.ts';
 import { machineInfo } from './machine.ts';
@@ -67,7 +68,15 @@ interface Scenario {
   /** Shown for insight, with no target: the service's adapter serving a static document. */
   diagnostic?: boolean;
   /** Obtains whatever the request needs (an assertion, a token) from the running server. */
+  prepare(base: string, setup: ScenarioSetup | undefined): Promise<Request>;
+  /** Started before the server child, stopped after it: its environment, and what prepares its requests. */
+  setup?: () => Promise<ScenarioSetup>;
+}
+
+interface ScenarioSetup {
+  env: Record<string, string>;
   prepare(base: string): Promise<Request>;
+  close(): Promise<void>;
 }
 
 const scenarios: Scenario[] = [
@@ -79,12 +88,21 @@ const scenarios: Scenario[] = [
     script: DEMO,
     prepare: async (base) => ({ path: '/api/notes', headers: { authorization: `Bearer ${await obtainToken(base)}` } }),
   },
+  {
+    name: 'ID-JAG registration',
+    script: DEMO,
+    setup: () => startIdJagScenario(positiveNumber('BENCH_ID_JAGS', 20_000)),
+    prepare: (base, setup) => setup!.prepare(base),
+  },
   { name: 'diagnostic: JWKS via service adapter', script: DEMO, diagnostic: true, prepare: async () => ({ path: '/.well-known/jwks.json' }) },
   { name: 'ceiling: bare node:http (again)', script: BARE, ceiling: true, prepare: async () => ({ path: '/' }) },
 ];
 
+/** Issue 13's targets. */
 const targets = [
-  { scenario: 'anonymous registration', atLeast: 0.25 },
+  { scenario: 'anonymous registration', atLeast: 0.2 },
+  { scenario: 'jwt-bearer exchange', atLeast: 0.2 },
+  { scenario: 'ID-JAG registration', atLeast: 0.08 },
   { scenario: 'protected API call', atLeast: 0.5 },
 ];
 
@@ -144,15 +162,23 @@ async function runHttp() {
     process.stderr.write(`running: ${scenario.name}…\n`);
     // One directory per scenario: every thread (the main one, tsx's loader thread) writes its own profile.
     const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, scenario.name.replace(/\W+/g, '-'))}`] : [];
-    const server = await startServerChild(scenario.script, { cwd: root, nodeArgs });
+    const setup = await scenario.setup?.();
+    let server: ServerChild;
     try {
-      const request = await scenario.prepare(server.url);
+      server = await startServerChild(scenario.script, { cwd: root, nodeArgs, env: setup?.env });
+    } catch (error) {
+      await setup?.close();
+      throw error;
+    }
+    try {
+      const request = await scenario.prepare(server.url, setup);
       await expectJson(server.url, request); // one request by hand: a mistake shows here, not as thousands of non-2xx
       const measured = await measureLoad(server, request, settings);
       const cpuMicrosPerRequest = measured.serverCpu === undefined ? undefined : (measured.serverCpu / measured.requestsPerSecond) * 1e6;
       results.push({ name: scenario.name, ceiling: !!scenario.ceiling, diagnostic: !!scenario.diagnostic, ...measured, cpuMicrosPerRequest });
     } finally {
       await server.stop();
+      await setup?.close();
     }
   }
   const ceilings = results.filter((r) => r.ceiling).map((r) => r.requestsPerSecond);

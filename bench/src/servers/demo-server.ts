@@ -15,7 +15,9 @@ import { startDemo, type DemoOptions } from '../../../examples/demo/src/start.ts
  * - BENCH_DEMO_PORT: the port to listen on (default 0, any free one), for the replica whose address
  *   is the public URL;
  * - BENCH_DEMO_REDIS_URL: rate-limit counters and invalidation in Redis (AUTHMD_REDIS_URL), for the
- *   PostgreSQL + Redis columns.
+ *   PostgreSQL + Redis columns;
+ * - BENCH_DEMO_TRUST_PROVIDER: a provider's trust entry (JSON) for the ID-JAG registration scenario
+ *   (id-jags.ts), whose provider runs in the bench process.
  *
  * The child counts the HTTP requests it receives and, on PostgreSQL, the queries it sends (every `pg`
  * client query, by the first words of its SQL), and answers `{ type: 'stats' }` on its IPC channel
@@ -52,7 +54,8 @@ if (env.BENCH_DEMO_REDIS_URL) await import('redis');
 const demo = await startDemo({
   port: Number(env.BENCH_DEMO_PORT ?? 0),
   dataDir,
-  rateLimits: { anonymous: unlimited, service_auth: unlimited },
+  rateLimits: { anonymous: unlimited, service_auth: unlimited, identity_assertion: unlimited },
+  ...(env.BENCH_DEMO_TRUST_PROVIDER ? { trustProvider: JSON.parse(env.BENCH_DEMO_TRUST_PROVIDER) } : {}),
   ...(env.BENCH_DEMO_DATABASE_URL ? { databaseUrl: env.BENCH_DEMO_DATABASE_URL } : {}),
   ...(env.BENCH_DEMO_PUBLIC_URL ? { publicUrl: env.BENCH_DEMO_PUBLIC_URL } : {}),
   ...(env.BENCH_DEMO_KEY_ENCRYPTION_KEY ? { keyEncryptionKey: env.BENCH_DEMO_KEY_ENCRYPTION_KEY } : {}),

@@ -109,12 +109,12 @@ export class TrustList {
     };
     const { uri, keys } = await this.keys(entry);
     try {
-      return { payload: (await jwtVerify(token, createLocalJWKSet(keys), verifyOptions)).payload, jwksUri: uri };
+      return { payload: (await jwtVerify(token, keySet(keys), verifyOptions)).payload, jwksUri: uri };
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       const refreshed = await this.jwks.refreshForUnknownKid(uri);
       if (!refreshed) throw error;
-      return { payload: (await jwtVerify(token, createLocalJWKSet(refreshed), verifyOptions)).payload, jwksUri: uri };
+      return { payload: (await jwtVerify(token, keySet(refreshed), verifyOptions)).payload, jwksUri: uri };
     }
   }
 
@@ -148,4 +148,16 @@ export class TrustList {
       return undefined;
     }
   }
+}
+
+/**
+ * jose's key set for a fetched JWKS, made once per fetched document: it keeps the keys it imported,
+ * so a key is imported once per fetch instead of once per verification (a third of an ID-JAG
+ * registration's CPU before). A new fetch is a new document, hence a new set.
+ */
+const keySets = new WeakMap<JsonWebKeySet, ReturnType<typeof createLocalJWKSet>>();
+function keySet(keys: JsonWebKeySet): ReturnType<typeof createLocalJWKSet> {
+  let set = keySets.get(keys);
+  if (!set) keySets.set(keys, (set = createLocalJWKSet(keys)));
+  return set;
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryStore, createService, silentLogger } from '@authmd/service';
 import { servicePerTest } from '../support/harness.ts';
 import { expectRefused, presentIdJag, registerIdJag, trustedService } from './setup.ts';
@@ -37,6 +37,18 @@ describe('ID-JAG algorithms', () => {
     const token = provider.mintIdJag({}, { header: { alg }, signature: 'garbage' });
     await expectRefused(await presentIdJag(base, token), 'unsupported_algorithm');
     expect(fetches).toEqual([]);
+  });
+
+  it('imports a provider key once per fetched key set, not once per ID-JAG', async () => {
+    const { provider, base } = await setup();
+    await registerIdJag(base, provider.mintIdJag({ sub: 'warm', email: 'warm@example.com' }));
+    const imports = vi.spyOn(globalThis.crypto.subtle, 'importKey');
+    try {
+      for (let i = 0; i < 5; i++) await registerIdJag(base, provider.mintIdJag({ sub: `user-${i}`, email: `user-${i}@example.com` }));
+      expect(imports).not.toHaveBeenCalled();
+    } finally {
+      imports.mockRestore();
+    }
   });
 
   it('the same claims unsigned are refused while the signed ID-JAG is accepted (control)', async () => {

@@ -14,7 +14,7 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, incrementTiersInTurn, kindOf, Mutex, validateSpec } from '../shared.ts';
+import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, kindOf, Mutex, validateSpec } from '../shared.ts';
 
 type Spec = TableSpec<any>;
 type Runner = <T>(f: () => T) => Promise<T>;
@@ -170,6 +170,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return withDuplicateKeys(t, () => s.run(...set.params, value, ...cond.params).changes);
     };
 
+    const incrementNow = (key: string, windowMs: number, now: number): CounterState => {
+      const row = increment.get({ key, now, resetAt: now + windowMs })!;
+      const state = { count: row.count, resetAt: row.reset_at };
+      onIncrement?.(key, state);
+      return state;
+    };
+
     const ops: StoreOps = {
       get: (t, key) => read(() => {
         const c = compile(t);
@@ -250,14 +257,21 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return statement(c, 'delete', () => `DELETE FROM ${c.table} WHERE ${q(t.key)} = ?`).run(key).changes > 0;
       }),
 
-      incrementWithin: (key, windowMs, now) => run(() => {
-        const row = increment.get({ key, now, resetAt: now + windowMs })!;
-        const state = { count: row.count, resetAt: row.reset_at };
-        onIncrement?.(key, state);
-        return state;
-      }),
+      incrementWithin: (key, windowMs, now) => run(() => incrementNow(key, windowMs, now)),
 
-      incrementTiers: (tiers, now) => incrementTiersInTurn(ops, tiers, now),
+      // One SQLite transaction, so one commit, for all the tiers (a savepoint inside a transaction).
+      incrementTiers: (tiers, now) =>
+        run(() =>
+          db.transaction(() => {
+            const states: CounterState[] = [];
+            for (const tier of tiers) {
+              const state = incrementNow(tier.key, tier.windowMs, now);
+              states.push(state);
+              if (state.count > tier.limit) break;
+            }
+            return states;
+          })(),
+        ),
     };
     return ops;
   }
