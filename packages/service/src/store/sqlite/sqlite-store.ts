@@ -357,18 +357,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
+  function enqueue<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queued.push({ fn, resolve, reject });
+      if (queued.length === 1) setImmediate(commitQueued);
+    });
+  }
+
+  /** A write outside any transaction joins the next group commit, as a transaction of its own. */
+  const writeOnStore: Runner = (f) => enqueue(async () => f());
+
   return {
     kind: 'sqlite',
-    ...makeOps(runOnStore, undefined, readOnStore),
+    ...makeOps(writeOnStore, undefined, readOnStore),
 
     migrate: (specs) => runOnStore(() => db.transaction(() => specs.forEach(migrateOne))()),
 
-    transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        queued.push({ fn, resolve, reject });
-        if (queued.length === 1) setImmediate(commitQueued);
-      });
-    },
+    transaction: enqueue,
 
     async purgeExpired(now) {
       let deleted = 0;
