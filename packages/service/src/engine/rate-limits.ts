@@ -6,7 +6,7 @@ import type { EngineContext } from './context.ts';
 
 const HOUR = 3_600_000;
 
-/** A limit of tiered limits: its counter, and what to answer when it is spent. */
+/** One tier of a tiered limit: its counter, its limit in its window, and what to answer once it is spent. */
 export interface LimitTier {
   key: string;
   limit: number;

@@ -26,8 +26,9 @@ import { checkLimit, DEFAULT_LIMIT, incrementTiersInTurn, kindOf, validateSpec }
  * upsert that computes the window in SQL (incrementWithin).
  *
  * Transactions run on one pooled connection at READ COMMITTED, and every read inside a transaction
- * takes row locks (`SELECT … FOR UPDATE`): what a transaction read stays as read until it commits and
- * concurrent writers wait, which is the contract. SERIALIZABLE would also cover absent rows, but it
+ * takes row locks (`SELECT … FOR UPDATE`, or `FOR SHARE` for a `shared` read): what a transaction read
+ * stays as read until it commits and concurrent writers wait, which is the contract. The connection
+ * is in pg's pipeline mode, so that a transaction waits for as few answers as it can (`createPipeline`). SERIALIZABLE would also cover absent rows, but it
  * needs the whole transaction function re-run on a serialization failure, and the callers' functions
  * are not written to be run twice (counters would count twice). Counters go through their own small
  * pool, in autocommit, so a failed transaction keeps its increments and a transaction waiting for a
@@ -138,7 +139,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       idle_in_transaction_session_timeout: 60_000,
       idleTimeoutMillis: 30_000,
     };
-    // Pipeline mode: a transaction sends BEGIN, appended rows and COMMIT ahead of the answers (see `sendAhead`).
+    // Pipeline mode: a transaction sends BEGIN, appended rows and COMMIT ahead of the answers (`createPipeline`).
     pool = new pg.Pool({ ...config, max: options.max ?? 10, pipeline: true });
     // Counters commit without waiting for the WAL flush: the service-wide registration counter is one
     // row that every registration updates, and holding its lock through each fsync would let only one

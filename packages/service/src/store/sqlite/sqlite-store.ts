@@ -146,7 +146,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return s;
   }
 
-  /** Store-level operations run at once unless a transaction holds the lock; then they queue behind it. */
+  /**
+   * Migrations, purges and close run at once unless a transaction holds the lock; then they queue
+   * behind it. (Store-level writes join the group commit instead: `writeOnStore`.)
+   */
   const runOnStore: Runner = (f) => {
     if (!lock.locked) return attempt(f);
     return lock.run(f);
