@@ -67,8 +67,8 @@ interface Scenario {
   ceiling?: boolean;
   /** Shown for insight, with no target: the service's adapter serving a static document. */
   diagnostic?: boolean;
-  /** Obtains whatever the request needs (an assertion, a token) from the running server. */
-  prepare(base: string, setup: ScenarioSetup | undefined): Promise<Request>;
+  /** Obtains whatever the request needs (an assertion, a token) from the running server; with `setup`, the setup does. */
+  prepare?(base: string): Promise<Request>;
   /** Started before the server child, stopped after it: its environment, and what prepares its requests. */
   setup?: () => Promise<ScenarioSetup>;
 }
@@ -92,7 +92,6 @@ const scenarios: Scenario[] = [
     name: 'ID-JAG registration',
     script: DEMO,
     setup: () => startIdJagScenario(positiveNumber('BENCH_ID_JAGS', 20_000)),
-    prepare: (base, setup) => setup!.prepare(base),
   },
   { name: 'diagnostic: JWKS via service adapter', script: DEMO, diagnostic: true, prepare: async () => ({ path: '/.well-known/jwks.json' }) },
   { name: 'ceiling: bare node:http (again)', script: BARE, ceiling: true, prepare: async () => ({ path: '/' }) },
@@ -171,7 +170,7 @@ async function runHttp() {
       throw error;
     }
     try {
-      const request = await scenario.prepare(server.url, setup);
+      const request = await (setup ?? scenario).prepare!(server.url);
       await expectJson(server.url, request); // one request by hand: a mistake shows here, not as thousands of non-2xx
       const measured = await measureLoad(server, request, settings);
       const cpuMicrosPerRequest = measured.serverCpu === undefined ? undefined : (measured.serverCpu / measured.requestsPerSecond) * 1e6;

@@ -134,6 +134,46 @@ describe('postgres store', () => {
     expect((await a.get(tickets, 'hot'))?.state).toBe('revoked');
   });
 
+  it('sends a transaction that only appends as one statement, and a read then appends in two round trips', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1, pipeline: true });
+    const sent: string[] = [];
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        const first = args[0];
+        sent.push((typeof first === 'string' ? first : String((first as { text?: unknown }).text)).split(/\s+/).slice(0, 2).join(' '));
+        return query(...args);
+      };
+    });
+    const store = createPostgresStore({ pool });
+    try {
+      await store.migrate([tickets]);
+      sent.length = 0;
+      await store.transaction(async (tx) => {
+        await tx.append(tickets, ticket('a1'));
+        await tx.append(tickets, ticket('a2'));
+        await tx.append(tickets, ticket('a3'));
+      });
+      expect(sent).toEqual(['WITH w0']);
+      sent.length = 0;
+      await store.transaction(async (tx) => {
+        expect((await tx.get(tickets, 'a1', { shared: true }))?.id).toBe('a1');
+        await tx.append(tickets, ticket('b1'));
+        await tx.append(tickets, ticket('b2'));
+      });
+      expect(sent).toEqual(['BEGIN', 'SELECT "id",', 'WITH w0', 'COMMIT']);
+      expect((await store.findMany(tickets, 'owner', 'none')).length).toBe(0);
+      expect((await store.get(tickets, 'b2'))?.id).toBe('b2');
+      // A transaction that writes nothing sends nothing.
+      sent.length = 0;
+      await store.transaction(async () => undefined);
+      expect(sent).toEqual([]);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
   it('keeps a transaction usable after it caught a DuplicateKeyError', async () => {
     const [a] = await replicas();
     await a.insert(tickets, ticket('taken', { hash: 'h' }));

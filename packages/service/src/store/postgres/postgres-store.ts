@@ -261,13 +261,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     for (const spec of specs) migrated.set(spec.name, spec);
   }
 
-  /** The upsert of one counter, whose row (`$KEY`, 1, `$RESET`) comes from `rows`. */
-  const upsertCounter = (rows: string, now: string, key: string, resetAt: string) => `INSERT INTO ${COUNTERS} (key, count, reset_at) ${rows.replace('$KEY', () => key).replace('$RESET', () => resetAt)}
+  /** The upsert of one counter: `source` gives its row (key, 1, reset time), `now` and `resetAt` name parameters. */
+  const upsertCounter = (source: string, now: string, resetAt: string) => `INSERT INTO ${COUNTERS} (key, count, reset_at) ${source}
      ON CONFLICT (key) DO UPDATE SET
        count = CASE WHEN ${COUNTERS}.reset_at <= ${now}::bigint THEN 1 ELSE ${COUNTERS}.count + 1 END,
        reset_at = CASE WHEN ${COUNTERS}.reset_at <= ${now}::bigint THEN ${resetAt}::bigint ELSE ${COUNTERS}.reset_at END
      RETURNING count, reset_at`;
-  const incrementSql = upsertCounter('VALUES ($KEY, 1, $RESET::bigint)', '$2', '$1', '$3');
+  const incrementSql = upsertCounter('VALUES ($1, 1, $3::bigint)', '$2', '$3');
 
   /**
    * Tier i after the first is a data-modifying CTE that inserts only when tier i-1's count is within
@@ -279,8 +279,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     if (!sql) {
       // $1 is now; tier i: key $(3i+2), reset $(3i+3), limit $(3i+4).
       const ctes = Array.from({ length: n }, (_, i) => {
-        const rows = i === 0 ? 'VALUES ($KEY, 1, $RESET::bigint)' : `SELECT $KEY, 1, $RESET::bigint FROM t${i - 1} WHERE t${i - 1}.count <= $${3 * i + 1}::bigint`;
-        return `t${i} AS (${upsertCounter(rows, '$1', `$${3 * i + 2}`, `$${3 * i + 3}`)})`;
+        const [key, reset] = [`$${3 * i + 2}`, `$${3 * i + 3}`];
+        const source = i === 0 ? `VALUES (${key}, 1, ${reset}::bigint)` : `SELECT ${key}, 1, ${reset}::bigint FROM t${i - 1} WHERE t${i - 1}.count <= $${3 * i + 1}::bigint`;
+        return `t${i} AS (${upsertCounter(source, '$1', reset)})`;
       });
       const selects = Array.from({ length: n }, (_, i) => `SELECT ${i} AS tier, count, reset_at FROM t${i}`);
       sql = `WITH ${ctes.join(', ')} ${selects.join(' UNION ALL ')} ORDER BY tier`;
