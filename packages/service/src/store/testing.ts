@@ -595,6 +595,26 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect(await store.get(items, 'taken')).toStrictEqual(item('taken', { hash: 'h-taken' }));
       });
 
+      it('append: 8,000 rows in one transaction (a bulk import) land whole, and a duplicate as the last one takes them all back', async () => {
+        // 80,000 values: more than one PostgreSQL statement can carry (65,535 parameters).
+        const bulk = (prefix: string) => Array.from({ length: 8_000 }, (_, i) => item(`${prefix}${i}`, { owner: `o-${prefix}`, count: i, note: 'n' }));
+        await store.transaction(async (tx) => {
+          for (const row of bulk('bulk-')) await tx.append(items, row);
+        });
+        const landed = await store.findMany(items, 'owner', 'o-bulk-', 10_000);
+        expect(landed.length).toBe(8_000);
+        expect(await store.get(items, 'bulk-7999')).toStrictEqual(item('bulk-7999', { owner: 'o-bulk-', count: 7999, note: 'n' }));
+
+        const failure = await store
+          .transaction(async (tx) => {
+            for (const row of bulk('undone-')) await tx.append(items, row);
+            await tx.append(items, item('bulk-0'));
+          })
+          .catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(DuplicateKeyError);
+        expect(await store.findMany(items, 'owner', 'o-undone-', 10_000)).toStrictEqual([]);
+      });
+
       it('append outside a transaction is insert: a duplicate is refused at once', async () => {
         await store.append(items, item('solo', { hash: 'h-solo' }));
         expect((await store.get(items, 'solo'))?.hash).toBe('h-solo');

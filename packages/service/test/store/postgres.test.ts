@@ -162,6 +162,12 @@ describe('postgres store', () => {
         await tx.append(tickets, ticket('b2'));
       });
       expect(sent).toEqual(['BEGIN', 'SELECT "id",', 'WITH w0', 'COMMIT']);
+      // More appends than one statement carries (32): several statements, in one transaction.
+      sent.length = 0;
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 40; i++) await tx.append(tickets, ticket(`c${i}`));
+      });
+      expect(sent).toEqual(['BEGIN', 'WITH w0', 'WITH w0', 'COMMIT']);
       expect((await store.findMany(tickets, 'owner', 'none')).length).toBe(0);
       expect((await store.get(tickets, 'b2'))?.id).toBe('b2');
       // A transaction that writes nothing sends nothing.

@@ -872,11 +872,12 @@ function createPipeline(base: Runner): Pipeline {
       begun = true;
       sendAhead('BEGIN');
     }
-    if (held.length === 0) return;
-    const rows = held;
+    const batches = statementsFor(held);
     held = [];
-    const insert = insertRows(rows);
-    sendAhead(insert.text, insert.values, (error) => duplicateIn(rows, error));
+    for (const rows of batches) {
+      const insert = insertRows(rows);
+      sendAhead(insert.text, insert.values, (error) => duplicateIn(rows, error));
+    }
   };
 
   const run: Runner = async (text, values) => {
@@ -898,7 +899,8 @@ function createPipeline(base: Runner): Pipeline {
     append: (c, values) => held.push({ c, values }),
     run,
     async commit() {
-      if (!begun) {
+      // Rows that fit one statement need no BEGIN; more than that are sent as several in one transaction.
+      if (!begun && held.length <= ROWS_PER_STATEMENT) {
         if (held.length === 0) return;
         const rows = held;
         held = [];
@@ -918,6 +920,21 @@ function createPipeline(base: Runner): Pipeline {
       if (begun) await base('ROLLBACK').catch(() => {});
     },
   };
+}
+
+/**
+ * Appended rows per statement. Planning a statement of many data-modifying CTEs grows faster than their
+ * number: 8,000 rows took 1.5 s in statements of 500 and 0.8 s in statements of 20 to 40 (the service's
+ * own transactions append fewer). It also keeps a statement under the protocol's 65,535 parameters
+ * (16 bits), whatever the table: PostgreSQL allows 1,600 columns.
+ */
+const ROWS_PER_STATEMENT = 32;
+
+/** Appended rows cut into statements (a bulk import appends tens of thousands). */
+function statementsFor<T>(rows: readonly T[]): T[][] {
+  const statements: T[][] = [];
+  for (let at = 0; at < rows.length; at += ROWS_PER_STATEMENT) statements.push(rows.slice(at, at + ROWS_PER_STATEMENT));
+  return statements;
 }
 
 /** One statement inserting every row: a plain INSERT for one, data-modifying CTEs ahead of the last for more. */
