@@ -10,6 +10,7 @@ import { machineInfo } from './machine.ts';
 import { postgresAvailable, postgresSettings, synchronousCommit } from './postgres.ts';
 import { measureCell, measureRemoteGuardWindow, measureRevocationWindow, obtainAssertion, obtainToken, registrationRequest, tokenRequest, workloads, expectJson, type CellResult, type Configuration, type RevocationResult } from './replicas.ts';
 import { fixed, percent, table } from './report.ts';
+import { growthSettings, runGrowth } from './growth/section.ts';
 
 /**
  * `npm run bench`: throughput and latency on loopback, each server in its own process, reported as
@@ -20,7 +21,7 @@ import { fixed, percent, table } from './report.ts';
  * the concurrency; BENCH_PROFILE=1 writes CPU profiles of every server child to
  * bench/results/profiles/<scenario>/ (the largest file is the main thread).
  *
- * Sections: `crypto` (ES256 ceilings), `http` (the demo on SQLite against bare node:http) and
+ * Sections: `crypto` (ES256 ceilings), `http` (the demo on SQLite against bare node:http),
  * `replicas` (issue 11: PostgreSQL next to SQLite, one replica and two, and the revocation window;
  * see replicas.ts). All run by default; `npm run bench -- --only replicas` (or BENCH_ONLY=replicas,
  * a comma-separated list) runs only those named. The replicas section needs PostgreSQL (BENCH_PG_URL,
@@ -28,6 +29,9 @@ import { fixed, percent, table } from './report.ts';
  * not reachable), takes BENCH_ROUNDS (default 1: each workload × configuration that many times,
  * interleaved, the median run kept), BENCH_REVOCATIONS (default 200) and BENCH_REDIS_URL (default
  * redis://127.0.0.1:6379: the PostgreSQL + Redis columns when a Redis answers there; `off` skips them).
+ * `growth` (issue 13: the cost of exchange, API call and the claim at a thousand and at a million
+ * registrations, and the purge; its settings are in growth/section.ts) fills a million registrations
+ * per backend, which takes minutes.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,7 +46,7 @@ const settings: LoadSettings = {
 };
 const profileDir = process.env.BENCH_PROFILE === '1' ? join(root, 'bench', 'results', 'profiles') : undefined;
 
-const SECTIONS = ['crypto', 'http', 'replicas'] as const;
+const SECTIONS = ['crypto', 'http', 'replicas', 'growth'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = selectedSections();
 const runs = (section: Section) => only === undefined || only.has(section);
@@ -266,6 +270,8 @@ interface Failure {
 }
 
 const rounds = positiveNumber('BENCH_ROUNDS', 1);
+// Read before any section runs: a wrong setting fails at once, not after the other sections.
+const growth = runs('growth') ? growthSettings(positiveNumber) : undefined;
 const revocations = positiveNumber('BENCH_REVOCATIONS', 200);
 
 async function runReplicas() {
@@ -468,6 +474,7 @@ if (runs('replicas')) {
   report.replicas = replicas;
   failures.push(...(replicas.failures ?? []));
 }
+if (growth) report.growth = await runGrowth(growth, out, only !== undefined);
 const resultsDir = join(root, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 // A partial run (--only) does not overwrite the complete one.

@@ -17,14 +17,19 @@ import { startDemo, type DemoOptions } from '../../../examples/demo/src/start.ts
  * - BENCH_DEMO_REDIS_URL: rate-limit counters and invalidation in Redis (AUTHMD_REDIS_URL), for the
  *   PostgreSQL + Redis columns;
  * - BENCH_DEMO_TRUST_PROVIDER: a provider's trust entry (JSON) for the ID-JAG registration scenario
- *   (id-jags.ts), whose provider runs in the bench process.
+ *   (id-jags.ts), whose provider runs in the bench process;
+ * - BENCH_DEMO_DATA_DIR: this data directory (its SQLite file and key-encryption key) instead of a
+ *   temporary one, kept when the child stops, for the growth scenario (growth/), which fills the
+ *   store between two runs of the demo;
+ * - BENCH_DEMO_MAINTENANCE_SECONDS: how often the service purges expired rows (default 60 s), for
+ *   the growth scenario's purge run.
  *
  * The child counts the HTTP requests it receives and, on PostgreSQL, the queries it sends (every `pg`
  * client query, by the first words of its SQL), and answers `{ type: 'stats' }` on its IPC channel
  * with both, so that queries per request are counted where both happen.
  */
 const env = process.env;
-const dataDir = mkdtempSync(join(tmpdir(), 'authmd-bench-'));
+const dataDir = env.BENCH_DEMO_DATA_DIR || mkdtempSync(join(tmpdir(), 'authmd-bench-'));
 // The load generator registers thousands of times a second from one address: no rate limits here.
 const unlimited = { perIp: Number.MAX_SAFE_INTEGER, perService: Number.MAX_SAFE_INTEGER };
 
@@ -60,6 +65,7 @@ const demo = await startDemo({
   ...(env.BENCH_DEMO_PUBLIC_URL ? { publicUrl: env.BENCH_DEMO_PUBLIC_URL } : {}),
   ...(env.BENCH_DEMO_KEY_ENCRYPTION_KEY ? { keyEncryptionKey: env.BENCH_DEMO_KEY_ENCRYPTION_KEY } : {}),
   ...redisOption(env.BENCH_DEMO_REDIS_URL),
+  ...(env.BENCH_DEMO_MAINTENANCE_SECONDS ? { maintenanceIntervalSeconds: Number(env.BENCH_DEMO_MAINTENANCE_SECONDS) } : {}),
 });
 // The address this process listens on, not `demo.url`: with a shared public URL (replica A's), B's own differs.
 process.stdout.write(`listening http://127.0.0.1:${demo.port}\n`);
@@ -75,6 +81,6 @@ process.on('message', (message: unknown) => {
 process.on('SIGTERM', () => {
   demo
     .close()
-    .finally(() => rmSync(dataDir, { recursive: true, force: true }))
+    .finally(() => env.BENCH_DEMO_DATA_DIR || rmSync(dataDir, { recursive: true, force: true }))
     .then(() => process.exit(0), () => process.exit(1));
 });

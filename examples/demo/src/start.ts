@@ -69,6 +69,8 @@ export interface DemoOptions {
    * development outbox, shown at `/dev/mailbox` (which then answers the demo's own addresses only).
    */
   mail?: ServiceOptions['mail'];
+  /** How often expired rows are purged (`createService`'s option). Default 60 s. */
+  maintenanceIntervalSeconds?: number;
 }
 
 // Per hour. The profile's 5 per address is meant for a public service; the demo is for trying things
@@ -164,6 +166,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
       trust: trusted.length ? { issuers: trusted, allowLoopback: true } : undefined,
       ...(options.introspection ? { introspection: options.introspection } : {}),
+      ...(options.maintenanceIntervalSeconds !== undefined ? { maintenanceIntervalSeconds: options.maintenanceIntervalSeconds } : {}),
     });
   } catch (error) {
     await provider?.close();

@@ -99,6 +99,19 @@ describe('sqlite store', () => {
     }
   });
 
+
+  it('takes a page cache size in MiB, and refuses one that is not a positive size', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = createSqliteStore({ path: join(dir, 'cache.db'), cacheMiB: 8 });
+    await store.migrate([tokens]);
+    await store.insert(tokens, { id: 'a', hash: null, owner: null, expires_at: null });
+    expect((await store.get(tokens, 'a'))?.id).toBe('a');
+    await store.close();
+    for (const cacheMiB of [0, -1, Number.NaN, 1e9]) {
+      expect(() => createSqliteStore({ path: join(dir, 'refused.db'), cacheMiB })).toThrow(/cacheMiB/);
+    }
+  });
   it('refuses unsafe table and column names', async () => {
     const store = createSqliteStore({ path: ':memory:' });
     await expect(store.migrate([{ ...tokens, name: 'tokens; DROP TABLE x' }])).rejects.toThrow(/invalid/);

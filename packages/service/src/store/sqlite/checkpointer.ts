@@ -12,11 +12,11 @@ import { Worker } from 'node:worker_threads';
  * sustained writes the store's connection always begins its next transaction before the worker has
  * copied its last commit: the file grew by 845 MB in 30 s of token exchanges. So once the WAL passes
  * `restartBytes` (the worker looks at the file every 10 ms, and at the content at each checkpoint),
- * the worker asks the store to hold its writes, and copies what it can while the store waits for its
- * running transaction to commit. With the writes held (reads go on), a RESTART checkpoint copies the
- * frames still left and waits for readers to leave the WAL; then the writes go on, and the first one
+ * the worker copies what it can, then asks the store to hold its writes (the store waits for its
+ * running transaction to commit). With the writes held (reads go on), a RESTART checkpoint copies the
+ * frames written since and waits for readers to leave the WAL; then the writes go on, and the first one
  * starts the WAL from its beginning (`journal_size_limit` truncates the file back). The copies and
- * their fsyncs still happen on the worker: writes wait for them, the event loop does not.
+ * their fsyncs happen on the worker: writes wait for the RESTART's, the event loop for none.
  *
  * A RESTART fails only when another connection (another process) reads an old snapshot for longer
  * than `busyTimeoutMs`. Below `maxBytes` the writes then go on and the worker tries again after
@@ -55,7 +55,10 @@ let retry;
 // The size of the WAL's content, from a checkpoint's answer; a checkpoint that could not start
 // (another connection was checkpointing) tells nothing new.
 function measured(result) {
-  if (result.log >= 0) lastBytes = walBytes(result.log);
+  if (result.log >= 0) {
+    lastBytes = walBytes(result.log);
+    parentPort.postMessage({ type: 'behind', bytes: walBytes(result.log - result.checkpointed) });
+  }
   return lastBytes;
 }
 
@@ -73,14 +76,19 @@ function tick() {
   if (state !== 'idle') return;
   const now = Date.now();
   // A WAL started over is truncated back to restartBytes at its first commit, so a file that grows
-  // past restartBytes is being appended to there: ask for the hold at once, and copy what can be
-  // copied while the store waits for its running transaction.
+  // past restartBytes is being appended to there. The frames are copied first, with writes going on,
+  // and then the hold is asked for: the RESTART under the hold copies only what was written since.
+  // (On a large database the copy of scattered pages and its fsync take 100 ms and more, and writes
+  // held for that stall every request.) Past maxBytes the hold is asked for at once.
   const size = fileBytes();
   const growing = size > restartBytes && size !== lastSize;
   lastSize = size;
-  if (growing && (size >= maxBytes || now >= nextRestart)) {
+  if (growing && size >= maxBytes) {
     ask(size);
     passive();
+  } else if (growing && now >= nextRestart) {
+    passive();
+    ask(size);
   } else if (now >= nextPassive) {
     const bytes = passive();
     if (bytes > restartBytes && (bytes >= maxBytes || now >= nextRestart)) ask(bytes);
@@ -134,6 +142,8 @@ export interface CheckpointerOptions {
   holdWrites(): Promise<() => void>;
   /** The worker died: nothing checkpoints the WAL any more. */
   onFailure(error: Error): void;
+  /** After each checkpoint: the bytes of WAL it has not copied into the database yet. */
+  onBehind?(bytes: number): void;
 }
 
 export interface Checkpointer {
@@ -161,7 +171,8 @@ export function startCheckpointer(path: string, options: CheckpointerOptions): C
       resolve();
     }),
   );
-  worker.on('message', (message: { type: string }) => {
+  worker.on('message', (message: { type: string; bytes?: number }) => {
+    if (message.type === 'behind') return options.onBehind?.(message.bytes!);
     if (message.type === 'release') return letGo();
     if (message.type !== 'hold') return;
     options.holdWrites().then(

@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import { hashSecret } from '../../../packages/service/src/secrets.ts';
+import type { Store, StoreOps } from '@authmd/service';
+import {
+  accessTokens,
+  auditEvents,
+  claimAttempts,
+  delegations,
+  refreshTokens,
+  registrations,
+  scheduled,
+  users,
+  type AccessTokenRow,
+  type AuditEventRow,
+  type ClaimAttemptRow,
+  type RegistrationRow,
+} from '../../../packages/service/src/schema.ts';
+
+/**
+ * Issue 13's flat-cost scenario: rows as the service writes them for registrations that lived a
+ * while, made without the service (so a million take a minute, not an hour of signing), through the
+ * store's own operations (so they are encoded, indexed and laid out exactly as the service's).
+ *
+ * Registration i is one of four kinds, in turn:
+ * - 0: anonymous, unclaimed, inside its claim window (with its expiry reminder in `scheduled`);
+ * - 1: anonymous, claimed by a user through the read-back ceremony (its completed claim attempt);
+ * - 2: service_auth, claimed likewise, with the login hint it was registered with;
+ * - 3: identity_assertion, provisioned by a provider (the user's delegation).
+ * Each has one live access token, one refresh token and the audit events of its life (created,
+ * token issued, and for a claimed one claim requested and completed). A user (one per four
+ * registrations) owns kinds 1–3 of its group. Nothing expires within a day of `now`: the purge
+ * scenario adds expired rows of its own (`fillExpired`).
+ */
+
+const DAY = 86_400_000;
+export const PROVIDER_ISS = 'https://provider.bench.example';
+
+/** Random base64url strings, cut from one large buffer refilled as needed (randomBytes per value is slow). */
+function randomText() {
+  let pool = Buffer.alloc(0);
+  let at = 0;
+  return (prefix: string, bytes: number) => {
+    if (at + bytes > pool.length) {
+      pool = randomBytes(1 << 20);
+      at = 0;
+    }
+    const value = prefix + pool.subarray(at, at + bytes).toString('base64url');
+    at += bytes;
+    return value;
+  };
+}
+
+const random = randomText();
+
+/** What the access tokens of the demo carry (read from one the demo issued): the fill's tokens carry the same. */
+export interface TokenShape {
+  resource: string;
+  preClaimScope: string;
+  postClaimScope: string;
+}
+
+/**
+ * The secrets of an unclaimed (kind 0) registration of the fill, kept for the measurement: its live
+ * access token and its claim token, in their wire form (the store holds only their hashes).
+ */
+export interface KeptSecrets {
+  index: number;
+  accessToken: string;
+  claimToken: string;
+}
+
+export interface FillPlan {
+  now: number;
+  token: TokenShape;
+  /** Which registrations' secrets to keep (only kind 0 ones, i % 4 === 0, are kept). */
+  keep(index: number): boolean;
+  kept: KeptSecrets[];
+}
+
+/** Writes the rows of registrations `from` (inclusive) to `to` (exclusive) in `tx`; returns how many rows. */
+export async function fillRegistrations(tx: StoreOps, from: number, to: number, plan: FillPlan): Promise<number> {
+  const { now, token } = plan;
+  let rows = 0;
+  const add = async (write: Promise<void>) => {
+    await write;
+    rows += 1;
+  };
+  let userId = '';
+  for (let i = from; i < to; i++) {
+    const kind = i % 4;
+    const created = now - DAY + (i % 1000);
+    if (kind === 0 || i === from) userId = `usr_${random('', 16)}`;
+    if (kind === 0) {
+      await add(tx.append(users, { id: userId, email: `person-${i}@bench.example`, email_verified: true, phone: null, created_at: created }));
+    }
+    const id = `reg_${random('', 16)}`;
+    const claimed = kind === 1 || kind === 2;
+    const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: `at_${random('', 32)}`, claimToken: `clm_${random('', 32)}` } : undefined;
+    if (secrets) plan.kept.push(secrets);
+    const registration: RegistrationRow = {
+      id,
+      type: kind === 2 ? 'service_auth' : kind === 3 ? 'identity_assertion' : 'anonymous',
+      created_at: created,
+      generation: claimed ? 1 : 0,
+      claim_token_hash: kind === 3 ? null : secrets ? hashSecret(secrets.claimToken) : random('', 32),
+      claim_expires_at: kind === 3 ? null : created + DAY * 2,
+      claimed_at: claimed ? created + 60_000 : null,
+      revoked_at: null,
+      revoked_by: null,
+      user_id: kind === 0 ? null : userId,
+      login_hint: kind === 2 ? `person-${i - 2}@bench.example` : null,
+      provider_iss: kind === 3 ? PROVIDER_ISS : null,
+      provider_sub: kind === 3 ? `sub-${i}` : null,
+      delegation_key: kind === 3 ? `${PROVIDER_ISS}\0sub-${i}` : null,
+      link_user_id: null,
+      current_attempt_id: null,
+      client_ip: '127.0.0.1',
+      expires_at: kind === 0 ? created + DAY * 9 : null,
+      credential_type: null,
+    };
+    if (claimed) registration.current_attempt_id = `att_${random('', 16)}`;
+    await add(tx.append(registrations, registration));
+    if (kind === 0) await add(tx.append(scheduled, { id: `expire:${id}`, kind: 'registration.expired', subject: id, due_at: registration.claim_expires_at! }));
+    if (kind === 3) {
+      await add(tx.append(delegations, { key: registration.delegation_key!, iss: PROVIDER_ISS, sub: `sub-${i}`, user_id: userId, created_at: created, last_seen_at: created, revoked_at: null }));
+    }
+    if (claimed) await add(tx.append(claimAttempts, completedAttempt(registration, userId)));
+    const scope = kind === 0 ? token.preClaimScope : token.postClaimScope;
+    const tokenHash = secrets ? hashSecret(secrets.accessToken) : random('', 32);
+    await add(tx.append(accessTokens, { ...accessToken(id, registration.user_id, now, now + DAY, token.resource), token_hash: tokenHash, scope }));
+    await add(
+      tx.append(refreshTokens, { token_hash: random('', 32), family_id: `fam_${random('', 16)}`, registration_id: id, created_at: created, expires_at: created + 30 * DAY, spent_at: null, revoked_at: null }),
+    );
+    await add(tx.append(auditEvents, auditEvent('registration.created', id, created, { type: registration.type })));
+    await add(tx.append(auditEvents, auditEvent('token.issued', id, now, { scope, resource: token.resource })));
+    if (claimed) {
+      await add(tx.append(auditEvents, auditEvent('claim.requested', id, created + 30_000, { attempt_id: registration.current_attempt_id! })));
+      await add(tx.append(auditEvents, auditEvent('claim.completed', id, created + 60_000, { attempt_id: registration.current_attempt_id! })));
+    }
+  }
+  return rows;
+}
+
+/**
+ * Rows already past their expiry, as a service accumulates them (spent access tokens, finished
+ * attempts, old audit events): what `purgeExpired` has to delete. Returns how many rows.
+ */
+export async function fillExpired(tx: StoreOps, count: number, now: number, resource: string): Promise<number> {
+  for (let i = 0; i < count; i++) {
+    const registrationId = `reg_${random('', 16)}`;
+    if (i % 2 === 0) await tx.append(accessTokens, accessToken(registrationId, null, now - 2 * DAY, now - DAY - (i % 1000), resource));
+    else await tx.append(auditEvents, { ...auditEvent('token.issued', registrationId, now - 400 * DAY, {}), expires_at: now - DAY - (i % 1000) });
+  }
+  return count;
+}
+
+function accessToken(registrationId: string, userId: string | null, issuedAt: number, expiresAt: number, resource: string): AccessTokenRow {
+  return { token_hash: random('', 32), registration_id: registrationId, user_id: userId, scope: 'notes.read', resource, issued_at: issuedAt, expires_at: expiresAt, revoked_at: null, kind: null };
+}
+
+function auditEvent(type: string, registrationId: string, at: number, data: Record<string, string>): AuditEventRow {
+  return { id: `evt_${random('', 16)}`, type, at, registration_id: registrationId, data, expires_at: at + 365 * DAY };
+}
+
+function completedAttempt(registration: RegistrationRow, userId: string): ClaimAttemptRow {
+  const started = registration.created_at + 30_000;
+  return {
+    id: registration.current_attempt_id!,
+    registration_id: registration.id,
+    attempt_token_hash: random('', 32),
+    login_hint: registration.login_hint,
+    agent_code_hash: random('', 32),
+    page_code_hash: random('', 32),
+    created_at: started,
+    expires_at: started + 600_000,
+    confirmed_at: started + 20_000,
+    confirmed_user_id: userId,
+    denied_at: null,
+    completed_at: started + 30_000,
+    handed_over_at: null,
+    interval_seconds: 5,
+    last_polled_at: null,
+    purge_at: started + 30 * DAY,
+    emailed_at: null,
+  };
+}
+
+/**
+ * Registrations `from`..`to` into `store`, `batch` registrations per transaction, `parallel`
+ * transactions at once (PostgreSQL uses several connections; SQLite queues them). Reports progress
+ * through `progress` (registrations written so far). Returns the number of rows written.
+ */
+export async function fillStore(
+  store: Store,
+  range: { from: number; to: number },
+  plan: FillPlan,
+  options: { batch: number; parallel: number; progress?(done: number): void },
+): Promise<number> {
+  let next = range.from;
+  let rows = 0;
+  const worker = async () => {
+    while (next < range.to) {
+      const from = next;
+      const to = Math.min(range.to, from + options.batch);
+      next = to;
+      const written = await store.transaction((tx) => fillRegistrations(tx, from, to, plan));
+      rows += written;
+      options.progress?.(next - range.from);
+    }
+  };
+  await Promise.all(Array.from({ length: options.parallel }, worker));
+  return rows;
+}

@@ -1,0 +1,236 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createPostgresStore, createSqliteStore, type Store } from '@authmd/service';
+import { accessTokens, serviceTables } from '../../../packages/service/src/schema.ts';
+import { hashSecret } from '../../../packages/service/src/secrets.ts';
+import { freePort } from '../../../test-support/free-port.ts';
+import { startServerChild, type ServerChild } from '../child.ts';
+import { createBenchDatabase, type BenchDatabase } from '../postgres.ts';
+import { registrationRequest, tokenRequest } from '../replicas.ts';
+import { fillExpired, fillStore, type FillPlan, type KeptSecrets, type TokenShape } from './fill.ts';
+import { measureOperations, type OperationStats } from './measure.ts';
+import { createProbe, expectOk } from './probe.ts';
+
+/**
+ * Issue 13, flat cost as the data grows: the demo on a store holding `small` registrations and the
+ * demo on another holding `large`, running side by side, with the p50 of exchange, API call, claim
+ * start and claim completion measured in alternating rounds (this shared machine's speed drifts by
+ * more than 20% in the minutes a million-row fill takes, so the two are measured in one window).
+ * Then the purge: `expired` rows past their expiry are added to the large store, and
+ * - its demo runs the rounds again while its maintenance (every second) purges them, and how many
+ *   it had not purged when the rounds ended is counted;
+ * - the store's `purgeExpired` alone, timed in this process on as many rows again: rows per second.
+ */
+
+const DEMO = 'bench/src/servers/demo-server.ts';
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface GrowthSettings {
+  small: number;
+  large: number;
+  samples: number;
+  warmup: number;
+  /** Expired rows for the purge run. */
+  expired: number;
+}
+
+export interface FillRecord {
+  registrations: number;
+  rows: number;
+  seconds: number;
+}
+
+export interface GrowthResult {
+  backend: 'sqlite' | 'postgres';
+  fills: FillRecord[];
+  small: OperationStats[];
+  large: OperationStats[];
+  /** The rounds again on the large store, while the service purges `expired` rows. */
+  duringPurge: OperationStats[];
+  /** Expired rows still there when the rounds during the purge ended, and how long they took. */
+  purgeLeft: number;
+  purgeRoundsSeconds: number;
+  /** The store's purgeExpired alone, in this process: rows deleted per second. */
+  purgeRowsPerSecond: number;
+  /** The database's size at `large`, in bytes. */
+  databaseBytes: number;
+}
+
+export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: GrowthSettings, progress: (line: string) => void): Promise<GrowthResult> {
+  const deployments: Deployment[] = [];
+  try {
+    const small = await createDeployment(backend);
+    deployments.push(small);
+    const large = await createDeployment(backend);
+    deployments.push(large);
+    const rounds = { warmup: settings.warmup, samples: settings.samples };
+    const perRun = settings.warmup + settings.samples;
+    const fills: FillRecord[] = [];
+    const fill = async (deployment: Deployment, count: number, keep: number): Promise<KeptSecrets[]> => {
+      const plan = keepPlan(count, keep, await learnTokenShape(deployment));
+      const started = performance.now();
+      const rows = await deployment.withStore(
+        (store) =>
+          fillStore(store, { from: 0, to: count }, plan, {
+            batch: backend === 'postgres' ? 50 : 500,
+            parallel: backend === 'postgres' ? 4 : 1,
+            progress: (done) => progress(`filling ${backend}: ${done} of ${count} registrations`),
+          }),
+        { bulk: true },
+      );
+      fills.push({ registrations: count, rows, seconds: (performance.now() - started) / 1000 });
+      // A long-lived PostgreSQL database has been vacuumed and analysed as it grew; one just filled
+      // would be, by autovacuum, for minutes of the measurement (seen as a p50 twice as high).
+      await deployment.vacuum();
+      return plan.kept;
+    };
+
+    const smallKept = await fill(small, settings.small, perRun);
+    // Twice as many kept on the large store: every other one for the rounds during the purge.
+    const largeKept = await fill(large, settings.large, 2 * perRun);
+    progress(`measuring ${backend} at ${settings.small} and at ${settings.large} registrations, in alternating rounds`);
+    const [smallStats, largeStats] = await withDemos([small, large], {}, ([a, b]) =>
+      measureOperations(
+        [
+          { base: a!, kept: smallKept },
+          { base: b!, kept: largeKept.filter((_, i) => i % 2 === 0) },
+        ],
+        rounds,
+      ),
+    );
+    const databaseBytes = await large.bytes();
+
+    // The purge: expired rows, then the rounds again (on the registrations kept for them) while the
+    // service's maintenance deletes them every second; what it left is deleted and counted here.
+    const token = await learnTokenShape(large);
+    await large.withStore((store) => store.transaction((tx) => fillExpired(tx, settings.expired, Date.now(), token.resource)));
+    progress(`measuring ${backend} at ${settings.large} registrations while ${settings.expired} expired rows are purged`);
+    let purgeRoundsSeconds = 0;
+    const [duringPurge] = await withDemos([large], { BENCH_DEMO_MAINTENANCE_SECONDS: '1' }, async ([base]) => {
+      const started = performance.now();
+      const stats = await measureOperations([{ base: base!, kept: largeKept.filter((_, i) => i % 2 === 1) }], rounds);
+      purgeRoundsSeconds = (performance.now() - started) / 1000;
+      return stats;
+    });
+    const purgeLeft = await large.withStore((store) => store.purgeExpired(Date.now()));
+
+    await large.withStore((store) => store.transaction((tx) => fillExpired(tx, settings.expired, Date.now(), token.resource)));
+    const purgeStarted = performance.now();
+    const purged = await large.withStore((store) => store.purgeExpired(Date.now()));
+    const purgeRowsPerSecond = purged / ((performance.now() - purgeStarted) / 1000);
+
+    return { backend, fills, small: smallStats!, large: largeStats!, duringPurge: duringPurge!, purgeLeft, purgeRoundsSeconds, purgeRowsPerSecond, databaseBytes };
+  } finally {
+    for (const deployment of deployments) await deployment.close();
+  }
+}
+
+/**
+ * One demo's persistent state: a data directory, a port kept for every run of the demo (the issuer,
+ * and with it the tokens' resource, stays the same) and, on PostgreSQL, a database of its own.
+ */
+interface Deployment {
+  env: Record<string, string>;
+  /** `bulk`: a fill, whose commits need not wait for the disk (PostgreSQL's synchronous_commit off). */
+  withStore<T>(f: (store: Store) => Promise<T>, options?: { bulk?: boolean }): Promise<T>;
+  bytes(): Promise<number>;
+  /** PostgreSQL: VACUUM ANALYZE (nothing on SQLite, whose file a fill leaves as a long life would). */
+  vacuum(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function createDeployment(backend: 'sqlite' | 'postgres'): Promise<Deployment> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'authmd-growth-'));
+  const database: BenchDatabase | undefined = backend === 'postgres' ? await createBenchDatabase() : undefined;
+  const dbPath = join(dataDir, 'authmd.db');
+  const dbUrl = database?.url;
+  return {
+    env: { BENCH_DEMO_DATA_DIR: dataDir, BENCH_DEMO_PORT: String(await freePort()), ...(dbUrl ? { BENCH_DEMO_DATABASE_URL: dbUrl } : {}) },
+    async withStore(f, options) {
+      const url = dbUrl && options?.bulk ? `${dbUrl}?options=${encodeURIComponent('-c synchronous_commit=off')}` : dbUrl;
+      const store = url ? createPostgresStore({ connectionString: url }) : createSqliteStore({ path: dbPath });
+      try {
+        await store.migrate(serviceTables);
+        return await f(store);
+      } finally {
+        await store.close();
+      }
+    },
+    bytes: () => (dbUrl ? postgresBytes(dbUrl) : Promise.resolve(fileBytes(dbPath))),
+    vacuum: async () => {
+      if (dbUrl) await withClient(dbUrl, (client) => client.query('VACUUM ANALYZE'));
+    },
+    async close() {
+      await database?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The demo on each deployment, running together while `f` uses their URLs. */
+async function withDemos<T>(deployments: readonly Deployment[], env: Record<string, string>, f: (bases: string[]) => Promise<T>): Promise<T> {
+  const children: ServerChild[] = [];
+  try {
+    for (const deployment of deployments) children.push(await startServerChild(DEMO, { cwd: ROOT, env: { ...deployment.env, ...env } }));
+    return await f(children.map((child) => child.url));
+  } finally {
+    for (const child of children) await child.stop();
+  }
+}
+
+/**
+ * The resource and scopes of the demo's access tokens: the demo (migrating its store on the way)
+ * registers and exchanges once, and the token's row is read back; the scopes after a claim are the
+ * metadata's `scopes_supported`.
+ */
+async function learnTokenShape(deployment: Deployment): Promise<TokenShape> {
+  const { accessToken, scopesSupported } = await withDemos([deployment], {}, async ([base]) => {
+    const probe = createProbe(base!);
+    try {
+      const registered = expectOk('anonymous registration', await probe.send(registrationRequest));
+      const exchanged = expectOk('exchange', await probe.send(tokenRequest(registered.identity.assertion)));
+      const metadata = expectOk('authorization server metadata', await probe.send({ path: '/.well-known/oauth-authorization-server' }));
+      return { accessToken: String(exchanged.access_token), scopesSupported: (metadata.scopes_supported ?? []) as string[] };
+    } finally {
+      probe.close();
+    }
+  });
+  const row = await deployment.withStore((store) => store.get(accessTokens, hashSecret(accessToken)));
+  if (!row) throw new Error('the growth scenario could not find the access token the demo issued in its store');
+  return { resource: row.resource, preClaimScope: row.scope, postClaimScope: scopesSupported.join(' ') || row.scope };
+}
+
+/** Keeps the secrets of about `count` unclaimed registrations spread evenly over the fill of `total`. */
+function keepPlan(total: number, count: number, token: TokenShape): FillPlan {
+  const stride = Math.max(4, Math.floor(total / count / 4) * 4);
+  return { now: Date.now(), token, keep: (index) => index % stride === 0, kept: [] };
+}
+
+function fileBytes(path: string): number {
+  let bytes = 0;
+  for (const suffix of ['', '-wal']) {
+    try {
+      bytes += statSync(path + suffix).size;
+    } catch {
+      // no WAL file
+    }
+  }
+  return bytes;
+}
+
+async function postgresBytes(url: string): Promise<number> {
+  return withClient(url, async (client) => Number((await client.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size')).rows[0]!.size));
+}
+
+async function withClient<T>(url: string, f: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await f(client);
+  } finally {
+    await client.end();
+  }
+}
