@@ -20,8 +20,9 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-async function admin<T>(f: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
+/** One connection to `url` for the length of `f`. */
+export async function withPgClient<T>(url: string, f: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
     return await f(client);
@@ -29,6 +30,8 @@ async function admin<T>(f: (client: pg.Client) => Promise<T>): Promise<T> {
     await client.end();
   }
 }
+
+const admin = <T>(f: (client: pg.Client) => Promise<T>): Promise<T> => withPgClient(ADMIN_URL, f);
 
 export async function postgresAvailable(): Promise<string | undefined> {
   try {

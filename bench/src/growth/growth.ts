@@ -2,17 +2,15 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createPostgresStore, createSqliteStore, type Store } from '@authmd/service';
 import { accessTokens, serviceTables } from '../../../packages/service/src/schema.ts';
 import { hashSecret } from '../../../packages/service/src/secrets.ts';
 import { freePort } from '../../../test-support/free-port.ts';
 import { startServerChild, type ServerChild } from '../child.ts';
-import { createBenchDatabase, type BenchDatabase } from '../postgres.ts';
-import { registrationRequest, tokenRequest } from '../replicas.ts';
+import { createBenchDatabase, withPgClient, type BenchDatabase } from '../postgres.ts';
+import { expectJson, obtainToken } from '../replicas.ts';
 import { fillExpired, fillStore, type FillPlan, type KeptSecrets, type TokenShape } from './fill.ts';
 import { measureOperations, type OperationStats } from './measure.ts';
-import { createProbe, expectOk } from './probe.ts';
 
 /**
  * Issue 13, flat cost as the data grows: the demo on a store holding `small` registrations and the
@@ -161,7 +159,7 @@ async function createDeployment(backend: 'sqlite' | 'postgres'): Promise<Deploym
     },
     bytes: () => (dbUrl ? postgresBytes(dbUrl) : Promise.resolve(fileBytes(dbPath))),
     vacuum: async () => {
-      if (dbUrl) await withClient(dbUrl, (client) => client.query('VACUUM ANALYZE'));
+      if (dbUrl) await withPgClient(dbUrl, (client) => client.query('VACUUM ANALYZE'));
     },
     async close() {
       await database?.drop();
@@ -187,17 +185,10 @@ async function withDemos<T>(deployments: readonly Deployment[], env: Record<stri
  * metadata's `scopes_supported`.
  */
 async function learnTokenShape(deployment: Deployment): Promise<TokenShape> {
-  const { accessToken, scopesSupported } = await withDemos([deployment], {}, async ([base]) => {
-    const probe = createProbe(base!);
-    try {
-      const registered = expectOk('anonymous registration', await probe.send(registrationRequest));
-      const exchanged = expectOk('exchange', await probe.send(tokenRequest(registered.identity.assertion)));
-      const metadata = expectOk('authorization server metadata', await probe.send({ path: '/.well-known/oauth-authorization-server' }));
-      return { accessToken: String(exchanged.access_token), scopesSupported: (metadata.scopes_supported ?? []) as string[] };
-    } finally {
-      probe.close();
-    }
-  });
+  const { accessToken, scopesSupported } = await withDemos([deployment], {}, async ([base]) => ({
+    accessToken: await obtainToken(base!),
+    scopesSupported: ((await expectJson(base!, { path: '/.well-known/oauth-authorization-server' })).scopes_supported ?? []) as string[],
+  }));
   const row = await deployment.withStore((store) => store.get(accessTokens, hashSecret(accessToken)));
   if (!row) throw new Error('the growth scenario could not find the access token the demo issued in its store');
   return { resource: row.resource, preClaimScope: row.scope, postClaimScope: scopesSupported.join(' ') || row.scope };
@@ -222,15 +213,5 @@ function fileBytes(path: string): number {
 }
 
 async function postgresBytes(url: string): Promise<number> {
-  return withClient(url, async (client) => Number((await client.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size')).rows[0]!.size));
-}
-
-async function withClient<T>(url: string, f: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await f(client);
-  } finally {
-    await client.end();
-  }
+  return withPgClient(url, async (client) => Number((await client.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size')).rows[0]!.size));
 }
