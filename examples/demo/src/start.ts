@@ -71,6 +71,8 @@ export interface DemoOptions {
   mail?: ServiceOptions['mail'];
   /** How often expired rows are purged (`createService`'s option). Default 60 s. */
   maintenanceIntervalSeconds?: number;
+  /** The claim grant's polling interval (`limits.pollIntervalSeconds`). Default 5 s, the protocol's. */
+  pollIntervalSeconds?: number;
 }
 
 // Per hour. The profile's 5 per address is meant for a public service; the demo is for trying things
@@ -159,7 +161,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       store: options.redisUrl ? withRedis(databaseStore, { url: options.redisUrl }) : databaseStore,
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
-      limits: DEMO_SIGN_IN_LIMITS,
+      limits: { ...DEMO_SIGN_IN_LIMITS, ...(options.pollIntervalSeconds !== undefined ? { pollIntervalSeconds: options.pollIntervalSeconds } : {}) },
       // The outbox answers the same Host values as the demo (the issuer's, its own address behind a proxy).
       mail: options.mail ?? { outbox: true, hosts: [...hosts] },
       keyEncryption: keyEncryptionOption,

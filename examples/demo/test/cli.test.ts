@@ -38,7 +38,8 @@ beforeAll(async () => {
   expect(missingTools(), 'the printed commands need these tools on this machine').toEqual([]);
   dataDir = mkdtempSync(join(tmpdir(), 'authmd-demo-cli-'));
   home = mkdtempSync(join(tmpdir(), 'authmd-demo-cli-home-'));
-  demo = await startDemo({ port: 0, dataDir });
+  // A poll a second, not five: the README's commands are what is tested, and they name no interval.
+  demo = await startDemo({ port: 0, dataDir, pollIntervalSeconds: 1 });
 });
 afterAll(async () => {
   shell?.close();

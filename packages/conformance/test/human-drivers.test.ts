@@ -30,7 +30,7 @@ const drivers: HumanDriver[] = [];
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'authmd-conformance-human-'));
-  demo = await startDemo({ port: 0, dataDir });
+  demo = await startDemo({ port: 0, dataDir, pollIntervalSeconds: 1 });
   base = demo.url;
 });
 afterAll(async () => {

@@ -9,10 +9,13 @@ import { startDemo, type RunningDemo } from '../../../../examples/demo/src/start
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const BIN = join(REPO_ROOT, 'packages/client/bin/authmd.js');
 
-/** The real demo (service + provider) on ephemeral ports, with its data in a temp dir. */
+/**
+ * The real demo (service + provider) on ephemeral ports, with its data in a temp dir. Its claim grant
+ * asks for a poll every second instead of five: these tests wait for the CLI's polls, not check them.
+ */
 export async function startTestDemo(): Promise<{ demo: RunningDemo; close(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'authmd-cli-demo-'));
-  const demo = await startDemo({ port: 0, providerPort: 0, dataDir });
+  const demo = await startDemo({ port: 0, providerPort: 0, dataDir, pollIntervalSeconds: 1 });
   return {
     demo,
     async close() {

@@ -1,4 +1,7 @@
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Io } from '../../src/cli/io.ts';
+import { run } from '../../src/cli/run.ts';
 import { freePort } from '../../../../test-support/free-port.ts';
 import { REPO_ROOT, runCli, tempStore } from './support.ts';
 
@@ -35,7 +38,24 @@ describe('authmd: usage, version and unreachable services', () => {
     expect(result).toMatchObject({ code: 0, stdout: 'authmd 0.1.0\n' });
   });
 
-  it.concurrent.each([
+  /** `authmd <args>` in this process, through the same `run` that bin/authmd.js calls. */
+  async function runHere(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const [stdout, stderr] = [new PassThrough(), new PassThrough()].map((stream) => stream.setEncoding('utf8'));
+    const written = { stdout: '', stderr: '' };
+    stdout!.on('data', (chunk: string) => (written.stdout += chunk));
+    stderr!.on('data', (chunk: string) => (written.stderr += chunk));
+    const io: Io = {
+      stdout: stdout as unknown as Io['stdout'],
+      stderr: stderr as unknown as Io['stderr'],
+      stdin: new PassThrough() as unknown as Io['stdin'],
+      env: { AUTHMD_STORE_PATH: store.path, NO_COLOR: '1' },
+    };
+    const code = await run(args, io);
+    await new Promise((resolve) => setImmediate(resolve));
+    return { code, ...written };
+  }
+
+  const usageErrors: [string[], RegExp][] = [
     [['frobnicate'], /Unknown command "frobnicate"/],
     [['--frobnicate'], /Unknown option --frobnicate/],
     [[], /Usage:/],
@@ -50,11 +70,22 @@ describe('authmd: usage, version and unreachable services', () => {
     [['fetch', 'http://example.com', '-d', 'x', '-X', 'GET'], /cannot have a body/],
     [['status', 'extra'], /Unexpected argument "extra"/],
     [['logout', 'http://a.example', 'http://b.example'], /one <url> only/],
-  ])('usage error %j → exit 64', { timeout: 30_000 }, async (args, message) => {
-    const result = await cli(...args);
+  ];
+
+  // Each usage rule in this process: the parser and the report are the CLI's own, not a copy.
+  it.each(usageErrors)('usage error %j → 64', async (args, message) => {
+    const result = await runHere(args);
     expect(result.code).toBe(64);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  // And as a process: the code reaches the shell as the exit status, the message stderr.
+  it.concurrent.each([usageErrors[0]!, usageErrors[6]!])('usage error %j → exit 64 from the binary', { timeout: 30_000 }, async (args, message) => {
+    const result = await cli(...args);
+    expect(result.code).toBe(64);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('an unreachable service → exit 69, one line, no stack trace', { timeout: 30_000 }, async () => {

@@ -124,7 +124,7 @@ export async function startProxiedDemo(): Promise<ProxiedDemo> {
   const dataDir = mkdtempSync(join(tmpdir(), 'authmd-client-proxied-'));
   afterTest(() => rmSync(dataDir, { recursive: true, force: true }));
   const logger = recordingLogger();
-  const demo = await startDemo({ port: 0, providerPort: 0, dataDir, logger, host: '127.0.0.1', publicUrl: base });
+  const demo = await startDemo({ port: 0, providerPort: 0, dataDir, logger, host: '127.0.0.1', publicUrl: base, pollIntervalSeconds: 1 });
   afterTest(() => demo.close());
   targetPort = demo.port;
   expect(demo.url).toBe(base);

@@ -195,7 +195,8 @@ describe('lost answers to requests that spend something', () => {
       expect(lost.code).toBe('claim_answer_lost');
       expect(lost.message).toMatch(/handed the claim's tokens over in that lost answer/);
       expect(demo.proxy.seen.filter(isClaimPoll)).toHaveLength(2);
-      expect(sleeps.every((ms) => ms >= 5000), `no poll sooner than the interval: ${sleeps}`).toBe(true);
+      expect(sleeps).not.toHaveLength(0);
+      expect(sleeps.every((ms) => ms >= 1000), `no poll sooner than the demo's 1 s interval: ${sleeps}`).toBe(true);
       expect(demo.logger.audit('claim.confirmed').map((event) => event.registration_id)).toEqual([claim.registration_id]);
     },
     E2E_TIMEOUT,

@@ -14,7 +14,7 @@ async function registerByEmail(demo: Demo) {
   expect(registrations(sent).map((r) => r.body)).toEqual([{ type: 'service_auth', login_hint: 'grace@example.com' }]);
   expect(demo.logger.audit('registration.created').map((e) => e.registration_id)).toEqual([required.registration_id]);
   expect(exchanges(sent), 'nothing to exchange before the claim').toEqual([]);
-  expect(required.handoff).toMatchObject({ issuer: demo.url, registrationId: required.registration_id, readBack: true, interval: 5 });
+  expect(required.handoff).toMatchObject({ issuer: demo.url, registrationId: required.registration_id, readBack: true, interval: 1 });
   expect(required.user_code).toMatch(/^\d{6}$/);
   expect(prompt.shown).toEqual([required.handoff]);
   expect((await client.status())[demo.url]).toEqual({ registration_id: required.registration_id, registration_type: 'service_auth', claimed: false });

@@ -24,12 +24,15 @@ export interface Demo extends RunningDemo {
   api: string;
 }
 
-/** The real demo: the auth.md service with the notes API, and the demo provider it trusts. Closed after the test. */
+/**
+ * The real demo: the auth.md service with the notes API, and the demo provider it trusts. Closed after the test.
+ * Its claim grant asks for a poll every second, not five: these tests wait for the polls, they do not time them.
+ */
 export async function startE2eDemo(): Promise<Demo> {
   const dataDir = mkdtempSync(join(tmpdir(), 'authmd-client-e2e-'));
   afterTest(() => rmSync(dataDir, { recursive: true, force: true }));
   const logger = recordingLogger();
-  const demo = await startDemo({ port: 0, providerPort: 0, dataDir, logger, host: '127.0.0.1' });
+  const demo = await startDemo({ port: 0, providerPort: 0, dataDir, logger, host: '127.0.0.1', pollIntervalSeconds: 1 });
   afterTest(() => demo.close());
   expect(new URL(demo.url).hostname).toBe('127.0.0.1');
   return Object.assign(demo, { logger, providerUrl: demo.provider!.url, api: `${demo.url}/api/notes` });

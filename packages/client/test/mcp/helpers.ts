@@ -17,7 +17,7 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
 
 export async function demo(): Promise<{ demo: RunningDemo; close(): Promise<void> }> {
   const data = tempDir('authmd-mcp-demo-');
-  const running = await startDemo({ port: 0, dataDir: data.path });
+  const running = await startDemo({ port: 0, dataDir: data.path, pollIntervalSeconds: 1 });
   return {
     demo: running,
     close: async () => {

@@ -138,7 +138,7 @@ describe('ceremony checks, each against a service broken in its rule', () => {
     const service = await start(rewriteError(isClaimGrant, 'slow_down', 429, 'rate_limited'));
     const result = await runCheck(service, 'ceremony.slow-down');
     expect(result.outcome, result.message).toBe('fail');
-    expect(result.message).toMatch(/a poll right after another \(interval 5 s\); an RFC 8628 client stops polling on any other error: expected 400 slow_down, got POST \/oauth2\/token → 429 .*rate_limited/);
+    expect(result.message).toMatch(/a poll right after another \(interval 1 s\); an RFC 8628 client stops polling on any other error: expected 400 slow_down, got POST \/oauth2\/token → 429 .*rate_limited/);
   }, TIMEOUT_MS);
 
   it('ceremony.slow-down fails when slow_down does not add 5 s to the interval', async () => {
@@ -147,7 +147,7 @@ describe('ceremony checks, each against a service broken in its rule', () => {
     });
     const result = await runCheck(service, 'ceremony.slow-down');
     expect(result.outcome, result.message).toBe('fail');
-    expect(result.message).toMatch(/slow_down must add 5 s to the interval \(RFC 8628 §3\.5\): was 5 s, the answer says interval 5/);
+    expect(result.message).toMatch(/slow_down must add 5 s to the interval \(RFC 8628 §3\.5\): was 1 s, the answer says interval 5/);
   }, TIMEOUT_MS);
 
   it('ceremony.slow-down is skipped, saying why, when the service does not throttle polls', async () => {

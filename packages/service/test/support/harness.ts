@@ -75,6 +75,23 @@ function backendFromEnv(): Backend {
  * `GET /api/notes` needs notes.read, `POST /api/notes` needs notes.write, and each extra resource
  * path answers `GET <path>/ping` with its own resource binding.
  */
+/**
+ * Resolves once the store's invalidation channel is live. A PostgreSQL store connects its LISTEN in
+ * the background and, once it is up, clears every cache (messages may have been missed before): a
+ * test that counts key-set fetches or key imports must start after that, not race it.
+ */
+async function untilListening(store: Store): Promise<void> {
+  const probe = store.subscribe?.('harness.listening', () => {});
+  if (!probe) return;
+  try {
+    for (const deadline = Date.now() + 10_000; !probe.live; await new Promise((resolve) => setTimeout(resolve, 10))) {
+      if (Date.now() > deadline) throw new Error('the store\'s LISTEN connection did not come up within 10 s');
+    }
+  } finally {
+    probe.close();
+  }
+}
+
 export async function startService(options: HarnessOptions = {}): Promise<RunningService> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -110,6 +127,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
     mail: { outbox: true },
     ...serviceOptions,
   });
+  if (database) await untilListening(store);
   const read = service.protect({ scopes: ['notes.read'] });
   const write = service.protect({ scopes: ['notes.write'] });
   const extraGuards = new Map(extraResources.map((path) => [`${path}/ping`, service.protect({ resource: issuer + path })]));
