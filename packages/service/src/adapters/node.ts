@@ -21,8 +21,20 @@ export type Next = (error?: unknown) => void;
  * Response is built: the service reads the message and writes the answer directly.
  */
 export function nodeMiddleware(service: AuthmdService, options: NodeAdapterOptions = {}) {
+  const serve = nodeHandler(service, options);
+  return (req: IncomingMessage, res: ServerResponse, next?: Next): void => serve(req, res, next);
+}
+
+/** Reads the request body up to `maxBytes`, or rejects with the protocol error to answer. */
+export type BodyReader = (maxBytes: number) => Promise<Uint8Array>;
+
+/**
+ * The middleware's work, with the body reader an adapter may replace: the Express adapter answers a
+ * body parser's failure through the service, as a body that could not be read.
+ */
+export function nodeHandler(service: AuthmdService, options: NodeAdapterOptions = {}) {
   const origin = new URL(service.config.issuer).origin;
-  return (req: IncomingMessage, res: ServerResponse, next?: Next): void => {
+  return (req: IncomingMessage, res: ServerResponse, next: Next | undefined, body?: BodyReader): void => {
     const url = serviceUrl(req.url, origin);
     if (next && (!url || !service.handles(url.pathname))) return next();
     if (!url) return writeResponse(res, errorResponse(protocolError('invalid_request', 'The request target is not a valid path.')));
@@ -34,7 +46,7 @@ export function nodeMiddleware(service: AuthmdService, options: NodeAdapterOptio
         const value = req.headers[name];
         return Array.isArray(value) ? value.join(', ') : value;
       },
-      body: (maxBytes) => readBody(req, maxBytes, options.preparsedBody?.(req)),
+      body: body ?? ((maxBytes) => readBody(req, maxBytes, options.preparsedBody?.(req))),
       clientIp: options.clientIp ? options.clientIp(req) : req.socket.remoteAddress,
     };
     service

@@ -176,6 +176,38 @@ describe('express: body parsers mounted before the service (re-serialisation)', 
     expect((await json(response)).error).toBe('invalid_request');
   });
 
+  it.each([
+    ['malformed JSON', 'application/json', '{"type":', 400, 'invalid_request', /not valid UTF-8 JSON/],
+    ['a body past the parser\'s 100 kB', 'application/json', JSON.stringify({ type: 'anonymous', pad: 'x'.repeat(200_000) }), 413, 'payload_too_large', /exceeds 65536 bytes/],
+    ['a charset the parser refuses', 'application/json; charset=koi8-r', '{"type":"anonymous"}', 400, 'invalid_request', /the charset koi8-r is not supported; send UTF-8/],
+    ['5,000 levels of nesting', 'application/json', `${'['.repeat(5000)}${']'.repeat(5000)}`, 400, 'invalid_request', /nested too deeply/],
+  ])('answers %s refused by the parser with the protocol JSON error, not an HTML page', async (_what, type, body, status, error, description) => {
+    const { base } = await startExpress(withParsers);
+    const response = await send(`${base}/agent/identity`, { method: 'POST', headers: { 'content-type': type }, body });
+    expect(response.status).toBe(status);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const answer = await json(response);
+    expect(answer.error).toBe(error);
+    expect(answer.error_description).toMatch(description);
+  });
+
+  it("leaves another middleware's error on a service path to the app", async () => {
+    const { base } = await startExpress((application) =>
+      application.use((_req, _res, next) => next(Object.assign(new Error('app says no'), { type: 'app.refused', status: 403 }))),
+    );
+    const response = await send(`${base}/agent/identity`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"anonymous"}' });
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain('app says no');
+  });
+
+  it("leaves a parser's refusal on the app's own paths to the app", async () => {
+    const { base } = await startExpress(withParsers);
+    const response = await send(`${base}/api/notes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":' });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
   it('runs the flow with express.raw() in front (the body arrives as a Buffer)', async () => {
     const { base } = await startExpress((application) => application.use(express.raw({ type: '*/*' })));
     await runCoreFlow(base);
