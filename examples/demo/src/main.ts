@@ -67,13 +67,14 @@ process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
 function explainStartFailure(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  const where = `${settings.host}:${settings.port}`;
+  const { code, port: failedPort } = error as { code?: unknown; port?: unknown };
+  // The listen error names its port: the demo's own (PORT) or its provider's (PROVIDER_PORT).
+  const [variable, port] = failedPort === settings.providerPort && failedPort !== settings.port ? ['PROVIDER_PORT', settings.providerPort] : ['PORT', settings.port];
   if (code === 'EADDRINUSE') {
-    const next = settings.port === 65_535 ? 8788 : settings.port + 1;
-    return `Port ${settings.port} is already in use on ${settings.host}. Stop whatever holds it, or pick another port: PORT=${next} npm start`;
+    const next = port === 65_535 ? 8788 : port + 1;
+    return `Port ${port} (${variable}) is already in use on ${settings.host}. Stop whatever holds it, or pick another port: ${variable}=${next} npm start`;
   }
-  if (code === 'EACCES') return `Not allowed to listen on ${where}. Ports below 1024 need privileges: try PORT=8787 npm start`;
+  if (code === 'EACCES') return `Not allowed to listen on ${settings.host}:${port} (${variable}). Ports below 1024 need privileges: try ${variable}=${variable === 'PORT' ? 8787 : 8788} npm start`;
   if (code === 'EADDRNOTAVAIL') return `HOST=${settings.host} is not an address of this machine.`;
   if ((error as { name?: unknown }).name === 'KeyEncryptionError') {
     return (

@@ -348,8 +348,22 @@ describe('npm start (main.ts in its own process)', () => {
       const port = (blocker.address() as AddressInfo).port;
       const main = startMain({ PORT: String(port), AUTHMD_DATA_DIR: tempDir() });
       expect(await main.exited).toBe(1);
-      expect(main.output().stderr).toContain(`Port ${port} is already in use`);
+      expect(main.output().stderr).toContain(`Port ${port} (PORT) is already in use`);
       expect(main.output().stderr).toMatch(/PORT=\d+ npm start/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('exits 1 naming PROVIDER_PORT=… when the provider\'s port is taken', async () => {
+    const blocker = await listening(createServer());
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const main = startMain({ PORT: '0', PROVIDER_PORT: String(port), AUTHMD_DATA_DIR: tempDir() });
+      expect(await main.exited).toBe(1);
+      expect(main.output().stderr).toContain(`Port ${port} (PROVIDER_PORT) is already in use`);
+      expect(main.output().stderr).toMatch(/PROVIDER_PORT=\d+ npm start/);
+      expect(main.output().stderr).not.toMatch(/\bPORT=\d+ npm start/);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
