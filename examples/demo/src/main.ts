@@ -67,16 +67,19 @@ process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 
 function explainStartFailure(error: unknown): string {
-  const { code, port: failedPort } = error as { code?: unknown; port?: unknown };
-  // The listen error names its port: the demo's own (PORT) or its provider's (PROVIDER_PORT).
-  const [variable, port] = failedPort === settings.providerPort && failedPort !== settings.port ? ['PROVIDER_PORT', settings.providerPort] : ['PORT', settings.port];
-  if (code === 'EADDRINUSE') {
-    const next = port === 65_535 ? 8788 : port + 1;
-    return `Port ${port} (${variable}) is already in use on ${settings.host}. Stop whatever holds it, or pick another port: ${variable}=${next} npm start`;
+  const { name, code, syscall, port: failedPort } = error as { name?: unknown; code?: unknown; syscall?: unknown; port?: unknown };
+  if (syscall === 'listen') {
+    // The listen error names its port: the demo's own (PORT) or its provider's (PROVIDER_PORT).
+    const [variable, port] = failedPort === settings.providerPort && failedPort !== settings.port ? ['PROVIDER_PORT', settings.providerPort] : ['PORT', settings.port];
+    if (code === 'EADDRINUSE') {
+      const next = port === 65_535 ? 8788 : port + 1;
+      return `Port ${port} (${variable}) is already in use on ${settings.host}. Stop whatever holds it, or pick another port: ${variable}=${next} npm start`;
+    }
+    if (code === 'EACCES') return `Not allowed to listen on ${settings.host}:${port} (${variable}). Ports below 1024 need privileges: try ${variable}=${variable === 'PORT' ? 8787 : 8788} npm start`;
+    if (code === 'EADDRNOTAVAIL') return `HOST=${settings.host} is not an address of this machine.`;
   }
-  if (code === 'EACCES') return `Not allowed to listen on ${settings.host}:${port} (${variable}). Ports below 1024 need privileges: try ${variable}=${variable === 'PORT' ? 8787 : 8788} npm start`;
-  if (code === 'EADDRNOTAVAIL') return `HOST=${settings.host} is not an address of this machine.`;
-  if ((error as { name?: unknown }).name === 'KeyEncryptionError') {
+  if (name === 'StoragePathError') return `The demo could not start: ${(error as Error).message}`;
+  if (name === 'KeyEncryptionError') {
     return (
       `The demo could not start: ${(error as Error).message}\n` +
       `Without AUTHMD_KEY_ENCRYPTION_KEY the demo uses the key in ${join(settings.dataDir, KEY_ENCRYPTION_KEY_FILE)}; the variable, when set, replaces it.`

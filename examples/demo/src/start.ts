@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createMemoryStore, createPostgresStore, createService, createSqliteStore, silentLogger, withRedis, type AuthmdService, type Logger, type ServiceOptions, type Store } from '@authmd/service';
 import { createApp } from './app.ts';
+import { prepareDataDir } from './data-dir.ts';
 import { demoKeyEncryption, type DemoKeyEncryption } from './key-encryption.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
 import { DEMO_PROVIDER_NAME, startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
@@ -139,6 +140,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   let provider: RunningDemoProvider | undefined;
   let keyEncryption: DemoKeyEncryption;
   try {
+    const keepsFiles = database.kind === 'sqlite' || !options.keyEncryptionKey?.trim() || options.providerPort !== undefined;
+    if (keepsFiles) prepareDataDir(options.dataDir);
     keyEncryption = demoKeyEncryption(options.dataDir, options.keyEncryptionKey);
     const keyEncryptionOption = { keys: keyEncryption.keys };
     provider =

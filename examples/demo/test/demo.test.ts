@@ -1,6 +1,6 @@
 import { grantTypes } from '@authmd/protocol';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -369,6 +369,21 @@ describe('npm start (main.ts in its own process)', () => {
       expect(main.output().stderr).not.toMatch(/\bPORT=\d+ npm start/);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('exits 1 with one line naming AUTHMD_DATA_DIR when it is a file, or a directory it cannot write (not a port)', async () => {
+    const file = join(tempDir(), 'data');
+    writeFileSync(file, '');
+    for (const [dataDir, problem] of [
+      [file, `AUTHMD_DATA_DIR is ${file}, which is a file, not a directory.`],
+      ['/sys/kernel', 'Cannot write in the data directory /sys/kernel (AUTHMD_DATA_DIR): permission denied.'],
+    ]) {
+      const main = startMain({ PORT: '0', AUTHMD_DATA_DIR: dataDir! });
+      expect(await main.exited).toBe(1);
+      const { stderr } = main.output();
+      expect(stderr).toContain(`The demo could not start: ${problem} Set AUTHMD_DATA_DIR to a directory`);
+      expect(stderr, 'no stack trace, and not mistaken for a port it may not listen on').not.toMatch(/\n\s+at |listen/);
     }
   });
 

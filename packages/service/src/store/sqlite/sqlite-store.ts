@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { resolve } from 'node:path';
 import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
+import { openDatabase } from './open-database.ts';
 import {
   assertIndexed,
   DuplicateKeyError,
@@ -76,10 +76,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const { path } = options;
   const cacheMiB = options.cacheMiB ?? 64;
   if (!(cacheMiB > 0 && cacheMiB <= 65_536)) throw new RangeError(`cacheMiB must be above 0 and at most 65536 (got ${cacheMiB})`);
-  if (path !== ':memory:' && path !== '') mkdirSync(dirname(resolve(path)), { recursive: true });
-  const db = new Database(path);
-  db.pragma('busy_timeout = 5000');
-  db.pragma('journal_mode = WAL');
+  const db = openDatabase(path);
   // In WAL mode, NORMAL loses no committed transaction when the process dies (even SIGKILL): the WAL
   // is written before COMMIT returns, only its fsync is deferred. FULL also fsyncs at every commit,
   // so committed transactions survive a power loss or OS crash too.
