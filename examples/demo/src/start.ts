@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createMemoryStore, createPostgresStore, createService, createSqliteStore, silentLogger, withRedis, type AuthmdService, type Logger, type ServiceOptions, type Store } from '@authmd/service';
 import { createApp } from './app.ts';
+import { NOTES_PATH } from './notes-api.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { demoKeyEncryption, type DemoKeyEncryption } from './key-encryption.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
@@ -161,6 +162,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       name: DEMO_NAME,
       summary: DEMO_SUMMARY,
       scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
+      // The API itself, not the origin whose home page is public: RFC 9728 clients compare it with the URL they called.
+      resources: [{ resource: url + NOTES_PATH, name: 'authmd demo notes API' }],
       store: options.redisUrl ? withRedis(databaseStore, { url: options.redisUrl }) : databaseStore,
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,

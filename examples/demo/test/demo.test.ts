@@ -117,12 +117,17 @@ describe('the demo over HTTP', () => {
     }
   });
 
-  it('answers the API without a token with a 401 challenge pointing at the metadata', async () => {
+  it('answers the API without a token with a 401 challenge pointing at the metadata that names exactly that URL (RFC 9728 §3.3)', async () => {
     const response = await notes(base, undefined);
     expect(response.status).toBe(401);
-    expect(response.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${base}/.well-known/oauth-protected-resource"`);
+    const metadataUrl = `${base}/.well-known/oauth-protected-resource/api/notes`;
+    expect(response.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${metadataUrl}"`);
     expect(response.headers.get('content-type')).toBe('application/json');
     expect((await response.json()).error).toBe('unauthorized');
+    const metadata = await (await fetch(metadataUrl)).json();
+    expect(metadata).toMatchObject({ resource: `${base}/api/notes`, authorization_servers: [base] });
+    // The same at the root, for clients that look only there.
+    expect(await (await fetch(`${base}/.well-known/oauth-protected-resource`)).json()).toEqual(metadata);
   });
 
   it('walks register → exchange → list → write refused before a claim', async () => {

@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../../../packages/service
 import { PROVIDER_EXAMPLE_EMAIL } from '../src/agent-verified-walkthrough.ts';
 import { EXAMPLE_EMAIL } from '../src/claim-walkthrough.ts';
 import { renderBanner } from '../src/banner.ts';
+import { NOTES_PATH } from '../src/notes-api.ts';
 import { readSettings, redactDatabaseUrl } from '../src/settings.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
 import { ProviderSession, ServiceClient } from './agent-verified-http.ts';
@@ -353,7 +354,7 @@ describe('two npm start processes on one PostgreSQL database', () => {
       rs = await startResourceServer({
         clientId: RS_CLIENT.id,
         clientSecret: RS_CLIENT.secret,
-        resource: issuer,
+        resource: issuer + NOTES_PATH,
         introspectionUrl: b!.url + paths.introspect,
         issuer,
         guards: {
@@ -423,7 +424,7 @@ describe('two npm start processes on one PostgreSQL database', () => {
       const { token, registrationId } = await tokenFromAOnB();
       const first = await rsNotes('listening', token);
       expect(first.status, rs!.stderr()).toBe(200);
-      expect((await first.json()).principal).toMatchObject({ registrationId, scopes: ['notes.read'], resource: issuer });
+      expect((await first.json()).principal).toMatchObject({ registrationId, scopes: ['notes.read'], resource: issuer + NOTES_PATH });
       expect((await rsNotes('listening', token)).status).toBe(200); // from the cache now
       expect((await rsNotes('deaf', token)).status).toBe(200);
       expect((await notes(b!.url, token)).status).toBe(200);

@@ -56,14 +56,25 @@ export class CheckContext {
     }
   }
 
-  /** Whether the operator named the protected API (`--api`), rather than the suite defaulting to the metadata's `resource`. */
-  get apiGiven(): boolean {
-    return this.apiOption !== undefined;
-  }
-
-  /** The protected API URL the suite calls with tokens. */
+  /**
+   * The protected API URL the suite calls with tokens: `--api`, else the metadata's `resource` once it
+   * answers 401 without a token. A resource that does not (a public page, a prefix with nothing at it)
+   * would make every check that calls the API fail for the wrong reason: they are skipped, naming the flag.
+   */
   async api(): Promise<string> {
-    return this.apiOption ?? (await this.service()).resource;
+    if (this.apiOption !== undefined) return this.apiOption;
+    return this.once('api', async () => {
+      const { resource } = await this.service();
+      const answer = await this.http.get(resource);
+      if (answer.status !== 401) {
+        const type = answer.headers.get('content-type');
+        throw new Skipped(
+          `needs the protected API: the metadata's resource ${resource} answers ${answer.status}${type ? ` (${type})` : ''} without a token, not 401. ` +
+            'Pass --api <URL of an endpoint of the protected API that answers 401 without a token>',
+        );
+      }
+      return resource;
+    });
   }
 
   /**

@@ -4,7 +4,7 @@ import { describeAnswer, type Answer, type Http } from './http.ts';
 
 /** What the suite learned from the service's metadata; checks of other groups start from here. */
 export interface Discovered {
-  /** The URL the operator gave, without a trailing slash. */
+  /** The resource whose metadata is judged: the URL the operator gave, or the API below it that its metadata named. Without a trailing slash. */
   base: string;
   prmUrl: string;
   prmAnswer: Answer;
@@ -33,6 +33,15 @@ export interface Discovered {
   };
 }
 
+/** Whether a resource identifier covers the URL asked about: same origin, and its path is a prefix. */
+export function covers(resource: string, url: string): boolean {
+  if (!URL.canParse(resource) || !URL.canParse(url)) return false;
+  const r = new URL(resource);
+  const u = new URL(url);
+  const prefix = withoutTrailingSlash(r.pathname);
+  return r.origin === u.origin && (prefix === '' || u.pathname === prefix || u.pathname.startsWith(`${prefix}/`));
+}
+
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
 
 /**
@@ -41,14 +50,13 @@ const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filt
  * the discovery checks judge the details.
  */
 export async function discover(http: Http, baseUrl: string): Promise<Discovered> {
-  const base = withoutTrailingSlash(baseUrl);
-  const prmUrl = wellKnownUrl(base, wellKnown.protectedResource);
-  const prmAnswer = await http.get(prmUrl, { accept: 'application/json' });
-  const prm = prmAnswer.json;
-  if (prmAnswer.status !== 200 || typeof prm !== 'object' || prm === null || Array.isArray(prm)) {
-    throw new CheckFailed(`no protected resource metadata at ${prmUrl} (RFC 9728 §3): ${describeAnswer(prmAnswer)}`);
+  const given = withoutTrailingSlash(baseUrl);
+  let { base, prmUrl, prmAnswer, prm } = await resourceMetadata(http, given);
+  // Metadata at the given URL naming an API below it (a service may serve its API's metadata at the root
+  // too): the API's own well-known URL is the one to judge, and its metadata must name it exactly.
+  if (withoutTrailingSlash(prm.resource) !== given && covers(given, prm.resource)) {
+    ({ base, prmUrl, prmAnswer, prm } = await resourceMetadata(http, withoutTrailingSlash(prm.resource), prmUrl));
   }
-  if (typeof prm.resource !== 'string') throw new CheckFailed(`the protected resource metadata at ${prmUrl} has no "resource" string`);
   const issuer = strings(prm.authorization_servers)[0];
   if (!issuer) throw new CheckFailed(`the protected resource metadata at ${prmUrl} names no authorization_servers`);
   const asUrl = wellKnownUrl(issuer, wellKnown.authorizationServer);
@@ -89,4 +97,17 @@ export async function discover(http: Http, baseUrl: string): Promise<Discovered>
       skill: typeof agentAuth.skill === 'string' ? agentAuth.skill : undefined,
     },
   };
+}
+
+/** The protected resource metadata of `resource` (RFC 9728 §3), or CheckFailed naming the URL; `from`: the metadata that named it. */
+async function resourceMetadata(http: Http, resource: string, from?: string): Promise<{ base: string; prmUrl: string; prmAnswer: Answer; prm: Record<string, any> }> {
+  const prmUrl = wellKnownUrl(resource, wellKnown.protectedResource);
+  const prmAnswer = await http.get(prmUrl, { accept: 'application/json' });
+  const prm = prmAnswer.json;
+  const named = from ? `, the resource named by ${from}` : '';
+  if (prmAnswer.status !== 200 || typeof prm !== 'object' || prm === null || Array.isArray(prm)) {
+    throw new CheckFailed(`no protected resource metadata at ${prmUrl} (RFC 9728 §3) for ${resource}${named}: ${describeAnswer(prmAnswer)}`);
+  }
+  if (typeof prm.resource !== 'string') throw new CheckFailed(`the protected resource metadata at ${prmUrl} has no "resource" string`);
+  return { base: resource, prmUrl, prmAnswer, prm };
 }

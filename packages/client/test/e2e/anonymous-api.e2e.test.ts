@@ -20,7 +20,7 @@ describe('anonymous → API', () => {
       const paths = sent.map((r) => `${r.method} ${new URL(r.url).pathname}`);
       expect(paths).toEqual([
         'GET /api/notes',
-        'GET /.well-known/oauth-protected-resource',
+        'GET /.well-known/oauth-protected-resource/api/notes',
         'GET /.well-known/oauth-authorization-server',
         'POST /agent/identity',
         'POST /oauth2/token',

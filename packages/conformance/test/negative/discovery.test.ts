@@ -4,11 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { discoveryChecks } from '../../src/checks/discovery.ts';
 
 import { runConformance } from '../../src/runner.ts';
-import { editJson, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
+import { editJson, jsonAnswer, pathOf, type Breakage, type ProxiedRequest, type ProxiedResponse } from '../fixtures/broken-service.ts';
 import { brokenServices } from '../fixtures/lifecycle.ts';
 import { runCheck, runChecks } from '../fixtures/run-check.ts';
 
 const PRM = '/.well-known/oauth-protected-resource';
+/** The demo's API's own metadata (RFC 9728 §3.1), which the suite judges once the root's names the API. */
+const PRM_API = `${PRM}/api/notes`;
 const AS = '/.well-known/oauth-authorization-server';
 const JWKS = '/.well-known/jwks.json';
 
@@ -19,6 +21,19 @@ function editDocument(path: string, edit: (body: any, request: ProxiedRequest) =
   return {
     response: (request, response) =>
       pathOf(request) === path
+        ? editJson(response, (body) => {
+            edit(body, request);
+            return body;
+          })
+        : response,
+  };
+}
+
+/** A breakage that rewrites both protected resource metadata documents: the root's and the API's own. */
+function editPrm(edit: (body: any, request: ProxiedRequest) => void): Breakage {
+  return {
+    response: (request, response) =>
+      pathOf(request) === PRM || pathOf(request) === PRM_API
         ? editJson(response, (body) => {
             edit(body, request);
             return body;
@@ -62,24 +77,31 @@ describe('discovery checks fail against a broken service', () => {
   });
 
   it('discovery.prm: bearer_methods_supported without "header"', async () => {
-    const service = await broken(editDocument(PRM, (body) => (body.bearer_methods_supported = ['query'])));
+    const service = await broken(editPrm((body) => (body.bearer_methods_supported = ['query'])));
     const result = await runCheck(service, 'discovery.prm');
     expect(result.outcome).toBe('fail');
     expect(result.message).toMatch(/bearer_methods_supported must include "header".*got \["query"\]/);
   });
 
   it('discovery.prm: an authorization_servers entry that is not a URL', async () => {
-    const service = await broken(editDocument(PRM, (body) => body.authorization_servers.push(42)));
+    const service = await broken(editPrm((body) => body.authorization_servers.push(42)));
     const result = await runCheck(service, 'discovery.prm');
     expect(result.outcome).toBe('fail');
     expect(result.message).toMatch(/authorization_servers must be a non-empty array of issuer URLs/);
   });
 
   it('discovery.prm-resource: metadata about another resource', async () => {
-    const service = await broken(editDocument(PRM, (body) => (body.resource = `${body.resource}/elsewhere`)));
+    const service = await broken(editDocument(PRM_API, (body) => (body.resource = `${body.resource}/elsewhere`)));
     const result = await runCheck(service, 'discovery.prm-resource');
     expect(result.outcome).toBe('fail');
-    expect(result.message).toMatch(/describes resource "http:\/\/127\.0\.0\.1:\d+\/elsewhere", not http:\/\/127\.0\.0\.1:\d+ whose well-known URL was fetched/);
+    expect(result.message).toMatch(/describes resource "http:\/\/127\.0\.0\.1:\d+\/api\/notes\/elsewhere", not http:\/\/127\.0\.0\.1:\d+\/api\/notes whose well-known URL was fetched/);
+  });
+
+  it('discovery: the root metadata names an API whose own metadata is missing', async () => {
+    const service = await broken({ answer: (request) => (pathOf(request) === PRM_API ? jsonAnswer(404, { error: 'not_found' }) : undefined) });
+    const result = await runCheck(service, 'discovery.prm');
+    expect(result.outcome).toBe('fail');
+    expect(result.message).toMatch(/no protected resource metadata at http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/api\/notes \(RFC 9728 §3\) for http:\/\/127\.0\.0\.1:\d+\/api\/notes, the resource named by http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource: GET \/\.well-known\/oauth-protected-resource\/api\/notes → 404/);
   });
 
   it('discovery.as-issuer: metadata naming another issuer', async () => {
@@ -222,14 +244,14 @@ describe('discovery checks fail against a broken service', () => {
   it('discovery.cache-control: metadata without Cache-Control, or with no-store', async () => {
     const service = await broken({
       response: (request, response) => {
-        if (pathOf(request) === PRM) return { ...response, headers: without(response.headers, 'cache-control') };
+        if (pathOf(request) === PRM_API) return { ...response, headers: without(response.headers, 'cache-control') };
         if (pathOf(request) === AS) return { ...response, headers: { ...response.headers, 'cache-control': 'no-store' } };
         return response;
       },
     });
     const result = await runCheck(service, 'discovery.cache-control');
     expect(result.outcome).toBe('fail');
-    expect(result.message).toMatch(/oauth-protected-resource has nothing/);
+    expect(result.message).toMatch(/oauth-protected-resource\/api\/notes has nothing/);
     expect(result.message).toMatch(/oauth-authorization-server has "no-store"/);
   });
 });
@@ -252,10 +274,25 @@ describe('discovery checks against the real service', () => {
     expect(metadata.agent_auth.revocation_uri).toBe(`${service.base}/agent/auth/revoke`);
   });
 
-  it('discovery.challenge is skipped, saying to pass --api, when no API was given and the resource is not protected', async () => {
+  it('without --api: the API is the resource its metadata names, found from the root (the demo names /api/notes)', async () => {
     const service = await broken({});
-    const report = await runConformance({ base: service.base, only: ['discovery.challenge'], providerPort: false });
-    expect(report.results[0]).toMatchObject({ outcome: 'skip', message: expect.stringMatching(/answers 200 without a token, not 401: pass --api <a URL of the protected API>/) });
+    const report = await runConformance({ base: service.base, only: ['discovery.challenge', 'discovery.prm-resource', 'revocation.access-token'], providerPort: false });
+    expect(report.results.map((result) => [result.id, result.outcome, result.message])).toEqual([
+      ['discovery.challenge', 'pass', undefined],
+      ['discovery.prm-resource', 'pass', undefined],
+      ['revocation.access-token', 'pass', undefined],
+    ]);
+  });
+
+  it('without --api, a resource that answers without a token: the checks that call the API are skipped, naming the flag to pass', async () => {
+    const service = await broken(editPrm((body, request) => (body.resource = `http://${request.headers.host}`)));
+    const report = await runConformance({ base: service.base, only: ['discovery.challenge', 'revocation.access-token'], providerPort: false });
+    for (const result of report.results) {
+      expect(result, result.id).toMatchObject({
+        outcome: 'skip',
+        message: expect.stringMatching(/the metadata's resource http:\/\/127\.0\.0\.1:\d+ answers 200 \(text\/html; charset=utf-8\) without a token, not 401\. Pass --api <URL of an endpoint of the protected API that answers 401 without a token>/),
+      });
+    }
   });
 
   it('discovery.as-issuer tolerates a terminating slash, as clients do', async () => {

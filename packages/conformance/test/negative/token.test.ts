@@ -137,7 +137,7 @@ describe('token checks fail against a service that breaks their rule', () => {
     });
     const result = await runCheck(service, 'token.resource-binding');
     expect(result.outcome).toBe('fail');
-    expect(result.message).toMatch(/the protected API with a token bound to http:\/\/127\.0\.0\.1:\d+: expected 2xx, got GET \/api\/notes → 401/);
+    expect(result.message).toMatch(/the protected API with a token bound to http:\/\/127\.0\.0\.1:\d+\/api\/notes: expected 2xx, got GET \/api\/notes → 401/);
   });
 
   it('token.unclaimed-refused: the claim grant hands out a token before anyone claimed the registration', async () => {

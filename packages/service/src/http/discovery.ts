@@ -57,6 +57,12 @@ export function discoveryEndpoints(config: ServiceConfig): Map<string, Endpoint>
     const path = new URL(wellKnownUrl(resource.resource, wellKnown.protectedResource)).pathname;
     endpoints.set(path, document(JSON.stringify(protectedResourceMetadata(description, resource)), 'application/json'));
   }
+  // Also at the root, for clients that look only there (profile: RFC 9728 resource identifiers), when no
+  // resource is the origin itself: the first resource's metadata, whose `resource` leads to its own URL.
+  // Not for an issuer with a path: the origin's root may belong to another service.
+  if (config.issuerPath === '' && !endpoints.has(wellKnown.protectedResource)) {
+    endpoints.set(wellKnown.protectedResource, document(JSON.stringify(protectedResourceMetadata(description, config.resources[0]!)), 'application/json'));
+  }
   const asPath = new URL(wellKnownUrl(config.issuer, wellKnown.authorizationServer)).pathname;
   endpoints.set(asPath, document(JSON.stringify(authorizationServerMetadata(description)), 'application/json'));
 

@@ -231,6 +231,7 @@ describe('an issuer with a path (RFC 8414 §3, RFC 9728 §3.1)', () => {
     const prm = await getJson(`${origin}${WELL_KNOWN_PRM}/tenant`);
     expect(prm.resource).toBe(issuer);
     expect(prm.authorization_servers).toEqual([issuer]);
+    expect((await fetch(origin + WELL_KNOWN_PRM)).status, "the origin's root may belong to another service").toBe(404);
   });
 
   it('advertises endpoints under the issuer path that all answer, and the flow works through them', async () => {
@@ -253,5 +254,33 @@ describe('an issuer with a path (RFC 8414 §3, RFC 9728 §3.1)', () => {
       body: new URLSearchParams({ grant_type: JWT_BEARER, assertion: identity.assertion }).toString(),
     });
     expect(exchanged.status).toBe(200);
+  });
+});
+
+describe('a resource below the issuer (profile: RFC 9728 resource identifiers)', () => {
+  let running: RunningService;
+  beforeAll(async () => {
+    running = await startService({ resourcePaths: ['/api'] });
+  });
+  afterAll(() => running.close());
+
+  it("publishes the resource's metadata at its path-aware well-known URL, naming it exactly, and the same at the root", async () => {
+    const { base } = running;
+    const own = await getJson(`${base}${WELL_KNOWN_PRM}/api`);
+    expect(own.resource).toBe(`${base}/api`);
+    expect(own.authorization_servers).toEqual([base]);
+    expect(await getJson(base + WELL_KNOWN_PRM)).toEqual(own);
+    expect((await getJson(base + WELL_KNOWN_AS)).protected_resources).toEqual([`${base}/api`]);
+  });
+
+  it('the 401 of the API points at the path-aware metadata, and a token bound to the resource is accepted below it', async () => {
+    const { base } = running;
+    const refused = await fetch(`${base}/api/notes`);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${base}${WELL_KNOWN_PRM}/api"`);
+    const { identity } = await registerAnonymous(base);
+    const token = await json(await exchange(base, identity.assertion));
+    const accepted = await fetch(`${base}/api/notes`, { headers: { authorization: `Bearer ${token.access_token}` } });
+    expect(accepted.status).toBe(200);
   });
 });

@@ -42,6 +42,8 @@ export interface RunningService {
 export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
   /** Extra protected resources under the base URL, by path (e.g. '/admin'). */
   extraResources?: string[];
+  /** The service's resources are these paths under the base URL, the first the default, and not the base URL itself. */
+  resourcePaths?: string[];
   /**
    * Which store to run on when `store` is not given (a given `store` always wins). Default: the one
    * `useBackend` chose, else AUTHMD_TEST_BACKEND, else memory. `postgres` gets a database of its
@@ -97,7 +99,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clock = testClock();
-  const { extraResources = [], backend = defaultBackend ?? backendFromEnv(), issuer = base, databases, ...serviceOptions } = options;
+  const { extraResources = [], resourcePaths, backend = defaultBackend ?? backendFromEnv(), issuer = base, databases, ...serviceOptions } = options;
   let database: LeasedDatabase | undefined;
   if (backend === 'postgres' && !serviceOptions.store) {
     if (databases) database = await databases.lease();
@@ -116,7 +118,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   const service = await createService({
     issuer,
     scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
-    resources: extraResources.length ? [issuer, ...extraResources.map((path) => issuer + path)] : undefined,
+    resources: resourcePaths ? resourcePaths.map((path) => issuer + path) : extraResources.length ? [issuer, ...extraResources.map((path) => issuer + path)] : undefined,
     store,
     logger: silentLogger,
     clock,
