@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import { withoutTrailingSlash, type Dialect, type ResourceDescription } from '@authmd/protocol';
 import type { AuditSink } from './audit.ts';
 import type { Logger } from './logger.ts';
@@ -7,6 +8,7 @@ import type { Store } from './store/contract.ts';
 import type { SigningAlgorithm } from './keys/jwt.ts';
 import type { KeyEncryptionOptions } from './keys/key-encryption.ts';
 import type { HttpRequest } from './http/env.ts';
+import type { ProxyHeader, ProxyTrust } from './http/client-address.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { Fetcher } from './trust/safe-fetch.ts';
 
@@ -97,6 +99,16 @@ export interface ServiceOptions {
    * authenticate with HTTP Basic (`client_secret_basic`). Secrets: at least 32 characters.
    */
   introspection?: { clients: { id: string; secret: string }[] };
+  /**
+   * The proxies in front of the service, whose forwarding header names the client address that the
+   * per-IP limits count. A number: that many proxies, the nearest being the socket peer (use it only
+   * when nothing reaches the service except through them). A list of addresses and CIDR ranges
+   * (`['10.0.0.0/8', '2001:db8::/32']`): the peer and each hop in it are proxies. Default: none, the
+   * socket peer is the client and forwarding headers are ignored.
+   */
+  trustProxy?: number | string[];
+  /** The header those proxies append to: `x-forwarded-for` (default) or RFC 7239 `forwarded`. The other is ignored. */
+  proxyHeader?: ProxyHeader;
   auditRetentionDays?: number;
   clock?: () => number;
   random?: RandomSource;
@@ -210,6 +222,8 @@ export interface ServiceConfig {
   tokenCacheMs: number;
   /** Introspection callers, each secret kept as its SHA-256 only; undefined: introspection is off. */
   introspection: { clients: { id: string; secretHash: Buffer }[] } | undefined;
+  /** Undefined: the socket peer is the client. */
+  proxyTrust: ProxyTrust | undefined;
   auditRetentionMs: number;
 }
 
@@ -292,8 +306,52 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
     maintenanceIntervalMs: (options.maintenanceIntervalSeconds ?? 60) * 1000,
     tokenCacheMs: (options.tokenCacheSeconds ?? 5) * 1000,
     introspection: resolveIntrospection(options.introspection),
+    proxyTrust: resolveProxyTrust(options.trustProxy, options.proxyHeader),
     auditRetentionMs: (options.auditRetentionDays ?? 90) * DAY,
   };
+}
+
+const PROXY_HEADERS: readonly ProxyHeader[] = ['x-forwarded-for', 'forwarded'];
+
+/**
+ * Throws the ConfigError `createService` would for these `trustProxy` and `proxyHeader` values: for
+ * a loader that reads them from elsewhere (a variable, a file) and wants to name its own source.
+ */
+export function checkTrustProxy(trustProxy: number | string[] | undefined, proxyHeader?: ProxyHeader): void {
+  resolveProxyTrust(trustProxy, proxyHeader);
+}
+
+function resolveProxyTrust(trustProxy: number | string[] | undefined, proxyHeader: ProxyHeader | undefined): ProxyTrust | undefined {
+  const header = proxyHeader ?? 'x-forwarded-for';
+  if (!PROXY_HEADERS.includes(header)) throw new ConfigError(`proxyHeader: "${String(proxyHeader)}" is not one of ${PROXY_HEADERS.join(', ')}`);
+  if (trustProxy === undefined || trustProxy === 0) return undefined;
+  if (typeof trustProxy === 'number') {
+    if (!Number.isInteger(trustProxy) || trustProxy < 0 || trustProxy > 32) {
+      throw new ConfigError(`trustProxy: ${trustProxy} is not a number of proxies (a whole number from 0 to 32); or list the proxies' addresses`);
+    }
+    return { header, hops: trustProxy };
+  }
+  if (!Array.isArray(trustProxy) || trustProxy.length === 0) {
+    throw new ConfigError('trustProxy: give the number of proxies in front of the service, or a non-empty list of their addresses and CIDR ranges');
+  }
+  const addresses = new BlockList();
+  for (const entry of trustProxy) addTrustedProxy(addresses, entry);
+  return { header, addresses };
+}
+
+/** One `trustProxy` entry: an IPv4 or IPv6 address, or a CIDR range of either. */
+function addTrustedProxy(list: BlockList, entry: unknown): void {
+  const text = typeof entry === 'string' ? entry.trim() : '';
+  const [address = '', prefix, ...rest] = text.split('/');
+  const family = isIP(address);
+  const bits = family === 6 ? 128 : 32;
+  const length = prefix === undefined ? bits : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+  if (family === 0 || rest.length > 0 || !(length >= 0 && length <= bits)) {
+    throw new ConfigError(`trustProxy: "${String(entry)}" is not an IP address or CIDR range (e.g. 10.0.0.1, 10.0.0.0/8, 2001:db8::/32)`);
+  }
+  const type = family === 6 ? 'ipv6' : 'ipv4';
+  if (prefix === undefined) list.addAddress(address, type);
+  else list.addSubnet(address, length, type);
 }
 
 /** An issuer or resource identifier: absolute http(s) URL, no query, no fragment, no trailing slash. */

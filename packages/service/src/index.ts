@@ -1,10 +1,11 @@
 export { createService, type AuthmdService } from './service.ts';
-export { ConfigError, type HostUser, type MailOptions, type ServiceConfig, type ServiceOptions, type SignInOptions } from './config.ts';
+export { checkTrustProxy, ConfigError, type HostUser, type MailOptions, type ServiceConfig, type ServiceOptions, type SignInOptions } from './config.ts';
 export type { MailMessage, Mailer } from './mail/mailer.ts';
 export type { Guard, GuardOutcome, Principal, ProtectOptions, Refusal } from './protect.ts';
 export { createRemoteGuard, type RemoteGuard, type RemoteGuardOptions } from './remote.ts';
 export type { FetchHandler, RequestInfo } from './adapters/fetch.ts';
 export type { HttpRequest, HttpResponse } from './http/env.ts';
+export type { ProxyHeader } from './http/client-address.ts';
 export type { AuditEvent, AuditEventType, AuditSink } from './audit.ts';
 export { jsonLogger, silentLogger, type Logger } from './logger.ts';
 export type { RandomSource } from './secrets.ts';

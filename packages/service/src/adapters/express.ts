@@ -15,7 +15,7 @@ type ParsedRequest = IncomingMessage & { body?: unknown };
  * gets the protocol's JSON error for a body that cannot be read, not Express's HTML error page.
  */
 export function authmd(service: AuthmdService, options: Omit<NodeAdapterOptions, 'preparsedBody'> = {}) {
-  const serve = nodeHandler(service, { ...options, preparsedBody: reserialise });
+  const serve = nodeHandler(service, { clientIp: expressClientIp, ...options, preparsedBody: reserialise });
   const middleware = (req: IncomingMessage, res: ServerResponse, next: Next): void => serve(req, res, next);
   // Four parameters: that is how Express tells an error handler from a middleware.
   const bodyParserErrors = (error: unknown, req: IncomingMessage, res: ServerResponse, next: Next): void => {
@@ -29,6 +29,16 @@ export function authmd(service: AuthmdService, options: Omit<NodeAdapterOptions,
 
 /** Express route guard: `app.get('/api/notes', requireToken(service.protect({scopes: ['notes.read']})), …)`; sets `req.authmd`. */
 export const requireToken = (guard: Guard) => nodeGuard(guard);
+
+/**
+ * Express's `req.ip`: the socket peer, or the client its `trust proxy` setting reads from
+ * X-Forwarded-For. An app that set `trust proxy` gets the same address in authmd's limits as in its
+ * own code; setting the service's `trustProxy` as well would apply the proxies twice.
+ */
+function expressClientIp(req: IncomingMessage): string | undefined {
+  const { ip } = req as IncomingMessage & { ip?: unknown };
+  return typeof ip === 'string' && ip !== '' ? ip : req.socket.remoteAddress;
+}
 
 /**
  * When a body parser consumed the stream first, rebuild the bytes from what it left in `req.body`:

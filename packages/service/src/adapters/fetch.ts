@@ -4,7 +4,10 @@ import { bodyTooLarge, declaredTooLarge } from '../http/request.ts';
 
 /** What the host tells the handler about a request that a `Request` cannot carry. */
 export interface RequestInfo {
-  /** The client's IP address (socket peer, or a header of a proxy the host trusts). */
+  /**
+   * The address of the request's sender (the socket peer), when the host knows it. Behind proxies,
+   * the service's `trustProxy` reads their header, with or without it.
+   */
   clientIp?: string;
 }
 

@@ -7,7 +7,10 @@ import type { Guard, Principal, Refusal } from '../protect.ts';
 import type { AuthmdService } from '../service.ts';
 
 export interface NodeAdapterOptions {
-  /** The client's IP address. Default: the socket's peer. Behind a trusted proxy, read its header here. */
+  /**
+   * The address of the request's sender. Default: the socket's peer (Express: `req.ip`). Behind
+   * proxies, set the service's `trustProxy` rather than reading their header here.
+   */
   clientIp?: (req: IncomingMessage) => string | undefined;
   /** A body some earlier middleware already consumed, as bytes (see the Express adapter). */
   preparsedBody?: (req: IncomingMessage) => Buffer | undefined;

@@ -15,7 +15,7 @@ export interface HttpRequest {
   header(name: string): string | undefined;
   /** The body, read once. Throws `payload_too_large` beyond `maxBytes`, before reading it whole. */
   body(maxBytes: number): Promise<Uint8Array>;
-  /** The client's IP address, as the host determined it (socket peer or trusted proxy header). */
+  /** The client's IP address: from the adapter, the socket peer; at the endpoints, after `trustProxy` was applied. */
   readonly clientIp: string | undefined;
 }
 

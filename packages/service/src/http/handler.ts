@@ -1,5 +1,6 @@
 import { paths, protocolError, ProtocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
+import { clientAddress } from './client-address.ts';
 import { StoreUnavailableError } from '../store/contract.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { getHealthz, getReadyz, healthPaths } from './health.ts';
@@ -92,11 +93,33 @@ export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000';
  * status, anything unexpected into a bland 500 whose details go to the log only.
  */
 export function createDispatch(ctx: EngineContext, routes: Routes): Dispatch {
-  const route = routeRequest(ctx, routes);
+  const route = withClientAddress(ctx, routeRequest(ctx, routes));
   if (new URL(ctx.config.issuer).protocol !== 'https:') return route;
   return async (request) => {
     const response = await route(request);
     return { ...response, headers: { ...response.headers, 'Strict-Transport-Security': STRICT_TRANSPORT_SECURITY } };
+  };
+}
+
+/**
+ * The client address the endpoints count: the adapter's (the socket peer), or, behind trusted
+ * proxies, the one their header names. A request without any is served, but the per-IP limits cannot
+ * count it: said once in the log, with what to do, rather than letting those limits silently lapse.
+ */
+function withClientAddress(ctx: EngineContext, route: Dispatch): Dispatch {
+  const trust = ctx.config.proxyTrust;
+  let warned = false;
+  return (request) => {
+    const clientIp = trust ? clientAddress(trust, request.clientIp, request.header) : request.clientIp;
+    if (clientIp === undefined && !warned) {
+      warned = true;
+      ctx.logger.warn(
+        'a request reached the service without a client address: the per-IP limits (registrations, sign-in codes) cannot count such requests, only the service-wide ones do. ' +
+          'Give the Web handler the address (service.handler(request, { clientIp })), or set trustProxy when a proxy in front names it in X-Forwarded-For or Forwarded',
+        { path: request.pathname },
+      );
+    }
+    return route(clientIp === request.clientIp ? request : { ...request, clientIp });
   };
 }
 
