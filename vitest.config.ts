@@ -1,6 +1,16 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+// The workspace packages export their built dist/ to the world and their TypeScript sources under the
+// "@authmd/source" condition: tests run the sources, with no build first (tsconfig.base.json's
+// customConditions says the same to tsc, and `--conditions=@authmd/source` to node).
+// Not "module": Vitest hands these conditions to the test processes' node too, whose require() would
+// then take a bundler-only ESM build (OpenTelemetry's, with extensionless imports, under prom-client).
+const conditions = ['@authmd/source', ...defaultServerConditions.filter((condition) => condition !== 'module')];
+
 export default defineConfig({
+  // Vitest runs node tests in Vite's ssr environment: its conditions are the ones that count.
+  ssr: { resolve: { conditions } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
     testTimeout: 20_000,

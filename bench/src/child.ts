@@ -23,14 +23,14 @@ export interface ChildStats {
 }
 
 /**
- * Runs a server script in its own process (`node --import tsx <script>`), so that the load
+ * Runs a server script in its own process (`node --conditions=@authmd/source --import tsx <script>`), so that the load
  * generator never shares an event loop with it, and waits for its `listening <url>` line.
  */
 export async function startServerChild(
   script: string,
   options: { cwd: string; nodeArgs?: string[]; env?: Record<string, string | undefined> },
 ): Promise<ServerChild> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--conditions=@authmd/source', '--import', 'tsx', script], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -22,7 +22,9 @@ export function createApp(options: AppOptions): RequestListener {
   const { service, logger } = options;
   const serviceRoutes = nodeMiddleware(service);
   const api = notesApi(service, options.notes ?? new NotesStore());
-  const homePage = renderHomePage({ base: service.config.issuer, name: service.config.name, dbPath: options.dbPath, databaseKind: options.databaseKind, providerUrl: options.providerUrl });
+  // Without the development outbox (AUTHMD_SMTP_URL) codes go out by mail, and the page must not send people to /dev/mailbox.
+  const devMailbox = service.handles('/dev/mailbox');
+  const homePage = renderHomePage({ base: service.config.issuer, name: service.config.name, dbPath: options.dbPath, databaseKind: options.databaseKind, providerUrl: options.providerUrl, devMailbox });
 
   const failed = (res: ServerResponse) => (error: unknown) => {
     logger.error('request failed', { error: error instanceof Error ? error.stack : String(error) });

@@ -15,6 +15,8 @@ export function renderBanner(options: {
   listening?: string;
   providerUrl?: string;
   keyEncryption?: { source: 'environment' | 'file'; path?: string; generated: boolean };
+  /** AUTHMD_SMTP_URL: the SMTP server (its URL with the password masked) and the From; default the dev mailbox. */
+  mail?: { location: string; from: string };
 }): string {
   const { name, url, dbPath, providerUrl, keyEncryption, listening } = options;
   const database = options.database ?? { kind: 'sqlite', location: dbPath };
@@ -27,7 +29,9 @@ export function renderBanner(options: {
     '',
     row('Home page', `${url}/`),
     ...documentLinks(url).map((link) => row(link.label === 'auth.md' ? 'auth.md' : shortLabel(link.label), link.url)),
-    listening && listening !== url
+    options.mail
+      ? row('Mail', `${options.mail.location}   (sign-in and claim codes are emailed through this server, from ${options.mail.from})`)
+      : listening && listening !== url
       ? row('Dev mailbox', `${mailboxUrl(listening)}   (this replica's: the sign-in codes it sends land here; no mail is sent)`)
       : row('Dev mailbox', `${mailboxUrl(url)}   (sign-in codes land here; no mail is sent)`),
     row(DATABASE_LABEL[database.kind], database.kind === 'postgres' ? `${database.location}   (shared by every replica on it)` : database.location),
@@ -44,7 +48,7 @@ export function renderBanner(options: {
     ...walkthrough(url).flatMap((step, i) => [`  ${i + 1}. ${step.title}`, `     ${indent(step.command, '     ')}`, `     → ${step.expect}`]),
     '',
     'Then claim it as a human for notes.write: the agent registers with your email and gets a link;',
-    `you sign in there with the code from the dev mailbox, press "${READ_BACK_BUTTON}" and read`,
+    `you sign in there with the code from ${options.mail ? 'the email' : 'the dev mailbox'}, press "${READ_BACK_BUTTON}" and read`,
     "it back to the agent, or type the agent's code. The home page has every command.",
     ...(providerUrl
       ? [

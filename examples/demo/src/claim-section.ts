@@ -1,14 +1,18 @@
 import { claimWalkthrough, EXAMPLE_EMAIL, mailboxUrl, READ_BACK_BUTTON, TYPE_IN_BUTTON } from './claim-walkthrough.ts';
 import { escapeHtml, stepHtml } from './html.ts';
 
-/** The home page's part on the claim ceremony: the two directions, then every command with real URLs. */
-export function renderClaimSection(base: string): string {
+/**
+ * The home page's part on the claim ceremony: the two directions, then every command with real URLs.
+ * `devMailbox` false (AUTHMD_SMTP_URL): the codes go out by real mail, and the page says so.
+ */
+export function renderClaimSection(base: string, options: { devMailbox: boolean } = { devMailbox: true }): string {
   const steps = claimWalkthrough(base);
-  const mailbox = `<a href="${escapeHtml(mailboxUrl(base))}">development mailbox</a>`;
+  const mailbox = options.devMailbox ? `<a href="${escapeHtml(mailboxUrl(base))}">development mailbox</a>` : 'email';
+  const where = options.devMailbox ? `this demo sends no mail, it keeps every message in the ${mailbox}` : 'this demo sends it through its SMTP server (AUTHMD_SMTP_URL)';
   return `<h2>Claim it as a human</h2>
   <p>An agent on its own gets <code>notes.read</code> at most. For <code>notes.write</code> a human takes ownership of the
     registration with a 6-digit code. Either way the human first signs in on this service's own pages with a code sent
-    by email; this demo sends no mail, it keeps every message in the ${mailbox}. Then the claim page offers two
+    by email; ${where}. Then the claim page offers two
     directions:</p>
   <ul>
     <li><strong>Read-back</strong>: the human presses <em>${escapeHtml(READ_BACK_BUTTON)}</em>, the page shows a code, and the human

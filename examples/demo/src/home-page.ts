@@ -16,7 +16,7 @@ export const HOME_PAGE_HEADERS: Readonly<Record<string, string>> = {
  * The page at `/`: what is running, where the documents are, and the curl walkthroughs with real URLs;
  * the Agent Verified part when a demo provider is trusted (`providerUrl`).
  */
-export function renderHomePage(options: { base: string; name: string; dbPath: string; databaseKind?: 'SQLite' | 'PostgreSQL'; providerUrl?: string }): string {
+export function renderHomePage(options: { base: string; name: string; dbPath: string; databaseKind?: 'SQLite' | 'PostgreSQL'; providerUrl?: string; devMailbox?: boolean }): string {
   const { base, name, dbPath, providerUrl } = options;
   const links = documentLinks(base)
     .map((link) => `<li><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a> — ${escapeHtml(link.about)}</li>`)
@@ -59,7 +59,7 @@ export function renderHomePage(options: { base: string; name: string; dbPath: st
       ${steps}
   </ol>
 
-  ${renderClaimSection(base)}
+  ${renderClaimSection(base, { devMailbox: options.devMailbox ?? true })}
 ${providerUrl ? `\n  ${renderAgentVerifiedSection(base, providerUrl)}\n` : ''}</body>
 </html>
 `;

@@ -1,8 +1,10 @@
 import { testProviderTrustEntry } from '@authmd/conformance';
+import { jsonLogger } from '@authmd/service';
 import { join } from 'node:path';
 import { renderBanner } from './banner.ts';
 import { KEY_ENCRYPTION_KEY_FILE } from './key-encryption.ts';
 import { terminalLogger } from './logger.ts';
+import { smtpMailOption } from './mail-settings.ts';
 import { issuerFor, readSettings } from './settings.ts';
 import { DEMO_NAME, startDemo, type RunningDemo } from './start.ts';
 
@@ -34,15 +36,21 @@ try {
     ...(settings.demoProviderUrl ? { demoProviderUrl: settings.demoProviderUrl } : {}),
     ...(settings.introspectionClients ? { introspection: { clients: settings.introspectionClients } } : {}),
     ...(settings.redisUrl ? { redisUrl: settings.redisUrl } : {}),
-    logger: terminalLogger(),
+    ...(settings.trustProxy !== undefined ? { trustProxy: settings.trustProxy, proxyHeader: settings.proxyHeader } : {}),
+    // AUTHMD_SMTP_URL: real mail; otherwise the development mailbox (startDemo's default).
+    ...(settings.smtp ? { mail: smtpMailOption(settings.smtp) } : {}),
+    // The same records either way: readable lines, or the library's own JSON lines for a log pipeline.
+    logger: settings.logFormat === 'json' ? jsonLogger() : terminalLogger(),
     trustProvider: settings.testProviderPort === undefined ? undefined : testProviderTrustEntry(settings.testProviderPort),
+    ...(settings.metricsPort !== undefined ? { metricsPort: settings.metricsPort } : {}),
   });
 } catch (error) {
   process.stderr.write(`${explainStartFailure(error)}\n`);
   process.exit(1);
 }
 
-process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, database: demo.database, redis: demo.redis, listening: issuerFor(demo.host, demo.port), providerUrl: demo.provider?.url ?? settings.demoProviderUrl, keyEncryption: demo.keyEncryption })}\n`);
+process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, database: demo.database, redis: demo.redis, listening: issuerFor(demo.host, demo.port), providerUrl: demo.provider?.url ?? settings.demoProviderUrl, keyEncryption: demo.keyEncryption, mail: settings.smtp && { location: settings.smtp.location, from: settings.smtp.from } })}\n`);
+if (demo.metricsUrl) process.stdout.write(`Prometheus metrics at ${demo.metricsUrl} (AUTHMD_METRICS_PORT; this machine only, never on the public port).\n`);
 if (settings.testProviderPort !== undefined) {
   process.stdout.write(`Also trusting authmd check's test provider at http://127.0.0.1:${settings.testProviderPort} (AUTHMD_DEMO_TRUST_TEST_PROVIDER).\n`);
 }

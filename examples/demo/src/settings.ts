@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { readMailSettings, type DemoSmtp } from './mail-settings.ts';
+import { readProxySettings } from './proxy-settings.ts';
 
 /** What `npm start` reads from the environment. */
 export interface DemoSettings {
@@ -28,6 +30,16 @@ export interface DemoSettings {
   introspectionClients?: { id: string; secret: string }[];
   /** AUTHMD_REDIS_URL: keep the rate-limit counters and the cache invalidation channel in this Redis (optional). */
   redisUrl?: string;
+  /** AUTHMD_LOG_FORMAT: `text` (default, one readable line per record) or `json` (the library's pino-format lines). */
+  logFormat: 'text' | 'json';
+  /** AUTHMD_TRUST_PROXY: the proxies in front, as a count or their addresses (ServiceOptions.trustProxy); see proxy-settings.ts. */
+  trustProxy?: number | string[];
+  /** AUTHMD_PROXY_HEADER: the header those proxies append to (ServiceOptions.proxyHeader). */
+  proxyHeader?: 'x-forwarded-for' | 'forwarded';
+  /** AUTHMD_SMTP_URL and AUTHMD_MAIL_FROM: send mail through this SMTP server instead of the development mailbox. */
+  smtp?: DemoSmtp;
+  /** AUTHMD_METRICS_PORT: serve Prometheus metrics at http://127.0.0.1:<port>/metrics (0: any free port); unset, metrics are off. */
+  metricsPort?: number;
 }
 
 export const DEFAULT_TEST_PROVIDER_PORT = 8790;
@@ -45,7 +57,13 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
  * SQLite; needs AUTHMD_KEY_ENCRYPTION_KEY), AUTHMD_PUBLIC_URL (the issuer replicas share) and
  * AUTHMD_DEMO_PROVIDER_URL (trust another replica's demo provider instead of running one) and
  * AUTHMD_INTROSPECTION_CLIENTS (`id:secret,…`: who may call the introspection endpoint) and
- * AUTHMD_REDIS_URL (rate-limit counters and cache invalidation in Redis).
+ * AUTHMD_REDIS_URL (rate-limit counters and cache invalidation in Redis) and AUTHMD_SMTP_URL
+ * (`smtp://user:password@host:587` or `smtps://…:465`: send the sign-in and claim codes through that
+ * server; unset, they stay in the development mailbox) with AUTHMD_MAIL_FROM (the From header; default
+ * `authmd demo notes <SMTP user>` when the user name is an address, else `…<no-reply@localhost>`).
+ * See mail-settings.ts. AUTHMD_TRUST_PROXY and AUTHMD_PROXY_HEADER: the proxies that may name the
+ * client address (proxy-settings.ts). AUTHMD_LOG_FORMAT: `text` or `json`. AUTHMD_METRICS_PORT: Prometheus
+ * metrics on 127.0.0.1 at that port (metrics-server.ts). No message repeats a URL or a secret.
  */
 export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutcome {
   const rawPort = env.PORT?.trim() || String(DEFAULT_PORT);
@@ -61,7 +79,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
       ok: false,
       message:
         `Refusing to listen on HOST=${host}: the demo only binds to this machine (127.0.0.1) unless told otherwise.\n` +
-        'It serves plain http, has no rate limits and keeps notes in memory: it is not meant to face a network.\n' +
+        'It serves plain http, its limits are set for one person trying it by hand, and it keeps notes in memory: it is not meant to face a network.\n' +
         `To do it anyway: AUTHMD_DEMO_ALLOW_PUBLIC=1 HOST=${host} npm start`,
     };
   }
@@ -122,6 +140,24 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
     }
   }
 
+  const mail = readMailSettings(env);
+  if (!mail.ok) return mail;
+
+  const proxies = readProxySettings(env);
+  if (!proxies.ok) return proxies;
+
+  // Never on the public port: a server of its own, on 127.0.0.1 only, for a scraper on this machine.
+  const rawMetricsPort = env.AUTHMD_METRICS_PORT?.trim() || undefined;
+  const metricsPort = rawMetricsPort === undefined ? undefined : /^\d{1,5}$/.test(rawMetricsPort) ? Number(rawMetricsPort) : NaN;
+  if (metricsPort !== undefined && (!(metricsPort >= 0 && metricsPort <= 65_535) || (metricsPort !== 0 && (metricsPort === port || metricsPort === providerPort)))) {
+    return { ok: false, message: `AUTHMD_METRICS_PORT must be a free port from 0 to 65535 other than PORT and PROVIDER_PORT (got "${rawMetricsPort}"). Example: AUTHMD_METRICS_PORT=9464 npm start` };
+  }
+
+  const logFormat = env.AUTHMD_LOG_FORMAT?.trim().toLowerCase() || 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') {
+    return { ok: false, message: `AUTHMD_LOG_FORMAT must be text or json (got "${env.AUTHMD_LOG_FORMAT}"). Example: AUTHMD_LOG_FORMAT=json npm start` };
+  }
+
   return {
     ok: true,
     settings: {
@@ -130,12 +166,17 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
       host,
       dataDir,
       public: isPublic,
+      logFormat,
       ...(testProviderPort === undefined ? {} : { testProviderPort }),
       ...(databaseUrl === undefined ? {} : { databaseUrl }),
       ...(publicUrl === undefined ? {} : { publicUrl }),
       ...(demoProviderUrl === undefined ? {} : { demoProviderUrl }),
       ...(introspection === undefined ? {} : { introspectionClients: introspection }),
       ...(redisUrl === undefined ? {} : { redisUrl }),
+      ...(mail.smtp === undefined ? {} : { smtp: mail.smtp }),
+      ...(proxies.trustProxy === undefined ? {} : { trustProxy: proxies.trustProxy }),
+      ...(proxies.proxyHeader === undefined ? {} : { proxyHeader: proxies.proxyHeader }),
+      ...(metricsPort === undefined ? {} : { metricsPort }),
     },
   };
 }

@@ -7,6 +7,7 @@ import { NOTES_PATH } from './notes-api.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { demoKeyEncryption, type DemoKeyEncryption } from './key-encryption.ts';
 import { listen, stopServer } from './server-lifecycle.ts';
+import { startMetricsServer } from './metrics-server.ts';
 import { DEMO_PROVIDER_NAME, startDemoProvider, type DemoProviderTrustEntry, type RunningDemoProvider } from './provider/index.ts';
 import { CIMD_PATH, JWKS_PATH } from '@authmd/provider';
 import { sendError } from './respond.ts';
@@ -51,6 +52,10 @@ export interface DemoOptions {
    * there instead of in the database. Every replica then names the same Redis.
    */
   redisUrl?: string;
+  /** The proxies in front whose forwarding header names the client address (AUTHMD_TRUST_PROXY; ServiceOptions.trustProxy). */
+  trustProxy?: ServiceOptions['trustProxy'];
+  /** The header they append to (AUTHMD_PROXY_HEADER; ServiceOptions.proxyHeader). */
+  proxyHeader?: ServiceOptions['proxyHeader'];
   /**
    * The URL agents reach the demo at, when that is not the address it listens on (a proxy in front
    * of it): the issuer and every advertised URL then name it.
@@ -75,6 +80,11 @@ export interface DemoOptions {
   maintenanceIntervalSeconds?: number;
   /** The claim grant's polling interval (`limits.pollIntervalSeconds`). Default 5 s, the protocol's. */
   pollIntervalSeconds?: number;
+  /**
+   * AUTHMD_METRICS_PORT: turn metrics on (the service's and the demo provider's) and serve them at
+   * `http://127.0.0.1:<port>/metrics` (0: any free port), never on the demo's own port. Default: off.
+   */
+  metricsPort?: number;
 }
 
 // Per hour. The profile's 5 per address is meant for a public service; the demo is for trying things
@@ -86,8 +96,12 @@ const DEMO_RATE_LIMITS: ServiceOptions['rateLimits'] = {
 };
 
 // Every browser of the demo is on 127.0.0.1, so the per-(address, source) sign-in limit, 3 an hour by
-// default, would stop a person (or `authmd check`, one sign-in per person a run) after a few tries.
-const DEMO_SIGN_IN_LIMITS: ServiceOptions['limits'] = { signInCodesPerHour: 30, signInCodesPerAddressAndIpPerHour: 30 };
+// default, would stop a person (or `authmd check`, one sign-in per person a run) after a few tries,
+// and the per-source one, 20 an hour, after a few runs of `authmd check` (several sign-ins each, and as
+// many v0.1 claim emails on a budget of their own) or an afternoon of trying it by hand. With real mail
+// (AUTHMD_SMTP_URL) the per-address limit still keeps any one inbox to 30 an hour.
+// docs/configuration.md, "What the demo uses", lists these.
+const DEMO_SIGN_IN_LIMITS: ServiceOptions['limits'] = { signInCodesPerHour: 30, signInCodesPerAddressAndIpPerHour: 30, signInCodesPerIpPerHour: 100 };
 
 export interface RunningDemo {
   /** The base URL, which is also the service's issuer. */
@@ -105,6 +119,8 @@ export interface RunningDemo {
   service: AuthmdService;
   /** The demo agent provider, when `providerPort` was given. */
   provider?: RunningDemoProvider;
+  /** Where the metrics are served (127.0.0.1 only), when `metricsPort` was given. */
+  metricsUrl?: string;
   /** Stops accepting connections, ends open ones, then closes the service and its store. */
   close(): Promise<void>;
 }
@@ -140,6 +156,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   let service: AuthmdService;
   let provider: RunningDemoProvider | undefined;
   let keyEncryption: DemoKeyEncryption;
+  let metricsServer: { url: string; server: Server } | undefined;
+  const metricsOn = options.metricsPort !== undefined;
   try {
     const keepsFiles = database.kind === 'sqlite' || !options.keyEncryptionKey?.trim() || options.providerPort !== undefined;
     if (keepsFiles) prepareDataDir(options.dataDir);
@@ -148,7 +166,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     provider =
       options.providerPort === undefined
         ? undefined
-        : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger, keyEncryption: keyEncryptionOption });
+        : await startDemoProvider({ port: options.providerPort, dataDir: options.dataDir, serviceUrl: url, logger, keyEncryption: keyEncryptionOption, metrics: metricsOn });
     const remoteProvider = options.demoProviderUrl === undefined ? undefined : demoProviderTrustEntry(options.demoProviderUrl);
     const trusted = [provider?.trustEntry, remoteProvider, options.trustProvider].filter((entry) => entry !== undefined);
     const databaseStore: Store =
@@ -174,8 +192,17 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
       trust: trusted.length ? { issuers: trusted, allowLoopback: true } : undefined,
       ...(options.introspection ? { introspection: options.introspection } : {}),
+      ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy, proxyHeader: options.proxyHeader } : {}),
       ...(options.maintenanceIntervalSeconds !== undefined ? { maintenanceIntervalSeconds: options.maintenanceIntervalSeconds } : {}),
+      ...(metricsOn ? { metrics: true } : {}),
     });
+    if (options.metricsPort !== undefined) {
+      const registries = [service.metrics, provider?.provider.metrics].filter((registry) => registry !== undefined);
+      metricsServer = await startMetricsServer(options.metricsPort, registries).catch(async (error: unknown) => {
+        await service.close();
+        throw error;
+      });
+    }
   } catch (error) {
     await provider?.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -187,6 +214,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const close = () => {
     closing ??= (async () => {
       await stopServer(server);
+      if (metricsServer) await stopServer(metricsServer.server);
       await provider?.close();
       await service.close();
     })();
@@ -195,7 +223,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
 
   const { keys: _keys, ...keyEncryptionSource } = keyEncryption;
   const redis = options.redisUrl ? { location: redactDatabaseUrl(options.redisUrl) } : undefined;
-  return { url, port, host, dbPath, database, ...(redis ? { redis } : {}), keyEncryption: keyEncryptionSource, server, service, provider, close };
+  return { url, port, host, dbPath, database, ...(redis ? { redis } : {}), keyEncryption: keyEncryptionSource, server, service, provider, ...(metricsServer ? { metricsUrl: metricsServer.url } : {}), close };
 }
 
 /** How a service trusts the demo provider that runs at `url` (another replica's): what its `trustEntry` would say. */

@@ -1,18 +1,17 @@
 import { grantTypes } from '@authmd/protocol';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSettings } from '../src/settings.ts';
 import { startDemo, type RunningDemo } from '../src/start.ts';
 import { walkthrough } from '../src/walkthrough.ts';
 import { Human } from './human.ts';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+import { startMain, waitFor } from './npm-start.ts';
 const tempDirs: string[] = [];
 
 function tempDir(): string {
@@ -270,7 +269,7 @@ describe('settings from the environment', () => {
   it('defaults to 127.0.0.1:8787, the provider on the next port, and ./data under the current directory', () => {
     expect(readSettings({}, '/srv/app')).toEqual({
       ok: true,
-      settings: { port: 8787, providerPort: 8788, host: '127.0.0.1', dataDir: '/srv/app/data', public: false },
+      settings: { port: 8787, providerPort: 8788, host: '127.0.0.1', dataDir: '/srv/app/data', public: false, logFormat: 'text' },
     });
     expect(readSettings({ PORT: '0', AUTHMD_DATA_DIR: 'state' }, '/srv/app')).toMatchObject({ ok: true, settings: { port: 0, providerPort: 0, dataDir: '/srv/app/state' } });
     expect(readSettings({ PORT: '9000', PROVIDER_PORT: '9100' }, '/')).toMatchObject({ ok: true, settings: { port: 9000, providerPort: 9100 } });
@@ -298,34 +297,6 @@ describe('settings from the environment', () => {
 });
 
 describe('npm start (main.ts in its own process)', () => {
-  const startScript = (): string => (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-
-  function startMain(env: Record<string, string>): { child: ChildProcess; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> } {
-    // Exactly the root `start` script. It must be one node process: the tsx binary would sit in between and, on a
-    // busy machine, SIGKILL the demo 60 ms after relaying a SIGTERM (exit 143, the database never closed).
-    const [command, ...args] = startScript().split(' ');
-    expect(command).toBe('node');
-    const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk) => (stdout += chunk));
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, output: () => ({ stdout, stderr }), exited };
-  }
-
-  async function waitFor(check: () => RegExpExecArray | null, exited: Promise<unknown>, what: string): Promise<RegExpExecArray> {
-    let done = false;
-    void exited.then(() => (done = true));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const match = check();
-      if (match) return match;
-      if (done || Date.now() > deadline) throw new Error(`no ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
   it('prints the URL and the curl line, serves auth.md, and exits 0 on SIGTERM', async () => {
     const dataDir = tempDir();
     const main = startMain({ PORT: '0', AUTHMD_DATA_DIR: dataDir });
@@ -348,6 +319,29 @@ describe('npm start (main.ts in its own process)', () => {
       main.child.kill('SIGTERM');
     }
     expect(await main.exited).toBe(0);
+  });
+
+  it('logs one line per request, readable by default and as pino-format JSON with AUTHMD_LOG_FORMAT=json, with the id the answer carries', async () => {
+    for (const format of ['text', 'json'] as const) {
+      const main = startMain({ PORT: '0', AUTHMD_DATA_DIR: tempDir(), AUTHMD_LOG_FORMAT: format });
+      try {
+        const [, url] = await waitFor(() => /Home page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(main.output().stdout), main.exited, 'home page URL');
+        const answer = await fetch(`${url}/agent/identity`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"anonymous"}' });
+        const id = answer.headers.get('x-request-id')!;
+        const line = await waitFor(() => main.output().stderr.split('\n').find((l) => l.includes(id)), main.exited, `the request line of ${id}`);
+        if (format === 'json') {
+          expect(JSON.parse(line)).toMatchObject({ level: 30, msg: 'request', request_id: id, method: 'POST', path: '/agent/identity', status: 200, client_ip: '127.0.0.1' });
+        } else {
+          expect(line).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d request request_id=${id} method=POST path=/agent/identity status=200 duration_ms=[\\d.]+ client_ip=127\\.0\\.0\\.1$`));
+        }
+      } finally {
+        main.child.kill('SIGTERM');
+      }
+      expect(await main.exited).toBe(0);
+    }
+    const refused = startMain({ PORT: '0', AUTHMD_DATA_DIR: tempDir(), AUTHMD_LOG_FORMAT: 'yaml' });
+    expect(await refused.exited).toBe(1);
+    expect(refused.output().stderr).toContain('AUTHMD_LOG_FORMAT must be text or json (got "yaml")');
   });
 
   it('exits 1 naming PORT=… when the port is taken', async () => {

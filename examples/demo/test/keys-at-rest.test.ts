@@ -105,7 +105,7 @@ describe('npm start and the key-encryption key', () => {
   async function runOnce(dataDir: string): Promise<{ keyLine: string; jwks: unknown }> {
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', AUTHMD_DATA_DIR: dataDir };
     delete env.AUTHMD_KEY_ENCRYPTION_KEY;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo/src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=@authmd/source', '--import', 'tsx', 'examples/demo/src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     let stdout = '';
     let stderr = '';

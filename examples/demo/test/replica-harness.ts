@@ -49,7 +49,7 @@ interface NodeProcess {
 }
 
 async function startNode(args: string[], env: Record<string, string>, ready: RegExp, within: number, what: string): Promise<NodeProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--conditions=@authmd/source', '--import', 'tsx', ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stdout = '';
   let stderr = '';

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The auth.md MCP server over stdio (see packages/client/README.md). The package ships TypeScript
-// sources; tsx runs them.
-import { register } from 'tsx/esm/api';
+// The auth.md MCP server over stdio (see packages/client/README.md): dist/mcp/main.js (in the authmd
+// checkout, its TypeScript source; see load.js).
+import { load } from './load.js';
 
-register();
-await import('../src/mcp/main.ts');
+await load('mcp/main');

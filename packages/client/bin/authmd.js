@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// The `authmd` CLI. The package ships TypeScript sources: tsx compiles them on load.
-import { register } from 'tsx/esm/api';
+// The `authmd` CLI: dist/cli/main.js (in the authmd checkout, its TypeScript source; see load.js).
+import { load } from './load.js';
 
-register();
-await import('../src/cli/main.ts');
+await load('cli/main');

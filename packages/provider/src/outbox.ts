@@ -6,6 +6,11 @@ import type { AudienceDiscovery } from './discovery.ts';
 import { errorMessage, fetchFailure, isPermanentFetchFailure, type Fetcher } from './fetcher.ts';
 import { outbox, type GrantRow, type OutboxRow, type OutboxStatus } from './schema.ts';
 import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { ProviderMetrics } from './metrics.ts';
+
+/** Each delivery attempt is a span (a child of the host's active span, if any): the API's no-op without an SDK. */
+const tracer = trace.getTracer('@authmd/provider');
 
 export interface OutboxOptions {
   /** Delay before the first retry; doubles with every failed attempt. Default 2 s. */
@@ -98,6 +103,7 @@ interface OutboxDeps {
   discovery: AudienceDiscovery;
   logger: Logger;
   options: ResolvedOutboxOptions;
+  metrics: ProviderMetrics;
 }
 
 /** What one `deliverOne` came to: 'skipped' when the row was not (or no longer) this worker's to send. */
@@ -191,7 +197,7 @@ export class Outbox {
   }
 
   private async deliverOne(row: OutboxRow, timeoutMs = this.options.timeoutMs): Promise<AttemptResult> {
-    const { store, clock, logger } = this.deps;
+    const { store, clock } = this.deps;
     if (row.status !== 'pending') return 'skipped';
     const leasedAt = clock();
     const leaseUntil = leasedAt + this.options.leaseMs;
@@ -203,7 +209,24 @@ export class Outbox {
       { next_attempt_at: row.next_attempt_at, status: 'pending' },
     );
     if (!leased) return 'skipped'; // another worker has it
+    const result = await tracer.startActiveSpan('deliver revocation SET', { kind: SpanKind.CLIENT, attributes: { 'authmd.set.attempt': attempts } }, async (span) => {
+      try {
+        const settled = await this.settle(row, attempts, leaseUntil, timeoutMs);
+        span.setAttribute('authmd.set.outcome', settled.result);
+        if (settled.status !== null) span.setAttribute('http.response.status_code', settled.status);
+        if (settled.result === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: 'revocation SET failed for good' });
+        return settled.result;
+      } finally {
+        span.end();
+      }
+    });
+    this.deps.metrics.delivery(result);
+    return result;
+  }
 
+  /** The attempt at a leased row, and its outcome recorded (if the lease still holds); counted either way. */
+  private async settle(row: OutboxRow, attempts: number, leaseUntil: number, timeoutMs: number): Promise<{ result: Exclude<AttemptResult, 'skipped'>; status: number | null }> {
+    const { store, clock, logger } = this.deps;
     let outcome: Outcome;
     try {
       outcome = await this.attempt(row, timeoutMs);
@@ -229,14 +252,15 @@ export class Outbox {
           };
     const recorded = await store.update(outbox, row.id, patch, { next_attempt_at: leaseUntil, status: 'pending' });
     const fields = { jti: row.id, audience: row.audience, endpoint: base.endpoint, attempts, status: outcome.status };
+    const result = { result: outcome.kind === 'retry' ? ('retrying' as const) : outcome.kind, status: outcome.status };
     if (!recorded) {
       logger.warn('revocation SET outcome not recorded: the lease ended before the attempt did', fields);
-      return outcome.kind === 'retry' ? 'retrying' : outcome.kind;
+      return result;
     }
     if (outcome.kind === 'delivered') logger.info('revocation SET delivered', fields);
     else if (outcome.kind === 'failed') logger.error('revocation SET failed for good', { ...fields, error: outcome.error });
     else logger.warn('revocation SET not delivered; will retry', { ...fields, error: outcome.error, next_attempt_at: patch.next_attempt_at });
-    return outcome.kind === 'retry' ? 'retrying' : outcome.kind;
+    return result;
   }
 
   private async attempt(row: OutboxRow, timeoutMs: number): Promise<Outcome> {

@@ -1,4 +1,5 @@
-import { silentLogger, type Logger } from '@authmd/service';
+import { silentLogger, toLogger, type Logger, type MetricsOptions } from '@authmd/service';
+import type { Registry } from 'prom-client';
 import { Keyring, resolveKeyEncryption, type KeyEncryptionOptions } from '@authmd/service/keys';
 import type { Store } from '@authmd/service/store';
 import { withoutTrailingSlash } from '@authmd/protocol';
@@ -8,6 +9,7 @@ import { ProviderError } from './errors.ts';
 import { defaultFetcher, type Fetcher } from './fetcher.ts';
 import { grantFor, grantFromRow, upsertGrant, useGrant, type Grant } from './grants.ts';
 import { checkMintRequest, signIdJag, type MintedIdJag, type MintRequest } from './mint.ts';
+import { createProviderMetrics, noProviderMetrics } from './metrics.ts';
 import { entryFromRow, Outbox, resolveOutboxOptions, type DeliveryReport, type OutboxEntry, type OutboxOptions } from './outbox.ts';
 import { grants as grantsTable, providerTables, type GrantMode } from './schema.ts';
 
@@ -26,7 +28,7 @@ export interface ProviderOptions {
   clientId?: string;
   /** `client_name` of the CIMD document. Default 'Agent Auth Provider'. */
   clientName?: string;
-  /** Default: silent. */
+  /** Default: silent. pino, or any logger with its `(fields, message)` convention and `child`, is accepted as is. */
   logger?: Logger;
   /** How long a consent grant lasts. Default 24 h. */
   grantTtlMs?: number;
@@ -36,6 +38,12 @@ export interface ProviderOptions {
   discoveryCacheMs?: number;
   /** Revocation SET delivery. */
   outbox?: OutboxOptions;
+  /**
+   * Prometheus metrics (prom-client, an optional peer dependency): off by default. `true` registers
+   * the collectors (SET deliveries, outbox backlog) in a new registry, `provider.metrics`; or give your
+   * own `registry` (the service's, say) and a name `prefix` (default `authmd_`).
+   */
+  metrics?: boolean | MetricsOptions;
   /** Signing keys: automatic rotation (default every 30 days) and how long a retired key stays published (default 1 h). */
   keys?: { rotateAfterMs?: number; publishAfterRetirementMs?: number };
   /**
@@ -105,6 +113,8 @@ export interface AgentProvider {
   deliverDue(): Promise<DeliveryReport>;
   /** Starts the delivery timer and key upkeep (idempotent). */
   start(): void;
+  /** The prom-client registry of the provider's collectors when `metrics` is on; undefined when off. The provider serves it nowhere. */
+  readonly metrics: Registry | undefined;
   /** Stops the timers, waits for delivery runs in flight to record their outcome, and closes the store. */
   close(): Promise<void>;
 }
@@ -115,7 +125,7 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
   const allowLoopback = options.allowLoopback ?? false;
   const issuer = checkIssuer(options.issuer, allowLoopback);
   const clock = options.clock ?? Date.now;
-  const logger = options.logger ?? silentLogger;
+  const logger = options.logger ? toLogger(options.logger) : silentLogger;
   const fetcher = options.fetcher ?? defaultFetcher;
   const grantTtlMs = options.grantTtlMs ?? DAY;
   const lifetimeSeconds = options.idJagLifetimeSeconds ?? 300;
@@ -125,6 +135,9 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
   const outboxOptions = resolveOutboxOptions(options.outbox);
   const { store } = options;
   const keyEncryptionKeys = resolveKeyEncryption({ options: options.keyEncryption, env: process.env, logger, what: 'agent provider' });
+  // prom-client is imported only when metrics are on; before anything is stored, should it be missing.
+  const observed = options.metrics ? await createProviderMetrics(options.metrics, store) : undefined;
+  const metrics = observed?.metrics ?? noProviderMetrics;
 
   await store.migrate(providerTables);
   const keyring = await Keyring.open({
@@ -139,7 +152,7 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
     keyEncryptionKeys,
   });
   const discovery = new AudienceDiscovery({ fetcher, allowLoopback, clock, cacheMs: options.discoveryCacheMs ?? 300_000 });
-  const outbox = new Outbox({ store, clock, fetcher, allowLoopback, issuer, keyring, discovery, logger, options: outboxOptions });
+  const outbox = new Outbox({ store, clock, fetcher, allowLoopback, issuer, keyring, discovery, logger, options: outboxOptions, metrics });
   const routes = documentRoutes(urls, keyring, clientId, clientName);
   const serveDocument = documentHandler(routes);
 
@@ -299,6 +312,8 @@ export async function createProvider(options: ProviderOptions): Promise<AgentPro
     outbox: { list: (filter) => outbox.list(filter) },
 
     deliverDue,
+
+    metrics: observed?.registry,
 
     start() {
       if (closed || deliveryTimer) return;

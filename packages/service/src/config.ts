@@ -11,6 +11,7 @@ import type { HttpRequest } from './http/env.ts';
 import type { ProxyHeader, ProxyTrust } from './http/client-address.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { Fetcher } from './trust/safe-fetch.ts';
+import type { MetricsOptions } from './metrics.ts';
 
 /** Everything an operator can set. Only `issuer` and `scopes` are required; the rest has safe defaults. */
 export interface ServiceOptions {
@@ -33,7 +34,7 @@ export interface ServiceOptions {
   };
   /** Where state lives. Default: an in-memory store, announced as unfit for production. */
   store?: Store;
-  /** Which protocol generations to speak; `current` and `v0.7` are on by default. */
+  /** Which protocol generations to speak; all three (`current`, `v0.7`, `v0.1`) are on by default. */
   dialects?: Partial<Record<Dialect, boolean>>;
   /** Registration methods. */
   methods?: { anonymous?: boolean; serviceAuth?: boolean };
@@ -112,7 +113,21 @@ export interface ServiceOptions {
   auditRetentionDays?: number;
   clock?: () => number;
   random?: RandomSource;
+  /**
+   * Where authmd logs. Default: JSON lines on stderr in pino's format (`jsonLogger`). pino itself (or
+   * any logger with a `child` method and pino's `(fields, message)` convention) is accepted as is: its
+   * types fit this interface, and a `child` method tells authmd to call it pino's way.
+   */
   logger?: Logger;
+  /** One `request` line per request (id, method, path, status, duration; never the query or a header). Default true. */
+  requestLog?: boolean;
+  /**
+   * Prometheus metrics (prom-client, an optional peer dependency): off by default. `true` registers
+   * the collectors in a new registry, `service.metrics`; or give your own `registry` and a name
+   * `prefix` (default `authmd_`). The service never serves them itself: expose
+   * `await registry.metrics()` where only your scraper reaches it.
+   */
+  metrics?: boolean | MetricsOptions;
   audit?: AuditSink;
 }
 
@@ -212,6 +227,7 @@ export interface ServiceConfig {
     pollIntervalSeconds: number;
   };
   secureCookies: boolean;
+  requestLog: boolean;
   /** Host values (`host[:port]`) the development outbox answers besides the issuer's: `mail.hosts`. */
   outboxHosts: string[];
   trust: { issuers: Map<string, TrustedIssuer>; allowLoopback: boolean; maxAuthAgeMs: number; tokenGrant: boolean };
@@ -295,6 +311,7 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
       pollIntervalSeconds: count('limits.pollIntervalSeconds', options.limits?.pollIntervalSeconds ?? 5),
     },
     secureCookies: new URL(issuer).protocol === 'https:',
+    requestLog: options.requestLog ?? true,
     outboxHosts: options.mail && 'outbox' in options.mail ? [...(options.mail.hosts ?? [])] : [],
     trust: resolveTrust(options.trust, issuer),
     clockSkewMs: (options.clockSkewSeconds ?? 60) * 1000,

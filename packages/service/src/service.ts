@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import { storeAuditSink } from './audit.ts';
 import { ConfigError, resolveConfig, type MailOptions, type ServiceConfig, type ServiceOptions } from './config.ts';
 import { AccessTokens } from './engine/access-tokens.ts';
@@ -8,7 +9,8 @@ import type { HttpRequest, HttpResponse } from './http/env.ts';
 import { allowedMethods, buildRoutes, createDispatch } from './http/handler.ts';
 import { Keyring } from './keys/keyring.ts';
 import { resolveKeyEncryption } from './keys/key-encryption.ts';
-import { jsonLogger, type Logger } from './logger.ts';
+import { jsonLogger, toLogger, type Logger } from './logger.ts';
+import { createMetrics, noMetrics } from './metrics.ts';
 import type { Mailer } from './mail/mailer.ts';
 import { DevOutbox } from './mail/outbox.ts';
 import { smtpMailer } from './mail/smtp.ts';
@@ -33,6 +35,8 @@ export interface AuthmdService {
   handles(pathname: string): boolean;
   /** The methods one of the service's paths answers; empty for paths that are not the service's. */
   allowedMethods(pathname: string): string[];
+  /** Every path the service answers: for frameworks that route before any middleware runs (Fastify). */
+  readonly paths: readonly string[];
   /** A guard for an API route: bearer token, resource binding, scopes. */
   protect(options?: ProtectOptions): Guard;
   /** Operator action: a registration, its assertions and its tokens stop working. */
@@ -41,19 +45,28 @@ export interface AuthmdService {
   rotateKeys(): Promise<void>;
   /** Purges expired rows and looks after the keyring; runs on a timer unless switched off. */
   maintain(): Promise<void>;
+  /**
+   * The prom-client registry holding the service's collectors when the `metrics` option is on (the
+   * one given, or a new one); undefined when off. Serve `await registry.metrics()` (content type
+   * `registry.contentType`) where only your scraper reaches it: the service's handler never does.
+   */
+  readonly metrics: Registry | undefined;
   /** Stops the timer and closes the store. */
   close(): Promise<void>;
 }
 
 export async function createService(options: ServiceOptions): Promise<AuthmdService> {
   const config = resolveConfig(options);
-  const logger = options.logger ?? jsonLogger();
+  const logger = options.logger ? toLogger(options.logger) : jsonLogger();
   const clock = options.clock ?? Date.now;
   const random = options.random ?? cryptoRandom;
-  const store = options.store ?? developmentStore(logger);
-  warnAboutUnsafeSettings(config, logger);
+  const production = process.env.NODE_ENV === 'production';
+  checkDevelopmentSettings(config, { storeGiven: options.store !== undefined, production, logger });
+  const store = options.store ?? createMemoryStore();
   // Before anything is stored: without a key-encryption key this warns, or refuses in production.
   const keyEncryptionKeys = resolveKeyEncryption({ options: options.keyEncryption, env: process.env, logger, what: 'service' });
+  // prom-client is imported only here, when metrics are on (and before anything is stored, should it be missing).
+  const observed = options.metrics ? await createMetrics(options.metrics) : undefined;
 
   await store.migrate(serviceTables);
   const keys = await Keyring.open({
@@ -79,6 +92,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     mailer,
     signIn: options.signIn ?? {},
     trust: new TrustList(config.trust.issuers, { fetcher: options.fetcher ?? safeFetch, clock, allowLoopback: config.trust.allowLoopback, logger, channel: store }),
+    metrics: observed?.metrics ?? noMetrics,
   };
   const routes = buildRoutes(ctx, outbox);
   const dispatch = createDispatch(ctx, routes);
@@ -97,12 +111,14 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     dispatch,
     handles: (pathname) => routes.has(pathname),
     allowedMethods: (pathname) => allowedMethods(routes, pathname),
+    paths: [...routes.keys()],
     protect: (protectOptions) => createGuard(ctx, protectOptions),
     revokeRegistration: (registrationId) => revokeRegistration(ctx, registrationId),
     rotateKeys: async () => {
       await keys.rotate();
     },
     maintain,
+    metrics: observed?.registry,
     close: async () => {
       clearInterval(timer);
       closeMailer?.();
@@ -129,18 +145,26 @@ function createMailer(options: MailOptions | undefined, clock: () => number, log
   return { mailer: outbox, outbox };
 }
 
-function developmentStore(logger: Logger): Store {
-  logger.warn('no store configured: using the in-memory store, which loses every registration and token when the process stops; configure SQLite or PostgreSQL for anything real');
-  return createMemoryStore();
-}
-
-function warnAboutUnsafeSettings(config: ServiceConfig, logger: Logger): void {
+/**
+ * Settings fit for development only: each is a warning at start, and with NODE_ENV=production a
+ * refusal to start, naming the setting and the fix (the development mailbox and plaintext keys are
+ * checked where they are made).
+ */
+function checkDevelopmentSettings(config: ServiceConfig, context: { storeGiven: boolean; production: boolean; logger: Logger }): void {
+  const { production, logger } = context;
+  const unsafe = (setting: string, problem: string, fix: string) => {
+    if (production) throw new ConfigError(`${setting}: ${problem}; not with NODE_ENV=production. ${fix}`);
+    logger.warn(`${setting}: ${problem}. ${fix}`);
+  };
+  if (!context.storeGiven) {
+    unsafe('store', 'none configured, so the in-memory store is used, which loses every registration and token when the process stops', 'Configure SQLite or PostgreSQL (or pass createMemoryStore() to mean it)');
+  }
   const url = new URL(config.issuer);
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol === 'http:' && !loopback) {
-    logger.warn('the issuer is plain http on a non-loopback host: tokens and claim codes travel unencrypted; use https', { issuer: config.issuer });
+    unsafe('issuer', `${config.issuer} is plain http on a non-loopback host, so tokens and claim codes travel unencrypted`, 'Serve it over https');
   }
   if (config.trust.allowLoopback) {
-    logger.warn('trust.allowLoopback is on: provider keys and client metadata may be fetched from loopback over http; for development only');
+    unsafe('trust.allowLoopback', 'provider keys and client metadata may be fetched from loopback over http', 'It is for development with a provider on this machine only');
   }
 }

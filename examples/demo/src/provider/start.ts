@@ -34,6 +34,8 @@ export interface DemoProviderOptions {
   deliverInBackground?: boolean;
   /** The key that encrypts the stored signing key. Default: the demo's (key-encryption.ts: AUTHMD_KEY_ENCRYPTION_KEY, else `<dataDir>/key-encryption-key`). */
   keyEncryption?: KeyEncryptionOptions;
+  /** Prometheus metrics in `provider.metrics` (AUTHMD_METRICS_PORT). Default off. */
+  metrics?: boolean;
 }
 
 /** What the demo service's trust list needs to accept this provider (the shape of `trust.issuers[]`). */
@@ -97,6 +99,7 @@ export async function startDemoProvider(options: DemoProviderOptions): Promise<R
       keyEncryption: options.keyEncryption ?? { keys: demoKeyEncryption(options.dataDir, process.env.AUTHMD_KEY_ENCRYPTION_KEY).keys },
       ...(options.fetcher ? { fetcher: options.fetcher } : {}),
       ...(options.outbox ? { outbox: options.outbox } : {}),
+      ...(options.metrics ? { metrics: true } : {}),
     });
     const sessions = new Sessions(store, clock);
     const api = sampleApi(provider, sessions);

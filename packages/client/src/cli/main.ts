@@ -1,4 +1,4 @@
-/** The `authmd` command: `bin/authmd.js` loads this file through tsx. */
+/** The `authmd` command: `bin/authmd.js` runs this file (built to dist/cli/main.js). */
 import { processIo, write } from './io.ts';
 import { run } from './run.ts';
 

@@ -19,7 +19,7 @@ interface Child {
 }
 
 function start(script: string, args: string[]): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'fixtures', script), ...args], {
+  const child = spawn(process.execPath, ['--conditions=@authmd/source', '--import', 'tsx', join(here, 'fixtures', script), ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

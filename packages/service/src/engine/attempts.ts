@@ -95,6 +95,9 @@ export async function spendCodeTry(ctx: EngineContext, attempt: ClaimAttemptRow)
   const now = ctx.clock();
   const limit = ctx.config.limits.codeTriesPerAttempt;
   const tries = await ctx.store.incrementWithin(`code-tries:${attempt.id}`, Math.max(1, attempt.expires_at - now), now);
-  if (tries.count > limit) throw protocolError('too_many_attempts', `This claim attempt has had ${limit} code tries and is closed.`);
+  if (tries.count > limit) {
+    ctx.metrics.claim('too_many_attempts');
+    throw protocolError('too_many_attempts', `This claim attempt has had ${limit} code tries and is closed.`);
+  }
   return limit - tries.count;
 }

@@ -74,6 +74,7 @@ export async function denyAttempt(ctx: EngineContext, attemptToken: string, user
     if (!denied) throw new ProtocolError('claim_expired', 'This request was already answered.');
     await ctx.audit.record({ type: 'claim.denied', at: now, registrationId: registration.id, data: { user_id: user.id, attempt_id: attempt.id } }, tx);
   });
+  ctx.metrics.claim('denied');
 }
 
 /** Type-in direction (v0.7): the user enters the code the agent showed; a match completes the claim. */
@@ -89,6 +90,7 @@ export async function confirmByAgentCode(ctx: EngineContext, attemptToken: strin
     throw error;
   });
   if (!codeMatches(ctx, 'agent-code', attempt.id, code, attempt.agent_code_hash)) {
+    ctx.metrics.claim('wrong_code');
     throw new ProtocolError('invalid_user_code', `That is not the code your agent shows; ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left.`);
   }
   return (await completeClaim(ctx, attempt.id, registration, user, { refreshToken: false })).registration;

@@ -60,6 +60,7 @@ export async function bindToUser(
     if (step.refreshToken) identity.refreshToken = await mintRefreshToken(ctx, tx, before.id);
     return after;
   });
+  ctx.metrics.claim('confirmed');
   await ctx.tokens.forgetCached();
   return { registration, identity };
 }

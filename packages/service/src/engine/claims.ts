@@ -56,6 +56,7 @@ export async function completeByPageCode(ctx: EngineContext, claimToken: string,
   if (attempt.expires_at <= ctx.clock()) throw protocolError('user_code_expired', 'The claim attempt has expired.');
   const triesLeft = await spendCodeTry(ctx, attempt);
   if (!codeMatches(ctx, 'page-code', attempt.id, userCode, attempt.page_code_hash)) {
+    ctx.metrics.claim('wrong_code');
     throw protocolError('invalid_user_code', `The code does not match; ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left for this attempt.`, {
       extra: { tries_left: triesLeft },
     });

@@ -3,6 +3,7 @@ import type { ServiceConfig, SignInOptions } from '../config.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import type { Logger } from '../logger.ts';
 import type { Mailer } from '../mail/mailer.ts';
+import type { ServiceMetrics } from '../metrics.ts';
 import type { RandomSource } from '../secrets.ts';
 import type { Store } from '../store/contract.ts';
 import type { TrustList } from '../trust/trust-list.ts';
@@ -24,4 +25,6 @@ export interface EngineContext {
   signIn: SignInOptions;
   /** Trusted agent providers and their keys. */
   trust: TrustList;
+  /** Prometheus collectors when the `metrics` option is on; `noMetrics` otherwise. */
+  metrics: ServiceMetrics;
 }

@@ -11,6 +11,8 @@ export interface LimitTier {
   key: string;
   limit: number;
   windowMs: number;
+  /** The option that sets the limit (`rateLimits.anonymous.perIp`): what the rate-limit metric is labelled with. */
+  option: string;
   refuse(retryAfterSeconds: number): ProtocolError;
 }
 
@@ -22,13 +24,32 @@ export async function chargeTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incre
   const now = ctx.clock();
   const states = await ops.incrementTiers(tiers, now);
   states.forEach((state, i) => {
-    if (state.count > tiers[i]!.limit) throw tiers[i]!.refuse(Math.max(1, Math.ceil((state.resetAt - now) / 1000)));
+    const tier = tiers[i]!;
+    if (state.count <= tier.limit) return;
+    // Counted now: the refusal rolls the caller's transaction back, but the charge itself stands.
+    ctx.metrics.rateLimited(tier.option);
+    throw tier.refuse(Math.max(1, Math.ceil((state.resetAt - now) / 1000)));
   });
 }
 
 /** The 429 of a spent limit: `Retry-After`, and `retry_after` in the body. */
 export function rateLimited(what: string, retryAfter: number): ProtocolError {
   return protocolError('rate_limit_exceeded', what, { headers: { 'Retry-After': String(retryAfter) }, extra: { retry_after: retryAfter } });
+}
+
+/** How long until a limit lifts, for people: "45 seconds", "40 minutes" (rounded up). */
+export function waitInWords(seconds: number): string {
+  if (seconds < 120) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  return `${Math.ceil(seconds / 60)} minutes`;
+}
+
+/**
+ * The last sentence of every rate-limit refusal (docs/configuration.md, "Rate limits and attempt
+ * limits"): the limit and the option that sets it, so that whoever runs the service (often the very
+ * developer who hit it) knows what to change instead of waiting out the hour.
+ */
+export function limitSentence(limit: number, scope: string, option: string): string {
+  return `At most ${limit} an hour ${scope}; the service's operator sets this limit with the ${option} option.`;
 }
 
 /**
@@ -39,9 +60,31 @@ export function rateLimited(what: string, retryAfter: number): ProtocolError {
  */
 export async function checkRegistrationRate(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, method: RateLimitedMethod, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.rateLimits[method];
-  const refuse = (retryAfter: number) => rateLimited(`Too many ${method} registrations; retry in ${retryAfter} s.`, retryAfter);
+  // Which tier refused, when it lifts (in seconds, as Retry-After, and in words) and which option sets it.
+  const refuse = (from: string, limit: number, scope: string, tier: 'perIp' | 'perService') => (retryAfter: number) =>
+    rateLimited(
+      `Too many ${method} registrations ${from}; retry in ${retryAfter} s (${waitInWords(retryAfter)}). ${limitSentence(limit, scope, `rateLimits.${method}.${tier}`)}`,
+      retryAfter,
+    );
+  const option = (tier: 'perIp' | 'perService') => `rateLimits.${method}.${tier}`;
   await chargeTiers(ctx, ops, [
-    ...(clientIp ? [{ key: `rate:${method}:ip:${clientSource(clientIp)}`, limit: limits.perIp, windowMs: HOUR, refuse }] : []),
-    { key: `rate:${method}:service`, limit: limits.perService, windowMs: HOUR, refuse },
+    ...(clientIp
+      ? [
+          {
+            key: `rate:${method}:ip:${clientSource(clientIp)}`,
+            limit: limits.perIp,
+            windowMs: HOUR,
+            option: option('perIp'),
+            refuse: refuse('from your network', limits.perIp, 'from one network (IP address; IPv6: its /64)', 'perIp'),
+          },
+        ]
+      : []),
+    {
+      key: `rate:${method}:service`,
+      limit: limits.perService,
+      windowMs: HOUR,
+      option: option('perService'),
+      refuse: refuse('at this service, from all clients together', limits.perService, 'for the whole service', 'perService'),
+    },
   ]);
 }

@@ -6,7 +6,7 @@ import { clientSource } from './client-source.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
 import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
-import { chargeTiers, rateLimited, type LimitTier } from './rate-limits.ts';
+import { chargeTiers, limitSentence, rateLimited, waitInWords, type LimitTier } from './rate-limits.ts';
 import { normalizeEmail, userForVerifiedEmail } from './users.ts';
 
 const HOUR = 3_600_000;
@@ -54,20 +54,28 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
 export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, kind: string, address: string, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.limits;
   const source = clientIp ? clientSource(clientIp) : undefined;
-  const tier = (key: string, limit: number, what: string): LimitTier => ({
+  // Each refusal says when to try again (Retry-After too) and, for the operator, the option that sets the limit.
+  const tier = (key: string, limit: number, what: string, scope: string, option: keyof typeof limits): LimitTier => ({
     key,
     limit,
     windowMs: HOUR,
-    refuse: (retryAfter) => rateLimited(`${what}; try again in ${Math.ceil(retryAfter / 60)} minutes.`, retryAfter),
+    option: `limits.${option}`,
+    refuse: (retryAfter) => rateLimited(`${what}; try again in ${waitInWords(retryAfter)}. ${limitSentence(limit, scope, `limits.${option}`)}`, retryAfter),
   });
   await chargeTiers(ctx, ops, [
     ...(source === undefined
       ? []
       : [
-          tier(`${kind}-ip:${source}`, limits.signInCodesPerIpPerHour, 'Too many codes were asked for from your network'),
-          tier(`${kind}-from:${JSON.stringify([source, address])}`, limits.signInCodesPerAddressAndIpPerHour, 'Too many codes were sent to this address from your network'),
+          tier(`${kind}-ip:${source}`, limits.signInCodesPerIpPerHour, 'Too many codes were asked for from your network', 'from one network', 'signInCodesPerIpPerHour'),
+          tier(
+            `${kind}-from:${JSON.stringify([source, address])}`,
+            limits.signInCodesPerAddressAndIpPerHour,
+            'Too many codes were sent to this address from your network',
+            'to one address from one network',
+            'signInCodesPerAddressAndIpPerHour',
+          ),
         ]),
-    tier(`${kind}:${address}`, limits.signInCodesPerHour, 'Too many codes were sent to this address'),
+    tier(`${kind}:${address}`, limits.signInCodesPerHour, 'Too many codes were sent to this address', 'to one address', 'signInCodesPerHour'),
   ]);
 }
 

@@ -21,7 +21,8 @@ import { chargeClaimEmail, sendClaimEmail } from './v01-mail.ts';
 /**
  * `POST /agent/auth/claim {claim_token, email}`: anonymous registrations only. The same email while
  * its attempt is open gets the same attempt back (no second email); another email, or a closed
- * attempt, starts a new one and replaces the previous.
+ * attempt, starts a new one and replaces the previous. An email that could not be sent (a 503) leaves
+ * no emailed attempt behind, so the retry sends one.
  */
 export async function startV01Claim(ctx: EngineContext, claimToken: string, email: string, clientIp: string | undefined): Promise<{ registrationId: string; attempt: { id: string; expiresAt: number } }> {
   const registration = await registrationByClaimToken(ctx, claimToken, 'invalid_claim_token');
@@ -39,7 +40,12 @@ export async function startV01Claim(ctx: EngineContext, claimToken: string, emai
     await chargeClaimEmail(ctx, tx, address, clientIp);
     return createAttempt(ctx, tx, registration, address, { emailCode: true });
   });
-  await sendClaimEmail(ctx, { to: address, code: attempt.emailCode!, attemptToken: attempt.attemptToken, registration });
+  await sendClaimEmail(ctx, { to: address, code: attempt.emailCode!, attemptToken: attempt.attemptToken, registration }).catch(async (error: unknown) => {
+    // Not emailed after all (the SMTP server is down, say): the agent's retry, with the same email,
+    // must send a new one rather than get this attempt back as if its email had gone out.
+    await ctx.store.update(claimAttempts, attempt.row.id, { emailed_at: null });
+    throw error;
+  });
   return { registrationId: registration.id, attempt: { id: attempt.row.id, expiresAt: attempt.row.expires_at } };
 }
 
@@ -62,6 +68,7 @@ export async function completeV01Claim(ctx: EngineContext, claimToken: string, o
   if (attempt.expires_at <= ctx.clock()) throw protocolError('user_code_expired', 'The emailed code has expired.');
   const triesLeft = await spendCodeTry(ctx, attempt);
   if (!codeMatches(ctx, EMAIL_CODE, attempt.id, otp, attempt.page_code_hash)) {
+    ctx.metrics.claim('wrong_code');
     throw protocolError('invalid_user_code', `The code does not match; ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left for this code.`, {
       extra: { tries_left: triesLeft },
     });
@@ -101,6 +108,7 @@ export async function denyV01(ctx: EngineContext, attemptToken: string): Promise
     if (!denied) throw new ProtocolError('claim_expired', 'This request was already answered.');
     await ctx.audit.record({ type: 'claim.denied', at: ctx.clock(), registrationId: attempt.registration_id, data: { attempt_id: attempt.id, channel: 'email-link' } }, tx);
   });
+  ctx.metrics.claim('denied');
 }
 
 /** The emailed attempt behind a link token, if it can still be acted on (errors are for the person). */

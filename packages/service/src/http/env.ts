@@ -24,6 +24,8 @@ export interface HttpResponse {
   /** Arrays for headers that repeat (Set-Cookie). */
   headers: Record<string, string | string[]>;
   body?: string;
+  /** A refusal's error code, for the service's metrics and spans; never sent. */
+  error?: string;
 }
 
 export interface HttpEnv {

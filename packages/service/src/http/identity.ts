@@ -1,15 +1,25 @@
-import { parseIdentityRequest, refreshEnvelope, registrationEnvelope } from '@authmd/protocol';
+import { parseIdentityRequest, refreshEnvelope, registrationEnvelope, type IdentityRequest } from '@authmd/protocol';
 import { registerWithIdJag } from '../engine/agent-verified.ts';
 import { refresh } from '../engine/refresh.ts';
 import { registerAnonymous, registerServiceAuth } from '../engine/registrations.ts';
-import type { Endpoint } from './env.ts';
+import type { EngineContext } from '../engine/context.ts';
+import { counted } from '../metrics.ts';
+import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
 import { readJson, valid } from './request.ts';
 import { json } from './responses.ts';
 
-/** `POST /agent/identity`: register (anonymous, service_auth, identity_assertion) or refresh. */
+/**
+ * `POST /agent/identity`: register (anonymous, service_auth, identity_assertion) or refresh, counted
+ * once settled: by method, or, for a refresh, as an exchange.
+ */
 export const postIdentity: Endpoint = async (request, { ctx }) => {
   const body = await readJson(request, ctx.config.maxBodyBytes);
   const command = valid(parseIdentityRequest(body));
+  if (command.type === 'refresh') return counted(ctx.metrics.exchange, 'refresh', () => answer(ctx, request, command));
+  return counted(ctx.metrics.registration, command.type, () => answer(ctx, request, command));
+};
+
+async function answer(ctx: EngineContext, request: HttpRequest, command: IdentityRequest): Promise<HttpResponse> {
   const { dialects } = ctx.config;
   switch (command.type) {
     case 'anonymous':
@@ -27,4 +37,4 @@ export const postIdentity: Endpoint = async (request, { ctx }) => {
       return json(refreshEnvelope(refreshed.registrationId, refreshed.identity));
     }
   }
-};
+}

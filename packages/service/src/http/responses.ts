@@ -23,5 +23,5 @@ export function empty(status: number, headers: Readonly<Record<string, string>> 
 }
 
 export function errorResponse(error: ProtocolError, dialect: Dialect = 'current'): HttpResponse {
-  return json(error.toBody(dialect), error.status, { ...noStore, ...error.headers });
+  return { ...json(error.toBody(dialect), error.status, { ...noStore, ...error.headers }), error: error.code };
 }

@@ -8,6 +8,7 @@ import {
 } from '@authmd/protocol';
 import { completeV01Claim, startV01Claim } from '../engine/v01-claim.ts';
 import { registerV01 } from '../engine/v01-registration.ts';
+import { counted } from '../metrics.ts';
 import type { Endpoint } from './env.ts';
 import { readJson, valid } from './request.ts';
 import { json } from './responses.ts';
@@ -20,7 +21,8 @@ function speakingV01(endpoint: Endpoint): Endpoint {
 /** `POST /agent/auth`: register, and get the credential (or the claim handle) in the answer. */
 export const postV01Register: Endpoint = speakingV01(async (request, { ctx }) => {
   const command = valid(parseV01Registration(await readJson(request, ctx.config.maxBodyBytes)));
-  return json(v01RegistrationEnvelope(await registerV01(ctx, command, request.clientIp)));
+  const registered = await counted(ctx.metrics.registration, `v0.1_${command.method}` as const, () => registerV01(ctx, command, request.clientIp));
+  return json(v01RegistrationEnvelope(registered));
 });
 
 /** `POST /agent/auth/claim {claim_token, email}`: the person at that address is emailed a code. */

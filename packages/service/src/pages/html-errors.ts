@@ -11,9 +11,9 @@ export function htmlErrors(endpoint: Endpoint): Endpoint {
     } catch (error) {
       if (!(error instanceof ProtocolError)) {
         env.ctx.logger.error('page failed', { error: error instanceof Error ? error.stack : String(error), path: request.pathname });
-        return errorPage(env.ctx, 500, 'Something went wrong', 'An unexpected error occurred. Try again in a moment.');
+        return { ...errorPage(env.ctx, 500, 'Something went wrong', 'An unexpected error occurred. Try again in a moment.'), error: 'server_error' };
       }
-      return errorPage(env.ctx, error.status, titleFor(error), error.description, error.headers);
+      return { ...errorPage(env.ctx, error.status, titleFor(error), error.description, error.headers), error: error.code };
     }
   };
 }

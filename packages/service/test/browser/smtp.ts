@@ -22,6 +22,8 @@ export interface ReceivedMessage {
   html: string;
   /** Set once a `waitFor…` call has handed this message out. */
   consumed: boolean;
+  /** The user name the client authenticated as (AUTH), if it did. */
+  authenticatedAs?: string;
 }
 
 export interface SmtpReceiver {
@@ -35,11 +37,25 @@ export interface SmtpReceiver {
   close(): Promise<void>;
 }
 
-export async function startSmtpReceiver(): Promise<SmtpReceiver> {
+export interface SmtpReceiverOptions {
+  /** Require AUTH (PLAIN or LOGIN, over plain text: the receiver offers no STARTTLS) with exactly these credentials. */
+  auth?: { user: string; pass: string };
+  /** Listen on this port of 127.0.0.1 (default: a free one). */
+  port?: number;
+}
+
+export async function startSmtpReceiver(options: SmtpReceiverOptions = {}): Promise<SmtpReceiver> {
   const messages: ReceivedMessage[] = [];
   const arrived = new EventEmitter();
+  const required = options.auth;
   const server = new SMTPServer({
-    authOptional: true,
+    authOptional: !required,
+    authMethods: ['PLAIN', 'LOGIN'],
+    onAuth(auth, _session, callback) {
+      if (required && auth.username === required.user && auth.password === required.pass) return callback(null, { user: auth.username });
+      if (!required) return callback(null, { user: auth.username });
+      callback(new Error('Invalid username or password'));
+    },
     disabledCommands: ['STARTTLS'],
     secure: false,
     logger: false,
@@ -61,6 +77,7 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
           raw,
           ...parsed,
           consumed: false,
+          ...(typeof session.user === 'string' ? { authenticatedAs: session.user } : {}),
         });
         arrived.emit('message');
         callback(null);
@@ -72,7 +89,7 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
   });
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.server.address() as AddressInfo;
 

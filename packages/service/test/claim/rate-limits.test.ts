@@ -73,6 +73,38 @@ describe('registration rate limits with the profile defaults', () => {
   });
 });
 
+describe('what a refused developer is told (issue 14: never locked out without being told why and how to change it)', () => {
+  it('the per-IP refusal, over HTTP: the wait in seconds and in minutes (equal to Retry-After), the limit, and the option that sets it', async () => {
+    const { base, clock } = await start({ rateLimits: { anonymous: { perIp: 2, perService: 100 } } });
+    for (let i = 0; i < 2; i++) expect((await registerOver(base, 'anonymous')).status).toBe(200);
+    clock.advance(20 * MINUTE);
+    const refused = await registerOver(base, 'anonymous');
+    const retryAfter = await expectRateLimited(refused.clone());
+    expect(retryAfter).toBe(40 * 60);
+    const body: Json = await refused.json();
+    // (the error catalogue's hint for agents follows: wait retry_after seconds)
+    expect(body.error_description).toContain(
+      'Too many anonymous registrations from your network; retry in 2400 s (40 minutes). ' +
+        "At most 2 an hour from one network (IP address; IPv6: its /64); the service's operator sets this limit with the rateLimits.anonymous.perIp option.",
+    );
+    clock.advance(retryAfter * SECOND - 30 * SECOND);
+    const late: Json = await (await registerOver(base, 'anonymous')).json();
+    expect(late.error_description).toContain('retry in 30 s (30 seconds).');
+  });
+
+  it('the per-service refusal names its own option, and service_auth names its own method', async () => {
+    const { base } = await start({ rateLimits: { anonymous: { perIp: 1000, perService: 1 }, service_auth: { perIp: 1, perService: 1000 } } });
+    expect((await registerOver(base, 'anonymous')).status).toBe(200);
+    const anonymous: Json = await (await registerOver(base, 'anonymous')).json();
+    expect(anonymous.error_description).toMatch(/^Too many anonymous registrations at this service, from all clients together; retry in 3600 s \(60 minutes\)\. /);
+    expect(anonymous.error_description).toContain("At most 1 an hour for the whole service; the service's operator sets this limit with the rateLimits.anonymous.perService option.");
+    expect((await registerOver(base, 'service_auth')).status).toBe(200);
+    const serviceAuth = await registerOver(base, 'service_auth');
+    await expectRateLimited(serviceAuth.clone());
+    expect((await serviceAuth.json()).error_description).toContain('the rateLimits.service_auth.perIp option.');
+  });
+});
+
 describe('the per-service tier', () => {
   it('gives 429 even when the per-IP limit is far away', async () => {
     const { base } = await start({ rateLimits: { anonymous: { perIp: 1000, perService: 3 } } });

@@ -188,6 +188,8 @@ describe('the limits still hold for honest use', () => {
     expect(fourth.status).toBe(429);
     expect(fourth.response.headers.get('content-type')).toMatch(/^text\/html/);
     expect(fourth.html).toMatch(/try again in 60 minutes/);
+    // and, for whoever runs the service, the limit and the option that sets it (docs/configuration.md)
+    expect(fourth.html).toContain('At most 3 an hour to one address from one network; the service&#39;s operator sets this limit with the limits.signInCodesPerAddressAndIpPerHour option.');
     expect(fourth.response.headers.get('retry-after')).toBe('3600');
     expect(parseForms(fourth.html).map((f) => f.action)).toContain('/login');
     expect(await messagesTo(running.base, 'ada@example.com')).toBe(3);

@@ -19,7 +19,7 @@ function runScript(source: string): Promise<{ code: number | null; stdout: strin
   const file = join(dir, 'host.mts');
   writeFileSync(file, source);
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: repo, env: { ...process.env, AUTHMD_DB: join(dir, 'authmd.db') } });
+    const child = spawn(process.execPath, ['--conditions=@authmd/source', '--import', 'tsx', file], { cwd: repo, env: { ...process.env, AUTHMD_DB: join(dir, 'authmd.db') } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));

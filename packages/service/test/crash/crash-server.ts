@@ -1,7 +1,7 @@
 /**
  * A real @authmd/service process for the crash test (crash.test.ts), run as a child:
  *
- *   node --import tsx crash-server.ts <sqlite-path> <port> [issuer]
+ *   node --conditions=@authmd/source --import tsx crash-server.ts <sqlite-path> <port> [issuer]
  *
  * (or AUTHMD_CRASH_DB / AUTHMD_CRASH_PORT / AUTHMD_CRASH_ISSUER). Port 0 picks an ephemeral port.
  * The issuer defaults to http://127.0.0.1:<port>; it must stay the same across restarts, because

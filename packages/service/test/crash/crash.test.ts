@@ -167,7 +167,7 @@ interface Incarnation {
 const children = new Set<ChildProcess>();
 
 function startServer(dbPath: string, port: number): Promise<Incarnation> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, dbPath, String(port)], {
+  const child = spawn(process.execPath, ['--conditions=@authmd/source', '--import', 'tsx', SERVER_SCRIPT, dbPath, String(port)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'test' },

@@ -5,6 +5,7 @@ import type { EngineContext } from '../../src/engine/context.ts';
 import { Keyring } from '../../src/keys/keyring.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { DevOutbox } from '../../src/mail/outbox.ts';
+import { noMetrics } from '../../src/metrics.ts';
 import { serviceTables } from '../../src/schema.ts';
 import { cryptoRandom } from '../../src/secrets.ts';
 import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
@@ -39,5 +40,6 @@ export async function engineContext(): Promise<EngineContext & { clock: TestCloc
     mailer: new DevOutbox(clock),
     signIn: {},
     trust: new TrustList(config.trust.issuers, { fetcher: safeFetch, clock, allowLoopback: false, logger: silentLogger }),
+    metrics: noMetrics,
   };
 }

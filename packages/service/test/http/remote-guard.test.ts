@@ -34,7 +34,7 @@ function startResourceServer(config: { issuer: string; resource: string; guards:
     introspectionUrl: `${config.issuer}/oauth2/introspect`,
     ...config,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, JSON.stringify(fullConfig)], {
+  const child = spawn(process.execPath, ['--conditions=@authmd/source', '--import', 'tsx', SERVER_SCRIPT, JSON.stringify(fullConfig)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'test' },

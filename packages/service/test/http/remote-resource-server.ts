@@ -2,7 +2,7 @@
  * A resource server in its own process, protected by the remote guard (RFC 7662 introspection), for
  * remote-guard.test.ts:
  *
- *   node --import tsx remote-resource-server.ts '<json config>'
+ *   node --conditions=@authmd/source --import tsx remote-resource-server.ts '<json config>'
  *
  * The config: `{ clientId, clientSecret, resource, introspectionUrl?, issuer?, guards: { <name>: { cacheMs, clientSecret?, invalidationDatabaseUrl? } } }`.
  * With `invalidationDatabaseUrl` (the service's PostgreSQL database) the guard listens for revocations there.

@@ -50,6 +50,33 @@ describe('claiming an anonymous v0.1 registration by email', () => {
     expect((await complete(base, agent.claim_token, (await claimEmail(base, 'eve@example.com')).code)).status).toBe(200);
   });
 
+  it('a claim email that could not be sent is a 503, and asking again with the same email sends one (issue 14)', async () => {
+    const sent: { to: string; text: string }[] = [];
+    let down = true;
+    const { base } = await start({
+      mail: {
+        mailer: {
+          send: async (message) => {
+            if (down) throw new Error('connect ECONNREFUSED 127.0.0.1:2525');
+            sent.push(message);
+          },
+        },
+      },
+    });
+    const agent = await anonymous(base);
+    const failed = await claim(base, agent.claim_token, 'ivy@example.com');
+    expect(failed.status).toBe(503);
+    expect(failed.headers.get('retry-after')).toBe('60');
+    expect((await refusal(await complete(base, agent.claim_token, '123456'))).error, 'no code went out').toBe('otp_not_generated');
+
+    down = false;
+    const retried = await claim(base, agent.claim_token, 'ivy@example.com');
+    expect(retried.status, 'not the unsent attempt back as if it had been emailed').toBe(200);
+    expect(sent.map((message) => message.to)).toEqual(['ivy@example.com']);
+    const code = /read this code to your agent: (\d{6})/.exec(sent[0]!.text)?.[1];
+    expect((await complete(base, agent.claim_token, code!)).status).toBe(200);
+  });
+
   it('refuses an email registration, a claimed one, a bad claim token and a bad email, with v0.1 names', async () => {
     const { base } = await start();
     const emailed = await byEmail(base, 'fay@example.com');

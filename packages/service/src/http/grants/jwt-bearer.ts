@@ -2,6 +2,7 @@ import { jwtBearerRequest, parseWith, tokenResponse } from '@authmd/protocol';
 import { exchangeIdJag } from '../../engine/agent-verified.ts';
 import { exchangeAssertion } from '../../engine/exchange.ts';
 import { decodeJwt } from '../../keys/jwt.ts';
+import { counted } from '../../metrics.ts';
 import type { HttpEnv } from '../env.ts';
 import { valid } from '../request.ts';
 
@@ -13,7 +14,10 @@ import { valid } from '../request.ts';
 export async function jwtBearerGrant(form: Record<string, string>, { ctx }: HttpEnv): Promise<Record<string, unknown>> {
   const params = valid(parseWith(jwtBearerRequest, form));
   const redeemIdJag = ctx.config.trust.tokenGrant && ctx.trust.get(unverifiedIssuer(params.assertion)) !== undefined;
-  return tokenResponse(await (redeemIdJag ? exchangeIdJag(ctx, params) : exchangeAssertion(ctx, params)));
+  const exchanged = redeemIdJag
+    ? await counted(ctx.metrics.exchange, 'id_jag', () => exchangeIdJag(ctx, params))
+    : await counted(ctx.metrics.exchange, 'jwt_bearer', () => exchangeAssertion(ctx, params));
+  return tokenResponse(exchanged);
 }
 
 function unverifiedIssuer(token: string): unknown {
