@@ -22,7 +22,7 @@ export interface NotesApp {
  * do before and after a person claims them, and a SQLite file. The examples differ only in how their
  * framework mounts it.
  */
-export function createNotesService(options: { name: string; url: string; database: string; trust?: ServiceOptions['trust'] }): Promise<AuthmdService> {
+export function createNotesService(options: { name: string; url: string; database: string; trust?: ServiceOptions['trust']; trustProxy?: ServiceOptions['trustProxy'] }): Promise<AuthmdService> {
   return createService({
     issuer: options.url,
     name: options.name,
@@ -35,5 +35,6 @@ export function createNotesService(options: { name: string; url: string; databas
     rateLimits: { anonymous: { perIp: 300 }, service_auth: { perIp: 300 } },
     limits: { signInCodesPerIpPerHour: 100 },
     trust: options.trust,
+    trustProxy: options.trustProxy,
   });
 }

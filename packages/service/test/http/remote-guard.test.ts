@@ -221,7 +221,9 @@ describe('remote guard cache and token expiry', () => {
       introspection: { clients: [CLIENT] },
       extraResources: ['/remote-api'],
       clock: Date.now,
-      lifetimes: { accessTokenSeconds: 1 },
+      // Long enough for the first call (the resource server's first introspection) on a loaded machine:
+      // with 1 s, a clean-clone CI run once saw the token expire before that call was answered.
+      lifetimes: { accessTokenSeconds: 3 },
     });
     const resource = `${running.base}/remote-api`;
     const rs = await startResourceServer({ issuer: running.base, resource, guards: { cached: { cacheMs: 60_000 } } });
