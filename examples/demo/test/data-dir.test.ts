@@ -1,22 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoragePathError } from '@authmd/service/store';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startDemo } from '../src/start.ts';
+import { tempDirs } from '../../../test-support/temp-dirs.ts';
 
 /** A data directory the demo cannot use is named, with the problem and what to set instead (issue 14). */
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'authmd-data-dir-'));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('authmd-data-dir-');
 
 async function refusal(dataDir: string): Promise<string> {
   const started = startDemo({ port: 0, dataDir });

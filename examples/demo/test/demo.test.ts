@@ -1,9 +1,8 @@
 import { grantTypes } from '@authmd/protocol';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSettings } from '../src/settings.ts';
@@ -12,17 +11,8 @@ import { walkthrough } from '../src/walkthrough.ts';
 import { Human } from './human.ts';
 
 import { startMain, waitFor } from './npm-start.ts';
-const tempDirs: string[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'authmd-demo-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+import { tempDirs } from '../../../test-support/temp-dirs.ts';
+const tempDir = tempDirs('authmd-demo-');
 
 function postJson(url: string, body: unknown): Promise<Response> {
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -1,22 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSettings } from '../src/settings.ts';
 import { startDemo } from '../src/start.ts';
 import { startMain, waitFor } from './npm-start.ts';
+import { tempDirs } from '../../../test-support/temp-dirs.ts';
 
 /** AUTHMD_METRICS_PORT (issue 14): metrics on a server of their own on 127.0.0.1, never on the public port. */
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'authmd-metrics-'));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('authmd-metrics-');
 
 const register = (base: string) => fetch(`${base}/agent/identity`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"anonymous"}' });
 

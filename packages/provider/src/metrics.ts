@@ -1,6 +1,6 @@
-import { collector, resolveMetrics, type MetricsOptions } from '@authmd/service';
+import { metricCollectors, type MetricsOptions } from '@authmd/service';
 import type { Store } from '@authmd/service/store';
-import type { Counter, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { outbox } from './schema.ts';
 
 /** How one delivery attempt of a revocation SET ended (a row another worker had is not counted). */
@@ -18,29 +18,8 @@ export const noProviderMetrics: ProviderMetrics = { delivery: () => {} };
  * store at each scrape (so every replica reports the one shared backlog).
  */
 export async function createProviderMetrics(option: true | MetricsOptions, store: Store): Promise<{ metrics: ProviderMetrics; registry: Registry }> {
-  const { prom, registry, prefix } = await resolveMetrics(option, 'metrics');
-  const registers = [registry];
-  const deliveries: Counter<'outcome'> = collector(
-    registry,
-    `${prefix}set_deliveries_total`,
-    () => new prom.Counter({ name: `${prefix}set_deliveries_total`, help: 'Revocation SET delivery attempts by outcome: delivered, retrying, failed (for good).', labelNames: ['outcome'], registers }),
-  );
-  collector<Gauge>(
-    registry,
-    `${prefix}set_outbox_backlog`,
-    () =>
-      new prom.Gauge({
-        name: `${prefix}set_outbox_backlog`,
-        help: 'Revocation SETs queued in the outbox and not yet delivered nor failed for good.',
-        registers,
-        async collect() {
-          try {
-            this.set((await store.findMany(outbox, 'status', 'pending')).length);
-          } catch {
-            // The store is closed or unreachable: the scrape keeps the last value rather than failing.
-          }
-        },
-      }),
-  );
+  const { registry, counter, gauge } = await metricCollectors(option, 'metrics');
+  const deliveries = counter('set_deliveries_total', 'Revocation SET delivery attempts by outcome: delivered, retrying, failed (for good).', ['outcome']);
+  gauge('set_outbox_backlog', 'Revocation SETs queued in the outbox and not yet delivered nor failed for good.', async () => (await store.findMany(outbox, 'status', 'pending')).length);
   return { metrics: { delivery: (outcome) => deliveries.inc({ outcome }) }, registry };
 }

@@ -1,22 +1,11 @@
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { recordSpans } from '../../../test-support/tracing.ts';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeService, startProvider } from './support.ts';
 
 /** The provider's spans (issue 14): one per revocation SET delivery attempt, under the host's active span. */
 
-const exporter = new InMemorySpanExporter();
-const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-beforeAll(() => {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(tracerProvider);
-});
-afterAll(async () => {
-  trace.disable();
-  context.disable();
-  await tracerProvider.shutdown();
-});
+const exporter = recordSpans();
 
 const cleanup: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {

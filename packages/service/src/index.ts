@@ -8,8 +8,8 @@ export type { HttpRequest, HttpResponse } from './http/env.ts';
 export type { ProxyHeader } from './http/client-address.ts';
 export type { AuditEvent, AuditEventType, AuditSink } from './audit.ts';
 export { jsonLogger, silentLogger, toLogger, type Logger, type PinoLikeLogger } from './logger.ts';
-/** `MetricsOptions` is the `metrics` option's shape; `resolveMetrics` and `collector` are shared with @authmd/provider. */
-export { collector, resolveMetrics, type MetricsOptions } from './metrics.ts';
+/** `MetricsOptions` is the `metrics` option's shape; `metricCollectors` is shared with @authmd/provider. */
+export { metricCollectors, type Collectors, type MetricsOptions } from './metrics.ts';
 export type { RandomSource } from './secrets.ts';
 export type { SigningAlgorithm } from './keys/jwt.ts';
 export * from './store/index.ts';

@@ -1,5 +1,5 @@
 import { ProtocolError } from '@authmd/protocol';
-import type { Counter, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ConfigError } from './config.ts';
 import { StoreUnavailableError } from './store/contract.ts';
 
@@ -89,45 +89,64 @@ export async function loadPromClient(what: string): Promise<PromClient> {
 
 const METRIC_NAME_PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
-/** The registry and name prefix of a `metrics` option (`true` or an object), with prom-client loaded. */
-export async function resolveMetrics(option: true | MetricsOptions, what: string): Promise<{ prom: PromClient; registry: Registry; prefix: string }> {
+/**
+ * Makes collectors in one registry, each named with the prefix. A name already in the registry
+ * (another service object sharing it, say) gives back that collector: registering it twice would throw.
+ */
+export interface Collectors {
+  registry: Registry;
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L>;
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L>;
+  /** A gauge whose value `read` gives at each scrape (it keeps its last value when `read` throws). */
+  gauge(name: string, help: string, read: () => Promise<number>): Gauge;
+}
+
+/** The collectors of a `metrics` option (`true` or an object), with prom-client loaded; `what` names the option in errors. */
+export async function metricCollectors(option: true | MetricsOptions, what: string): Promise<Collectors> {
   const given = option === true ? {} : option;
   const prefix = given.prefix ?? 'authmd_';
   if (!METRIC_NAME_PREFIX.test(prefix)) throw new ConfigError(`${what}.prefix: "${prefix}" is not a valid start of a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)`);
   const prom = await loadPromClient(what);
-  return { prom, registry: given.registry ?? new prom.Registry(), prefix };
-}
-
-/**
- * A collector of this name already in the registry (another service object sharing it, say), or a
- * new one: registering a name twice would throw.
- */
-export function collector<M>(registry: Registry, name: string, make: () => M): M {
-  return (registry.getSingleMetric(name) as M | undefined) ?? make();
+  const registry = given.registry ?? new prom.Registry();
+  const registers = [registry];
+  const existing = <M>(name: string, make: (name: string) => M): M => (registry.getSingleMetric(prefix + name) as M | undefined) ?? make(prefix + name);
+  return {
+    registry,
+    counter: (name, help, labelNames) => existing(name, (full) => new prom.Counter({ name: full, help, labelNames, registers })),
+    histogram: (name, help, labelNames, buckets) => existing(name, (full) => new prom.Histogram({ name: full, help, labelNames, buckets, registers })),
+    gauge: (name, help, read) =>
+      existing(
+        name,
+        (full) =>
+          new prom.Gauge({
+            name: full,
+            help,
+            registers,
+            async collect() {
+              try {
+                this.set(await read());
+              } catch {
+                // The store is closed or unreachable: the scrape keeps the last value rather than failing.
+              }
+            },
+          }),
+      ),
+  };
 }
 
 /** The service's collectors, in `registry`. */
 export async function createMetrics(option: true | MetricsOptions): Promise<{ metrics: ServiceMetrics; registry: Registry }> {
-  const { prom, registry, prefix } = await resolveMetrics(option, 'metrics');
-  const registers = [registry];
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
-    collector(registry, prefix + name, () => new prom.Counter({ name: prefix + name, help, labelNames, registers }));
+  const { registry, counter, histogram } = await metricCollectors(option, 'metrics');
   const registrations = counter('registrations_total', 'Agent registrations by method and outcome (ok, or the refusal\'s error code).', ['method', 'outcome']);
   const exchanges = counter('token_exchanges_total', 'Token exchanges and refreshes by grant and outcome (ok, or the refusal\'s error code).', ['grant', 'outcome']);
   const claims = counter('claims_total', 'Claim ceremony outcomes: confirmed, denied, wrong_code, too_many_attempts.', ['outcome']);
   const refusals = counter('refusals_total', 'Requests refused (4xx and 5xx) by route and error code.', ['route', 'code']);
   const rateLimits = counter('rate_limit_hits_total', 'Requests a rate limit refused, by the option that sets the limit.', ['limit']);
-  const duration: Histogram<'route' | 'method' | 'status_class'> = collector(
-    registry,
-    `${prefix}http_request_duration_seconds`,
-    () =>
-      new prom.Histogram({
-        name: `${prefix}http_request_duration_seconds`,
-        help: 'Time from the request reaching the service handler to its answer, by route, method and status class.',
-        labelNames: ['route', 'method', 'status_class'],
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-        registers,
-      }),
+  const duration = histogram(
+    'http_request_duration_seconds',
+    'Time from the request reaching the service handler to its answer, by route, method and status class.',
+    ['route', 'method', 'status_class'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   );
   const metrics: ServiceMetrics = {
     request(route, method, status, seconds, error) {

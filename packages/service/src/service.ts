@@ -60,11 +60,10 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
   const logger = options.logger ? toLogger(options.logger) : jsonLogger();
   const clock = options.clock ?? Date.now;
   const random = options.random ?? cryptoRandom;
-  const production = process.env.NODE_ENV === 'production';
-  checkDevelopmentSettings(config, { storeGiven: options.store !== undefined, production, logger });
-  const store = options.store ?? createMemoryStore();
   // Before anything is stored: without a key-encryption key this warns, or refuses in production.
   const keyEncryptionKeys = resolveKeyEncryption({ options: options.keyEncryption, env: process.env, logger, what: 'service' });
+  checkDevelopmentSettings(config, { storeGiven: options.store !== undefined, devMailbox: usesDevOutbox(options.mail), production: process.env.NODE_ENV === 'production', logger });
+  const store = options.store ?? createMemoryStore();
   // prom-client is imported only here, when metrics are on (and before anything is stored, should it be missing).
   const observed = options.metrics ? await createMetrics(options.metrics) : undefined;
 
@@ -78,7 +77,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     rotateAfterMs: config.signing.rotateAfterMs,
     keyEncryptionKeys,
   });
-  const { mailer, outbox, close: closeMailer } = createMailer(options.mail, clock, logger);
+  const { mailer, outbox, close: closeMailer } = createMailer(options.mail, clock);
   const ctx: EngineContext = {
     config,
     store,
@@ -130,27 +129,28 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
   };
 }
 
-/** SMTP, the caller's own mailer, or the development outbox, which is refused in production. */
-function createMailer(options: MailOptions | undefined, clock: () => number, logger: Logger): { mailer: Mailer; outbox?: DevOutbox; close?: () => void } {
+/** Whether codes go to the development outbox: no SMTP server and no mailer of the host's. */
+function usesDevOutbox(options: MailOptions | undefined): boolean {
+  return !options || !('smtp' in options || 'mailer' in options);
+}
+
+/** SMTP, the caller's own mailer, or the development outbox (see checkDevelopmentSettings). */
+function createMailer(options: MailOptions | undefined, clock: () => number): { mailer: Mailer; outbox?: DevOutbox; close?: () => void } {
   if (options && 'smtp' in options) {
     const mailer = smtpMailer(options.smtp, options.from);
     return { mailer, close: () => mailer.close() };
   }
   if (options && 'mailer' in options) return { mailer: options.mailer };
-  if (process.env.NODE_ENV === 'production') {
-    throw new ConfigError('mail: configure an SMTP server (mail.smtp) or a mailer; the development outbox is not for production');
-  }
-  logger.warn('sign-in codes go to the development outbox at /dev/mailbox, readable by anyone who can reach it; configure mail.smtp for real use');
   const outbox = new DevOutbox(clock);
   return { mailer: outbox, outbox };
 }
 
 /**
  * Settings fit for development only: each is a warning at start, and with NODE_ENV=production a
- * refusal to start, naming the setting and the fix (the development mailbox and plaintext keys are
- * checked where they are made).
+ * refusal to start, naming the setting and the fix (plaintext signing keys are checked where the
+ * provider's are too, in resolveKeyEncryption).
  */
-function checkDevelopmentSettings(config: ServiceConfig, context: { storeGiven: boolean; production: boolean; logger: Logger }): void {
+function checkDevelopmentSettings(config: ServiceConfig, context: { storeGiven: boolean; devMailbox: boolean; production: boolean; logger: Logger }): void {
   const { production, logger } = context;
   const unsafe = (setting: string, problem: string, fix: string) => {
     if (production) throw new ConfigError(`${setting}: ${problem}; not with NODE_ENV=production. ${fix}`);
@@ -158,6 +158,9 @@ function checkDevelopmentSettings(config: ServiceConfig, context: { storeGiven: 
   };
   if (!context.storeGiven) {
     unsafe('store', 'none configured, so the in-memory store is used, which loses every registration and token when the process stops', 'Configure SQLite or PostgreSQL (or pass createMemoryStore() to mean it)');
+  }
+  if (context.devMailbox) {
+    unsafe('mail', 'sign-in and claim codes go to the development outbox at /dev/mailbox, readable by anyone who can reach it', 'Configure an SMTP server (mail.smtp) or a mailer');
   }
   const url = new URL(config.issuer);
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);

@@ -61,30 +61,20 @@ export function limitSentence(limit: number, scope: string, option: string): str
 export async function checkRegistrationRate(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, method: RateLimitedMethod, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.rateLimits[method];
   // Which tier refused, when it lifts (in seconds, as Retry-After, and in words) and which option sets it.
-  const refuse = (from: string, limit: number, scope: string, tier: 'perIp' | 'perService') => (retryAfter: number) =>
-    rateLimited(
-      `Too many ${method} registrations ${from}; retry in ${retryAfter} s (${waitInWords(retryAfter)}). ${limitSentence(limit, scope, `rateLimits.${method}.${tier}`)}`,
-      retryAfter,
-    );
-  const option = (tier: 'perIp' | 'perService') => `rateLimits.${method}.${tier}`;
-  await chargeTiers(ctx, ops, [
-    ...(clientIp
-      ? [
-          {
-            key: `rate:${method}:ip:${clientSource(clientIp)}`,
-            limit: limits.perIp,
-            windowMs: HOUR,
-            option: option('perIp'),
-            refuse: refuse('from your network', limits.perIp, 'from one network (IP address; IPv6: its /64)', 'perIp'),
-          },
-        ]
-      : []),
-    {
-      key: `rate:${method}:service`,
-      limit: limits.perService,
+  const tier = (key: string, which: 'perIp' | 'perService', from: string, scope: string): LimitTier => {
+    const option = `rateLimits.${method}.${which}`;
+    const limit = limits[which];
+    return {
+      key,
+      limit,
       windowMs: HOUR,
-      option: option('perService'),
-      refuse: refuse('at this service, from all clients together', limits.perService, 'for the whole service', 'perService'),
-    },
+      option,
+      refuse: (retryAfter) =>
+        rateLimited(`Too many ${method} registrations ${from}; retry in ${retryAfter} s (${waitInWords(retryAfter)}). ${limitSentence(limit, scope, option)}`, retryAfter),
+    };
+  };
+  await chargeTiers(ctx, ops, [
+    ...(clientIp ? [tier(`rate:${method}:ip:${clientSource(clientIp)}`, 'perIp', 'from your network', 'from one network (IP address; IPv6: its /64)')] : []),
+    tier(`rate:${method}:service`, 'perService', 'at this service, from all clients together', 'for the whole service'),
   ]);
 }

@@ -33,6 +33,7 @@ function options(logger: Logger, change: Partial<ServiceOptions> = {}): ServiceO
 
 const unsafe: [string, (o: ServiceOptions) => ServiceOptions, RegExp][] = [
   ['no store', ({ store: _store, ...rest }) => rest, /^store: none configured, so the in-memory store is used.*Configure SQLite or PostgreSQL/],
+  ['the development mailbox', ({ mail: _mail, ...rest }) => rest, /^mail: sign-in and claim codes go to the development outbox at \/dev\/mailbox.*Configure an SMTP server/],
   ['a plain http issuer on a public host', (o) => ({ ...o, issuer: 'http://notes.example.com' }), /^issuer: http:\/\/notes\.example\.com is plain http on a non-loopback host.*Serve it over https/],
   [
     'trust.allowLoopback',

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { recordSpans } from '../../../../test-support/tracing.ts';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryStore, createService, nodeMiddleware, silentLogger, type AuthmdService } from '@authmd/service';
 import { postJson } from '../support/harness.ts';
 
@@ -12,19 +12,7 @@ import { postJson } from '../support/harness.ts';
  * its route, under the host's own active span (its HTTP instrumentation, played here by hand).
  */
 
-const exporter = new InMemorySpanExporter();
-const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-
-beforeAll(() => {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(provider);
-});
-
-afterAll(async () => {
-  trace.disable();
-  context.disable();
-  await provider.shutdown();
-});
+const exporter = recordSpans();
 
 interface Running {
   base: string;
