@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { decodeJwt, encodeJwt, verifySignature } from '../../packages/service/src/keys/jwt.ts';
+import { decodeJwt, encodeJwt, verifySignature } from '@authmd/core/keys';
 
 /**
  * ES256 ceilings: raw node:crypto sign and verify over a fixed ~350-byte input, on the event loop

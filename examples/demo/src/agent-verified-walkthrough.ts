@@ -1,6 +1,6 @@
 import { paths, tokenTypes } from '@authmd/protocol';
 import { NOTES_PATH } from './notes-api.ts';
-import { exchangeCommand, pick, type Step } from './walkthrough.ts';
+import { exchangeCommand, pick, withJson, type Step } from './walkthrough.ts';
 
 /**
  * The Agent Verified flow as curl commands with real URLs, for the home page: the user signs in at the
@@ -36,31 +36,31 @@ export function agentVerifiedWalkthrough(base: string, providerUrl: string): Age
   return {
     login: {
       id: 'av-login',
-      title: `Sign in at the provider as ${PROVIDER_EXAMPLE_EMAIL} (it is a demo: the email is enough)`,
+      title: `Sign in at the provider as ${PROVIDER_EXAMPLE_EMAIL} (a demo: the email is enough)`,
       command: `SESSION=$(${postJson(`${providerUrl}/login`, '', `'{"email":"${PROVIDER_EXAMPLE_EMAIL}"}'`)} | ${pick('session_token')})`,
       expect: 'a provider session token in $SESSION',
     },
     grant: {
       id: 'av-grant',
-      title: "Give agents consent for this service (what the provider page's button does)",
+      title: "Let agents act at this service (the provider page's button)",
       command: `GRANT=$(${postJson(`${providerUrl}/grants`, asUser, `'{"audience":"${base}","mode":"always"}'`)} | ${pick('id')})`,
-      expect: 'a grant id (grant_…) in $GRANT; consent lasts 24 hours',
+      expect: 'a grant id in $GRANT; consent lasts 24 hours',
     },
     mint: {
       id: 'av-mint',
-      title: 'The agent asks the provider for an ID-JAG: a signed statement of who the user is, for this service only, valid 5 minutes',
+      title: 'Get an ID-JAG: who the user is, signed by the provider, for this service, for 5 minutes',
       command: `IDJAG=$(${postJson(`${providerUrl}/id-jag`, asUser, `'{"audience":"${base}"}'`)} | ${pick('assertion')})`,
       expect: 'a JWT (typ oauth-id-jag+jwt) in $IDJAG',
     },
     register: {
       id: 'av-register',
-      title: 'Register with the ID-JAG: the service checks it against its trust list and answers at once',
+      title: 'Register with it: the service trusts the provider and answers at once',
       command: [
         `REG=$(${postJson(`${base}${paths.identity}`, '', `"{\\"type\\":\\"identity_assertion\\",\\"assertion_type\\":\\"${tokenTypes.idJag}\\",\\"assertion\\":\\"$IDJAG\\"}"`)})`,
-        `echo "$REG" | node -pe 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); r.scopes?.join(" ") ?? r.error_description'`,
+        `echo "$REG" | ${withJson('r.scopes?.join(" ") ?? r.error_description')}`,
         `ASSERTION=$(echo "$REG" | ${pick('identity.assertion')})`,
       ].join('\n'),
-      expect: `notes.read notes.write: a registration with the post-claim scopes and an identity assertion, no human step (401 interaction_required instead if ${PROVIDER_EXAMPLE_EMAIL} already had an account here)`,
+      expect: `notes.read notes.write, no human step (401 interaction_required if ${PROVIDER_EXAMPLE_EMAIL} already had an account here)`,
     },
     exchange: {
       id: 'av-exchange',
@@ -70,24 +70,24 @@ export function agentVerifiedWalkthrough(base: string, providerUrl: string): Age
     },
     addNote: {
       id: 'av-add-note',
-      title: 'Add a note: it works at once',
+      title: 'Add a note',
       command: `curl -i ${base}${NOTES_PATH} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"text":"vouched for by my provider"}'`,
       expect: '201 {"note":{…}}',
     },
     revoke: {
       id: 'av-revoke',
-      title: 'The user withdraws consent at the provider (or presses Revoke on its page)',
+      title: 'Withdraw consent at the provider (or press Revoke on its page)',
       command: `curl -i -X DELETE ${providerUrl}/grants/$GRANT ${asUser}`,
-      expect: '204, Revocation-Status: delivered: the provider pushed a signed revocation event (SET) to this service before answering (queued, and retried until accepted, when the service could not be reached)',
+      expect: '204, Revocation-Status: delivered: the provider pushed a signed revocation event (SET) here before answering',
     },
     refused: {
       id: 'av-refused',
-      title: 'The event arrived before the answer: the token is refused at once',
+      title: 'The token is refused at once',
       command: [
-        `curl -s ${providerUrl}/revocations ${asUser} | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).revocations.at(-1).status'`,
+        `curl -s ${providerUrl}/revocations ${asUser} | ${pick('revocations.at(-1).status')}`,
         `curl -i ${base}${NOTES_PATH} -H "Authorization: Bearer $TOKEN"`,
       ].join('\n'),
-      expect: 'delivered, then 401 invalid_token; the assertion is refused too (invalid_grant). Fresh consent and a new ID-JAG bring the same registration back.',
+      expect: 'delivered, then 401 invalid_token (the assertion is refused too); fresh consent and a new ID-JAG bring the registration back',
     },
   };
 }

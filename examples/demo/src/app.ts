@@ -24,7 +24,7 @@ export function createApp(options: AppOptions): RequestListener {
   const api = notesApi(service, options.notes ?? new NotesStore());
   // Without the development outbox (AUTHMD_SMTP_URL) codes go out by mail, and the page must not send people to /dev/mailbox.
   const devMailbox = service.handles('/dev/mailbox');
-  const homePage = renderHomePage({ base: service.config.issuer, name: service.config.name, dbPath: options.dbPath, databaseKind: options.databaseKind, providerUrl: options.providerUrl, devMailbox });
+  const homePage = renderHomePage({ base: service.config.issuer, name: service.config.name, dbPath: options.dbPath, databaseKind: options.databaseKind, providerUrl: options.providerUrl, devMailbox, consolePath: service.config.admin?.path, operators: service.config.admin && [...service.config.admin.operators] });
 
   const failed = (res: ServerResponse) => (error: unknown) => {
     logger.error('request failed', { error: error instanceof Error ? error.stack : String(error) });

@@ -1,5 +1,5 @@
 import { PROVIDER_EXAMPLE_EMAIL } from './agent-verified-walkthrough.ts';
-import { mailboxUrl, READ_BACK_BUTTON } from './claim-walkthrough.ts';
+import { mailboxUrl, READ_BACK_BUTTON, TYPE_IN_BUTTON } from './claim-walkthrough.ts';
 import { documentLinks, firstCurl, walkthrough } from './walkthrough.ts';
 
 /** What `npm start` prints once the demo is listening. */
@@ -48,8 +48,9 @@ export function renderBanner(options: {
     ...walkthrough(url).flatMap((step, i) => [`  ${i + 1}. ${step.title}`, `     ${indent(step.command, '     ')}`, `     → ${step.expect}`]),
     '',
     'Then claim it as a human for notes.write: the agent registers with your email and gets a link;',
-    `you sign in there with the code from ${options.mail ? 'the email' : 'the dev mailbox'}, press "${READ_BACK_BUTTON}" and read`,
-    "it back to the agent, or type the agent's code. The home page has every command.",
+    `you sign in there with the code from ${options.mail ? 'the email' : 'the dev mailbox'}, type the code the agent shows and press`,
+    `"${TYPE_IN_BUTTON}" (or press "${READ_BACK_BUTTON}" and read that code to the agent).`,
+    'The home page has every command.',
     ...(providerUrl
       ? [
           '',

@@ -1,6 +1,6 @@
 import { grantTypes, paths } from '@authmd/protocol';
 import { NOTES_PATH } from './notes-api.ts';
-import { exchangeCommand, pick, type Step } from './walkthrough.ts';
+import { exchangeCommand, pick, withJson, type Step } from './walkthrough.ts';
 
 /**
  * The claim ceremony, as curl commands with real URLs for the home page: the agent starts a claim,
@@ -34,37 +34,36 @@ const json = (members: Record<string, string>) =>
   `"{${Object.entries(members).map(([key, value]) => `\\"${key}\\":\\"${value}\\"`).join(',')}}"`;
 
 /** Prints the link for the human and the agent's own code (the type-in direction) from a claim response. */
-const showLink = (uri: string, agentCode: string) =>
-  `node -pe 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); r.${uri} + "  agent code: " + r.${agentCode}'`;
+const showLink = (uri: string, agentCode: string) => withJson(`r.${uri} + "  agent code: " + r.${agentCode}`);
 
 /** Prints one member of a response, or the error's description when it is a refusal. */
-const showOrExplain = (member: string) => `node -pe 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); r.${member} ?? r.error_description'`;
+const showOrExplain = (member: string) => withJson(`r.${member} ?? r.error_description`);
 
 export function claimWalkthrough(base: string): ClaimWalkthrough {
   const postJson = `curl -s -X POST -H 'Content-Type: application/json'`;
   return {
     register: {
       id: 'claim-register',
-      title: `Register with the human's email: no access yet, a claim token and a link for the human`,
+      title: `The agent registers with your email: no access yet, a link for you`,
       command: [
         `REG=$(${postJson} ${base}${paths.identity} -d '{"type":"service_auth","login_hint":"${EXAMPLE_EMAIL}"}')`,
         `CLAIM=$(echo "$REG" | ${pick('claim.token')})`,
         `echo "$REG" | ${showLink('claim.attempt.verification_uri', 'claim.user_code')}`,
       ].join('\n'),
-      expect: `${base}/claim?token=cvt_…  agent code: 123456 (a v0.7 agent shows that code to the human)`,
+      expect: `${base}/claim?token=cvt_…  agent code: 123456`,
     },
     claimAnonymous: {
       id: 'claim-anonymous',
-      title: 'Or claim the anonymous registration from step 1 of the agent path',
+      title: 'Or claim the anonymous registration of “Try it in 1 minute” (its $REG)',
       command: [
         `CLAIM=$(echo "$REG" | ${pick('claim.token')})`,
         `${postJson} ${base}${paths.claim} -d ${json({ type: 'service_auth', claim_token: '$CLAIM', login_hint: EXAMPLE_EMAIL })} | ${showLink('attempt.verification_uri', 'claim_attempt.user_code')}`,
       ].join('\n'),
-      expect: 'the same: a link for the human and the agent code',
+      expect: 'the same: a link for you and the agent code',
     },
     readBack: {
       id: 'claim-read-back',
-      title: `Read-back: press "${READ_BACK_BUTTON}", then the agent sends the code the page shows (put it in place of ${CODE_PLACEHOLDER})`,
+      title: `Read-back: press "${READ_BACK_BUTTON}" and put the code the page shows in place of ${CODE_PLACEHOLDER}`,
       command: [
         `CODE=${CODE_PLACEHOLDER}`,
         `DONE=$(${postJson} ${base}${paths.claimComplete} -d ${json({ claim_token: '$CLAIM', user_code: '$CODE' })})`,
@@ -72,17 +71,17 @@ export function claimWalkthrough(base: string): ClaimWalkthrough {
         `ASSERTION=$(echo "$DONE" | ${pick('identity.assertion')})`,
         exchangeCommand(base),
       ].join('\n'),
-      expect: `claimed: a new assertion naming ${EXAMPLE_EMAIL} (and a refresh token), exchanged for a token with notes.read notes.write`,
+      expect: `claimed, and $TOKEN has notes.read notes.write (the answer also holds a refresh token)`,
     },
     typeIn: {
       id: 'claim-type-in',
-      title: `Or type-in: the human types the agent code on the claim page ("${TYPE_IN_BUTTON}") while the agent polls every 5 seconds (the response's interval)`,
+      title: `Type the agent code on the claim page and press "${TYPE_IN_BUTTON}"; the agent polls until you have`,
       command: [
         `until R=$(curl -s ${base}${paths.token} -d grant_type=${grantTypes.claim} -d "claim_token=$CLAIM"); [[ $R != *authorization_pending* ]]; do sleep 5; done`,
         `echo "$R" | ${showOrExplain('scope')}`,
         `TOKEN=$(echo "$R" | ${pick('access_token')})`,
       ].join('\n'),
-      expect: 'authorization_pending until the code is typed, then a token response: an access token with notes.read notes.write and a new identity_assertion (access_denied after Deny)',
+      expect: 'notes.read notes.write once the code is typed (access_denied after Deny)',
     },
     addNote: {
       id: 'claim-add-note',

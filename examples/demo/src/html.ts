@@ -9,4 +9,11 @@ export const commandHtml = (step: Step): string => `<pre><code data-run="${escap
 
 /** One step of a walkthrough: its title, its command, what comes back. */
 export const stepHtml = (step: Step): string =>
-  `<p>${escapeHtml(step.title)}</p>${commandHtml(step)}<p class="expect">→ ${escapeHtml(step.expect)}</p>`;
+  `<p class="step">${escapeHtml(step.title)}</p>${commandHtml(step)}<p class="expect">→ ${escapeHtml(step.expect)}</p>`;
+
+/** A section of the home page: its anchor, its heading first, then its content. */
+export const sectionHtml = (id: string, heading: string, content: string): string =>
+  `<section id="${escapeHtml(id)}">
+  <h2>${escapeHtml(heading)}</h2>
+  ${content}
+</section>`;

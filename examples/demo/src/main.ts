@@ -36,6 +36,7 @@ try {
     ...(settings.demoProviderUrl ? { demoProviderUrl: settings.demoProviderUrl } : {}),
     ...(settings.introspectionClients ? { introspection: { clients: settings.introspectionClients } } : {}),
     ...(settings.redisUrl ? { redisUrl: settings.redisUrl } : {}),
+    admin: settings.admin,
     ...(settings.trustProxy !== undefined ? { trustProxy: settings.trustProxy, proxyHeader: settings.proxyHeader } : {}),
     // AUTHMD_SMTP_URL: real mail; otherwise the development mailbox (startDemo's default).
     ...(settings.smtp ? { mail: smtpMailOption(settings.smtp) } : {}),
@@ -50,6 +51,9 @@ try {
 }
 
 process.stdout.write(`${renderBanner({ name: DEMO_NAME, url: demo.url, dbPath: demo.dbPath, database: demo.database, redis: demo.redis, listening: issuerFor(demo.host, demo.port), providerUrl: demo.provider?.url ?? settings.demoProviderUrl, keyEncryption: demo.keyEncryption, mail: settings.smtp && { location: settings.smtp.location, from: settings.smtp.from } })}\n`);
+process.stdout.write(
+  `Operator console at ${demo.url}/admin for ${settings.admin.operators!.join(', ')} (AUTHMD_OPERATORS; sign in with the emailed code)${settings.admin.apiTokens ? ', admin API with AUTHMD_ADMIN_TOKEN' : ''}.\n`,
+);
 if (demo.metricsUrl) process.stdout.write(`Prometheus metrics at ${demo.metricsUrl} (AUTHMD_METRICS_PORT; this machine only, never on the public port).\n`);
 if (settings.testProviderPort !== undefined) {
   process.stdout.write(`Also trusting authmd check's test provider at http://127.0.0.1:${settings.testProviderPort} (AUTHMD_DEMO_TRUST_TEST_PROVIDER).\n`);

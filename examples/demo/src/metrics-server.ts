@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { MetricsRegistry } from '@authmd/service';
 import { listen } from './server-lifecycle.ts';
 
 /**
@@ -8,7 +8,7 @@ import { listen } from './server-lifecycle.ts';
  * server of their own bound to 127.0.0.1, so that only a scraper on this machine reads them; the
  * demo's public port never serves them.
  */
-export async function startMetricsServer(port: number, registries: readonly Registry[]): Promise<{ url: string; server: Server }> {
+export async function startMetricsServer(port: number, registries: readonly MetricsRegistry[]): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {

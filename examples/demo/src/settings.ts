@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import type { ServiceOptions } from '@authmd/service';
+import { readAdminSettings } from './admin-settings.ts';
 import { readMailSettings, type DemoSmtp } from './mail-settings.ts';
 import { readProxySettings } from './proxy-settings.ts';
 
@@ -40,6 +42,8 @@ export interface DemoSettings {
   smtp?: DemoSmtp;
   /** AUTHMD_METRICS_PORT: serve Prometheus metrics at http://127.0.0.1:<port>/metrics (0: any free port); unset, metrics are off. */
   metricsPort?: number;
+  /** AUTHMD_OPERATORS and AUTHMD_ADMIN_TOKEN: who may use the console at /admin and the admin API (admin-settings.ts). */
+  admin: NonNullable<ServiceOptions['admin']>;
 }
 
 export const DEFAULT_TEST_PROVIDER_PORT = 8790;
@@ -146,6 +150,9 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
   const proxies = readProxySettings(env);
   if (!proxies.ok) return proxies;
 
+  const admin = readAdminSettings(env);
+  if (!admin.ok) return admin;
+
   // Never on the public port: a server of its own, on 127.0.0.1 only, for a scraper on this machine.
   const rawMetricsPort = env.AUTHMD_METRICS_PORT?.trim() || undefined;
   const metricsPort = rawMetricsPort === undefined ? undefined : /^\d{1,5}$/.test(rawMetricsPort) ? Number(rawMetricsPort) : NaN;
@@ -167,6 +174,7 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string): SettingsOutco
       dataDir,
       public: isPublic,
       logFormat,
+      admin: admin.admin,
       ...(testProviderPort === undefined ? {} : { testProviderPort }),
       ...(databaseUrl === undefined ? {} : { databaseUrl }),
       ...(publicUrl === undefined ? {} : { publicUrl }),

@@ -71,6 +71,8 @@ export interface DemoOptions {
    * the callers' ids and secrets. Default: introspection off.
    */
   introspection?: ServiceOptions['introspection'];
+  /** The operator's console at /admin and the admin API (AUTHMD_OPERATORS, AUTHMD_ADMIN_TOKEN). Default: off. */
+  admin?: ServiceOptions['admin'];
   /**
    * How mail goes out (`createService`'s `mail`, e.g. `{ smtp: { host, port }, from }`). Default: the
    * development outbox, shown at `/dev/mailbox` (which then answers the demo's own addresses only).
@@ -192,6 +194,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       // The demo provider runs on 127.0.0.1 over http: trusting it needs the development switch.
       trust: trusted.length ? { issuers: trusted, allowLoopback: true } : undefined,
       ...(options.introspection ? { introspection: options.introspection } : {}),
+      ...(options.admin ? { admin: options.admin } : {}),
       ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy, proxyHeader: options.proxyHeader } : {}),
       ...(options.maintenanceIntervalSeconds !== undefined ? { maintenanceIntervalSeconds: options.maintenanceIntervalSeconds } : {}),
       ...(metricsOn ? { metrics: true } : {}),

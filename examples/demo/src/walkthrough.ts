@@ -18,8 +18,14 @@ export interface Step {
   expect: string;
 }
 
-/** Reads one member of the JSON on stdin with Node itself, so the walkthrough needs no jq. */
-export const pick = (member: string) => `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).${member}'`;
+/**
+ * Reads one member of the JSON on stdin with Node itself, so the walkthrough needs no jq. `node -p`
+ * has the built-in modules as globals (`fs`), as its REPL does: shorter than `require("fs")`.
+ */
+export const pick = (member: string) => `node -pe 'JSON.parse(fs.readFileSync(0)).${member}'`;
+
+/** A Node one-liner over the JSON on stdin, as `r`: prints `expression`. */
+export const withJson = (expression: string) => `node -pe 'const r = JSON.parse(fs.readFileSync(0)); ${expression}'`;
 
 /** The jwt-bearer exchange of an identity assertion held in $ASSERTION, into $TOKEN. */
 export const exchangeCommand = (base: string) =>
@@ -44,18 +50,18 @@ export function walkthrough(base: string): Step[] {
   return [
     {
       id: 'agent-register',
-      title: 'Register anonymously (no account, no browser)',
+      title: 'Register anonymously: no account, no browser',
       command: [
         `REG=$(curl -s -X POST ${base}${paths.identity} -H 'Content-Type: application/json' -d '{"type":"anonymous"}')`,
         `ASSERTION=$(echo "$REG" | ${pick('identity.assertion')})`,
       ].join('\n'),
-      expect: 'a registration: a signed identity assertion now, and a claim token for later (echo "$REG" to see it all)',
+      expect: 'a signed identity assertion now, a claim token for later (echo "$REG" shows it all)',
     },
     {
       id: 'agent-exchange',
       title: 'Exchange the assertion for an access token',
       command: exchangeCommand(base),
-      expect: 'an opaque bearer token with the pre-claim scope notes.read',
+      expect: 'a bearer token with the pre-claim scope notes.read',
     },
     {
       id: 'agent-list',
@@ -67,7 +73,7 @@ export function walkthrough(base: string): Step[] {
       id: 'agent-write-refused',
       title: 'Try to add a note',
       command: `curl -i ${base}${NOTES_PATH} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"text":"hello"}'`,
-      expect: '403 insufficient_scope: notes.write comes only once a human claims the registration',
+      expect: '403 insufficient_scope: notes.write needs a human to claim the registration',
     },
   ];
 }

@@ -45,10 +45,10 @@ const DAY = 86_400_000;
 
 /**
  * Types an operator passes as a whole (an implementation, a function, a handle, prom-client's
- * `Registry`), whose own members are not configuration: the walk stops at them. Functions and
+ * `Registry`, which the options name `MetricsRegistry`), whose own members are not configuration: the walk stops at them. Functions and
  * index-signature records (`mail.smtp`, nodemailer's options) stop it too, without being listed.
  */
-const NOT_OPTION_BAGS = new Set(['Store', 'Logger', 'PinoLikeLogger', 'AuditSink', 'Mailer', 'RandomSource', 'KeyEncryptionKey', 'Fetcher', 'Registry']);
+const NOT_OPTION_BAGS = new Set(['Store', 'Logger', 'PinoLikeLogger', 'AuditSink', 'Mailer', 'RandomSource', 'KeyEncryptionKey', 'Fetcher', 'Registry', 'MetricsRegistry']);
 
 /**
  * Every property path of the named interface, recursively: `limits.signInCodesPerHour`,

@@ -256,10 +256,10 @@ describe('the demo on disk', () => {
 });
 
 describe('settings from the environment', () => {
-  it('defaults to 127.0.0.1:8787, the provider on the next port, and ./data under the current directory', () => {
+  it('defaults to 127.0.0.1:8787, the provider on the next port, ./data under the current directory, and operator@example.com as the console\'s operator', () => {
     expect(readSettings({}, '/srv/app')).toEqual({
       ok: true,
-      settings: { port: 8787, providerPort: 8788, host: '127.0.0.1', dataDir: '/srv/app/data', public: false, logFormat: 'text' },
+      settings: { port: 8787, providerPort: 8788, host: '127.0.0.1', dataDir: '/srv/app/data', public: false, logFormat: 'text', admin: { operators: ['operator@example.com'] } },
     });
     expect(readSettings({ PORT: '0', AUTHMD_DATA_DIR: 'state' }, '/srv/app')).toMatchObject({ ok: true, settings: { port: 0, providerPort: 0, dataDir: '/srv/app/state' } });
     expect(readSettings({ PORT: '9000', PROVIDER_PORT: '9100' }, '/')).toMatchObject({ ok: true, settings: { port: 9000, providerPort: 9100 } });

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { grantTypes, paths } from '@authmd/protocol';
-import { createTestDatabase, relay, type TestDatabase } from '../../../packages/service/test/support/postgres.ts';
+import { createTestDatabase, relay, type TestDatabase } from '../../../test-support/postgres.ts';
 import { exchange, freePort, notes, startReplica, tempDataDir, type Replica } from './replica-harness.ts';
 
 /**

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '@authmd/protocol';
 import { AuthmdPagesHuman } from '../../../packages/conformance/src/human/authmd-pages.ts';
 import { launchChromium } from '../../../packages/service/test/browser/chromium.ts';
-import { createTestDatabase, type TestDatabase } from '../../../packages/service/test/support/postgres.ts';
+import { createTestDatabase, type TestDatabase } from '../../../test-support/postgres.ts';
 import { PROVIDER_EXAMPLE_EMAIL } from '../src/agent-verified-walkthrough.ts';
 import { EXAMPLE_EMAIL } from '../src/claim-walkthrough.ts';
 import { renderBanner } from '../src/banner.ts';

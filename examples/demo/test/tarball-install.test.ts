@@ -16,10 +16,52 @@ import { pointAt, README_BASE, readmeSection } from './readme.ts';
  * and that project runs with plain node, no tsx and no TypeScript: the README's `server.mjs`, `npx
  * authmd fetch` and `npx authmd check` against it as the README shows them, and `authmd-mcp` through
  * the MCP SDK's client. The install compiles better-sqlite3 from source: minutes, not seconds.
+ * A second fresh project installs the provider's tarballs alone: no database driver, no mailer.
  */
 
+/** A TypeScript consumer of every package, type-checked with the libraries' declarations included (skipLibCheck off). */
+const CONSUMER_SOURCE = `
+import { AgentClient } from '@authmd/client';
+import { runConformance } from '@authmd/conformance';
+import { createPostgresStore } from '@authmd/core/postgres';
+import { createProvider } from '@authmd/provider';
+import { registrationEnvelope } from '@authmd/protocol';
+import { createService, createSqliteStore, type ServiceOptions } from '@authmd/service';
+const options: ServiceOptions = {
+  issuer: 'https://notes.example.com',
+  scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
+  store: createSqliteStore({ path: ':memory:' }),
+};
+export const service = createService(options);
+export const pg = createPostgresStore({ connectionString: 'postgres://127.0.0.1/notes' });
+export { AgentClient, createProvider, registrationEnvelope, runConformance };
+`;
+const CONSUMER_TSCONFIG = {
+  compilerOptions: { strict: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: ['node'] },
+  files: ['consumer.ts'],
+};
+
+/** The provider-only project's script: an ID-JAG minted for the running service, and what loading the SQLite store says. */
+const PROVIDER_SCRIPT = `
+import { createProvider } from '@authmd/provider';
+import { createMemoryStore } from '@authmd/core/store';
+const provider = await createProvider({ issuer: 'http://127.0.0.1:9', store: createMemoryStore(), allowLoopback: true });
+await provider.grants.create('user-1', { audience: process.env.SERVICE, mode: 'always' });
+const { assertion } = await provider.mintIdJag({
+  user: { id: 'user-1', email: 'ada@example.com', emailVerified: true, authTime: Math.floor(Date.now() / 1000) },
+  audience: process.env.SERVICE,
+});
+let sqlite = 'loaded';
+try { await import('@authmd/core/sqlite'); } catch (error) { sqlite = error.message; }
+await provider.close();
+console.log(JSON.stringify({ claims: JSON.parse(Buffer.from(assertion.split('.')[1], 'base64url')), sqlite }));
+`;
+
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['protocol', 'service', 'provider', 'conformance', 'client'];
+const PACKAGES = ['protocol', 'core', 'service', 'provider', 'conformance', 'client'];
+/** What a provider alone installs: no database driver, no mailer. */
+const PROVIDER_PACKAGES = ['protocol', 'core', 'provider'];
+const SERVICE_ONLY_DEPENDENCIES = ['better-sqlite3', 'nodemailer', 'pg', 'redis'];
 const SECTION = '## Use the service in your app';
 /** Skips of `authmd check` that the README's tiny app cannot avoid: it trusts no agent provider and switches no registration method off. */
 const UNAVOIDABLE_SKIPS = [
@@ -92,6 +134,7 @@ describe('the packages, packed and installed into a fresh project outside the ch
   const work = mkdtempSync(join(tmpdir(), 'authmd-tarballs-'));
   const packs = join(work, 'packs');
   const app = join(work, 'app');
+  const providerApp = join(work, 'provider-app');
   const { server: serverSource, commands } = readmeApp();
   let packed: { name: string; filename: string; files: { path: string }[] }[] = [];
   let server: ChildProcess | undefined;
@@ -101,7 +144,8 @@ describe('the packages, packed and installed into a fresh project outside the ch
   beforeAll(async () => {
     mkdirSync(packs);
     mkdirSync(app);
-    // As the README says: one npm pack of the five packages, each built by its prepack.
+    mkdirSync(providerApp);
+    // As the README says: one npm pack of the six packages, each built by its prepack.
     const pack = await run('npm', ['pack', '--json', '--pack-destination', packs, ...PACKAGES.flatMap((name) => ['-w', `packages/${name}`])], {
       cwd: repoRoot,
       env: projectEnv(),
@@ -119,6 +163,15 @@ describe('the packages, packed and installed into a fresh project outside the ch
       timeoutMs: 360_000,
     });
     expect(install.code, `${install.stdout}\n${install.stderr}`).toBe(0);
+
+    // A TypeScript consumer brings its own @types/node (and TypeScript: the checkout's tsc stands in, so none is installed here).
+    const types = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--save-dev', '@types/node@20'], { cwd: app, env: projectEnv(), timeoutMs: 120_000 });
+    expect(types.code, `${types.stdout}\n${types.stderr}`).toBe(0);
+
+    writeFileSync(join(providerApp, 'package.json'), JSON.stringify({ name: 'authmd-provider-app', private: true, type: 'module' }, null, 2));
+    const providerTarballs = packed.filter((p) => PROVIDER_PACKAGES.includes(p.name.slice('@authmd/'.length))).map((p) => join(packs, p.filename));
+    const providerInstall = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...providerTarballs], { cwd: providerApp, env: projectEnv(), timeoutMs: 120_000 });
+    expect(providerInstall.code, `${providerInstall.stdout}\n${providerInstall.stderr}`).toBe(0);
 
     writeFileSync(join(app, 'server.mjs'), serverSource);
     // The issuer names the port, so the port is chosen before the start (server.mjs reads PORT).
@@ -171,6 +224,29 @@ describe('the packages, packed and installed into a fresh project outside the ch
     const tsx = readdirSync(join(app, 'node_modules'), { recursive: true }).filter((path) => /(^|\/)node_modules\/tsx$|^tsx$/.test(String(path)));
     expect(tsx, 'tsx is not installed in the fresh project').toEqual([]);
     expect(existsSync(join(app, 'node_modules', 'typescript')), 'nor TypeScript').toBe(false);
+  });
+
+  it('installs the provider with neither a database driver nor a mailer, and it mints an ID-JAG for the running service', async () => {
+    const installed = readdirSync(join(providerApp, 'node_modules'), { recursive: true }).map(String);
+    for (const name of SERVICE_ONLY_DEPENDENCIES) {
+      expect(installed.filter((path) => path === name || path.endsWith(`/node_modules/${name}`)), `${name} is not installed with the provider`).toEqual([]);
+    }
+    expect(existsSync(join(providerApp, 'node_modules', '@authmd', 'service')), '@authmd/service is not installed with the provider').toBe(false);
+
+    writeFileSync(join(providerApp, 'provider.mjs'), PROVIDER_SCRIPT);
+    const result = await run(process.execPath, ['provider.mjs'], { cwd: providerApp, env: projectEnv({ SERVICE: base }), timeoutMs: 30_000 });
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const { claims, sqlite } = JSON.parse(result.stdout) as { claims: Record<string, unknown>; sqlite: string };
+    expect(claims).toMatchObject({ iss: 'http://127.0.0.1:9', aud: base, sub: 'user-1', email: 'ada@example.com' });
+    // The SQLite store is there to use once its driver is installed; without it, the error names the package.
+    expect(sqlite).toContain("Cannot find package 'better-sqlite3'");
+  });
+
+  it('type-checks a strict TypeScript consumer of every package with skipLibCheck off', async () => {
+    writeFileSync(join(app, 'consumer.ts'), CONSUMER_SOURCE);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(CONSUMER_TSCONFIG, null, 2));
+    const tsc = await run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app, env: projectEnv(), timeoutMs: 60_000 });
+    expect(tsc.code, `${tsc.stdout}\n${tsc.stderr}`).toBe(0);
   });
 
   it("serves the README's server.mjs with plain node: a protected route, 401 without a token", async () => {

@@ -1,7 +1,21 @@
-import { bearerChallenge, grantTypes, tokenTypes, withoutTrailingSlash } from '@authmd/protocol';
+import {
+  bearerChallenge,
+  grantTypes,
+  iso,
+  readClaimedEnvelope,
+  readClaimStartedEnvelope,
+  readRefreshEnvelope,
+  readRegistrationEnvelope,
+  readTokenResponse,
+  tokenTypes,
+  withoutTrailingSlash,
+  type AccessTokenRead,
+  type AttemptRead,
+  type RegistrationRead,
+} from '@authmd/protocol';
 import { Discovery, type ServiceInfo } from './discovery.ts';
 import { sendIdJagOnce } from './id-jag-once.ts';
-import { DEFAULT_ATTEMPT_MS, EXPIRY_SLACK_MS } from './lifetimes.ts';
+import { EXPIRY_SLACK_MS } from './lifetimes.ts';
 import { AuthmdClientError, fromServiceError, networkError, outcomeUnknown } from './errors.ts';
 import { formPost, jsonPost, requestJson, requireJson, type FetchLike, type HttpOptions, type JsonAnswer } from './http.ts';
 import type { CredentialStore, IssuerRecord, RegistrationType, StoredIdentity } from './store/contract.ts';
@@ -9,6 +23,8 @@ import { MemoryCredentialStore } from './store/memory-store.ts';
 import type { AuthenticateRequest, AuthResult, ClaimPrompt, ClaimRequiredResult, Handoff, IdJagSource, ReadyResult } from './types.ts';
 import { claimRequiredResult } from './claim-required.ts';
 import type { PendingClaim } from './pending-claim.ts';
+import { readEnvelope, refusalOf, valueOf } from './read-answer.ts';
+import { storedAccessToken, storedIdentity } from './stored.ts';
 import { V01Flow } from './v01/flow.ts';
 
 export { instructionsFor } from './claim-required.ts';
@@ -119,11 +135,10 @@ export class AgentClient {
       return this.afterLostCompletion(service, pending, error, resource);
     }
     if (answer.status !== 200) throw fromServiceError(answer.status, answer.body, 'Completing the claim');
-    const body = answer.body as Record<string, any>;
-    const identity = identityOf(body);
-    if (!identity) throw new AuthmdClientError('invalid_response', 'The claim completed without an identity assertion.');
+    const claimed = readEnvelope(readClaimedEnvelope, answer, service, 'Completing the claim');
+    const identity = storedIdentity(claimed.identity);
     this.pending.delete(service.issuer);
-    await this.save(service.issuer, { registration_id: body.id ?? pending.registrationId, registration_type: pending.registrationType, claimed: true, identity });
+    await this.save(service.issuer, { registration_id: claimed.registration.id, registration_type: pending.registrationType, claimed: true, identity });
     return this.exchange(service, identity, resource);
   }
 
@@ -164,21 +179,22 @@ export class AgentClient {
         continue;
       }
       unanswered = 0;
-      const body = (answer.body ?? {}) as Record<string, any>;
-      if (answer.status === 200) return this.claimedByPoll(service, pending, body, resource);
-      const code = typeof body.error === 'string' ? body.error : 'unexpected_response';
+      if (answer.status === 200) return this.claimedByPoll(service, pending, answer, resource);
+      const refusal = refusalOf(answer.body);
+      const code = refusal?.error ?? 'unexpected_response';
       if (code === 'invalid_grant' && lost) {
         this.pending.delete(service.issuer);
         throw new AuthmdClientError(
           'claim_answer_lost',
           `${lost.message} The service handed the claim's tokens over in that lost answer, and hands them over only once. ${AGAIN}`,
-          { status: answer.status, body },
+          { status: answer.status, body: answer.body },
         );
       }
       options.onPoll?.(code);
       if (code === 'authorization_pending') continue;
       if (code === 'slow_down') {
-        interval = Math.max(interval + 5, typeof body.interval === 'number' ? body.interval : 0);
+        const asked = refusal?.extra.interval;
+        interval = Math.max(interval + 5, typeof asked === 'number' ? asked : 0);
         continue;
       }
       if (code === 'expired_token' && pending.loginHint) {
@@ -187,7 +203,7 @@ export class AgentClient {
         interval = pending.handoff?.interval ?? interval;
         continue;
       }
-      throw fromServiceError(answer.status, body, 'Waiting for the claim');
+      throw fromServiceError(answer.status, answer.body, 'Waiting for the claim');
     }
   }
 
@@ -276,8 +292,9 @@ export class AgentClient {
         await keep(); // certainly not processed (never sent, or 503 with Retry-After): still unspent
         throw error;
       }
-      const identity = answer.status === 200 ? identityOf(answer.body as Record<string, any>) : undefined;
-      if (identity) {
+      if (answer.status === 200) {
+        // Processed, so spent: an answer that does not read leaves no refresh token to keep.
+        const identity = storedIdentity(valueOf(readRefreshEnvelope(answer.body), 'Refreshing the identity', answer).identity);
         await this.save(issuer, { ...record, identity, access_token: undefined });
         return this.exchange(service, identity, resource);
       }
@@ -307,16 +324,21 @@ export class AgentClient {
           { spends: true },
         );
       const answer = await sendIdJagOnce(send, idJag, async () => this.options.idJag?.({ issuer, resource: service.resource }));
-      const body = (answer.body ?? {}) as Record<string, any>;
-      if (answer.status === 401 && body.error === 'interaction_required') return this.claimRequired(service, 'identity_assertion', body, undefined);
-      if (answer.status !== 200) throw fromServiceError(answer.status, body, 'Registering with an ID-JAG');
-      const identity = identityOf(body)!;
-      await this.save(issuer, { registration_id: body.id ?? body.registration_id, registration_type: 'identity_assertion', claimed: true, identity });
+      const what = 'Registering with an ID-JAG';
+      if (answer.status === 401 && refusalOf(answer.body)?.error === 'interaction_required') {
+        return this.claimRequiredBy(service, 'identity_assertion', this.readRegistration(answer, service, what), undefined);
+      }
+      if (answer.status !== 200) throw fromServiceError(answer.status, answer.body, what);
+      const registration = this.readRegistration(answer, service, what);
+      if (!registration.identity) throw new AuthmdClientError('invalid_response', 'The ID-JAG registration came without an identity assertion.', { status: answer.status, body: answer.body });
+      const identity = storedIdentity(registration.identity);
+      await this.save(issuer, { registration_id: registration.id, registration_type: 'identity_assertion', claimed: true, identity });
       return this.exchange(service, identity, request.resource);
     }
     if (request.email && offered('service_auth')) {
-      const answer = await requireJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'service_auth', login_hint: request.email }), 'Registering by email');
-      return this.claimRequired(service, 'service_auth', answer.body, request.email);
+      const what = 'Registering by email';
+      const answer = await requireJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'service_auth', login_hint: request.email }), what);
+      return this.claimRequiredBy(service, 'service_auth', this.readRegistration(answer, service, what), request.email);
     }
     // Only a registration bound to a user is protected (claimed, or one that came with an identity for
     // a user); an email claim nobody finished bound no one and does not block a new registration.
@@ -334,48 +356,60 @@ export class AgentClient {
     if (!offered('anonymous')) {
       throw new AuthmdClientError('no_applicable_method', `${issuer} offers ${service.identityTypes.join(', ')}; give an email or an ID-JAG source to register there.`);
     }
-    const answer = await requireJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'anonymous' }), 'Registering anonymously');
-    const body = answer.body;
-    const identity = identityOf(body);
-    if (!identity) throw new AuthmdClientError('invalid_response', 'The anonymous registration came without an identity assertion.');
-    const claim = claimOf(body);
-    if (claim) this.pending.set(issuer, { ...claim, registrationId: body.id ?? body.registration_id, registrationType: 'anonymous', loginHint: undefined, handoff: undefined });
-    await this.save(issuer, { registration_id: body.id ?? body.registration_id, registration_type: 'anonymous', claimed: false, identity });
+    const what = 'Registering anonymously';
+    const answer = await requireJson(this.http, endpoint(service, 'identity'), jsonPost({ type: 'anonymous' }), what);
+    const registration = this.readRegistration(answer, service, what);
+    if (!registration.identity) throw new AuthmdClientError('invalid_response', 'The anonymous registration came without an identity assertion.', { status: answer.status, body: answer.body });
+    const identity = storedIdentity(registration.identity);
+    const { claim } = registration;
+    if (claim) this.pending.set(issuer, { claimToken: claim.token, claimUrl: claim.url, registrationId: registration.id, registrationType: 'anonymous', loginHint: undefined, handoff: undefined });
+    await this.save(issuer, { registration_id: registration.id, registration_type: 'anonymous', claimed: false, identity });
     return this.exchange(service, identity, request.resource);
   }
 
   /** Claims an anonymous registration (or asks for a new link) for the human with this email. */
   private async startClaim(service: ServiceInfo, pending: PendingClaim, email: string): Promise<AuthResult> {
+    const what = 'Starting the claim';
     const answer = await requireJson(
       this.http,
       pending.claimUrl,
       // The current dialect names the claim method service_auth; v0.7 named it login_hint.
       jsonPost({ type: service.dialects.current ? 'service_auth' : 'login_hint', claim_token: pending.claimToken, login_hint: email }),
-      'Starting the claim',
+      what,
     );
-    const body = answer.body;
-    const attempt = body.attempt ?? body.claim_attempt;
-    return this.claimRequired(service, pending.registrationType, { ...body, claim: { token: pending.claimToken, url: pending.claimUrl, attempt, ...body.claim_attempt } }, email);
+    const started = readEnvelope(readClaimStartedEnvelope, answer, service, what);
+    const claim = { registrationId: started.registration.id, type: pending.registrationType, claimToken: pending.claimToken, claimUrl: pending.claimUrl };
+    return this.claimRequired(service, claim, started.attempt, email);
   }
 
-  private async claimRequired(service: ServiceInfo, type: RegistrationType, body: Record<string, any>, loginHint: string | undefined): Promise<ClaimRequiredResult> {
-    const claim = claimOf(body);
-    const verificationUri = body.claim?.attempt?.verification_uri ?? body.claim?.verification_uri ?? body.claim_attempt?.verification_uri;
-    if (!claim || typeof verificationUri !== 'string') {
-      throw new AuthmdClientError('unexpected_response', 'The service asked for a claim but sent no claim token or verification link.');
-    }
-    const registrationId = body.id ?? body.registration_id;
-    const userCode = body.claim?.user_code ?? body.claim_attempt?.user_code;
+  private readRegistration(answer: JsonAnswer, service: ServiceInfo, what: string): RegistrationRead {
+    return readEnvelope((body, dialects) => readRegistrationEnvelope(body, dialects, this.clock()), answer, service, what);
+  }
+
+  /** The hand-off a registration answer asks for: its claim, and the attempt whose page the person opens. */
+  private claimRequiredBy(service: ServiceInfo, type: RegistrationType, registration: RegistrationRead, loginHint: string | undefined): Promise<ClaimRequiredResult> {
+    const { claim } = registration;
+    if (!claim?.attempt) throw new AuthmdClientError('unexpected_response', 'The service asked for a claim but sent no claim token or verification link.');
+    return this.claimRequired(service, { registrationId: registration.id, type, claimToken: claim.token, claimUrl: claim.url }, claim.attempt, loginHint);
+  }
+
+  private async claimRequired(
+    service: ServiceInfo,
+    claim: { registrationId: string; type: RegistrationType; claimToken: string; claimUrl: string },
+    attempt: AttemptRead,
+    loginHint: string | undefined,
+  ): Promise<ClaimRequiredResult> {
+    const { registrationId, type, claimToken, claimUrl } = claim;
     const handoff: Handoff = {
       issuer: service.issuer,
       registrationId,
-      verificationUri,
-      expiresAt: body.claim?.attempt?.expires_at ?? body.expires_at ?? new Date(this.clock() + DEFAULT_ATTEMPT_MS).toISOString(),
+      verificationUri: attempt.verificationUri,
+      expiresAt: iso(attempt.expiresAt),
       readBack: service.dialects.current,
-      userCode: typeof userCode === 'string' && service.dialects.v07 ? userCode : undefined,
-      interval: body.claim?.interval ?? body.claim_attempt?.interval,
+      userCode: service.dialects.v07 ? attempt.agentCode : undefined,
+      interval: attempt.interval,
     };
-    this.pending.set(service.issuer, { ...claim, registrationId, registrationType: type, loginHint, handoff });
+    this.pending.set(service.issuer, { claimToken, claimUrl, registrationId, registrationType: type, loginHint, handoff });
     const known = await this.store.get(service.issuer);
     if (!known || known.registration_id !== registrationId) {
       await this.save(service.issuer, { registration_id: registrationId, registration_type: type, claimed: false });
@@ -413,39 +447,39 @@ export class AgentClient {
       const form = formPost({ grant_type: grantTypes.claim, claim_token: pending.claimToken, resource });
       const answer = await requestJson(this.http, endpoint(service, 'token'), form, 'Checking the claim', { spends: true }).catch(() => undefined);
       if (!answer) return 'unknown';
-      const body = (answer.body ?? {}) as Record<string, any>;
-      if (answer.status === 200) return this.claimedByPoll(service, pending, body, resource);
-      if (body.error === 'authorization_pending') return 'open';
-      if (body.error === 'invalid_grant') return 'completed';
+      if (answer.status === 200) return this.claimedByPoll(service, pending, answer, resource);
+      const refusal = refusalOf(answer.body);
+      if (refusal?.error === 'authorization_pending') return 'open';
+      if (refusal?.error === 'invalid_grant') return 'completed';
       // Denied, expired: the claim's outcome, whatever the lost answer said.
-      if (body.error !== 'slow_down') throw fromServiceError(answer.status, body, 'Completing the claim');
-      await this.http.sleep(Math.max(typeof body.interval === 'number' ? body.interval : 0, pending.handoff?.interval ?? 5) * 1000);
+      if (refusal?.error !== 'slow_down') throw fromServiceError(answer.status, answer.body, 'Completing the claim');
+      const asked = refusal.extra.interval;
+      await this.http.sleep(Math.max(typeof asked === 'number' ? asked : 0, pending.handoff?.interval ?? 5) * 1000);
     }
     return 'unknown';
   }
 
-  private async claimedByPoll(service: ServiceInfo, pending: PendingClaim, body: Record<string, any>, resource: string | undefined): Promise<ReadyResult> {
+  /** The claim grant's 200: the access token, and the claimed identity with it. */
+  private async claimedByPoll(service: ServiceInfo, pending: PendingClaim, answer: JsonAnswer, resource: string | undefined): Promise<ReadyResult> {
     this.pending.delete(service.issuer);
+    const token = valueOf(readTokenResponse(answer.body), 'Polling for the claim', answer);
     const record: IssuerRecord = {
       registration_id: pending.registrationId,
       registration_type: pending.registrationType,
       claimed: true,
-      identity: typeof body.identity_assertion === 'string' ? { assertion: body.identity_assertion, expires_at: body.assertion_expires } : undefined,
-      access_token: accessTokenOf(body, this.clock(), resource),
+      identity: token.identity && storedIdentity(token.identity),
+      access_token: storedAccessToken(token, this.clock(), resource),
     };
     await this.save(service.issuer, record);
-    return ready(record, { access_token: body.access_token, expires_in: body.expires_in, scope: body.scope });
+    return ready(record, tokenFields(token));
   }
 
   private async exchange(service: ServiceInfo, identity: StoredIdentity, resource: string | undefined): Promise<ReadyResult> {
-    const answer = await requireJson(
-      this.http,
-      endpoint(service, 'token'),
-      formPost({ grant_type: grantTypes.jwtBearer, assertion: identity.assertion, resource }),
-      'Exchanging the identity assertion',
-    );
-    const record = await this.store.update(service.issuer, (current) => current && { ...current, access_token: accessTokenOf(answer.body, this.clock(), resource) });
-    return ready(record!, { access_token: answer.body.access_token, expires_in: answer.body.expires_in, scope: answer.body.scope });
+    const what = 'Exchanging the identity assertion';
+    const answer = await requireJson(this.http, endpoint(service, 'token'), formPost({ grant_type: grantTypes.jwtBearer, assertion: identity.assertion, resource }), what);
+    const token = valueOf(readTokenResponse(answer.body), what, answer);
+    const record = await this.store.update(service.issuer, (current) => current && { ...current, access_token: storedAccessToken(token, this.clock(), resource) });
+    return ready(record!, tokenFields(token));
   }
 
   private remember(service: ServiceInfo): void {
@@ -496,12 +530,6 @@ function endpoint(service: ServiceInfo, name: 'identity' | 'token'): string {
   return url;
 }
 
-function identityOf(body: Record<string, any>): StoredIdentity | undefined {
-  const current = body.identity;
-  if (current && typeof current.assertion === 'string') return { assertion: current.assertion, expires_at: current.expires_at, ...(current.refresh_token ? { refresh_token: current.refresh_token } : {}) };
-  return typeof body.identity_assertion === 'string' ? { assertion: body.identity_assertion, expires_at: body.assertion_expires } : undefined;
-}
-
 /** What to do when a claim's outcome was lost with its answer. */
 const AGAIN = "Authenticate again (with the user's email) to register anew; the person approves once more.";
 
@@ -518,19 +546,10 @@ function withRefreshToken(record: IssuerRecord, registrationId: string, token: {
   return { ...record, identity: { ...record.identity, refresh_token: token } };
 }
 
-function claimOf(body: Record<string, any>): { claimToken: string; claimUrl: string } | undefined {
-  const token = body.claim?.token ?? body.claim_token;
-  const url = body.claim?.url ?? body.claim_url;
-  return typeof token === 'string' && typeof url === 'string' ? { claimToken: token, claimUrl: url } : undefined;
-}
-
-function accessTokenOf(body: Record<string, any>, now: number, resource: string | undefined) {
-  return {
-    value: body.access_token,
-    expires_at: new Date(now + Number(body.expires_in ?? 0) * 1000).toISOString(),
-    ...(body.scope ? { scope: body.scope } : {}),
-    ...(resource ? { resource } : {}),
-  };
+/** A token response as `ready` takes it (no `expires_in`: stored as expiring at once, see `storedAccessToken`). */
+function tokenFields(token: AccessTokenRead): { access_token: string; expires_in: number; scope?: string } {
+  const scope = token.scopes?.join(' ');
+  return { access_token: token.accessToken, expires_in: token.expiresIn ?? 0, ...(scope ? { scope } : {}) };
 }
 
 function ready(record: IssuerRecord, token: { access_token: string; expires_in: number; scope?: string }): ReadyResult {

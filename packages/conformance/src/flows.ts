@@ -1,11 +1,24 @@
 /**
  * The protocol steps checks build on: register, exchange, start and finish a claim, poll, refresh.
  * Each sends one request the way a conforming agent would and returns the answer with the fields a
- * later step needs, read from either envelope (the nested `current` one or the flat v0.7 one). A step
- * that does not succeed throws `CheckFailed` quoting the answer; a check that only needs the step as a
- * prerequisite wraps it in `prerequisite()`, so that it is skipped rather than failed twice.
+ * later step needs, read by @authmd/protocol's readers in the dialects the service advertises (the
+ * nested `current` envelope, the flat v0.7 one, or both), else in either alone. A step that does not succeed, or whose
+ * answer does not read, throws `CheckFailed` quoting the answer; a check that only needs the step as a
+ * prerequisite wraps it in `prerequisite()`, so that it is skipped rather than failed twice. The
+ * checks that judge an answer's shape look at its raw JSON instead, before any reader.
  */
-import { grantTypes } from '@authmd/protocol';
+import {
+  advertisedEnvelopes,
+  grantTypes,
+  readClaimedEnvelope,
+  readClaimStartedEnvelope,
+  readRegistrationEnvelope,
+  readTokenResponse,
+  readTolerantly,
+  type EnvelopeDialect,
+  type Parsed,
+  type ScopesView,
+} from '@authmd/protocol';
 import { CheckFailed, requireThat } from './check.ts';
 import type { CheckContext } from './context.ts';
 import type { Discovered } from './discovery.ts';
@@ -23,6 +36,17 @@ export interface Registration {
   /** The agent's code of that attempt (type-in, v0.7). */
   userCode: string | undefined;
   interval: number | undefined;
+  /** What the registration holds now and once claimed. */
+  scopes: ScopesView;
+}
+
+/** A claim attempt a claim start began (the claim token is the caller's: the answer does not repeat it). */
+export interface ClaimAttempt {
+  answer: Answer;
+  verificationUri: string;
+  /** The agent's code (type-in, v0.7). */
+  userCode: string | undefined;
+  interval: number | undefined;
 }
 
 export interface Tokens {
@@ -31,20 +55,36 @@ export interface Tokens {
   scope: string | undefined;
 }
 
-/** Fields of a registration or claim response, from either envelope. */
-export function readRegistration(answer: Answer): Registration {
-  const body = (answer.json ?? {}) as Record<string, any>;
-  const claim = typeof body.claim === 'object' && body.claim !== null ? body.claim : {};
-  const ceremony = body.claim_attempt ?? (typeof claim.user_code === 'string' ? claim : undefined);
+/**
+ * Reads an answer of the identity or claim endpoint to go on with a flow: in the advertised dialects,
+ * else in either alone. Whether the service sends every advertised envelope in full is for the checks
+ * that judge shapes (registration.*): a flow that needs one value must not fail another check for it.
+ */
+function readForFlow<T>(read: (body: unknown, dialects: readonly EnvelopeDialect[]) => Parsed<T>, answer: Answer, service: Discovered): Parsed<T> {
+  return readTolerantly(read, answer.json, advertisedEnvelopes(service.dialects));
+}
+
+/** A reader's value, or CheckFailed naming what does not read and quoting the answer. */
+export function readOrFail<T>(read: Parsed<T>, answer: Answer, what: string): T {
+  if (read.ok) return read.value;
+  throw new CheckFailed(`${what}: the answer does not read (${read.message}): ${describeAnswer(answer)}`);
+}
+
+/** A registration answer (or the registration part of a step-up 401), read in the advertised dialects. */
+export function registrationOf(answer: Answer, service: Discovered): Parsed<Registration> {
+  const now = Date.now();
+  const read = readForFlow((body, dialects) => readRegistrationEnvelope(body, dialects, now), answer, service);
+  if (!read.ok) return read;
+  const { id, identity, claim, scopes } = read.value;
+  const attempt = claim?.attempt;
   return {
-    answer,
-    id: body.id ?? body.registration_id,
-    assertion: body.identity?.assertion ?? body.identity_assertion,
-    claimToken: claim.token ?? body.claim_token,
-    verificationUri: claim.attempt?.verification_uri ?? body.attempt?.verification_uri ?? ceremony?.verification_uri,
-    userCode: ceremony?.user_code,
-    interval: ceremony?.interval,
+    ok: true,
+    value: { answer, id, assertion: identity?.assertion, claimToken: claim?.token, verificationUri: attempt?.verificationUri, userCode: attempt?.agentCode, interval: attempt?.interval, scopes },
   };
+}
+
+export function readRegistration(answer: Answer, service: Discovered, what: string): Registration {
+  return readOrFail(registrationOf(answer, service), answer, what);
 }
 
 /** Why a check that needs the identity endpoint is skipped on a service that speaks only v0.1. */
@@ -63,14 +103,23 @@ export function expectStatus(answer: Answer, status: number, what: string): void
   throw new CheckFailed(`${what}: expected ${status}, got ${describeAnswer(answer)}${limited}`);
 }
 
-export async function registerAnonymous(ctx: CheckContext): Promise<Registration> {
+/** `{type:"anonymous"}` at the identity endpoint; the raw answer. */
+export async function registerAnonymousAnswer(ctx: CheckContext): Promise<Answer> {
   const service = await ctx.service();
   requireThat(service.identityTypes.includes('anonymous'), 'the service does not advertise anonymous registration');
-  const answer = await ctx.http.postJson(identityUrl(service), { type: 'anonymous' });
+  return ctx.http.postJson(identityUrl(service), { type: 'anonymous' });
+}
+
+/** An anonymous registration's answer that must have succeeded, with an identity assertion and a claim token. */
+export async function anonymousFrom(ctx: CheckContext, answer: Answer): Promise<Registration> {
   expectStatus(answer, 200, 'anonymous registration');
-  const registration = readRegistration(answer);
+  const registration = readRegistration(answer, await ctx.service(), 'anonymous registration');
   if (!registration.assertion || !registration.claimToken) throw new CheckFailed(`anonymous registration: no identity assertion or claim token in ${answer.text}`);
   return registration;
+}
+
+export async function registerAnonymous(ctx: CheckContext): Promise<Registration> {
+  return anonymousFrom(ctx, await registerAnonymousAnswer(ctx));
 }
 
 export async function registerServiceAuth(ctx: CheckContext, email = ctx.email()): Promise<Registration> {
@@ -78,7 +127,7 @@ export async function registerServiceAuth(ctx: CheckContext, email = ctx.email()
   requireThat(service.identityTypes.includes('service_auth'), 'the service does not advertise service_auth registration');
   const answer = await ctx.http.postJson(identityUrl(service), { type: 'service_auth', login_hint: email });
   expectStatus(answer, 200, 'service_auth registration');
-  const registration = readRegistration(answer);
+  const registration = readRegistration(answer, service, 'service_auth registration');
   if (!registration.claimToken || !registration.verificationUri) throw new CheckFailed(`service_auth registration: no claim token or claim link in ${answer.text}`);
   return registration;
 }
@@ -92,20 +141,18 @@ export async function exchangeAnswer(ctx: CheckContext, assertion: string, extra
 export async function exchange(ctx: CheckContext, assertion: string, extra: Record<string, string> = {}): Promise<Tokens> {
   const answer = await exchangeAnswer(ctx, assertion, extra);
   expectStatus(answer, 200, 'jwt-bearer exchange');
-  const accessToken = answer.json?.access_token;
-  if (typeof accessToken !== 'string') throw new CheckFailed(`jwt-bearer exchange: no access_token in ${answer.text}`);
-  return { answer, accessToken, scope: answer.json?.scope };
+  const token = readOrFail(readTokenResponse(answer.json), answer, 'jwt-bearer exchange');
+  return { answer, accessToken: token.accessToken, scope: token.scopes?.join(' ') };
 }
 
 /** Starts (or re-mints) a claim attempt in the current dialect's body form. */
-export async function startClaim(ctx: CheckContext, claimToken: string, email = ctx.email()): Promise<Registration> {
+export async function startClaim(ctx: CheckContext, claimToken: string, email = ctx.email()): Promise<ClaimAttempt> {
   const service = await ctx.service();
   requireThat(service.endpoints.claim, 'the service advertises no claim_endpoint');
   const answer = await ctx.http.postJson(service.endpoints.claim, { type: 'service_auth', claim_token: claimToken, login_hint: email });
   expectStatus(answer, 200, 'claim start');
-  const started = readRegistration(answer);
-  if (!started.verificationUri) throw new CheckFailed(`claim start: no verification_uri in ${answer.text}`);
-  return started;
+  const { attempt } = readOrFail(readForFlow(readClaimStartedEnvelope, answer, service), answer, 'claim start');
+  return { answer, verificationUri: attempt.verificationUri, userCode: attempt.agentCode, interval: attempt.interval };
 }
 
 /** Read-back completion: the code the page showed, at `<claim_endpoint>/complete`; the raw answer. */
@@ -155,9 +202,7 @@ export function claimedByReadBack(ctx: CheckContext, purpose = 'shared'): Promis
     const code = await ctx.human.readBack(registration.verificationUri!, ctx.email());
     const answer = await completeAnswer(ctx, registration.claimToken!, code);
     expectStatus(answer, 200, 'read-back completion');
-    const identity = answer.json?.identity ?? {};
-    const assertion = identity.assertion ?? answer.json?.identity_assertion;
-    if (typeof assertion !== 'string') throw new CheckFailed(`read-back completion: no identity assertion in ${answer.text}`);
-    return { registration, assertion, refreshToken: identity.refresh_token?.value, code, completion: answer };
+    const { identity } = readOrFail(readForFlow(readClaimedEnvelope, answer, await ctx.service()), answer, 'read-back completion');
+    return { registration, assertion: identity.assertion, refreshToken: identity.refreshToken?.value, code, completion: answer };
   });
 }

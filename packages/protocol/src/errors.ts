@@ -76,6 +76,11 @@ const catalogue = {
     hint: 'Exchange the identity assertion again for a new access token (with a v0.1 credential or API key: register again); if that is refused too, refresh or register again.',
   },
   insufficient_scope: { status: 403, hint: 'Claim the registration (or ask for the scope named in WWW-Authenticate).' },
+
+  // The operator's admin API and console (not part of auth.md)
+  operator_unauthorized: { status: 401, hint: 'Send the token of an operator listed in the admin.apiTokens option as Authorization: Bearer.' },
+  operator_forbidden: { status: 403, hint: 'Sign in with an address listed in the admin.operators option.' },
+  unknown_registration: { status: 404, hint: 'Search the registrations (the console, or GET <admin path>/api/registrations) for its id.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof catalogue;

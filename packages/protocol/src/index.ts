@@ -9,3 +9,6 @@ export * from './metadata.ts';
 export * from './auth-md.ts';
 export * from './challenge.ts';
 export * from './v01.ts';
+export * from './readers.ts';
+export * from './v01-readers.ts';
+export * from './error-readers.ts';

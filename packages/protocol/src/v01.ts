@@ -103,13 +103,18 @@ function claimFields(claim: V01ClaimHandle): Json {
   return { claim_url: claim.url, claim_token: claim.token, claim_token_expires: iso(claim.expiresAt), post_claim_scopes: claim.postClaimScopes };
 }
 
-/** The answer of `POST /agent/auth`: a credential, a claim handle, or both (anonymous). */
-export function v01RegistrationEnvelope(view: {
+export interface V01RegistrationView {
   id: string;
   type: keyof typeof v01RegistrationTypes;
   credential?: V01CredentialView;
   claim?: V01ClaimHandle;
-}): Json {
+}
+
+/** How a v0.1 claim ends: a fresh credential, or an API key upgraded in place (its new scopes only). */
+export type V01ClaimOutcome = { credential: V01CredentialView } | { upgraded: { type: 'api_key'; scopes: string[] } };
+
+/** The answer of `POST /agent/auth`: a credential, a claim handle, or both (anonymous). */
+export function v01RegistrationEnvelope(view: V01RegistrationView): Json {
   return {
     registration_id: view.id,
     registration_type: v01RegistrationTypes[view.type],
@@ -127,7 +132,7 @@ export function v01ClaimStartedEnvelope(registrationId: string, attempt: { id: s
  * The answer of `POST /agent/auth/claim/complete`: with a fresh credential, or, for an API key
  * upgraded in place, its type and new scopes only (the agent keeps using the key it has).
  */
-export function v01ClaimedEnvelope(registrationId: string, outcome: { credential: V01CredentialView } | { upgraded: { type: 'api_key'; scopes: string[] } }): Json {
+export function v01ClaimedEnvelope(registrationId: string, outcome: V01ClaimOutcome): Json {
   if ('credential' in outcome) return { registration_id: registrationId, status: 'claimed', ...credentialFields(outcome.credential) };
   return { registration_id: registrationId, status: 'claimed', credential_type: outcome.upgraded.type, scopes: outcome.upgraded.scopes };
 }

@@ -1,5 +1,5 @@
+import type { Keyring } from '@authmd/core/keys';
 import { wellKnown, wellKnownUrl } from '@authmd/protocol';
-import type { Keyring } from '@authmd/service/keys';
 
 /** The provider's public documents: JWKS, RFC 8414 metadata and its client ID metadata document. */
 

@@ -1,9 +1,9 @@
 /**
- * Outbound HTTP goes through the service's SSRF-safe fetcher (`@authmd/service/fetch`): special-use
+ * Outbound HTTP goes through the service's SSRF-safe fetcher (`@authmd/core/fetch`): special-use
  * addresses refused at connect time (unless `allowLoopback`), no redirects, a timeout and a body cap.
  * The provider takes a fetcher by injection (tests, proxies); this is the default.
  */
-export { safeFetch as defaultFetcher, type Fetcher, type SafeFetchOptions, type SafeResponse } from '@authmd/service/fetch';
+export { safeFetch as defaultFetcher, type Fetcher, type SafeFetchOptions, type SafeResponse } from '@authmd/core/fetch';
 
 /**
  * The codes of the safe fetcher's errors, read from `error.code` when present. An error without a code

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Store, StoreTx } from '@authmd/service/store';
+import type { Store, StoreTx } from '@authmd/core/store';
 import { grants, type GrantMode, type GrantRow } from './schema.ts';
 
 /** A user's consent for agents to obtain ID-JAGs for one service. */

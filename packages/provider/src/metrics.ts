@@ -1,6 +1,5 @@
-import { metricCollectors, type MetricsOptions } from '@authmd/service';
-import type { Store } from '@authmd/service/store';
-import type { Registry } from 'prom-client';
+import { metricCollectors, type MetricsOptions, type MetricsRegistry } from '@authmd/core';
+import type { Store } from '@authmd/core/store';
 import { outbox } from './schema.ts';
 
 /** How one delivery attempt of a revocation SET ended (a row another worker had is not counted). */
@@ -17,9 +16,9 @@ export const noProviderMetrics: ProviderMetrics = { delivery: () => {} };
  * The provider's collectors: SET delivery attempts by outcome, and the outbox backlog, read from the
  * store at each scrape (so every replica reports the one shared backlog).
  */
-export async function createProviderMetrics(option: true | MetricsOptions, store: Store): Promise<{ metrics: ProviderMetrics; registry: Registry }> {
+export async function createProviderMetrics(option: true | MetricsOptions, store: Store): Promise<{ metrics: ProviderMetrics; registry: MetricsRegistry }> {
   const { registry, counter, gauge } = await metricCollectors(option, 'metrics');
   const deliveries = counter('set_deliveries_total', 'Revocation SET delivery attempts by outcome: delivered, retrying, failed (for good).', ['outcome']);
-  gauge('set_outbox_backlog', 'Revocation SETs queued in the outbox and not yet delivered nor failed for good.', async () => (await store.findMany(outbox, 'status', 'pending')).length);
+  gauge('set_outbox_backlog', 'Revocation SETs queued in the outbox and not yet delivered nor failed for good.', () => store.count(outbox, { status: 'pending' }));
   return { metrics: { delivery: (outcome) => deliveries.inc({ outcome }) }, registry };
 }

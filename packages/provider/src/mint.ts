@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { encodeJwt, type Keyring } from '@authmd/service/keys';
+import { encodeJwt, type Keyring } from '@authmd/core/keys';
 import { jwtTypes } from '@authmd/protocol';
 import { ProviderError } from './errors.ts';
 

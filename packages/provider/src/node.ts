@@ -1,5 +1,5 @@
-import { collectBody } from '@authmd/service';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { collectBody } from '@authmd/core';
 
 /** Headers about this connection, not the message: the body is handed over whole. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);

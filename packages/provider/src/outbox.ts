@@ -1,12 +1,12 @@
-import type { Logger } from '@authmd/service';
-import { encodeJwt, type Keyring } from '@authmd/service/keys';
-import type { Store, StoreTx } from '@authmd/service/store';
+import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Logger } from '@authmd/core';
+import { encodeJwt, type Keyring } from '@authmd/core/keys';
+import type { Store, StoreTx } from '@authmd/core/store';
 import { eventSchemas, jwtTypes, mediaTypes } from '@authmd/protocol';
 import type { AudienceDiscovery } from './discovery.ts';
 import { errorMessage, fetchFailure, isPermanentFetchFailure, type Fetcher } from './fetcher.ts';
 import { outbox, type GrantRow, type OutboxRow, type OutboxStatus } from './schema.ts';
-import { randomUUID } from 'node:crypto';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ProviderMetrics } from './metrics.ts';
 
 /** Each delivery attempt is a span (a child of the host's active span, if any): the API's no-op without an SDK. */

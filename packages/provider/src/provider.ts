@@ -1,7 +1,6 @@
-import { silentLogger, toLogger, type Logger, type MetricsOptions } from '@authmd/service';
-import type { Registry } from 'prom-client';
-import { Keyring, resolveKeyEncryption, type KeyEncryptionOptions } from '@authmd/service/keys';
-import type { Store } from '@authmd/service/store';
+import { silentLogger, toLogger, type Logger, type MetricsOptions, type MetricsRegistry } from '@authmd/core';
+import { Keyring, resolveKeyEncryption, type KeyEncryptionOptions } from '@authmd/core/keys';
+import type { Store } from '@authmd/core/store';
 import { withoutTrailingSlash } from '@authmd/protocol';
 import { AudienceDiscovery, checkAudience, isLoopbackHost, type ServiceMetadata } from './discovery.ts';
 import { documentHandler, documentRoutes, documentUrls } from './documents.ts';
@@ -20,7 +19,7 @@ export interface ProviderOptions {
   store: Store;
   /** Epoch milliseconds. Default Date.now. */
   clock?: () => number;
-  /** Outbound HTTP (service metadata, SET delivery). Default: the SSRF-safe fetcher of `@authmd/service/fetch`. */
+  /** Outbound HTTP (service metadata, SET delivery). Default: the SSRF-safe fetcher of `@authmd/core/fetch`. */
   fetcher?: Fetcher;
   /** Development only: http issuer on loopback, and outbound requests to 127.0.0.1 / ::1. Default false. */
   allowLoopback?: boolean;
@@ -114,7 +113,7 @@ export interface AgentProvider {
   /** Starts the delivery timer and key upkeep (idempotent). */
   start(): void;
   /** The prom-client registry of the provider's collectors when `metrics` is on; undefined when off. The provider serves it nowhere. */
-  readonly metrics: Registry | undefined;
+  readonly metrics: MetricsRegistry | undefined;
   /** Stops the timers, waits for delivery runs in flight to record their outcome, and closes the store. */
   close(): Promise<void>;
 }

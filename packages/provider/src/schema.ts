@@ -1,5 +1,5 @@
-import { table, type TableSpec } from '@authmd/service/store';
-import { keyrings } from '@authmd/service/keys';
+import { keyrings } from '@authmd/core/keys';
+import { table, type TableSpec } from '@authmd/core/store';
 
 /** What the provider persists. Timestamps are epoch milliseconds. */
 

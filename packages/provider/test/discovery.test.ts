@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore } from '@authmd/service/store';
+import { createMemoryStore } from '@authmd/core/store';
 import { createProvider, ProviderError } from '../src/index.ts';
 import { ada, startFakeService, startProvider, TestClock, type FakeService, type RunningProvider } from './support.ts';
 

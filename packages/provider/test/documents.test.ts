@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryStore } from '@authmd/service/store';
+import { createMemoryStore } from '@authmd/core/store';
 import { createProvider } from '../src/index.ts';
 import { afterTest } from '../../../test-support/after-test.ts';
 import { ada, startFakeService, startProvider, TestClock, type FakeService, type RunningProvider } from './support.ts';

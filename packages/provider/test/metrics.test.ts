@@ -34,7 +34,7 @@ describe('provider metrics', () => {
     const running = await startProvider({ clock: clock.now, metrics: true, outbox: { inlineTimeoutMs: 0, random: () => 0.5 } });
     cleanup.push(running);
     const p = running.provider;
-    const registry = p.metrics!;
+    const registry = p.metrics! as Registry;
 
     expect(await valueOf(registry, 'authmd_set_outbox_backlog')).toBe(0);
     await revoke(p, s, 'user_ada');

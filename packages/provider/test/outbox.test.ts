@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { safeFetch } from '@authmd/service/fetch';
-import { createMemoryStore } from '@authmd/service/store';
+import { safeFetch } from '@authmd/core/fetch';
+import { createMemoryStore } from '@authmd/core/store';
 import type { AgentProvider, Fetcher } from '../src/index.ts';
 import { listen, removeTempDirs, sqliteStore, startFakeService, startProvider, tempDir, TestClock, type FakeService, type RunningProvider } from './support.ts';
 

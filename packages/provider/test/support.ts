@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMemoryStore, createSqliteStore, type Store } from '@authmd/service/store';
+import { createMemoryStore, type Store } from '@authmd/core/store';
+import { createSqliteStore } from '@authmd/core/sqlite';
 import { createProvider, toNodeListener, type AgentProvider, type ProviderOptions } from '../src/index.ts';
 
 /** Test helpers: real HTTP servers on 127.0.0.1, a settable clock, temporary directories. */

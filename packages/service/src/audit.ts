@@ -1,5 +1,5 @@
-import type { JsonValue, StoreOps } from './store/contract.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@authmd/core';
+import type { JsonValue, StoreOps } from '@authmd/core/store';
 import { auditEvents } from './schema.ts';
 import { opaqueValue, type RandomSource } from './secrets.ts';
 
@@ -16,7 +16,9 @@ export type AuditEventType =
   | 'claim.denied'
   | 'token.issued'
   | 'token.revoked'
-  | 'api_key.upgraded';
+  | 'api_key.upgraded'
+  /** What an operator did through the admin API or console, besides revoking one registration. */
+  | 'admin.action';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
+import { ConfigError, type Logger, type MetricsOptions } from '@authmd/core';
+import type { Fetcher } from '@authmd/core/fetch';
+import type { SigningAlgorithm, KeyEncryptionOptions } from '@authmd/core/keys';
+import type { Store } from '@authmd/core/store';
 import { withoutTrailingSlash, type Dialect, type ResourceDescription } from '@authmd/protocol';
+import { resolveAdmin, type AdminConfig, type AdminOptions } from './admin/config.ts';
 import type { AuditSink } from './audit.ts';
-import type { Logger } from './logger.ts';
 import type { RandomSource } from './secrets.ts';
-import type { Store } from './store/contract.ts';
-import type { SigningAlgorithm } from './keys/jwt.ts';
-import type { KeyEncryptionOptions } from './keys/key-encryption.ts';
 import type { HttpRequest } from './http/env.ts';
 import type { ProxyHeader, ProxyTrust } from './http/client-address.ts';
 import type { Mailer } from './mail/mailer.ts';
-import type { Fetcher } from './trust/safe-fetch.ts';
-import type { MetricsOptions } from './metrics.ts';
+
+export { ConfigError };
 
 /** Everything an operator can set. Only `issuer` and `scopes` are required; the rest has safe defaults. */
 export interface ServiceOptions {
@@ -129,6 +130,11 @@ export interface ServiceOptions {
    */
   metrics?: boolean | MetricsOptions;
   audit?: AuditSink;
+  /**
+   * The operator's admin API and console (`/admin`): off unless `apiTokens` or `operators` names
+   * someone. See docs/admin.md.
+   */
+  admin?: AdminOptions;
 }
 
 export type RateLimitedMethod = 'anonymous' | 'service_auth' | 'identity_assertion';
@@ -241,11 +247,10 @@ export interface ServiceConfig {
   /** Undefined: the socket peer is the client. */
   proxyTrust: ProxyTrust | undefined;
   auditRetentionMs: number;
+  /** Undefined: no admin API, no console. */
+  admin: AdminConfig | undefined;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const DAY = 86_400_000;
@@ -325,6 +330,7 @@ export function resolveConfig(options: ServiceOptions): ServiceConfig {
     introspection: resolveIntrospection(options.introspection),
     proxyTrust: resolveProxyTrust(options.trustProxy, options.proxyHeader),
     auditRetentionMs: (options.auditRetentionDays ?? 90) * DAY,
+    admin: resolveAdmin(options.admin),
   };
 }
 

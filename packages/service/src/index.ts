@@ -7,13 +7,13 @@ export type { FetchHandler, RequestInfo } from './adapters/fetch.ts';
 export type { HttpRequest, HttpResponse } from './http/env.ts';
 export type { ProxyHeader } from './http/client-address.ts';
 export type { AuditEvent, AuditEventType, AuditSink } from './audit.ts';
-export { jsonLogger, silentLogger, toLogger, type Logger, type PinoLikeLogger } from './logger.ts';
+export { jsonLogger, silentLogger, toLogger, type Logger, type PinoLikeLogger } from '@authmd/core';
 /** `MetricsOptions` is the `metrics` option's shape; `metricCollectors` is shared with @authmd/provider. */
-export { metricCollectors, type Collectors, type MetricsOptions } from './metrics.ts';
+export { collectBody, metricCollectors, type Collectors, type MetricsOptions, type MetricsRegistry } from '@authmd/core';
 export type { RandomSource } from './secrets.ts';
-export type { SigningAlgorithm } from './keys/jwt.ts';
+export type { SigningAlgorithm } from '@authmd/core/keys';
 export * from './store/index.ts';
-export { collectBody, nodeGuard, nodeMiddleware, writeRefusal, writeResponse, type NodeAdapterOptions, type RequestWithPrincipal } from './adapters/node.ts';
+export { nodeGuard, nodeMiddleware, writeRefusal, writeResponse, type NodeAdapterOptions, type RequestWithPrincipal } from './adapters/node.ts';
 export { authmd as expressMiddleware, requireToken } from './adapters/express.ts';
 export { authmdFastify, fastifyGuard } from './adapters/fastify.ts';
 export { authmdHono, honoGuard, type HonoAdapterOptions } from './adapters/hono.ts';

@@ -1,7 +1,6 @@
+import { metricCollectors, type MetricsOptions, type MetricsRegistry } from '@authmd/core';
+import { StoreUnavailableError } from '@authmd/core/store';
 import { ProtocolError } from '@authmd/protocol';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ConfigError } from './config.ts';
-import { StoreUnavailableError } from './store/contract.ts';
 
 /**
  * Prometheus metrics (docs/deployment.md, "Metrics and tracing"): off by default, and then nothing
@@ -9,14 +8,6 @@ import { StoreUnavailableError } from './store/contract.ts';
  * values are bounded sets only (route templates, methods, error codes, option names), never an id,
  * an email, an address or a raw path.
  */
-
-/** The `metrics` option: `true` for a new registry, or the host's registry and a name prefix. */
-export interface MetricsOptions {
-  /** The prom-client registry to register the collectors in. Default: a new one, `service.metrics`. */
-  registry?: Registry;
-  /** Prefix of every metric name. Default `authmd_`. */
-  prefix?: string;
-}
 
 /** The registration methods counted: `/agent/identity`'s types, and v0.1's `POST /agent/auth` forms. */
 export type RegistrationMethod = 'anonymous' | 'service_auth' | 'identity_assertion' | 'v0.1_anonymous' | 'v0.1_id_jag' | 'v0.1_verified_email';
@@ -67,75 +58,8 @@ export function errorCode(error: unknown): string {
   return 'server_error';
 }
 
-type PromClient = typeof import('prom-client');
-
-/**
- * prom-client, imported only now that metrics are on; an optional peer dependency, so a missing one
- * is a ConfigError saying what to install. Shared with the agent provider's metrics.
- */
-export async function loadPromClient(what: string): Promise<PromClient> {
-  let loaded: PromClient & { default?: PromClient };
-  try {
-    loaded = await import('prom-client');
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new ConfigError(`${what}: metrics need prom-client, which is not installed; npm install prom-client (15 or later), or leave metrics off`);
-    }
-    throw error;
-  }
-  return loaded.Registry ? loaded : loaded.default!;
-}
-
-const METRIC_NAME_PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-
-/**
- * Makes collectors in one registry, each named with the prefix. A name already in the registry
- * (another service object sharing it, say) gives back that collector: registering it twice would throw.
- */
-export interface Collectors {
-  registry: Registry;
-  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L>;
-  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L>;
-  /** A gauge whose value `read` gives at each scrape (it keeps its last value when `read` throws). */
-  gauge(name: string, help: string, read: () => Promise<number>): Gauge;
-}
-
-/** The collectors of a `metrics` option (`true` or an object), with prom-client loaded; `what` names the option in errors. */
-export async function metricCollectors(option: true | MetricsOptions, what: string): Promise<Collectors> {
-  const given = option === true ? {} : option;
-  const prefix = given.prefix ?? 'authmd_';
-  if (!METRIC_NAME_PREFIX.test(prefix)) throw new ConfigError(`${what}.prefix: "${prefix}" is not a valid start of a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)`);
-  const prom = await loadPromClient(what);
-  const registry = given.registry ?? new prom.Registry();
-  const registers = [registry];
-  const existing = <M>(name: string, make: (name: string) => M): M => (registry.getSingleMetric(prefix + name) as M | undefined) ?? make(prefix + name);
-  return {
-    registry,
-    counter: (name, help, labelNames) => existing(name, (full) => new prom.Counter({ name: full, help, labelNames, registers })),
-    histogram: (name, help, labelNames, buckets) => existing(name, (full) => new prom.Histogram({ name: full, help, labelNames, buckets, registers })),
-    gauge: (name, help, read) =>
-      existing(
-        name,
-        (full) =>
-          new prom.Gauge({
-            name: full,
-            help,
-            registers,
-            async collect() {
-              try {
-                this.set(await read());
-              } catch {
-                // The store is closed or unreachable: the scrape keeps the last value rather than failing.
-              }
-            },
-          }),
-      ),
-  };
-}
-
 /** The service's collectors, in `registry`. */
-export async function createMetrics(option: true | MetricsOptions): Promise<{ metrics: ServiceMetrics; registry: Registry }> {
+export async function createMetrics(option: true | MetricsOptions): Promise<{ metrics: ServiceMetrics; registry: MetricsRegistry }> {
   const { registry, counter, histogram } = await metricCollectors(option, 'metrics');
   const registrations = counter('registrations_total', 'Agent registrations by method and outcome (ok, or the refusal\'s error code).', ['method', 'outcome']);
   const exchanges = counter('token_exchanges_total', 'Token exchanges and refreshes by grant and outcome (ok, or the refusal\'s error code).', ['grant', 'outcome']);

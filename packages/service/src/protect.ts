@@ -1,7 +1,7 @@
-import { wellKnown, wellKnownUrl, withoutTrailingSlash, type ErrorCode, errorSpec } from '@authmd/protocol';
+import { StoreUnavailableError } from '@authmd/core/store';
+import { wellKnown, wellKnownUrl, withoutTrailingSlash, errorSpec, type ErrorCode } from '@authmd/protocol';
 import type { EngineContext } from './engine/context.ts';
 import type { AccessTokenRow } from './schema.ts';
-import { StoreUnavailableError } from './store/contract.ts';
 
 export interface ProtectOptions {
   /** Scopes the token must all hold. */

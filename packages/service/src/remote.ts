@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { InvalidationListener, Subscription } from '@authmd/core/store';
 import { wellKnown, wellKnownUrl, withoutTrailingSlash } from '@authmd/protocol';
 import { bearerGuard, TokenLookupUnavailable, type Guard, type Principal } from './protect.ts';
-import type { InvalidationListener, Subscription } from './store/contract.ts';
 import { TOKENS_TOPIC } from './topics.ts';
 
 export interface RemoteGuardOptions {

@@ -1,5 +1,8 @@
+import { keyrings } from '@authmd/core/keys';
+import { table, type JsonValue, type TableSpec } from '@authmd/core/store';
 import type { RegistrationType } from '@authmd/protocol';
-import { table, type JsonValue, type TableSpec } from './store/contract.ts';
+
+export { keyrings };
 
 /** Every table the service keeps. Secrets are stored only as hashes (`*_hash`). Times are epoch ms. */
 
@@ -21,6 +24,8 @@ export type RegistrationRow = {
   /** For registrations tied to an agent provider's user: the provider and its subject, and their key. */
   provider_iss: string | null;
   provider_sub: string | null;
+  /** The ID-JAG's `client_id` (the agent platform at the provider) that made or last claimed it. */
+  client_id: string | null;
   delegation_key: string | null;
   /** The account the provider identity matched: only that account's human can link them by a ceremony. */
   link_user_id: string | null;
@@ -50,6 +55,7 @@ export const registrations = table<RegistrationRow>({
     login_hint: 'text',
     provider_iss: 'text',
     provider_sub: 'text',
+    client_id: 'text',
     delegation_key: 'text',
     link_user_id: 'text',
     current_attempt_id: 'text',
@@ -59,6 +65,14 @@ export const registrations = table<RegistrationRow>({
   },
   unique: ['claim_token_hash'],
   indexed: ['user_id', 'delegation_key'],
+  // The operator's search (admin/registration-search.ts): newest first, alone or by one of these.
+  ordered: [
+    { by: 'created_at' },
+    { by: 'created_at', eq: 'user_id' },
+    { by: 'created_at', eq: 'login_hint' },
+    { by: 'created_at', eq: 'provider_iss' },
+    { by: 'created_at', eq: 'client_id' },
+  ],
   expiresAt: 'expires_at',
 });
 
@@ -94,35 +108,6 @@ export const accessTokens = table<AccessTokenRow>({
   },
   indexed: ['registration_id'],
   expiresAt: 'expires_at',
-});
-
-export type StoredKey = {
-  kid: string;
-  alg: string;
-  /** The private key in plaintext: only in a keyring kept without a key-encryption key (keys/key-encryption.ts). */
-  privateJwk?: { [member: string]: JsonValue };
-  /**
-   * The private key (PKCS #8 DER) encrypted by the key-encryption key `kek`; `data` is base64url of
-   * what that key's `wrap` returned. Bound to this keyring's id and this `kid`: it does not decrypt anywhere else.
-   */
-  wrappedPrivateKey?: { kek: string; data: string };
-  publicJwk: { [member: string]: JsonValue };
-  createdAt: number;
-  /** When the key stopped signing; it stays published until its last assertion has expired. */
-  retiredAt: number | null;
-};
-
-/** The whole keyring is one row, so a rotation is a single compare-and-set on `version`. */
-export type KeyringRow = {
-  id: string;
-  version: number;
-  keys: StoredKey[];
-};
-
-export const keyrings = table<KeyringRow>({
-  name: 'keyrings',
-  key: 'id',
-  columns: { id: 'text', version: 'integer', keys: 'json' },
 });
 
 export type AuditEventRow = {
@@ -243,6 +228,23 @@ export const delegations = table<DelegationRow>({
   indexed: ['user_id'],
 });
 
+/** Per trusted provider: the security events it delivered that were accepted, and the last one refused (the operator's trust view). */
+export type ProviderEventStatsRow = {
+  issuer: string;
+  accepted: number;
+  last_accepted_at: number | null;
+  refused: number;
+  last_refused_at: number | null;
+  /** The error code of the last refusal. */
+  last_refusal: string | null;
+};
+
+export const providerEventStats = table<ProviderEventStatsRow>({
+  name: 'provider_event_stats',
+  key: 'issuer',
+  columns: { issuer: 'text', accepted: 'integer', last_accepted_at: 'integer', refused: 'integer', last_refused_at: 'integer', last_refusal: 'text' },
+});
+
 /** Single-use identifiers (`jti`) of ID-JAGs and SETs, per issuer, kept until the token is useless. */
 export type ReplayRow = { key: string; expires_at: number };
 
@@ -350,4 +352,5 @@ export const serviceTables: readonly TableSpec<any>[] = [
   scheduled,
   delegations,
   replays,
+  providerEventStats,
 ];

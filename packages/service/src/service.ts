@@ -1,4 +1,7 @@
-import type { Registry } from 'prom-client';
+import { jsonLogger, toLogger, type Logger, type MetricsRegistry } from '@authmd/core';
+import { safeFetch } from '@authmd/core/fetch';
+import { Keyring, resolveKeyEncryption } from '@authmd/core/keys';
+import { createMemoryStore, type Store } from '@authmd/core/store';
 import { storeAuditSink } from './audit.ts';
 import { ConfigError, resolveConfig, type MailOptions, type ServiceConfig, type ServiceOptions } from './config.ts';
 import { AccessTokens } from './engine/access-tokens.ts';
@@ -7,22 +10,16 @@ import { revokeRegistration } from './engine/registrations.ts';
 import { fetchHandler, type FetchHandler } from './adapters/fetch.ts';
 import type { HttpRequest, HttpResponse } from './http/env.ts';
 import { allowedMethods, buildRoutes, createDispatch } from './http/handler.ts';
-import { Keyring } from './keys/keyring.ts';
-import { resolveKeyEncryption } from './keys/key-encryption.ts';
-import { jsonLogger, toLogger, type Logger } from './logger.ts';
 import { createMetrics, noMetrics } from './metrics.ts';
 import type { Mailer } from './mail/mailer.ts';
 import { DevOutbox } from './mail/outbox.ts';
 import { smtpMailer } from './mail/smtp.ts';
 import { runMaintenance } from './engine/maintenance.ts';
 import { loadServiceSecret } from './engine/service-secret.ts';
-import { safeFetch } from './trust/safe-fetch.ts';
 import { TrustList } from './trust/trust-list.ts';
 import { createGuard, type Guard, type ProtectOptions } from './protect.ts';
 import { serviceTables } from './schema.ts';
 import { cryptoRandom } from './secrets.ts';
-import type { Store } from './store/contract.ts';
-import { createMemoryStore } from './store/memory/memory-store.ts';
 
 export interface AuthmdService {
   readonly config: ServiceConfig;
@@ -50,7 +47,7 @@ export interface AuthmdService {
    * one given, or a new one); undefined when off. Serve `await registry.metrics()` (content type
    * `registry.contentType`) where only your scraper reaches it: the service's handler never does.
    */
-  readonly metrics: Registry | undefined;
+  readonly metrics: MetricsRegistry | undefined;
   /** Stops the timer and closes the store. */
   close(): Promise<void>;
 }

@@ -7,6 +7,11 @@ export interface Command {
   /** The full `authmd <command> --help` text. */
   usage: string;
   options: OptionSpec[];
+  /**
+   * Looks at the raw arguments before they are parsed, to refuse one with its own reason (a usage
+   * error) rather than the parser's "unknown option" or "needs a value".
+   */
+  screen?(argv: readonly string[]): void;
   /** Resolves to the exit code. */
   run(io: Io, args: ParsedArgs): Promise<number>;
 }

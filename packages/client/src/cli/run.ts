@@ -1,6 +1,7 @@
 import { AuthmdClientError } from '../errors.ts';
 import { parseArgs, UsageError, type ParsedArgs } from './args.ts';
 import type { Command } from './command.ts';
+import { admin } from './commands/admin.ts';
 import { check } from './commands/check.ts';
 import { fetchCommand } from './commands/fetch.ts';
 import { login } from './commands/login.ts';
@@ -11,7 +12,7 @@ import { debugging, write, type Io } from './io.ts';
 import { globalUsage } from './usage.ts';
 import { version } from './version.ts';
 
-export const commands: readonly Command[] = [login, fetchCommand, status, logout, check];
+export const commands: readonly Command[] = [login, fetchCommand, status, logout, check, admin];
 
 /** Runs `authmd <argv…>` and resolves to the exit code; never throws. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {
@@ -37,6 +38,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 
   let args: ParsedArgs | undefined;
   try {
+    command.screen?.(rest);
     args = parseArgs(rest, [...command.options, { name: 'help', short: 'h' }], command.name);
     if (args.switches.has('help')) {
       await write(io.stdout, `${command.usage}\n`);

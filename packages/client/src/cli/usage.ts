@@ -10,6 +10,8 @@ Usage:
   authmd status [--json]
   authmd logout <url> [--local] [--json]
   authmd check <base-url> [--api <url>] [--only <group|check>]... [--human authmd|manual] [--json]
+  authmd admin list|show|revoke|revoke-all|providers|keys|rotate-key|rate-limits|clear-rate-limits
+               [<argument>] [options] [--service <issuer>] [--json]   (the operator's admin API)
   authmd <command> --help
   authmd --version
 
@@ -21,14 +23,16 @@ they open it, sign in, and either type the code authmd shows on the page, or typ
 shows into authmd. stdout carries only the result (a summary, the response body, JSON).
 
 Environment:
-  AUTHMD_STORE_PATH  the credential file (default ~/.authmd/credentials.json)
-  AUTHMD_EMAIL       the default for --email
-  AUTHMD_DEBUG=1     print stack traces with errors
-  NO_COLOR           no bold text
+  AUTHMD_STORE_PATH   the credential file (default ~/.authmd/credentials.json)
+  AUTHMD_EMAIL        the default for --email
+  AUTHMD_ADMIN_URL    the default for admin --service (the service's issuer)
+  AUTHMD_ADMIN_TOKEN  the operator token admin sends (or admin --token-file; never on the command line)
+  AUTHMD_DEBUG=1      print stack traces with errors
+  NO_COLOR            no bold text
 
 Exit codes:
   0    ok
-  1    error (for fetch, also an answer that is not 2xx; for check, a failed check)
+  1    error (for fetch, also an answer that is not 2xx; for check, a failed check; for admin, a refusal)
   2    a person must act: approve the agent (--no-wait), the link expired, or log in again with --email
   3    the person denied the agent
   64   usage error

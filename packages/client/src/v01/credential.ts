@@ -1,18 +1,16 @@
+import { iso, type V01CredentialView } from '@authmd/protocol';
 import { EXPIRY_SLACK_MS } from '../lifetimes.ts';
 import type { IssuerRecord, StoredCredential } from '../store/contract.ts';
 import type { ReadyResult } from '../types.ts';
 
-/** The credential of a v0.1 answer (`credential_type`, `credential`, `credential_expires`, `scopes`), if it has one. */
-export function credentialOf(body: Record<string, any>): StoredCredential | undefined {
-  if (typeof body.credential !== 'string') return undefined;
-  const type = body.credential_type === 'access_token' ? 'access_token' : 'api_key';
-  const expires = typeof body.credential_expires === 'string' ? body.credential_expires : null;
-  return { type, value: body.credential, expires_at: expires, ...scopeOf(body) };
+/** What the store keeps of a v0.1 credential: its expiry as ISO-8601 (null for an API key), its scopes as one `scope`. */
+export function storedCredential(credential: V01CredentialView): StoredCredential {
+  return { type: credential.type, value: credential.value, expires_at: credential.expiresAt === null ? null : iso(credential.expiresAt), ...scopeOf(credential.scopes) };
 }
 
-/** `scopes` (a list in v0.1) as the space-separated `scope` the store and results carry. */
-export function scopeOf(body: Record<string, any>): { scope?: string } {
-  return Array.isArray(body.scopes) && body.scopes.length ? { scope: body.scopes.join(' ') } : {};
+/** v0.1's `scopes` list as the space-separated `scope` the store and results carry. */
+export function scopeOf(scopes: readonly string[]): { scope?: string } {
+  return scopes.length ? { scope: scopes.join(' ') } : {};
 }
 
 /** Still usable: an API key, or an access token with some life left. */

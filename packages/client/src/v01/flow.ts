@@ -1,4 +1,13 @@
-import { tokenTypes, VERIFIED_EMAIL } from '@authmd/protocol';
+import {
+  iso,
+  readV01ClaimedEnvelope,
+  readV01ClaimStartedEnvelope,
+  readV01RegistrationEnvelope,
+  tokenTypes,
+  VERIFIED_EMAIL,
+  type V01ClaimHandle,
+  type V01RegistrationView,
+} from '@authmd/protocol';
 import { claimRequiredResult } from '../claim-required.ts';
 import type { ServiceInfo } from '../discovery.ts';
 import { AuthmdClientError, fromServiceError, outcomeUnknown } from '../errors.ts';
@@ -8,7 +17,8 @@ import type { CredentialStore, IssuerRecord, StoredCredential } from '../store/c
 import type { AuthenticateRequest, AuthResult, ClaimPrompt, ClaimRequiredResult, Handoff, IdJagSource, ReadyResult } from '../types.ts';
 import { sendIdJagOnce } from '../id-jag-once.ts';
 import { DEFAULT_ATTEMPT_MS } from '../lifetimes.ts';
-import { credentialOf, readyFromCredential, scopeOf, usable } from './credential.ts';
+import { refusalOf, valueOf } from '../read-answer.ts';
+import { readyFromCredential, scopeOf, storedCredential, usable } from './credential.ts';
 import { completionError, NEEDS_NEW_CODE } from './errors.ts';
 
 export interface V01Context {
@@ -71,9 +81,9 @@ export class V01Flow {
       // v0.1 cannot be asked how a claim stands: the code goes once more, and `previously_claimed` says it was taken.
       answer = await send();
     }
-    const body = (answer.body ?? {}) as Record<string, any>;
-    if (answer.status === 200) return this.claimed(service, pending, body);
-    const code = typeof body.error === 'string' ? body.error : '';
+    if (answer.status === 200) return this.claimed(service, pending, answer);
+    const { body } = answer;
+    const code = refusalOf(body)?.error ?? '';
     if (code === 'previously_claimed') return this.alreadyClaimed(service, pending, answer.status, body);
     if (NEEDS_NEW_CODE.has(code) && pending.loginHint) {
       const next = await this.restart(service, pending, pending.loginHint);
@@ -111,14 +121,14 @@ export class V01Flow {
   }
 
   private async registerAnonymously(service: ServiceInfo): Promise<ReadyResult> {
-    const answer = await requireJson(this.c.http, registerUri(service), jsonPost({ type: 'anonymous', requested_credential_type: 'api_key' }), 'Registering anonymously');
-    const body = answer.body;
-    const credential = credentialOf(body);
-    if (!credential) throw new AuthmdClientError('invalid_response', 'The anonymous registration came without a credential.');
-    const claim = claimOf(body, service);
-    if (claim) this.c.pending.set(service.issuer, { ...claim, registrationId: body.registration_id, registrationType: 'anonymous', loginHint: undefined, handoff: undefined });
+    const what = 'Registering anonymously';
+    const answer = await requireJson(this.c.http, registerUri(service), jsonPost({ type: 'anonymous', requested_credential_type: 'api_key' }), what);
+    const registration = valueOf(readV01RegistrationEnvelope(answer.body), what, answer);
+    if (!registration.credential) throw new AuthmdClientError('invalid_response', 'The anonymous registration came without a credential.', { status: answer.status, body: answer.body });
+    const { claim } = registration;
+    if (claim) this.c.pending.set(service.issuer, { ...claimHandle(claim), registrationId: registration.id, registrationType: 'anonymous', loginHint: undefined, handoff: undefined });
     else this.c.pending.delete(service.issuer);
-    return this.saveReady(service, { registration_id: body.registration_id, registration_type: 'anonymous', claimed: false, dialect: 'v0.1', credential });
+    return this.saveReady(service, { registration_id: registration.id, registration_type: 'anonymous', claimed: false, dialect: 'v0.1', credential: storedCredential(registration.credential) });
   }
 
   private async registerWithIdJag(service: ServiceInfo, idJag: string): Promise<ReadyResult | ClaimRequiredResult> {
@@ -132,58 +142,63 @@ export class V01Flow {
         { spends: true },
       );
     const answer = await sendIdJagOnce(send, idJag, async () => this.c.idJag?.({ issuer, resource: service.resource }));
-    const body = (answer.body ?? {}) as Record<string, any>;
-    if (answer.status === 401 && body.error === 'interaction_required') {
+    const { body } = answer;
+    if (answer.status === 401 && refusalOf(body)?.error === 'interaction_required') {
       // A first link to an existing account: its owner was emailed a code, read back like any v0.1 claim.
-      const claim = claimOf(body, service);
+      const stepUp = readV01RegistrationEnvelope(body);
+      const registration: V01RegistrationView | undefined = stepUp.ok ? stepUp.value : undefined;
       // The service emails the account the ID-JAG's email matched: that address is where the person looks.
       const email = emailOf(idJag);
-      if (!claim || typeof body.registration_id !== 'string' || !email) {
+      if (!registration?.claim || !email) {
+        const why = stepUp.ok ? '' : ` (its answer does not read: ${stepUp.message})`;
         throw new AuthmdClientError(
           'interaction_required',
-          `${issuer} first wants the person to confirm that this provider account may be linked to their existing account there, and sent no claim token to do it with. Authenticate with the user's email instead (they get a code by email).`,
+          `${issuer} first wants the person to confirm that this provider account may be linked to their existing account there, and sent no claim token to do it with${why}. Authenticate with the user's email instead (they get a code by email).`,
           { status: 401, body },
         );
       }
-      await this.c.store.update(issuer, () => ({ registration_id: body.registration_id, registration_type: 'identity_assertion', claimed: false, dialect: 'v0.1' }));
-      const pending: PendingClaim = { ...claim, registrationId: body.registration_id, registrationType: 'identity_assertion', loginHint: undefined, handoff: undefined };
+      await this.c.store.update(issuer, () => ({ registration_id: registration.id, registration_type: 'identity_assertion', claimed: false, dialect: 'v0.1' }));
+      const pending: PendingClaim = { ...claimHandle(registration.claim), registrationId: registration.id, registrationType: 'identity_assertion', loginHint: undefined, handoff: undefined };
       return this.handOff(service, pending, email, new Date(this.c.clock() + DEFAULT_ATTEMPT_MS).toISOString());
     }
-    if (answer.status !== 200) throw fromServiceError(answer.status, body, 'Registering with an ID-JAG');
-    const credential = credentialOf(body);
-    if (!credential) throw new AuthmdClientError('invalid_response', 'The ID-JAG registration came without a credential.');
+    const what = 'Registering with an ID-JAG';
+    if (answer.status !== 200) throw fromServiceError(answer.status, body, what);
+    const registration = valueOf(readV01RegistrationEnvelope(body), what, answer);
+    if (!registration.credential) throw new AuthmdClientError('invalid_response', 'The ID-JAG registration came without a credential.', { status: answer.status, body });
     this.c.pending.delete(issuer);
-    return this.saveReady(service, { registration_id: body.registration_id, registration_type: 'identity_assertion', claimed: true, dialect: 'v0.1', credential });
+    return this.saveReady(service, { registration_id: registration.id, registration_type: 'identity_assertion', claimed: true, dialect: 'v0.1', credential: storedCredential(registration.credential) });
   }
 
   /** `verified_email`: the service emails the person a code at once. Asks for an API key, since v0.1 has no refresh. */
   private async registerByEmail(service: ServiceInfo, email: string): Promise<ClaimRequiredResult> {
+    const what = 'Registering by email';
     const answer = await requireJson(
       this.c.http,
       registerUri(service),
       jsonPost({ type: 'identity_assertion', assertion_type: VERIFIED_EMAIL, assertion: email, requested_credential_type: 'api_key' }),
-      'Registering by email',
+      what,
     );
-    const body = answer.body;
-    const claim = claimOf(body, service);
-    if (!claim || typeof body.registration_id !== 'string') throw new AuthmdClientError('unexpected_response', 'The service accepted the email but sent no claim token.');
-    await this.c.store.update(service.issuer, () => ({ registration_id: body.registration_id, registration_type: 'service_auth', claimed: false, dialect: 'v0.1' }));
+    const registration = valueOf(readV01RegistrationEnvelope(answer.body), what, answer);
+    const { claim } = registration;
+    if (!claim) throw new AuthmdClientError('unexpected_response', 'The service accepted the email but sent no claim token.', { status: answer.status, body: answer.body });
+    await this.c.store.update(service.issuer, () => ({ registration_id: registration.id, registration_type: 'service_auth', claimed: false, dialect: 'v0.1' }));
     const codeEnds = this.c.clock() + DEFAULT_ATTEMPT_MS;
-    const claimEnds = typeof body.claim_token_expires === 'string' ? Date.parse(body.claim_token_expires) : codeEnds;
-    const pending: PendingClaim = { ...claim, registrationId: body.registration_id, registrationType: 'service_auth', loginHint: email, handoff: undefined };
-    return this.handOff(service, pending, email, new Date(Math.min(codeEnds, claimEnds)).toISOString());
+    const pending: PendingClaim = { ...claimHandle(claim), registrationId: registration.id, registrationType: 'service_auth', loginHint: email, handoff: undefined };
+    return this.handOff(service, pending, email, iso(Math.min(codeEnds, claim.expiresAt)));
   }
 
   /** Claims an anonymous registration for the person with this email: the service emails them a code. */
   private async startClaim(service: ServiceInfo, pending: PendingClaim, email: string): Promise<ClaimRequiredResult> {
     const { issuer } = service;
-    const answer = await requestJson(this.c.http, pending.claimUrl, jsonPost({ claim_token: pending.claimToken, email }), 'Starting the claim');
-    const body = (answer.body ?? {}) as Record<string, any>;
+    const what = 'Starting the claim';
+    const answer = await requestJson(this.c.http, pending.claimUrl, jsonPost({ claim_token: pending.claimToken, email }), what);
+    const { body } = answer;
     if (answer.status === 200) {
-      const expiresAt = typeof body.expires_at === 'string' ? body.expires_at : new Date(this.c.clock() + DEFAULT_ATTEMPT_MS).toISOString();
-      return this.handOff(service, pending, email, expiresAt);
+      const started = valueOf(readV01ClaimStartedEnvelope(body), what, answer);
+      return this.handOff(service, pending, email, iso(started.attempt.expiresAt));
     }
-    if (body.error === 'claimed_or_in_flight') {
+    const code = refusalOf(body)?.error;
+    if (code === 'claimed_or_in_flight') {
       this.c.pending.delete(issuer);
       await this.c.store.update(issuer, (record) => record && record.registration_id === pending.registrationId ? { ...record, claimed: true } : record);
       throw new AuthmdClientError(
@@ -192,10 +207,10 @@ export class V01Flow {
         { status: answer.status, body },
       );
     }
-    if (body.error === 'claim_expired' || body.error === 'invalid_claim_token') {
+    if (code === 'claim_expired' || code === 'invalid_claim_token') {
       this.c.pending.delete(issuer);
       // Past its claim window the service also revoked the API key: the next authenticate registers anew.
-      if (body.error === 'claim_expired') await this.c.store.update(issuer, (record) => record && { ...record, credential: undefined });
+      if (code === 'claim_expired') await this.c.store.update(issuer, (record) => record && { ...record, credential: undefined });
       const error = fromServiceError(answer.status, body, 'Starting the claim');
       throw new AuthmdClientError(error.code, `${error.message} Authenticate again to register anew, then claim that registration.`, error.details);
     }
@@ -229,13 +244,15 @@ export class V01Flow {
   }
 
   /** The claim is complete: a fresh credential (email registration), or the same API key with the person's scopes. */
-  private async claimed(service: ServiceInfo, pending: PendingClaim, body: Record<string, any>): Promise<ReadyResult> {
+  private async claimed(service: ServiceInfo, pending: PendingClaim, answer: JsonAnswer): Promise<ReadyResult> {
     this.c.pending.delete(service.issuer);
-    const fresh = credentialOf(body);
+    const { outcome } = valueOf(readV01ClaimedEnvelope(answer.body), 'Completing the claim', answer);
+    const fresh = 'credential' in outcome ? storedCredential(outcome.credential) : undefined;
     const record = await this.c.store.update(service.issuer, (current) => {
       const base: IssuerRecord =
         current?.registration_id === pending.registrationId ? current : { registration_id: pending.registrationId, registration_type: pending.registrationType, claimed: false };
-      const credential = fresh ?? (base.credential && { ...base.credential, ...scopeOf(body) });
+      // Upgraded in place: the key the agent holds, with the person's scopes (the old list is not kept).
+      const credential = fresh ?? (base.credential && 'upgraded' in outcome && { ...withoutScope(base.credential), ...scopeOf(outcome.upgraded.scopes) });
       return { ...base, claimed: true, dialect: 'v0.1', ...(credential ? { credential } : {}) };
     });
     if (!record?.credential) throw new AuthmdClientError('invalid_response', 'The claim completed, but the service handed out no credential and none is stored.');
@@ -247,7 +264,7 @@ export class V01Flow {
    * anonymous registration's API key was upgraded in place, so it is ready; an email registration's
    * credential was handed out in that answer, once, and is gone.
    */
-  private async alreadyClaimed(service: ServiceInfo, pending: PendingClaim, status: number, body: Record<string, any>): Promise<ReadyResult> {
+  private async alreadyClaimed(service: ServiceInfo, pending: PendingClaim, status: number, body: unknown): Promise<ReadyResult> {
     this.c.pending.delete(service.issuer);
     const record = await this.c.store.get(service.issuer);
     if (pending.registrationType === 'anonymous' && record?.registration_id === pending.registrationId && record.credential) {
@@ -284,7 +301,11 @@ function registerUri(service: ServiceInfo): string {
   return service.endpoints.v01Register;
 }
 
-function claimOf(body: Record<string, any>, service: ServiceInfo): { claimToken: string; claimUrl: string } | undefined {
-  const url = typeof body.claim_url === 'string' ? body.claim_url : service.endpoints.v01Claim;
-  return typeof body.claim_token === 'string' && url ? { claimToken: body.claim_token, claimUrl: url } : undefined;
+function claimHandle(claim: V01ClaimHandle): Pick<PendingClaim, 'claimToken' | 'claimUrl'> {
+  return { claimToken: claim.token, claimUrl: claim.url };
+}
+
+function withoutScope(credential: StoredCredential): StoredCredential {
+  const { scope: _old, ...rest } = credential;
+  return rest;
 }

@@ -38,6 +38,7 @@ async function twoTenants() {
           id: `reg_${tenant}`,
           type: 'anonymous',
           identity: { assertion: `eyJ.${tenant}.assertion`, expires_at: new Date(Date.now() + 3_600_000).toISOString() },
+          scopes: { pre_claim: ['notes.read'], post_claim: ['notes.read'] },
           claim: { token: `clm_${tenant}`, expires_at: new Date(Date.now() + 86_400_000).toISOString(), url: `${issuer}/agent/identity/claim` },
         },
       };

@@ -3,6 +3,7 @@
  * carry, claims made for one check (or one group) alone, and polling the v0.7 claim grant the way
  * RFC 8628 §3.5 tells a client to.
  */
+import { readErrorBody } from '@authmd/protocol';
 import { expectThat } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import { exchange, pollAnswer, registerServiceAuth, type Registration } from '../flows.ts';
@@ -41,7 +42,7 @@ export function expectScopes(answer: Answer, expected: string[], what: string): 
 /** An exchange of a claimed assertion grants the post-claim scopes. */
 export async function expectPostClaimExchange(ctx: CheckContext, assertion: string, registration: Registration, what: string): Promise<void> {
   const tokens = await exchange(ctx, assertion);
-  expectScopes(tokens.answer, postClaimScopes(registration.answer) ?? (await ctx.service()).scopes, what);
+  expectScopes(tokens.answer, postClaimScopes(registration), what);
 }
 
 /**
@@ -52,8 +53,9 @@ export function pendingRegistration(ctx: CheckContext): Promise<Registration> {
   return ctx.once('ceremony:pending', () => registerServiceAuth(ctx));
 }
 
-export function intervalOf(registration: Registration): number {
-  return typeof registration.interval === 'number' && registration.interval > 0 ? registration.interval : DEFAULT_INTERVAL_SECONDS;
+/** The polling interval of an attempt (a registration's, or a claim start's). */
+export function intervalOf(attempt: { interval: number | undefined }): number {
+  return attempt.interval ?? DEFAULT_INTERVAL_SECONDS;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -72,7 +74,8 @@ export async function pollUntilSettled(ctx: CheckContext, claimToken: string, in
     await sleep(Math.max(0, last + wait * 1000 + 100 - Date.now()));
     const answer = await pollAnswer(ctx, claimToken);
     last = Date.now();
-    const error = answer.json?.error;
+    const refusal = readErrorBody(answer.json);
+    const error = refusal.ok ? refusal.value.error : undefined;
     if (answer.status !== 400 || (error !== 'authorization_pending' && error !== 'slow_down')) return answer;
     if (error === 'slow_down') wait += 5;
     if (last + wait * 1000 > deadlineMs) return answer;

@@ -11,7 +11,7 @@ import {
   registerAnonymous,
   registerServiceAuth,
   startClaim,
-  type Registration,
+  type ClaimAttempt,
 } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { expectEmailOf, expectPostClaimExchange, expectScopes, intervalOf, otherCode, pendingRegistration, pollUntilSettled, SOME_CODE } from './ceremony-steps.ts';
@@ -75,7 +75,7 @@ function isTime(value: unknown): boolean {
  * The person's part and the agent's for the attempt `started` (a claim start's answer, which carries no
  * claim token), in whichever direction the service speaks (read-back first); the agent's last answer.
  */
-async function completeClaim(ctx: CheckContext, claimToken: string, started: Registration): Promise<{ answer: Answer; assertion: unknown }> {
+async function completeClaim(ctx: CheckContext, claimToken: string, started: ClaimAttempt): Promise<{ answer: Answer; assertion: unknown }> {
   const service = await ctx.service();
   if (service.dialects.current) {
     const code = await prerequisite('the person to authorize on the claim page', () => ctx.human.readBack(started.verificationUri!, ctx.email()));
@@ -170,7 +170,7 @@ export const ceremonyChecks: Check[] = [
       }
       const answer = await pollUntilSettled(ctx, registration.claimToken!, intervalOf(registration), lastPoll);
       const assertion = claimGrantAssertion(answer, 'the claim grant after the person typed the code');
-      expectScopes(answer, postClaimScopes(registration.answer) ?? (await ctx.service()).scopes, 'the claim grant');
+      expectScopes(answer, postClaimScopes(registration), 'the claim grant');
       expectEmailOf(assertion, ctx.email(), "the claim grant's identity_assertion");
     },
   },

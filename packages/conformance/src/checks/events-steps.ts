@@ -2,7 +2,7 @@
  * Steps of the events group: a person signed in through the test provider with a working token,
  * SET delivery as RFC 8935 describes it, and the two things a SET may or may not have done.
  */
-import { mediaTypes } from '@authmd/protocol';
+import { mediaTypes, readSetErrorBody } from '@authmd/protocol';
 import { CheckFailed, requireThat } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 import { callApi, exchange, exchangeAnswer, readRegistration } from '../flows.ts';
@@ -41,7 +41,7 @@ export function providerPerson(ctx: CheckContext, setup: EventsSetup, label: str
     const email = ctx.email(label);
     const answer = await registerWithIdJag(ctx, await setup.provider.mintIdJag({ audience: setup.issuer, email, claims }));
     if (answer.status !== 200) throw new CheckFailed(`a clean ID-JAG was refused: ${describeAnswer(answer)}`);
-    const assertion = readRegistration(answer).assertion;
+    const assertion = readRegistration(answer, await ctx.service(), 'an ID-JAG registration').assertion;
     if (!assertion) throw new CheckFailed(`an ID-JAG registration: no identity assertion in ${answer.text}`);
     const { accessToken } = await exchange(ctx, assertion);
     const api = await callApi(ctx, accessToken);
@@ -69,11 +69,12 @@ export async function expectNoEffect(ctx: CheckContext, person: ProviderPerson, 
 
 /** RFC 8935 §2.3: a refused SET is 400 with a JSON `{err, description}`; `err` from §2.4 (or `expectedErr`). */
 export function expectSetRefused(answer: Answer, what: string, expectedErr?: string): void {
-  const err = answer.json?.err;
   if (answer.status !== 400) throw new CheckFailed(`${what}: expected 400 {"err", "description"} (RFC 8935 §2.3), got ${describeAnswer(answer)}`);
-  if (typeof err !== 'string' || typeof answer.json?.description !== 'string') {
-    throw new CheckFailed(`${what}: the 400 must carry a JSON object with "err" and "description" (RFC 8935 §2.3), got ${describeAnswer(answer)}`);
+  const refusal = readSetErrorBody(answer.json);
+  if (!refusal.ok) {
+    throw new CheckFailed(`${what}: the 400 must carry a JSON object with "err" and "description" (RFC 8935 §2.3; ${refusal.message}), got ${describeAnswer(answer)}`);
   }
+  const { err } = refusal.value;
   if (expectedErr !== undefined && err !== expectedErr) throw new CheckFailed(`${what}: expected err "${expectedErr}", got ${describeAnswer(answer)}`);
   if (!SET_ERROR_CODES.includes(err)) throw new CheckFailed(`${what}: err "${err}" is not an RFC 8935 §2.4 error code (${SET_ERROR_CODES.join(', ')}): ${describeAnswer(answer)}`);
 }

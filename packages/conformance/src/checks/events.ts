@@ -1,7 +1,7 @@
 import { jwtTypes } from '@authmd/protocol';
 import { CheckFailed, expectThat, Skipped, type Check } from '../check.ts';
 import type { CheckContext } from '../context.ts';
-import { callApi, exchange, readRegistration } from '../flows.ts';
+import { callApi, exchange, registrationOf } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { registerWithIdJag } from '../provider/trusted.ts';
 import { deliver, eventsSetup, expectNoEffect, expectSetRefused, providerPerson, whatStillWorks, type EventsSetup, type ProviderPerson } from './events-steps.ts';
@@ -94,7 +94,8 @@ export const eventsChecks: Check[] = [
 
       // The person consents again: a later ID-JAG. A second processing of the old SET would end this too.
       const again = await registerWithIdJag(ctx, await setup.provider.mintIdJag({ audience: setup.issuer, email: person.email }));
-      const revived = again.status === 200 ? readRegistration(again).assertion : undefined;
+      const read = again.status === 200 ? registrationOf(again, await ctx.service()) : undefined;
+      const revived = read?.ok ? read.value.assertion : undefined;
       const renewed = revived ? await exchange(ctx, revived).catch(() => undefined) : undefined;
       if (!renewed) ctx.note(`events.duplicate: consent given again after the revocation was not honoured (${describeAnswer(again)}); only the answer to the duplicate is judged`);
 

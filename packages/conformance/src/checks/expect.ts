@@ -3,7 +3,7 @@
  * and the credentials a refusal must not carry. Each failure quotes the answer.
  */
 import { CheckFailed, expectThat } from '../check.ts';
-import { callApi, readRegistration } from '../flows.ts';
+import { callApi } from '../flows.ts';
 import type { CheckContext } from '../context.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 
@@ -88,9 +88,11 @@ export function expectNoCredentials(answer: Answer, what: string): void {
   expectThat(leaked.length === 0, `${what}: expected a refusal without credentials, got one with ${leaked.join(' and ')}: ${describeAnswer(answer)}`);
 }
 
-/** A registration that must be refused: a 4xx with no credentials and no claim token in it. */
+/** A registration that must be refused: a 4xx with no credentials and no claim token in it (under either dialect's name). */
 export function expectRegistrationRefused(answer: Answer, what: string): void {
-  const carried = [...credentialsIn(answer), ...(readRegistration(answer).claimToken ? ['a claim token'] : [])];
+  // Raw on purpose: a refusal is no registration envelope, and a claim token anywhere in it is what is judged.
+  const claimToken = answer.json?.claim?.token ?? answer.json?.claim_token;
+  const carried = [...credentialsIn(answer), ...(claimToken ? ['a claim token'] : [])];
   if (answer.status >= 400 && answer.status < 500 && carried.length === 0) return;
   const carrying = carried.length ? ` carrying ${carried.join(', ')}` : '';
   throw new CheckFailed(`${what} must be refused with a 4xx and no credentials, got ${describeAnswer(answer)}${carrying}`);

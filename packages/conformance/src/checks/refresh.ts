@@ -1,6 +1,7 @@
+import { readRefreshEnvelope } from '@authmd/protocol';
 import { CheckFailed, expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
-import { callApi, type Claimed, claimedByReadBack, exchange, exchangeAnswer, refreshAnswer } from '../flows.ts';
+import { callApi, type Claimed, claimedByReadBack, exchange, exchangeAnswer, readOrFail, refreshAnswer } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { expectError } from './expect.ts';
 
@@ -57,10 +58,9 @@ function firstRotation(ctx: CheckContext): Promise<Rotation> {
 function rotated(rotation: Rotation): Rotated {
   const { answer, before } = rotation;
   expectThat(answer.status === 200, `refreshing: expected 200 with a new assertion and refresh token, got ${describeAnswer(answer)}`);
-  const identity = answer.json?.identity ?? {};
-  expectThat(typeof identity.assertion === 'string', `refreshing: no identity.assertion in ${describeAnswer(answer)}`);
-  const refreshToken = identity.refresh_token?.value;
-  expectThat(typeof refreshToken === 'string' && refreshToken.length > 0, `refreshing: no identity.refresh_token.value in ${describeAnswer(answer)} (refresh tokens rotate on every use)`);
+  const { identity } = readOrFail(readRefreshEnvelope(answer.json), answer, 'refreshing');
+  const refreshToken = identity.refreshToken?.value;
+  expectThat(refreshToken !== undefined, `refreshing: no identity.refresh_token.value in ${describeAnswer(answer)} (refresh tokens rotate on every use)`);
   expectThat(refreshToken !== before.refreshToken, 'refreshing returned the same refresh token it was given; it must rotate: a new token on every use (profile §2)');
   return { assertion: identity.assertion, refreshToken };
 }

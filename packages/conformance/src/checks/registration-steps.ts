@@ -5,7 +5,7 @@
 import { expectEqual, expectThat, requireThat } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
-import { identityUrl, NO_IDENTITY_ENDPOINT, registerAnonymous, type Registration } from '../flows.ts';
+import { anonymousFrom, identityUrl, NO_IDENTITY_ENDPOINT, registerAnonymousAnswer, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { decodeJwt } from '../jwt.ts';
 
@@ -14,7 +14,12 @@ import { decodeJwt } from '../jwt.ts';
  * revoke it), so that a run spends few registrations against the service's rate limits.
  */
 export function sharedAnonymous(ctx: CheckContext): Promise<Registration> {
-  return ctx.once('registration-steps:shared-anonymous', () => registerAnonymous(ctx));
+  return ctx.once('registration-steps:shared-anonymous', async () => anonymousFrom(ctx, await sharedAnonymousAnswer(ctx)));
+}
+
+/** That registration's answer as it came, for the checks that judge its shape before anything reads it. */
+export function sharedAnonymousAnswer(ctx: CheckContext): Promise<Answer> {
+  return ctx.once('registration-steps:shared-anonymous-answer', () => registerAnonymousAnswer(ctx));
 }
 
 /** The identity endpoint, which only the `current` and `v0.7` dialects have. */
@@ -106,19 +111,14 @@ export function expectEnvelopesAgree(answer: Answer, service: Discovered, type: 
   }
 }
 
-/** The scopes a registration answer lists under `pre_claim` (either envelope); undefined when it lists none. */
-export function preClaimScopes(answer: Answer): string[] | undefined {
-  return strings(at(answer.json, 'scopes.pre_claim') ?? answer.json?.pre_claim_scopes);
+/** The scopes an unclaimed registration holds now; undefined when it lists none. */
+export function preClaimScopes(registration: Registration): string[] | undefined {
+  return registration.scopes.kind === 'claimable' ? registration.scopes.preClaim : undefined;
 }
 
-/** The scopes a registration holds once claimed: a settled `scopes` list, else `post_claim` (either envelope). */
-export function postClaimScopes(answer: Answer): string[] | undefined {
-  const scopes = answer.json?.scopes;
-  return strings(Array.isArray(scopes) ? scopes : (at(answer.json, 'scopes.post_claim') ?? answer.json?.post_claim_scopes));
-}
-
-function strings(value: unknown): string[] | undefined {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string') ? value : undefined;
+/** The scopes a registration holds once claimed: its settled scopes, else what claiming gives. */
+export function postClaimScopes(registration: Registration): string[] {
+  return registration.scopes.kind === 'granted' ? registration.scopes.scopes : registration.scopes.postClaim;
 }
 
 /** A space-separated `scope` as a sorted list (order carries no meaning, RFC 6749 §3.3). */

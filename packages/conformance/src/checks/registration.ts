@@ -2,10 +2,10 @@ import { jwtTypes, parseChallenges } from '@authmd/protocol';
 import { expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
-import { claimedByReadBack, exchange, readRegistration } from '../flows.ts';
+import { claimedByReadBack, exchange, expectStatus, registrationOf } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
-import { registerWithIdJag, trustedProvider } from '../provider/trusted.ts';
-import { envelopeFields, expectEnvelopesAgree, expectFields, identityEndpoint, postClaimScopes, sameScopes, scopeSet, sharedAnonymous } from './registration-steps.ts';
+import { registerWithIdJag, trustedProvider, trustedProviderAnswer } from '../provider/trusted.ts';
+import { envelopeFields, expectEnvelopesAgree, expectFields, identityEndpoint, postClaimScopes, sameScopes, scopeSet, sharedAnonymous, sharedAnonymousAnswer } from './registration-steps.ts';
 import { credentialKeys, expectError, expectNoStore, expectRefusal, expectSuccess, keyPaths } from './expect.ts';
 import { decodeJwt, typIs } from '../jwt.ts';
 
@@ -47,7 +47,9 @@ export const registrationChecks: Check[] = [
     ref: 'auth.md §2.3; profile §1 (response envelopes are supersets), §2 (responses carrying secrets)',
     async run(ctx) {
       const service = await requireMethod(ctx, 'anonymous');
-      const { answer } = await sharedAnonymous(ctx);
+      // The answer as it came: its shape is what this check judges, before any reader.
+      const answer = await sharedAnonymousAnswer(ctx);
+      expectStatus(answer, 200, 'anonymous registration');
       expectFields(answer, envelopeFields(service, 'anonymous'), 'anonymous registration');
       expectEnvelopesAgree(answer, service, 'anonymous', 'anonymous registration');
       expectNoStore(answer, 'anonymous registration (it carries an identity assertion and a claim token)');
@@ -128,13 +130,14 @@ export const registrationChecks: Check[] = [
     ref: 'auth.md §2.3 (identity_assertion, clean match), §2.7; profile §1',
     async run(ctx) {
       const service = await ctx.service();
-      const { registration } = await trustedProvider(ctx);
-      const { answer } = registration;
+      // The answer as it came: its shape is what this check judges, before any reader.
+      const { answer } = await trustedProviderAnswer(ctx);
       expectFields(answer, envelopeFields(service, 'identity_assertion'), 'identity_assertion registration');
       expectEnvelopesAgree(answer, service, 'identity_assertion', 'identity_assertion registration');
       expectNoStore(answer, 'identity_assertion registration (it carries an identity assertion)');
+      const { registration } = await trustedProvider(ctx);
       const tokens = await exchange(ctx, registration.assertion!);
-      const expected = postClaimScopes(answer) ?? service.scopes;
+      const expected = postClaimScopes(registration);
       const granted = scopeSet(tokens.scope);
       expectThat(
         granted && sameScopes(granted, expected),
@@ -176,8 +179,9 @@ export const registrationChecks: Check[] = [
       expectAgentAuthChallenge(answer, 'interaction_required', what);
       const credentials = credentialKeys(answer.json);
       expectThat(credentials.length === 0, `${what}: expected no credential before the person confirms the link, got ${credentials.join(', ')} (${describeAnswer(answer)})`);
-      const ceremony = readRegistration(answer);
-      expectThat(ceremony.claimToken && ceremony.verificationUri, `${what}: expected a claim ceremony (a claim token and a verification_uri), got ${describeAnswer(answer)}`);
+      const ceremony = registrationOf(answer, service);
+      const unread = ceremony.ok ? '' : ` (it does not read: ${ceremony.message})`;
+      expectThat(ceremony.ok && ceremony.value.claimToken && ceremony.value.verificationUri, `${what}: expected a claim ceremony (a claim token and a verification_uri)${unread}, got ${describeAnswer(answer)}`);
     },
   },
   {

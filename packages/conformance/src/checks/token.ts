@@ -1,8 +1,8 @@
-import { grantTypes } from '@authmd/protocol';
+import { grantTypes, readTokenResponse } from '@authmd/protocol';
 import { expectThat, requireThat, type Check } from '../check.ts';
 import { prerequisite, type CheckContext } from '../context.ts';
 
-import { exchangeAnswer, pollAnswer, registerServiceAuth, type Registration } from '../flows.ts';
+import { exchangeAnswer, pollAnswer, readOrFail, registerServiceAuth, type Registration } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import { expectFields, preClaimScopes, sameScopes, scopeSet, sharedAnonymous } from './registration-steps.ts';
 import { credentialKeys, expectApiAccepts, expectError, expectNoStore, expectPragmaNoCache, expectSuccess } from './expect.ts';
@@ -24,8 +24,7 @@ function expectJson(answer: Answer, what: string): void {
 /** The access token of a 200 answer; fails naming the answer when there is none. */
 function accessTokenOf(answer: Answer, what: string): string {
   expectSuccess(answer, what, 200);
-  expectFields(answer, { access_token: 'string' }, what);
-  return answer.json.access_token as string;
+  return readOrFail(readTokenResponse(answer.json), answer, what).accessToken;
 }
 
 export const tokenChecks: Check[] = [
@@ -43,7 +42,7 @@ export const tokenChecks: Check[] = [
       expectFields(answer, { access_token: 'string', token_type: 'string', expires_in: 'positive-number', scope: 'string' }, what);
       const { token_type: tokenType, scope, access_token: accessToken } = answer.json;
       expectThat(String(tokenType).toLowerCase() === 'bearer', `${what}: token_type: expected Bearer, got ${JSON.stringify(tokenType)}`);
-      const preClaim = preClaimScopes(registration.answer);
+      const preClaim = preClaimScopes(registration);
       if (preClaim) {
         expectThat(sameScopes(scopeSet(scope)!, preClaim), `${what}: expected the pre-claim scope "${preClaim.join(' ')}", got ${JSON.stringify(scope)}`);
       }

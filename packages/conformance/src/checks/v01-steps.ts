@@ -4,11 +4,11 @@
  * Credentials come back directly (`credential`, an API key or an access token) and are used as Bearer
  * tokens on the protected API. Each step sends one request the way a conforming v0.1 agent would.
  */
-import { VERIFIED_EMAIL, withoutTrailingSlash } from '@authmd/protocol';
+import { readV01RegistrationEnvelope, VERIFIED_EMAIL, withoutTrailingSlash } from '@authmd/protocol';
 import { CheckFailed, expectThat, requireThat } from '../check.ts';
 import type { CheckContext } from '../context.ts';
 import type { Discovered } from '../discovery.ts';
-import { expectStatus } from '../flows.ts';
+import { expectStatus, readOrFail } from '../flows.ts';
 import { describeAnswer, type Answer } from '../http.ts';
 import type { FieldKind } from './registration-steps.ts';
 
@@ -52,22 +52,18 @@ export async function requireVerifiedEmail(ctx: CheckContext): Promise<V01Endpoi
 export interface V01Registration {
   answer: Answer;
   id: string;
+  /** The credential handed out with the registration (its value). */
   credential: string | undefined;
-  claimToken: string | undefined;
+  /** The credential's scopes. */
   scopes: string[] | undefined;
+  claimToken: string | undefined;
   postClaimScopes: string[] | undefined;
 }
 
-export function readV01(answer: Answer): V01Registration {
-  const body = (answer.json ?? {}) as Record<string, any>;
-  return {
-    answer,
-    id: body.registration_id,
-    credential: isString(body.credential) ? body.credential : undefined,
-    claimToken: isString(body.claim_token) ? body.claim_token : undefined,
-    scopes: strings(body.scopes),
-    postClaimScopes: strings(body.post_claim_scopes),
-  };
+/** A v0.1 registration answer, read; fails (CheckFailed) naming what does not read. */
+export function readV01(answer: Answer, what: string): V01Registration {
+  const { id, credential, claim } = readOrFail(readV01RegistrationEnvelope(answer.json), answer, what);
+  return { answer, id, credential: credential?.value, scopes: credential?.scopes, claimToken: claim?.token, postClaimScopes: claim?.postClaimScopes };
 }
 
 /** The fields of a v0.1 anonymous registration answer (protocol-reference §7.2). */
@@ -102,7 +98,7 @@ export async function registerV01AnonymousAnswer(ctx: CheckContext): Promise<Ans
 /** A v0.1 anonymous registration answer that must succeed, with an API key and a claim token. */
 function successfulAnonymous(answer: Answer): V01Registration {
   expectStatus(answer, 200, 'v0.1 anonymous registration');
-  const registration = readV01(answer);
+  const registration = readV01(answer, 'v0.1 anonymous registration');
   if (!registration.credential || !registration.claimToken) throw new CheckFailed(`v0.1 anonymous registration: no credential or claim_token in ${describeAnswer(answer)}`);
   return registration;
 }

@@ -91,11 +91,11 @@ export const v01Checks: Check[] = [
       const what = 'v0.1 anonymous registration';
       expectStatus(answer, 200, what);
       expectFields(answer, ANONYMOUS_FIELDS, what);
-      const { scopes, postClaimScopes } = readV01(answer);
       const body = answer.json as Record<string, any>;
       expectEqual(body.registration_type, 'anonymous', `${what}: registration_type`);
       expectEqual(body.credential_type, 'api_key', `${what}: credential_type`);
       expectThat(body.credential_expires === null, `${what}: an API key does not expire: expected credential_expires null, got ${JSON.stringify(body.credential_expires)}`);
+      const { scopes, postClaimScopes } = readV01(answer, what);
       const beyond = scopes!.filter((scope) => !postClaimScopes!.includes(scope));
       expectThat(beyond.length === 0, `${what}: the pre-claim scopes ${JSON.stringify(scopes)} must be among the post-claim scopes ${JSON.stringify(postClaimScopes)}; ${beyond.join(', ')} is not`);
       expectThat(
@@ -177,7 +177,7 @@ export const v01Checks: Check[] = [
       expectEqual(answer.json.registration_type, 'email-verification', `${what}: registration_type`);
       expectNoV01Credential(answer, `${what}, before the person sent the code back`);
       expectNoStore(answer, `${what} (it carries a claim token)`);
-      const registration = readV01(answer);
+      const registration = readV01(answer, what);
       const code = await emailedCode(ctx, email);
       const completion = await completeV01Answer(ctx, registration.claimToken!, code);
       const done = '/complete of the verified_email registration with the emailed code';

@@ -54,6 +54,18 @@ describe('ceremony checks, each against a service broken in its rule', () => {
     expect(result.message).toMatch(/read-back completion: no identity\.refresh_token\.value in POST \/agent\/identity\/claim\/complete → 200/);
   }, TIMEOUT_MS);
 
+  it('ceremony.read-back fails, naming the member, when the /complete answer does not read', async () => {
+    const service = await start({
+      response: (request, response) =>
+        isComplete(request) && response.status === 200
+          ? editJson(response, (body) => ({ ...body, identity: { ...body.identity, expires_at: 'tomorrow' }, assertion_expires: 'tomorrow' }))
+          : response,
+    });
+    const result = await runCheck(service, 'ceremony.read-back');
+    expect(result.outcome, result.message).toBe('fail');
+    expect(result.message).toMatch(/^read-back completion: the answer does not read \(current: identity\.expires_at: must be an ISO-8601 time\): POST \/agent\/identity\/claim\/complete → 200/);
+  }, TIMEOUT_MS);
+
   it('ceremony.read-back fails when the claimed assertion does not exchange for the post-claim scopes', async () => {
     const service = await start({
       response: (request, response) =>

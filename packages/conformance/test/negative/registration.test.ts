@@ -48,6 +48,20 @@ describe('registration checks fail against a service that breaks their rule', ()
     expect(result.message).toMatch(/identity\.expires_at is .* not in the future/);
   });
 
+  it('an anonymous registration without the v0.7 registration_id: the shape check fails on it; a check that only reads the id still runs', async () => {
+    const service = await start(editRegistrations('anonymous', (body) => ({ ...body, registration_id: undefined })));
+    const [shape, assertion] = await runChecks(service, ['registration.anonymous', 'registration.anonymous-assertion']);
+    expect(shape).toMatchObject({ id: 'registration.anonymous', outcome: 'fail', message: expect.stringMatching(/registration_id is missing/) });
+    expect(assertion).toMatchObject({ id: 'registration.anonymous-assertion', outcome: 'pass' });
+  });
+
+  it('an anonymous registration no dialect reads: the checks that need it skip, naming the member', async () => {
+    const service = await start(editRegistrations('anonymous', (body) => ({ ...body, id: undefined, registration_id: undefined })));
+    const result = await runCheck(service, 'registration.anonymous-assertion');
+    expect(result.outcome).toBe('skip');
+    expect(result.message).toMatch(/^needs an anonymous registration, which failed: anonymous registration: the answer does not read \(current: id: is required\): POST \/agent\/identity → 200/);
+  });
+
   it('registration.anonymous: no Cache-Control: no-store', async () => {
     const service = await start({
       response: (request, response) => (registering(request, 'anonymous') ? { ...response, headers: { ...response.headers, 'cache-control': 'max-age=60' } } : response),

@@ -1,6 +1,7 @@
+import { declaredTooLarge } from '@authmd/core';
 import type { HttpRequest } from '../http/env.ts';
 import type { Dispatch } from '../http/handler.ts';
-import { bodyTooLarge, declaredTooLarge } from '../http/request.ts';
+import { bodyTooLarge } from '../http/request.ts';
 
 /** What the host tells the handler about a request that a `Request` cannot carry. */
 export interface RequestInfo {

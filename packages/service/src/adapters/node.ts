@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { collectBody } from '@authmd/core';
 import { protocolError } from '@authmd/protocol';
 import type { HttpRequest, HttpResponse } from '../http/env.ts';
-import { bodyTooLarge, declaredTooLarge } from '../http/request.ts';
+import { bodyTooLarge } from '../http/request.ts';
 import { errorResponse } from '../http/responses.ts';
 import type { Guard, Principal, Refusal } from '../protect.ts';
 import type { AuthmdService } from '../service.ts';
@@ -79,33 +80,6 @@ function serviceUrl(target: string | undefined, origin: string): URL | undefined
 function readBody(req: IncomingMessage, maxBytes: number, preparsed: Buffer | undefined): Promise<Uint8Array> {
   if (preparsed) return preparsed.length > maxBytes ? Promise.reject(bodyTooLarge(maxBytes)) : Promise.resolve(preparsed);
   return collectBody(req, maxBytes).then((body) => (body === 'too_large' ? Promise.reject(bodyTooLarge(maxBytes)) : body));
-}
-
-/**
- * A node:http request body, whole, or 'too_large' as soon as it passes `maxBytes` (declared in
- * Content-Length, or counted while reading); the rest is then drained and discarded, never held.
- */
-export function collectBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too_large'> {
-  return new Promise((resolve, reject) => {
-    if (declaredTooLarge(req.headers['content-length'], maxBytes)) {
-      req.resume();
-      return resolve('too_large');
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        req.off('data', onData);
-        req.resume();
-        return resolve('too_large');
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** Nothing to hand the error to: answer a bare 500 if nothing was sent yet, else drop the connection. */

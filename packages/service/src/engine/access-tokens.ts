@@ -1,8 +1,8 @@
+import type { Logger } from '@authmd/core';
+import type { Store, StoreOps, Subscription } from '@authmd/core/store';
 import { prefixes } from '@authmd/protocol';
 import { accessTokens, type AccessTokenRow } from '../schema.ts';
 import { hashSecret, opaqueValue, type RandomSource } from '../secrets.ts';
-import type { Logger } from '../logger.ts';
-import type { Store, StoreOps, Subscription } from '../store/contract.ts';
 import { TOKENS_TOPIC } from '../topics.ts';
 
 export interface IssuedAccessToken {

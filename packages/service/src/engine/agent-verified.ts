@@ -13,7 +13,7 @@ import {
 } from '@authmd/protocol';
 import { registrations, type RegistrationRow, type UserRow } from '../schema.ts';
 import { hashSecret, keyedDigest, opaqueValue } from '../secrets.ts';
-import type { StoreOps } from '../store/contract.ts';
+import type { StoreOps } from '@authmd/core/store';
 import { mintAssertion } from './assertions.ts';
 import { createAttempt, newAttempt } from './attempts.ts';
 import { bindToUser, type Claimed } from './claim-completion.ts';
@@ -89,6 +89,7 @@ export async function claimWithIdJag(
   const provider = {
     provider_iss: idJag.iss,
     provider_sub: idJag.sub,
+    client_id: idJag.clientId,
     delegation_key: delegationKey(idJag.iss, idJag.sub),
     link_user_id: match.user.id,
   };
@@ -284,6 +285,7 @@ function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp
     login_hint: null,
     provider_iss: idJag.iss,
     provider_sub: idJag.sub,
+    client_id: idJag.clientId,
     delegation_key: delegationKey(idJag.iss, idJag.sub),
     link_user_id: null,
     current_attempt_id: null,

@@ -1,5 +1,5 @@
+import { decodeJwt, encodeJwt, JwtFormatError, typMatches, verifySignature } from '@authmd/core/keys';
 import { jwtTypes, protocolError } from '@authmd/protocol';
-import { decodeJwt, encodeJwt, JwtFormatError, typMatches, verifySignature } from '../keys/jwt.ts';
 import { opaqueValue } from '../secrets.ts';
 import type { EngineContext } from './context.ts';
 

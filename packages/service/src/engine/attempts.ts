@@ -1,11 +1,11 @@
+import type { StoreOps } from '@authmd/core/store';
 import { prefixes, protocolError, type AttemptView } from '@authmd/protocol';
+import * as lifecycle from './registration-lifecycle.ts';
 import { pagePaths } from '../pages/paths.ts';
 import { claimAttempts, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { codeDigest, newCode, type CodePurpose } from './codes.ts';
 import type { EngineContext } from './context.ts';
-import * as lifecycle from './registration-lifecycle.ts';
 
 /** How long an attempt's row outlives the attempt, so late visitors of its page get "expired". */
 const KEEP_AFTER_EXPIRY_MS = 86_400_000;

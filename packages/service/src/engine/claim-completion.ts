@@ -1,11 +1,11 @@
+import type { StoreOps } from '@authmd/core/store';
 import { protocolError, type IdentityView } from '@authmd/protocol';
+import * as lifecycle from './registration-lifecycle.ts';
 import { claimAttempts, type RegistrationRow, type UserRow } from '../schema.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
 import { linkDelegation } from './delegations.ts';
 import { mintRefreshToken } from './refresh.ts';
-import * as lifecycle from './registration-lifecycle.ts';
 import { userClaims } from './users.ts';
 
 export interface Claimed {

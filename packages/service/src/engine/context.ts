@@ -1,11 +1,11 @@
+import type { Logger } from '@authmd/core';
+import type { Keyring } from '@authmd/core/keys';
+import type { Store } from '@authmd/core/store';
 import type { AuditSink } from '../audit.ts';
 import type { ServiceConfig, SignInOptions } from '../config.ts';
-import type { Keyring } from '../keys/keyring.ts';
-import type { Logger } from '../logger.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { ServiceMetrics } from '../metrics.ts';
 import type { RandomSource } from '../secrets.ts';
-import type { Store } from '../store/contract.ts';
 import type { TrustList } from '../trust/trust-list.ts';
 import type { AccessTokens } from './access-tokens.ts';
 

@@ -1,7 +1,7 @@
+import { DuplicateKeyError, type StoreOps } from '@authmd/core/store';
 import { prefixes, protocolError } from '@authmd/protocol';
 import { delegations, users, type DelegationRow, type UserRow } from '../schema.ts';
 import { opaqueValue } from '../secrets.ts';
-import { DuplicateKeyError, type StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 import type { VerifiedIdJag } from './id-jag.ts';
 import { normalizeEmail } from './users.ts';

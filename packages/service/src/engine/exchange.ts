@@ -1,6 +1,6 @@
+import type { StoreOps } from '@authmd/core/store';
 import { protocolError, withoutTrailingSlash, type AccessTokenView } from '@authmd/protocol';
 import { registrations, type RegistrationRow } from '../schema.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { verifyAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
 import { requireMayMint } from './registration-lifecycle.ts';

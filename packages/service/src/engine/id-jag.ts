@@ -1,7 +1,7 @@
 import { errors, type JWTPayload } from 'jose';
+import { decodeJwt, JwtFormatError, typMatches } from '@authmd/core/keys';
 import { asciiDescription, errorSpec, isEmail, jwtTypes, protocolError, ProtocolError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';
-import { decodeJwt, JwtFormatError, typMatches } from '../keys/jwt.ts';
 import { replays } from '../schema.ts';
 import { CimdError, validateClientIdUrl } from '../trust/cimd.ts';
 import { JwksError } from '../trust/jwks-cache.ts';
@@ -17,6 +17,8 @@ export interface VerifiedIdJag {
   email: string | undefined;
   phone: string | undefined;
   amr: string[] | undefined;
+  /** The agent platform's client id at the provider (checked against the provider's policy). */
+  clientId: string;
 }
 
 const invalid = (reason: string, what: string) => protocolError('invalid_request', what, { reason });
@@ -68,7 +70,7 @@ export async function verifyIdJag(ctx: EngineContext, token: string): Promise<Ve
   const missing = provider.requireAmr.filter((method) => !amr?.includes(method));
   if (missing.length) throw loginRequired(ctx, `This service requires sign-in at ${provider.displayName} with ${missing.join(', ')}.`, 'amr_policy');
 
-  return { provider, iss: provider.issuer, sub: payload.sub, issuedAt: payload.iat * 1000, email, phone, amr };
+  return { provider, iss: provider.issuer, sub: payload.sub, issuedAt: payload.iat * 1000, email, phone, amr, clientId: payload.client_id as string };
 }
 
 async function verifySignature(ctx: EngineContext, provider: TrustedIssuer, token: string): Promise<{ jwksUri: string; payload: JWTPayload }> {

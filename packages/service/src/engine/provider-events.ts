@@ -1,12 +1,13 @@
 import { errors, type JWTPayload } from 'jose';
+import { decodeJwt, typMatches } from '@authmd/core/keys';
+import type { StoreOps } from '@authmd/core/store';
 import { eventSchemas, jwtTypes, SetDeliveryError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';
-import { decodeJwt, typMatches } from '../keys/jwt.ts';
 import { registrations, replays } from '../schema.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { JwksError } from '../trust/jwks-cache.ts';
 import type { EngineContext } from './context.ts';
 import { delegationKey, recordRevocation } from './delegations.ts';
+import { countAccepted, countRefused } from './provider-event-stats.ts';
 import { providerRevoke } from './registration-lifecycle.ts';
 
 /** How old a security event may be when it arrives; its `jti` is remembered that long. */
@@ -32,6 +33,25 @@ export const LOGOUT_FORMAT: ProviderEventFormat = { typ: jwtTypes.logout, kind: 
  * acknowledged one is never lost. Returns how many registrations it revoked (0 for a redelivery).
  */
 export async function receiveSecurityEvent(ctx: EngineContext, token: string, format: ProviderEventFormat = SET_FORMAT): Promise<number> {
+  try {
+    return await receive(ctx, token, format);
+  } catch (error) {
+    const issuer = trustedIssuerOf(ctx, token);
+    if (issuer && error instanceof SetDeliveryError) await countRefused(ctx, issuer, error.err);
+    throw error;
+  }
+}
+
+/** The issuer of a token that names a trusted one, else undefined. */
+function trustedIssuerOf(ctx: EngineContext, token: string): string | undefined {
+  try {
+    return ctx.trust.get(decodeJwt(token).payload.iss)?.issuer;
+  } catch {
+    return undefined;
+  }
+}
+
+async function receive(ctx: EngineContext, token: string, format: ProviderEventFormat): Promise<number> {
   let parts;
   try {
     parts = decodeJwt(token);
@@ -63,6 +83,7 @@ export async function receiveSecurityEvent(ctx: EngineContext, token: string, fo
   const revoked = await ctx.store.transaction(async (tx) => {
     const fresh = await tx.insertIfAbsent(replays, { key: `set\0${provider.issuer}\0${payload.jti}`, expires_at: issuedAt + MAX_EVENT_AGE_MS + ctx.config.clockSkewMs });
     if (!fresh) return 0; // delivered before: acknowledged again, nothing done twice
+    await countAccepted(tx, provider.issuer, now);
     return revokes ? revokeDelegation(ctx, tx, provider.issuer, payload.sub!, revocationTime(ctx, payload, issuedAt)) : 0;
   });
   await ctx.tokens.forgetCached();

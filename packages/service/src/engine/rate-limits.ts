@@ -1,6 +1,6 @@
+import type { StoreOps } from '@authmd/core/store';
 import { protocolError, type ProtocolError } from '@authmd/protocol';
 import type { RateLimitedMethod } from '../config.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { clientSource } from './client-source.ts';
 import type { EngineContext } from './context.ts';
 
@@ -52,6 +52,11 @@ export function limitSentence(limit: number, scope: string, option: string): str
   return `At most ${limit} an hour ${scope}; the service's operator sets this limit with the ${option} option.`;
 }
 
+/** The counter of one network's registrations of one method (`source`: see `clientSource`). */
+export function perIpRateKey(method: RateLimitedMethod, source: string): string {
+  return `rate:${method}:ip:${source}`;
+}
+
 /**
  * Registration rate limits (profile.md §3), two tiers checked in order: the client's IP (an IPv6
  * client by its /64, see `clientSource`), then the whole service. A request refused at the first
@@ -74,7 +79,7 @@ export async function checkRegistrationRate(ctx: EngineContext, ops: Pick<StoreO
     };
   };
   await chargeTiers(ctx, ops, [
-    ...(clientIp ? [tier(`rate:${method}:ip:${clientSource(clientIp)}`, 'perIp', 'from your network', 'from one network (IP address; IPv6: its /64)')] : []),
+    ...(clientIp ? [tier(perIpRateKey(method, clientSource(clientIp)), 'perIp', 'from your network', 'from one network (IP address; IPv6: its /64)')] : []),
     tier(`rate:${method}:service`, 'perService', 'at this service, from all clients together', 'for the whole service'),
   ]);
 }

@@ -1,10 +1,10 @@
+import type { StoreOps } from '@authmd/core/store';
 import { prefixes, protocolError, type IdentityView } from '@authmd/protocol';
+import * as lifecycle from './registration-lifecycle.ts';
 import { refreshTokens, registrations } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
-import type { StoreOps } from '../store/contract.ts';
 import { mintAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
-import * as lifecycle from './registration-lifecycle.ts';
 import { getUser, userClaims } from './users.ts';
 
 /**

@@ -1,6 +1,6 @@
+import type { StoreOps } from '@authmd/core/store';
 import { protocolError, type ProtocolError } from '@authmd/protocol';
 import { refreshTokens, registrations, scheduled, type RegistrationRow } from '../schema.ts';
-import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 
 /**
@@ -151,7 +151,7 @@ export async function startAttempt(
   tx: StoreOps,
   registration: RegistrationRow,
   attempt: { id: string; loginHint: string | null },
-  link?: Pick<RegistrationRow, 'provider_iss' | 'provider_sub' | 'delegation_key' | 'link_user_id'>,
+  link?: Pick<RegistrationRow, 'provider_iss' | 'provider_sub' | 'client_id' | 'delegation_key' | 'link_user_id'>,
 ): Promise<void> {
   requireClaimable(registration, ctx.clock());
   const started = await tx.update(
@@ -193,8 +193,8 @@ export async function claim(
     revoked_by: null,
     expires_at: null,
     ...(keepsProvider
-      ? { provider_iss: before.provider_iss, provider_sub: before.provider_sub, delegation_key: before.delegation_key, link_user_id: before.link_user_id }
-      : { provider_iss: null, provider_sub: null, delegation_key: null, link_user_id: null }),
+      ? { provider_iss: before.provider_iss, provider_sub: before.provider_sub, client_id: before.client_id, delegation_key: before.delegation_key, link_user_id: before.link_user_id }
+      : { provider_iss: null, provider_sub: null, client_id: null, delegation_key: null, link_user_id: null }),
   };
   const bound = await tx.update(registrations, before.id, patch, { claimed_at: null, revoked_at: before.revoked_at, generation: before.generation });
   if (!bound) throw changedMeanwhile();
@@ -267,16 +267,18 @@ export async function supersede(ctx: EngineContext, tx: StoreOps, registrationId
 /**
  * The operator's revocation: final. Assertions, access and refresh tokens, and any claim in flight
  * stop working, and nothing revives the registration. Returns false when it was revoked by the
- * operator already (or does not exist).
+ * operator already (or does not exist). `operator` names who did it (the admin API's or console's
+ * operator), for the audit event.
  */
-export async function revoke(ctx: EngineContext, tx: StoreOps, registrationId: string): Promise<boolean> {
+export async function revoke(ctx: EngineContext, tx: StoreOps, registrationId: string, operator?: string): Promise<boolean> {
   const registration = await tx.get(registrations, registrationId);
   if (!registration || !allowedFrom.revoke.includes(stateOf(registration, ctx.clock()))) return false;
   const now = ctx.clock();
   const patch = { revoked_at: now, revoked_by: 'operator' as const, current_attempt_id: null, expires_at: null, generation: registration.generation + 1 };
   if (!(await tx.update(registrations, registrationId, patch, { generation: registration.generation }))) return false;
   const tokens = await killCredentials(ctx, tx, registrationId);
-  await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId, data: { reason: 'operator', access_tokens: tokens } }, tx);
+  const data = { reason: 'operator', access_tokens: tokens, ...(operator === undefined ? {} : { operator }) };
+  await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId, data }, tx);
   return true;
 }
 

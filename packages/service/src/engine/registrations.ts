@@ -86,6 +86,7 @@ export function newRegistration(ctx: EngineContext, type: RegistrationType, clie
     login_hint: loginHint,
     provider_iss: null,
     provider_sub: null,
+    client_id: null,
     delegation_key: null,
     link_user_id: null,
     current_attempt_id: null,
@@ -97,8 +98,8 @@ export function newRegistration(ctx: EngineContext, type: RegistrationType, clie
 }
 
 /** Operator action: the registration, its assertions and its tokens stop working for good. */
-export async function revokeRegistration(ctx: EngineContext, registrationId: string): Promise<boolean> {
-  const revoked = await ctx.store.transaction((tx) => lifecycle.revoke(ctx, tx, registrationId));
+export async function revokeRegistration(ctx: EngineContext, registrationId: string, operator?: string): Promise<boolean> {
+  const revoked = await ctx.store.transaction((tx) => lifecycle.revoke(ctx, tx, registrationId, operator));
   if (revoked) await ctx.tokens.forgetCached();
   return revoked;
 }

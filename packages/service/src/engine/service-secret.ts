@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { Store } from '@authmd/core/store';
 import { serviceSecrets } from '../schema.ts';
-import type { Store } from '../store/contract.ts';
 
 /** The HMAC key every replica shares: made on first start, read from the store afterwards. */
 export async function loadServiceSecret(store: Store): Promise<Uint8Array> {

@@ -1,10 +1,10 @@
+import type { StoreOps } from '@authmd/core/store';
 import { isEmail, ProtocolError } from '@authmd/protocol';
 import { escapeHtml } from '../html.ts';
 import { signIns, type UserRow } from '../schema.ts';
 import { opaqueValue } from '../secrets.ts';
 import { clientSource } from './client-source.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
-import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 import { chargeTiers, limitSentence, rateLimited, waitInWords, type LimitTier } from './rate-limits.ts';
 import { normalizeEmail, userForVerifiedEmail } from './users.ts';
@@ -39,6 +39,15 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
   return id;
 }
 
+/** The emails one network asked for (`source`: see `clientSource`), of one kind. */
+export function perIpMailKey(kind: MailKind, source: string): string {
+  return `${kind}-ip:${source}`;
+}
+
+/** The budgets of the emails a client can make the service send. */
+export const mailKinds = ['sign-in-codes', 'claim-mail'] as const;
+export type MailKind = (typeof mailKinds)[number];
+
 /**
  * Charges one email with a code to `address`, in three tiers, in this order (docs/decisions.md,
  * "Sign-in limits"). Each refusal happens at a tier that is already spent, so it charges nothing
@@ -51,7 +60,7 @@ export async function sendSignInCode(ctx: EngineContext, email: string, clientIp
  * send that then fails stays charged (the mail may have gone out; counters cannot be refunded).
  * `kind` keeps the budgets of different emails (sign-in codes, claim codes) apart.
  */
-export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, kind: string, address: string, clientIp: string | undefined): Promise<void> {
+export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'incrementTiers'>, kind: MailKind, address: string, clientIp: string | undefined): Promise<void> {
   const limits = ctx.config.limits;
   const source = clientIp ? clientSource(clientIp) : undefined;
   // Each refusal says when to try again (Retry-After too) and, for the operator, the option that sets the limit.
@@ -66,7 +75,7 @@ export async function chargeMailTiers(ctx: EngineContext, ops: Pick<StoreOps, 'i
     ...(source === undefined
       ? []
       : [
-          tier(`${kind}-ip:${source}`, limits.signInCodesPerIpPerHour, 'Too many codes were asked for from your network', 'from one network', 'signInCodesPerIpPerHour'),
+          tier(perIpMailKey(kind, source), limits.signInCodesPerIpPerHour, 'Too many codes were asked for from your network', 'from one network', 'signInCodesPerIpPerHour'),
           tier(
             `${kind}-from:${JSON.stringify([source, address])}`,
             limits.signInCodesPerAddressAndIpPerHour,

@@ -1,8 +1,8 @@
+import { DuplicateKeyError } from '@authmd/core/store';
 import { prefixes } from '@authmd/protocol';
 import type { HostUser } from '../config.ts';
 import { users, type UserRow } from '../schema.ts';
 import { opaqueValue } from '../secrets.ts';
-import { DuplicateKeyError } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 
 export function normalizeEmail(email: string): string {

@@ -1,6 +1,6 @@
+import type { StoreOps } from '@authmd/core/store';
 import { protocolError, type V01CredentialType, type V01CredentialView } from '@authmd/protocol';
 import { accessTokens, type RegistrationRow } from '../schema.ts';
-import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 import { issueAccessToken } from './exchange.ts';
 import { requireMayMint } from './registration-lifecycle.ts';

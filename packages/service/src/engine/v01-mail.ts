@@ -1,7 +1,7 @@
+import type { StoreOps } from '@authmd/core/store';
 import { protocolError } from '@authmd/protocol';
 import { escapeHtml } from '../html.ts';
 import type { RegistrationRow } from '../schema.ts';
-import type { StoreOps } from '../store/contract.ts';
 import type { EngineContext } from './context.ts';
 import { chargeMailTiers } from './sign-in.ts';
 

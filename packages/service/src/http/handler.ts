@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, trace, type Attributes, type Tracer } from '@opentelemetry/api';
+import { StoreUnavailableError } from '@authmd/core/store';
 import { paths, protocolError, ProtocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
 import { clientAddress } from './client-address.ts';
-import { StoreUnavailableError } from '../store/contract.ts';
 import { discoveryEndpoints } from './discovery.ts';
 import { getHealthz, getReadyz, healthPaths } from './health.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from './env.ts';
@@ -14,6 +14,7 @@ import { postRevoke } from './revoke.ts';
 import { postIntrospect } from './introspect.ts';
 import { tokenEndpoint } from './token.ts';
 import { postClaim, postClaimComplete } from './claim.ts';
+import { adminRoutes } from '../admin/routes.ts';
 import type { DevOutbox } from '../mail/outbox.ts';
 import { getClaim, postAuthorize, postDeny, postEnterCode } from '../pages/claim.ts';
 import { getLogin, postLogin, postLoginCode, postLogout } from '../pages/login.ts';
@@ -66,6 +67,8 @@ export function buildRoutes(ctx: EngineContext, outbox: DevOutbox | undefined): 
     routes.set(at(pagePaths.mailbox), { GET: mailbox.html });
     routes.set(at(pagePaths.mailboxJson), { GET: mailbox.json });
   }
+  // The operator's admin API and console
+  for (const [path, endpoints] of adminRoutes(ctx)) routes.set(path, endpoints);
   return routes;
 }
 

@@ -11,10 +11,6 @@ export function bodyTooLarge(maxBytes: number): ProtocolError {
   return protocolError('payload_too_large', `The request body exceeds ${maxBytes} bytes.`);
 }
 
-/** True when a declared Content-Length already exceeds the cap, so the body need not be read. */
-export function declaredTooLarge(contentLength: string | undefined | null, maxBytes: number): boolean {
-  return Number(contentLength) > maxBytes;
-}
 
 function requireContentType(request: HttpRequest, expected: string): void {
   const actual = (request.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();

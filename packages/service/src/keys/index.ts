@@ -1,19 +1,2 @@
-/** Signing keys and compact JWS for the service's own tokens; the provider package reuses them. */
-export { Keyring, type KeyringOptions, type SigningKey } from './keyring.ts';
-export { decodeJwt, encodeJwt, jwkThumbprint, typMatches, verifySignature, JwtFormatError, type JwtParts, type SigningAlgorithm } from './jwt.ts';
-/** Private keys at rest: key-encryption keys (AUTHMD_KEY_ENCRYPTION_KEY, or a KMS) and their rotation. */
-export {
-  GENERATE_KEY_ENCRYPTION_KEY,
-  KEY_ENCRYPTION_KEY_ENV,
-  KeyEncryptionError,
-  keyWrapAad,
-  localKeyEncryptionKey,
-  parseKeyEncryptionKeys,
-  resolveKeyEncryption,
-  type KeyEncryptionKey,
-  type KeyEncryptionOptions,
-  type KeyWrapContext,
-  type ResolveKeyEncryptionInput,
-} from './key-encryption.ts';
-/** The table the keyring lives in: migrate it in the store you hand to `Keyring.open`. */
-export { keyrings } from '../schema.ts';
+/** Signing keys, JWTs and key encryption, from @authmd/core (the provider uses them too). */
+export * from '@authmd/core/keys';

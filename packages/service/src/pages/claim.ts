@@ -12,8 +12,9 @@ import { pagePaths } from './paths.ts';
 
 /**
  * The claim page at verification_uri. A signed-in human sees who is asking (this service, the kind
- * of agent registration, the scopes it will get) and answers: Authorize (the page then shows a code
- * to read back to the agent), or type the code the agent shows (v0.7), or Deny.
+ * of agent registration, the scopes it will get) and answers: type the code the agent shows (v0.7),
+ * or Authorize (the page then shows a code to read back to the agent), or Deny. One of them is the
+ * page's primary button (see `answers`).
  */
 
 /** `GET /claim?token=…` */
@@ -89,12 +90,33 @@ function claimPage(ctx: EngineContext, request: HttpRequest, token: string, open
 <p>An AI agent ${describeRegistration(ctx, open)} wants to act on <b>${escapeHtml(ctx.config.name)}</b> as <b>${escapeHtml(user.email ?? user.phone ?? user.id)}</b>.</p>
 <p>If you authorize it, it can:</p><ul>${scopes}</ul>
 <p class="note">Only continue if you started this from your own agent just now. This request ends in about ${minutesLeft} minutes.</p>
-${typeIn ? `<form method="post" action="${action(pagePaths.enterCode)}">${fields}<p><label for="code">Does your agent show you a six-digit code? Enter it to authorize:</label><br><input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="off" required></p><button type="submit">Authorize with this code</button></form>` : ''}
-<div class="row">
-${readBack ? `<form method="post" action="${action(pagePaths.authorize)}">${fields}<button type="submit">Authorize${typeIn ? ' and show me a code' : ''}</button></form>` : ''}
-<form method="post" action="${action(pagePaths.deny)}">${fields}<button type="submit" class="secondary">Deny</button></form>
-</div>`,
+${answers(typeIn, readBack, fields, action)}`,
   });
+}
+
+/**
+ * The page's answers, with exactly one primary (filled) button. When the agent has a code of its own,
+ * typing it in is the primary path: that is what the agent, following auth.md, asks its person to do.
+ * The read-back is then the alternative for a person without a code, a link-styled button that says
+ * so; Deny is a secondary button set apart. Without the agent's code, Authorize (read-back) is primary.
+ * Actions, field names and button labels are what drivers and tests use: keep them.
+ */
+function answers(typeIn: boolean, readBack: boolean, fields: string, action: (path: string) => string): string {
+  // Each form opens exactly as `<form method="post" action="…">`, as drivers and tests find them: a class goes on a wrapper.
+  const form = (path: string, inner: string) => `<form method="post" action="${action(path)}">${fields}${inner}</form>`;
+  const deny = form(pagePaths.deny, '<button type="submit" class="secondary">Deny</button>');
+  if (!typeIn) return `<div class="row">${readBack ? form(pagePaths.authorize, '<button type="submit">Authorize</button>') : ''}${deny}</div>`;
+  const typeInForm = form(
+    pagePaths.enterCode,
+    '<p><label for="code">Does your agent show you a six-digit code? Enter it to authorize:</label><br><input id="code" type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="off" required></p><button type="submit">Authorize with this code</button>',
+  );
+  const readBackForm = readBack
+    ? `<div class="alt">${form(
+        pagePaths.authorize,
+        '<p>No code from your agent? <button type="submit" class="link">Authorize and show me a code</button> instead: this page then shows a code for you to read to your agent.</p>',
+      )}</div>`
+    : '';
+  return `${typeInForm}${readBackForm}<div class="deny">${deny}</div>`;
 }
 
 function describeRegistration(ctx: EngineContext, open: OpenAttempt): string {

@@ -35,7 +35,7 @@ export function mailboxEndpoints(ctx: EngineContext, outbox: DevOutbox): { html:
         .join('');
       return servicePage(ctx, {
         title: 'Development mailbox',
-        body: `<p class="note">Mail this service would have sent, kept in memory because no SMTP server is configured. For development only.</p>${items ? `<ul>${items}</ul>` : '<p>No messages yet.</p>'}`,
+        body: `<p class="note">Mail this service would have sent, kept in memory because no SMTP server is configured. For development only.</p>${items ? `<ul class="mail">${items}</ul>` : '<p>No messages yet.</p>'}`,
       });
     },
     json: async (request) => {

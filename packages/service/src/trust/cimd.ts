@@ -1,8 +1,6 @@
+import { oneLine, isLoopback, type Fetcher } from '@authmd/core/fetch';
 import { freshnessMs, type FreshnessBounds } from './cache-control.ts';
-import { oneLine } from './fetch-error.ts';
 import { isObject, publicJwksProblem } from './jwk.ts';
-import type { Fetcher } from './safe-fetch.ts';
-import { isLoopback } from './special-use.ts';
 
 /** An OAuth Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document), as fetched. */
 export interface ClientMetadata {

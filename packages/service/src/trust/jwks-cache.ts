@@ -1,7 +1,6 @@
+import { oneLine, type Fetcher } from '@authmd/core/fetch';
 import { freshnessMs, type FreshnessBounds } from './cache-control.ts';
-import { oneLine } from './fetch-error.ts';
 import { publicJwksProblem, type JsonWebKeySet } from './jwk.ts';
-import type { Fetcher } from './safe-fetch.ts';
 
 export type { JsonWebKeySet, Jwk } from './jwk.ts';
 
@@ -68,6 +67,12 @@ export class JwksCache {
     const entry = this.entries.get(jwksUri);
     if (entry && this.options.clock() < entry.freshUntil) return Promise.resolve(entry.keys);
     return this.fetch(jwksUri);
+  }
+
+  /** The set this process holds for `jwksUri` and until when it is fresh, without fetching. */
+  cached(jwksUri: string): { keys: JsonWebKeySet; freshUntil: number } | undefined {
+    const entry = this.entries.get(jwksUri);
+    return entry && { keys: entry.keys, freshUntil: entry.freshUntil };
   }
 
   /** Drops the cached set of `jwksUri` (every set when omitted): the next use fetches it again. */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { Logger } from '@authmd/core';
+import type { Fetcher } from '@authmd/core/fetch';
+import type { Store, Subscription } from '@authmd/core/store';
 import type { TrustedIssuer } from '../config.ts';
-import type { Logger } from '../logger.ts';
-import type { Store, Subscription } from '../store/contract.ts';
 import { JWKS_TOPIC } from '../topics.ts';
 import { CimdResolver, type ClientMetadata } from './cimd.ts';
 import { JwksCache, type JsonWebKeySet } from './jwks-cache.ts';
-import type { Fetcher } from './safe-fetch.ts';
 
 const METADATA_TTL_MS = 3_600_000;
 
@@ -80,6 +80,24 @@ export class TrustList {
 
   displayNames(): string[] {
     return [...this.issuers.values()].map((entry) => entry.displayName);
+  }
+
+  entries(): TrustedIssuer[] {
+    return [...this.issuers.values()];
+  }
+
+  /**
+   * The issuer's key set as the service uses it: fetched when this process holds none (or a stale
+   * one), with the kids it lists, where it came from, and until when it is kept; or why it cannot be had.
+   */
+  async keyState(entry: TrustedIssuer): Promise<{ jwksUri?: string; kids: string[]; freshUntil?: number; error?: string }> {
+    try {
+      const { uri } = await this.keys(entry);
+      const cached = this.jwks.cached(uri);
+      return { jwksUri: uri, kids: (cached?.keys.keys ?? []).map((key) => String(key.kid ?? '')), freshUntil: cached?.freshUntil };
+    } catch (error) {
+      return { kids: [], error: String((error as Error)?.message ?? error).split('\n', 1)[0] };
+    }
   }
 
   /** The issuer's key set and where it came from. */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium (`apt-get install chromium`, as .ci/run does when it is missing), driven by
@@ -25,4 +25,17 @@ export async function launchChromium(): Promise<Browser> {
     throw new Error(`${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, timeout: 20_000, args: CHROMIUM_ARGS });
+}
+
+/** A fresh context and page with these timeouts, and the Content-Security-Policy complaints the page logs. */
+export async function openPage(browser: Browser, viewport: { width: number; height: number }, timeoutMs: number): Promise<{ context: BrowserContext; page: Page; cspMessages: string[] }> {
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(timeoutMs);
+  context.setDefaultNavigationTimeout(timeoutMs);
+  const page = await context.newPage();
+  const cspMessages: string[] = [];
+  page.on('console', (message) => {
+    if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspMessages.push(message.text());
+  });
+  return { context, page, cspMessages };
 }

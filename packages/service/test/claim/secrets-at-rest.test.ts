@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createPostgresStore, createSqliteStore, type Store } from '@authmd/service';
 import { serviceTables } from '../../src/schema.ts';
 import { accessTokenFor, registerAnonymous, servicePerTest } from '../support/harness.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createTestDatabase } from '../../../../test-support/postgres.ts';
 import { Browser, latestCode } from './browser.ts';
 import { attemptToken, authorize, completeClaim, pollClaim, refresh, registerServiceAuth, SECOND, startClaim, typeIn } from './flows.ts';
 

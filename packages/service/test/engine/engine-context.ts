@@ -1,15 +1,15 @@
+import { silentLogger } from '@authmd/core';
+import { safeFetch } from '@authmd/core/fetch';
+import { Keyring } from '@authmd/core/keys';
+import { createMemoryStore } from '@authmd/core/store';
 import { storeAuditSink } from '../../src/audit.ts';
 import { resolveConfig } from '../../src/config.ts';
 import { AccessTokens } from '../../src/engine/access-tokens.ts';
 import type { EngineContext } from '../../src/engine/context.ts';
-import { Keyring } from '../../src/keys/keyring.ts';
-import { silentLogger } from '../../src/logger.ts';
 import { DevOutbox } from '../../src/mail/outbox.ts';
 import { noMetrics } from '../../src/metrics.ts';
 import { serviceTables } from '../../src/schema.ts';
 import { cryptoRandom } from '../../src/secrets.ts';
-import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
-import { safeFetch } from '../../src/trust/safe-fetch.ts';
 import { TrustList } from '../../src/trust/trust-list.ts';
 import { testClock, type TestClock } from '../support/harness.ts';
 

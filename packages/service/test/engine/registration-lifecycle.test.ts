@@ -8,6 +8,7 @@ import { accessTokens, auditEvents, refreshTokens, registrations, type Registrat
 import { hashSecret } from '../../src/secrets.ts';
 import type { TestClock } from '../support/harness.ts';
 import { engineContext } from './engine-context.ts';
+import { registrationRow } from '../support/registration-row.ts';
 
 /**
  * The registration lifecycle as its transition table: for every state and every transition, what
@@ -23,27 +24,14 @@ type Ctx = EngineContext & { clock: TestClock };
 
 /** A registration in each state, as the store would hold it. */
 function rowIn(state: RegistrationState, now: number): RegistrationRow {
-  const base: RegistrationRow = {
+  const base = registrationRow({
     id: `reg_${state}`,
-    type: 'anonymous',
     created_at: now - HOUR,
     generation: 3,
     claim_token_hash: hashSecret(`clm_${state}`),
     claim_expires_at: now + 23 * HOUR,
-    claimed_at: null,
-    revoked_at: null,
-    revoked_by: null,
-    user_id: null,
-    login_hint: null,
-    provider_iss: null,
-    provider_sub: null,
-    delegation_key: null,
-    link_user_id: null,
-    current_attempt_id: null,
-    client_ip: null,
     expires_at: now + 30 * 24 * HOUR,
-    credential_type: null,
-  };
+  });
   const provider = { type: 'identity_assertion' as const, provider_iss: 'https://provider.example', provider_sub: 'sub-1', delegation_key: 'https://provider.example\0sub-1', link_user_id: user.id };
   const claimed = { claimed_at: now - HOUR, user_id: user.id, expires_at: null };
   switch (state) {

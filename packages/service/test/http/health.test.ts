@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '@authmd/service';
 import { startService, type RunningService } from '../support/harness.ts';
-import { createTestDatabase, relay, type TestDatabase } from '../support/postgres.ts';
+import { createTestDatabase, relay, type TestDatabase } from '../../../../test-support/postgres.ts';
 
 let running: RunningService | undefined;
 let db: TestDatabase | undefined;

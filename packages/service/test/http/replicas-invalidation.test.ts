@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createPostgresStore } from '@authmd/core/postgres';
+import type { Store, Subscription } from '@authmd/core/store';
 import { accessToken, callApi, exchange, postForm, registerAnonymous, startService, type HarnessOptions, type RunningService } from '../support/harness.ts';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
-import type { Store, Subscription } from '../../src/store/contract.ts';
-import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { createTestDatabase, type TestDatabase } from '../../../../test-support/postgres.ts';
 import { expectRefused, presentIdJag, registerIdJag } from '../agent-verified/setup.ts';
 import { providerPerTest } from '../agent-verified/test-provider.ts';
 import { decodeJwt } from './helpers.ts';

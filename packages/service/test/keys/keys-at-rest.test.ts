@@ -15,7 +15,7 @@ import {
   type KeyEncryptionKey,
   type KeyWrapContext,
 } from '@authmd/service/keys';
-import type { KeyringRow, StoredKey } from '../../src/schema.ts';
+import type { KeyringRow, StoredKey } from '@authmd/core/keys';
 import { afterTest } from '../../../../test-support/after-test.ts';
 import { databaseHolds, keyMaterialIn, signedBy } from '../../../../test-support/key-material.ts';
 import { recordingLogger } from '../../../../test-support/recording-logger.ts';

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreUnavailableError, table, type Store } from '../../src/store/contract.ts';
-import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { createPostgresStore } from '@authmd/core/postgres';
+import { StoreUnavailableError, table, type Store } from '@authmd/core/store';
 import { postJson, registerAnonymous, startService, type RunningService } from '../support/harness.ts';
-import { createTestDatabase, relay, type Relay, type TestDatabase } from '../support/postgres.ts';
+import { createTestDatabase, relay, type Relay, type TestDatabase } from '../../../../test-support/postgres.ts';
 
 /**
  * A database that stops answering without closing its connections (a network partition, a frozen

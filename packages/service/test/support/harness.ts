@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
-import { afterAll, afterEach, onTestFinished } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, onTestFinished } from 'vitest';
 import {
   createMemoryStore,
   createPostgresStore,
@@ -16,7 +16,7 @@ import {
   type ServiceOptions,
   type Store,
 } from '@authmd/service';
-import { createTestDatabase, testDatabasePool, type LeasedDatabase, type TestDatabasePool } from './postgres.ts';
+import { createTestDatabase, testDatabasePool, type LeasedDatabase, type TestDatabasePool } from '../../../../test-support/postgres.ts';
 
 /** A clock tests move by hand: expiry is tested without sleeping. */
 const UNLIMITED = { perIp: 1_000_000, perService: 1_000_000 };

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { safeFetch, SafeFetchError, type Fetcher } from '@authmd/core/fetch';
 import { CimdError, CimdResolver, validateClientIdUrl, type CimdErrorReason, type CimdResolverOptions } from '../../src/trust/cimd.ts';
-import { safeFetch, SafeFetchError, type Fetcher } from '../../src/trust/safe-fetch.ts';
-import { manualClock, startLocalServer, type LocalServer } from './local-server.ts';
+import { manualClock, startLocalServer, type LocalServer } from '../../../../test-support/local-http-server.ts';
 
 const SECOND = 1_000;
 const DAY = 86_400 * SECOND;

@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { safeFetch, SafeFetchError } from '@authmd/core/fetch';
 import { JwksCache, JwksError, type JwksCacheOptions, type JwksErrorReason } from '../../src/trust/jwks-cache.ts';
-import { safeFetch, SafeFetchError } from '../../src/trust/safe-fetch.ts';
-import { manualClock, startLocalServer, type LocalServer } from './local-server.ts';
+import { manualClock, startLocalServer, type LocalServer } from '../../../../test-support/local-http-server.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;

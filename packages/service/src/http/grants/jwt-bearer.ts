@@ -1,7 +1,7 @@
+import { decodeJwt } from '@authmd/core/keys';
 import { jwtBearerRequest, parseWith, tokenResponse } from '@authmd/protocol';
 import { exchangeIdJag } from '../../engine/agent-verified.ts';
 import { exchangeAssertion } from '../../engine/exchange.ts';
-import { decodeJwt } from '../../keys/jwt.ts';
 import { counted } from '../../metrics.ts';
 import type { HttpEnv } from '../env.ts';
 import { valid } from '../request.ts';

@@ -1,0 +1,232 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { table, type Store } from '../../src/store/contract.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { describeStoreContract } from '../../src/store/testing.ts';
+import { before, ids, newest, pages, ROWS, signup, signups } from './signups-fixture.ts';
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'authmd-sqlite-store-'));
+}
+
+describeStoreContract('sqlite', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'store.db');
+  return {
+    store: createSqliteStore({ path }),
+    reopen: async () => createSqliteStore({ path }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}, { persistent: true });
+
+describe('sqlite store', () => {
+  const tokens = table<{ id: string; hash: string | null; owner: string | null; expires_at: number | null }>({
+    name: 'tokens',
+    key: 'id',
+    columns: { id: 'text', hash: 'text', owner: 'text', expires_at: 'integer' },
+    unique: ['hash'],
+    indexed: ['owner'],
+    expiresAt: 'expires_at',
+  });
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function openMigrated() {
+    const dir = tempDir();
+    dirs.push(dir);
+    const path = join(dir, 'nested', 'deeper', 'store.db'); // the parent directories do not exist yet
+    const store = createSqliteStore({ path });
+    await store.migrate([tokens]);
+    await store.insert(tokens, { id: 't1', hash: 'h1', owner: 'o1', expires_at: 1 });
+    return { store, path };
+  }
+
+  it('uses WAL and creates the declared indexes', async () => {
+    const { store, path } = await openMigrated();
+    const peek = new Database(path, { readonly: true });
+    try {
+      expect(peek.pragma('journal_mode', { simple: true })).toBe('wal');
+      const indexes = peek
+        .prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tokens' AND sql IS NOT NULL")
+        .all();
+      const byName = Object.fromEntries(indexes.map((i) => [i.name, i.sql]));
+      expect(byName['tokens_hash_unique']).toMatch(/^CREATE UNIQUE INDEX/);
+      expect(byName['tokens_owner_idx']).toMatch(/^CREATE INDEX/);
+      expect(byName['tokens_expires_at_idx']).toMatch(/^CREATE INDEX/);
+
+      const plan = (sql: string) =>
+        peek
+          .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+          .all()
+          .map((row) => row.detail)
+          .join('\n');
+      // The same statement shape findOne/findMany use.
+      const byHash = plan(`SELECT "id", "hash", "owner", "expires_at" FROM "tokens" WHERE "hash" = 'h1' LIMIT 1`);
+      expect(byHash).toMatch(/USING (COVERING )?INDEX tokens_hash_unique/);
+      expect(byHash).not.toMatch(/\bSCAN\b/);
+      expect(plan(`SELECT "id" FROM "tokens" WHERE "owner" = 'o1' LIMIT 1000`)).toMatch(/USING (COVERING )?INDEX tokens_owner_idx/);
+      expect(plan(`SELECT rowid FROM "tokens" WHERE "expires_at" IS NOT NULL AND "expires_at" < 5 LIMIT 500`)).toMatch(
+        /USING (COVERING )?INDEX tokens_expires_at_idx/,
+      );
+    } finally {
+      peek.close();
+      await store.close();
+    }
+  });
+
+  it('makes committed writes visible to another connection', async () => {
+    const { store, path } = await openMigrated();
+    await store.transaction(async (tx) => tx.insert(tokens, { id: 't2', hash: 'h2', owner: null, expires_at: null }));
+    const peek = new Database(path, { readonly: true });
+    expect(peek.prepare('SELECT count(*) AS n FROM tokens').get()).toEqual({ n: 2 });
+    peek.close();
+    await store.close();
+  });
+
+  it('works in memory and with synchronous = FULL', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    for (const store of [createSqliteStore({ path: ':memory:' }), createSqliteStore({ path: join(dir, 'full.db'), synchronous: 'FULL' })]) {
+      expect(store.kind).toBe('sqlite');
+      await store.migrate([tokens]);
+      await store.insert(tokens, { id: 'a', hash: null, owner: null, expires_at: null });
+      expect(await store.get(tokens, 'a')).toEqual({ id: 'a', hash: null, owner: null, expires_at: null });
+      await store.close();
+    }
+  });
+
+
+  it('takes a page cache size in MiB, and refuses one that is not a positive size', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const store = createSqliteStore({ path: join(dir, 'cache.db'), cacheMiB: 8 });
+    await store.migrate([tokens]);
+    await store.insert(tokens, { id: 'a', hash: null, owner: null, expires_at: null });
+    expect((await store.get(tokens, 'a'))?.id).toBe('a');
+    await store.close();
+    for (const cacheMiB of [0, -1, Number.NaN, 1e9]) {
+      expect(() => createSqliteStore({ path: join(dir, 'refused.db'), cacheMiB })).toThrow(/cacheMiB/);
+    }
+  });
+  it('refuses unsafe table and column names', async () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    await expect(store.migrate([{ ...tokens, name: 'tokens; DROP TABLE x' }])).rejects.toThrow(/invalid/);
+    await expect(store.migrate([{ ...tokens, columns: { ...tokens.columns, 'Bad"col': 'text' } }])).rejects.toThrow(/invalid/);
+    await store.migrate([tokens]);
+    await expect(store.update(tokens, 'a', { ['x" = 1; --' as 'hash']: 'v' })).rejects.toThrow(/no column/);
+    await store.close();
+  });
+
+  it('fails, rather than hangs, when a transaction uses the store instead of its handle', async () => {
+    const store = createSqliteStore({ path: ':memory:', lockTimeoutMs: 100 });
+    await store.migrate([tokens]);
+    await expect(store.transaction(async () => store.get(tokens, 'a'))).rejects.toThrow(/instead of the transaction handle/);
+    await store.insert(tokens, { id: 'a', hash: null, owner: null, expires_at: null });
+    expect(await store.get(tokens, 'a')).toBeDefined();
+    await store.close();
+  });
+
+  describe('WAL checkpoints on a worker thread', () => {
+    const filler = table<{ id: string; blob: string | null }>({ name: 'filler', key: 'id', columns: { id: 'text', blob: 'text' } });
+    const fill = async (store: ReturnType<typeof createSqliteStore>) => {
+      await store.migrate([filler]);
+      for (let i = 0; i < 300; i++) await store.insert(filler, { id: `row${i}`, blob: 'x'.repeat(2000) });
+    };
+    const settle = () => new Promise((done) => setTimeout(done, 600));
+    let dir: string;
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('copies committed pages into the database file while the store stays open', async () => {
+      dir = tempDir();
+      const path = join(dir, 'db.sqlite');
+      const store = createSqliteStore({ path, checkpointIntervalMs: 50 });
+      await fill(store);
+      await settle();
+      expect(statSync(path).size).toBeGreaterThan(500_000);
+      await store.close();
+    });
+
+    it('without the worker (checkpointIntervalMs 0), those pages stay in the WAL', async () => {
+      dir = tempDir();
+      const path = join(dir, 'db.sqlite');
+      const store = createSqliteStore({ path, checkpointIntervalMs: 0 });
+      await fill(store);
+      await settle();
+      expect(statSync(path).size).toBeLessThan(100_000);
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(500_000);
+      await store.close();
+    });
+  });
+});
+
+describe('sqlite store: pages at 100,000 rows', () => {
+
+  let dir: string;
+  let path: string;
+  let store: Store;
+  beforeAll(async () => {
+    dir = tempDir();
+    path = join(dir, 'pages.db');
+    store = createSqliteStore({ path });
+    // The rows come first and the ordered indexes with a later migrate, as for a deployment upgrading.
+    await store.migrate([before]);
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < ROWS; i++) await tx.insert(before, signup(i));
+    });
+    await store.migrate([signups]);
+  }, 60_000);
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+
+  it('creates the ordered indexes on the populated table at the later migrate', () => {
+    const peek = new Database(path, { readonly: true });
+    try {
+      const columnsOf = (index: string) => peek.prepare<[], { name: string }>(`PRAGMA index_info(${index})`).all().map((column) => column.name);
+      expect(columnsOf('signups_created_at_ord')).toEqual(['created_at', 'id']);
+      expect(columnsOf('signups_tenant_created_at_ord')).toEqual(['tenant', 'created_at', 'id']);
+    } finally {
+      peek.close();
+    }
+  });
+
+  it('reads every page from its ordered index, with no sort (EXPLAIN QUERY PLAN of the statements the store runs)', async () => {
+    // better-sqlite3 statements share one prototype: spying on it sees each statement's SQL (`source`) and parameters.
+    const probe = new Database(':memory:');
+    const all = vi.spyOn(Object.getPrototypeOf(probe.prepare('SELECT 1')) as { all: (...params: unknown[]) => unknown[] }, 'all');
+    probe.close();
+    const peek = new Database(path, { readonly: true });
+    try {
+      for (const [name, query] of Object.entries(pages)) {
+        all.mockClear();
+        await store.page(signups, query);
+        const source = (all.mock.contexts[0] as { source: string }).source;
+        const plan = peek
+          .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${source}`)
+          .all(...all.mock.calls[0]!)
+          .map((row) => row.detail)
+          .join('\n');
+        const index = query.where ? 'signups_tenant_created_at_ord' : 'signups_created_at_ord';
+        expect(plan, name).toMatch(new RegExp(`^SEARCH signups USING INDEX ${index} \\(`));
+        expect(plan, name).not.toMatch(/TEMP B-TREE|\bSCAN\b/);
+        if (query.after) expect(plan, name).toContain('(created_at,id)<(?,?)');
+      }
+    } finally {
+      all.mockRestore();
+      peek.close();
+    }
+  });
+
+  it('gives the right rows for a page near the end as for the first page (how long each takes: the EXPLAIN above, and npm run bench)', async () => {
+    expect(ids(await store.page(signups, pages.first!))).toEqual(newest(ROWS - 1, 50));
+    expect(ids(await store.page(signups, pages.deep!))).toEqual(newest(99, 50));
+    expect(ids(await store.page(signups, pages['deep, by tenant, in a range']!))).toEqual(newest(1993, 50, 10));
+  });
+});
