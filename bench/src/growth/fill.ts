@@ -67,6 +67,8 @@ export interface KeptSecrets {
   index: number;
   accessToken: string;
   claimToken: string;
+  /** Its created_at: the admin search's deep page starts there. */
+  createdAt: number;
 }
 
 export interface FillPlan {
@@ -95,7 +97,7 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
     }
     const id = `reg_${random('', 16)}`;
     const claimed = kind === 1 || kind === 2;
-    const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: `at_${random('', 32)}`, claimToken: `clm_${random('', 32)}` } : undefined;
+    const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: `at_${random('', 32)}`, claimToken: `clm_${random('', 32)}`, createdAt: created } : undefined;
     if (secrets) plan.kept.push(secrets);
     const registration: RegistrationRow = {
       id,
@@ -111,7 +113,7 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
       login_hint: kind === 2 ? `person-${i - 2}@bench.example` : null,
       provider_iss: kind === 3 ? PROVIDER_ISS : null,
       provider_sub: kind === 3 ? `sub-${i}` : null,
-      client_id: null,
+      client_id: kind === 3 ? PROVIDER_ISS : null,
       delegation_key: kind === 3 ? `${PROVIDER_ISS}\0sub-${i}` : null,
       link_user_id: null,
       current_attempt_id: null,

@@ -1,11 +1,15 @@
 import { paths } from '@authmd/protocol';
 import { AuthmdPagesHuman } from '../../../packages/conformance/src/human/authmd-pages.ts';
 import { registrationRequest, tokenRequest } from '../replicas.ts';
+import { BENCH_ADMIN_TOKEN } from '../servers/admin-token.ts';
 import type { KeptSecrets } from './fill.ts';
 import { createProbe, expectOk, percentile, type Probe } from './probe.ts';
 
-/** The four requests whose cost must not grow with the number of registrations (issue 13). */
-export const OPERATIONS = ['exchange', 'API call', 'claim start', 'claim completion'] as const;
+/**
+ * The requests whose cost must not grow with the number of registrations: four of the agent's and
+ * the person's (issue 13), three of the operator's admin search (issue 15).
+ */
+export const OPERATIONS = ['exchange', 'API call', 'claim start', 'claim completion', 'admin first page', 'admin deep page', 'admin by email'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export interface OperationStats {
@@ -31,7 +35,9 @@ export interface Target {
  *   service looks it up in the store, not in its cache);
  * - claim start: that registration's claim token, the read-back ceremony (current dialect);
  * - the person (authmd's pages over HTTP, untimed) signs in once, authorizes, reads the code;
- * - claim completion: the code at `/complete`.
+ * - claim completion: the code at `/complete`;
+ * - the admin search (issue 15): its first page, the page that starts at that registration's
+ *   created_at (deep in the index of a large fill), and the registrations of its person by email.
  * Each round takes its own kept registration (`kept`, spread over the whole fill). With several
  * targets (the same service on a small and on a large store) the rounds alternate between them, in
  * turns whose order changes every round, so that whatever else the machine does falls on all alike.
@@ -82,4 +88,18 @@ async function measureRound(probe: Probe, human: AuthmdPagesHuman, secrets: Kept
   const completed = await probe.send({ method: 'POST', path: paths.claimComplete, headers: json, body: JSON.stringify({ claim_token: secrets.claimToken, user_code: code }) });
   expectOk('claim completion', completed);
   record('claim completion', completed.ms);
+
+  const admin = { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
+  const searches: [Operation, string][] = [
+    ['admin first page', '/admin/api/registrations?limit=50'],
+    // Up to and including that registration's millisecond, so that the page is never empty.
+    ['admin deep page', `/admin/api/registrations?limit=50&to=${encodeURIComponent(new Date(secrets.createdAt + 1).toISOString())}`],
+    ['admin by email', `/admin/api/registrations?email=${encodeURIComponent(`person-${secrets.index}@bench.example`)}`],
+  ];
+  for (const [operation, path] of searches) {
+    const answer = await probe.send({ path, headers: admin });
+    const found = expectOk(operation, answer);
+    if (!Array.isArray(found.registrations) || found.registrations.length === 0) throw new Error(`${operation}: no registrations in ${answer.body.slice(0, 300)}`);
+    record(operation, answer.ms);
+  }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startDemo, type DemoOptions } from '../../../examples/demo/src/start.ts';
+import { BENCH_ADMIN_TOKEN } from './admin-token.ts';
 
 /**
  * The demo exactly as `npm start` builds it (service routes, notes API, home page); only the logger
@@ -60,6 +61,8 @@ const demo = await startDemo({
   port: Number(env.BENCH_DEMO_PORT ?? 0),
   dataDir,
   rateLimits: { anonymous: unlimited, service_auth: unlimited, identity_assertion: unlimited },
+  // The growth scenario times the operator's search too (issue 15).
+  admin: { apiTokens: [{ operator: 'bench', token: BENCH_ADMIN_TOKEN }] },
   ...(env.BENCH_DEMO_TRUST_PROVIDER ? { trustProvider: JSON.parse(env.BENCH_DEMO_TRUST_PROVIDER) } : {}),
   ...(env.BENCH_DEMO_DATABASE_URL ? { databaseUrl: env.BENCH_DEMO_DATABASE_URL } : {}),
   ...(env.BENCH_DEMO_PUBLIC_URL ? { publicUrl: env.BENCH_DEMO_PUBLIC_URL } : {}),

@@ -94,6 +94,15 @@ function validateOrdered(spec: TableSpec<any>, index: OrderedIndex<any>): void {
   if (name.length > MAX_INDEX_NAME) throw new Error(`the ordered index name ${name} is longer than ${MAX_INDEX_NAME} characters: shorten the table or column names`);
 }
 
+/**
+ * The WHERE of an ordered index with an equality column: only rows that have a value there. A page
+ * by `eq = ?` implies it (SQLite and PostgreSQL both use the index for it), and a row without one
+ * (an anonymous registration has no user, provider or client id) costs that index nothing to write.
+ */
+export function orderedIndexPredicate(index: OrderedIndex<any>, quote: (name: string) => string): string {
+  return index.eq === undefined ? '' : ` WHERE ${quote(index.eq)} IS NOT NULL`;
+}
+
 /** The name of an ordered index in the database: `<table>_<eq>_<by>_ord`, or `<table>_<by>_ord`. */
 export function orderedIndexName(spec: TableSpec<any>, index: OrderedIndex<any>): string {
   return `${spec.name}_${index.eq === undefined ? '' : `${index.eq}_`}${index.by}_ord`;

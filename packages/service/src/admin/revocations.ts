@@ -2,7 +2,7 @@ import type { JsonValue } from '@authmd/core/store';
 import type { EngineContext } from '../engine/context.ts';
 import * as lifecycle from '../engine/registration-lifecycle.ts';
 import { revokeRegistration } from '../engine/registrations.ts';
-import { registrations } from '../schema.ts';
+import { registrations, type RegistrationRow } from '../schema.ts';
 import { MAX_PAGE, searchRegistrations, type RegistrationFilter } from './registration-search.ts';
 
 /**
@@ -32,9 +32,8 @@ export async function bulkPreview(ctx: EngineContext, selector: BulkSelector): P
   if (selector.by === 'provider') return ctx.store.count(registrations, { provider_iss: selector.value, revoked_at: null });
   if (selector.by === 'client_id') return ctx.store.count(registrations, { client_id: selector.value, revoked_at: null });
   let count = 0;
-  await eachMatch(ctx, selector, async (ids) => {
-    const rows = await Promise.all(ids.map((id) => ctx.store.get(registrations, id)));
-    count += rows.filter((row) => row?.revoked_at === null).length;
+  await eachMatch(ctx, selector, async (rows) => {
+    count += rows.filter((row) => row.revoked_at === null).length;
   });
   return count;
 }
@@ -45,9 +44,10 @@ export async function bulkPreview(ctx: EngineContext, selector: BulkSelector): P
  */
 export async function bulkRevoke(ctx: EngineContext, operator: string, selector: BulkSelector): Promise<BulkOutcome> {
   const outcome: BulkOutcome = { revoked: 0, finalized: 0 };
-  await eachMatch(ctx, selector, (ids) =>
+  await eachMatch(ctx, selector, (rows) =>
     ctx.store.transaction(async (tx) => {
-      for (const id of ids) {
+      for (const { id } of rows) {
+        // Read again inside the transaction: the page was read before it.
         const before = await tx.get(registrations, id);
         if (!before || !(await lifecycle.revoke(ctx, tx, id, operator))) continue;
         if (before.revoked_at === null) outcome.revoked += 1;
@@ -65,13 +65,13 @@ export function recordAdminAction(ctx: EngineContext, operator: string, data: Re
   return ctx.store.transaction((tx) => ctx.audit.record({ type: 'admin.action', at: ctx.clock(), data: { operator, ...data } }, tx));
 }
 
-async function eachMatch(ctx: EngineContext, selector: BulkSelector, visit: (ids: string[]) => Promise<void>): Promise<void> {
+async function eachMatch(ctx: EngineContext, selector: BulkSelector, visit: (rows: RegistrationRow[]) => Promise<void>): Promise<void> {
   const filter: RegistrationFilter =
     selector.by === 'email' ? { email: selector.value } : selector.by === 'provider' ? { provider: selector.value } : { clientId: selector.value };
   let cursor: string | undefined;
   do {
     const page = await searchRegistrations(ctx, filter, MAX_PAGE, cursor);
-    if (page.rows.length) await visit(page.rows.map((row) => row.id));
+    if (page.rows.length) await visit(page.rows);
     cursor = page.next;
   } while (cursor !== undefined);
 }

@@ -18,7 +18,7 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { checkLimit, DEFAULT_LIMIT, incrementTiersInTurn, kindOf, orderedIndexName, planPage, validateSpec, type PageBounds } from '../shared.ts';
+import { checkLimit, DEFAULT_LIMIT, incrementTiersInTurn, kindOf, orderedIndexName, orderedIndexPredicate, planPage, validateSpec, type PageBounds } from '../shared.ts';
 
 /**
  * The Store contract on PostgreSQL, for several replicas sharing one database.
@@ -256,7 +256,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           }
           for (const index of spec.ordered ?? []) {
             const columns = [...(index.eq === undefined ? [] : [q(index.eq)]), orderedColumn(spec, index.by), orderedColumn(spec, spec.key)].join(', ');
-            await run(`CREATE INDEX IF NOT EXISTS ${q(orderedIndexName(spec, index))} ON ${c.table} (${columns})`);
+            await run(`CREATE INDEX IF NOT EXISTS ${q(orderedIndexName(spec, index))} ON ${c.table} (${columns})${orderedIndexPredicate(index, q)}`);
           }
         }
         await run('COMMIT');

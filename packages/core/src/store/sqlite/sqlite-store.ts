@@ -17,7 +17,7 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, kindOf, Mutex, orderedIndexName, planPage, validateSpec, type PageBounds } from '../shared.ts';
+import { attempt, checkLimit, DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT_MS, kindOf, Mutex, orderedIndexName, orderedIndexPredicate, planPage, validateSpec, type PageBounds } from '../shared.ts';
 
 type Spec = TableSpec<any>;
 type Runner = <T>(f: () => T) => Promise<T>;
@@ -372,7 +372,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
     for (const index of spec.ordered ?? []) {
       const columns = [...(index.eq === undefined ? [] : [index.eq]), index.by, spec.key].map(q).join(', ');
-      db.exec(`CREATE INDEX IF NOT EXISTS ${q(orderedIndexName(spec, index))} ON ${c.table} (${columns})`);
+      db.exec(`CREATE INDEX IF NOT EXISTS ${q(orderedIndexName(spec, index))} ON ${c.table} (${columns})${orderedIndexPredicate(index, q)}`);
     }
     migrated.set(spec.name, spec);
   }
