@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HttpRequest } from '@authmd/service';
 import { Browser } from '../claim/browser.ts';
-import { accessToken, callApi, servicePerTest } from '../support/harness.ts';
+import { accessToken, callApi, postJson, registerAnonymous, servicePerTest } from '../support/harness.ts';
 
 /**
  * The console's forms over HTTP (issue 15), with the host application's own sign-in (a header its
@@ -60,6 +60,32 @@ describe('the console\'s forms', () => {
     expect((await callApi(base, token)).status).toBe(200);
     const bulk = await operator.post('/admin/revoke', { by: 'email', value: 'x@example.com' });
     expect(bulk.status).toBe(400);
+  });
+
+  it('searches by date (the days given, both included), by type and by email, and refuses a date that is not one', async () => {
+    const svc = await start({ signIn: { authenticateUser: hostUser }, admin: { operators: ['ops@example.com'] } });
+    const DAY = 86_400_000;
+    const first = await registerAnonymous(svc.base);
+    svc.clock.advance(DAY);
+    const second = await postJson(`${svc.base}/agent/identity`, { type: 'service_auth', login_hint: 'grace@example.com' }).then((r) => r.json());
+    svc.clock.advance(DAY);
+    const third = await registerAnonymous(svc.base);
+    const operator = new Browser(svc.base, { 'x-host-user': 'ops@example.com' });
+    const day = (offset: number) => new Date(svc.clock() + offset * DAY).toISOString().slice(0, 10);
+    const listed = async (query: string) => {
+      const page = await operator.get(`/admin?${query}`);
+      expect(page.status, query).toBe(200);
+      return [first.id, second.id, third.id].filter((id) => page.html.includes(`>${id}</a>`));
+    };
+    expect(await listed('')).toEqual([first.id, second.id, third.id]);
+    expect(await listed(`from=${day(-1)}&to=${day(-1)}`)).toEqual([second.id]);
+    expect(await listed(`from=${day(-1)}`)).toEqual([second.id, third.id]);
+    expect(await listed(`to=${day(-1)}`)).toEqual([first.id, second.id]);
+    expect(await listed('type=anonymous')).toEqual([first.id, third.id]);
+    expect(await listed('email=grace%40example.com')).toEqual([second.id]);
+    const bad = await operator.get('/admin?from=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.html).toContain('from: yesterday is not a date (YYYY-MM-DD).');
   });
 
   it('a stranger is sent to sign in and comes back to the page asked for', async () => {

@@ -23,6 +23,8 @@ import { consolePage, consolePaths, consoleUrl, escapeHtml, hidden, table, when 
 
 const PAGE_SIZE = 25;
 const STATES = ['unclaimed', 'claim_pending', 'link_pending', 'claimed', 'expired', 'revoked_by_operator', 'revoked_by_provider'];
+const SEARCH_FIELDS = ['email', 'provider', 'client_id', 'type', 'state', 'from', 'to'];
+const DAY = 86_400_000;
 const BULK_BY: Record<BulkSelector['by'], string> = { email: 'User email', provider: 'Provider issuer', client_id: 'Client id' };
 
 type PageHandler = (ctx: EngineContext, request: HttpRequest, operator: string) => Promise<HttpResponse>;
@@ -62,16 +64,19 @@ export const registrationsPage = operatorPage(async (ctx, request, operator) => 
   const q = (name: string) => request.query(name)?.trim() || undefined;
   const type = registrationTypes.find((t) => t === q('type'));
   const state = STATES.find((s) => s === q('state')) as RegistrationFilter['state'];
-  const filter: RegistrationFilter = { email: q('email'), provider: q('provider'), clientId: q('client_id'), type, state };
+  const from = q('from');
+  const to = q('to');
+  const filter: RegistrationFilter = { email: q('email'), provider: q('provider'), clientId: q('client_id'), type, state, from: dayStart('from', from), to: dayAfter(to) };
   const page = await searchRegistrations(ctx, filter, PAGE_SIZE, q('cursor'));
   const rows = await summaries(ctx, page.rows);
   const field = (name: string, label: string, placeholder: string) =>
     `<label>${label}<input type="text" name="${name}" value="${escapeHtml(q(name) ?? '')}" placeholder="${placeholder}"></label>`;
+  const date = (name: string, label: string, value?: string) => `<label>${label}<input type="date" name="${name}" value="${escapeHtml(value ?? '')}"></label>`;
   const select = (name: string, label: string, values: readonly string[], chosen?: string) =>
     `<label>${label}<select name="${name}"><option value="">any</option>${values.map((v) => `<option${v === chosen ? ' selected' : ''}>${v}</option>`).join('')}</select></label>`;
   const search = `<form method="get" class="search" action="${escapeHtml(consoleUrl(ctx, consolePaths.registrations))}">
 ${field('email', 'User email', 'ada@example.com')}${field('provider', 'Provider issuer', 'https://idp.example')}${field('client_id', 'Client id', 'https://agent.example/client.json')}
-${select('type', 'Type', registrationTypes, type)}${select('state', 'State', STATES, state)}<div><button type="submit">Search</button></div></form>`;
+${select('type', 'Type', registrationTypes, type)}${select('state', 'State', STATES, state)}${date('from', 'Created from', from)}${date('to', 'Created until', to)}<div><button type="submit">Search</button></div></form>`;
   const results = rows.length
     ? table(
         ['Registration', 'Type', 'State', 'For', 'Provider', 'Created'],
@@ -85,7 +90,7 @@ ${select('type', 'Type', registrationTypes, type)}${select('state', 'State', STA
         ]),
       )
     : '<p>No registration matches.</p>';
-  const next = page.next ? `<p><a href="${escapeHtml(consoleUrl(ctx, consolePaths.registrations, { ...Object.fromEntries(['email', 'provider', 'client_id', 'type', 'state'].map((n) => [n, q(n)])), cursor: page.next }))}">Next page →</a></p>` : '';
+  const next = page.next ? `<p><a href="${escapeHtml(consoleUrl(ctx, consolePaths.registrations, { ...Object.fromEntries(SEARCH_FIELDS.map((n) => [n, q(n)])), cursor: page.next }))}">Next page →</a></p>` : '';
   return consolePage(ctx, request, { title: 'Registrations', operator, body: () => `${search}${results}${next}` });
 });
 
@@ -215,6 +220,20 @@ export const clearRateLimitsAction = operatorAction(async (ctx, _request, operat
   return redirect(consoleUrl(ctx, consolePaths.rateLimits, { address, done: 'cleared' }));
 });
 
+/** The start (UTC) of a `YYYY-MM-DD` day from the form's date field. */
+function dayStart(field: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const at = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T00:00:00Z`) : NaN;
+  if (Number.isNaN(at)) throw new ProtocolError('invalid_request', `${field}: ${value.slice(0, 32)} is not a date (YYYY-MM-DD).`);
+  return at;
+}
+
+/** The end of that day: the search's `to` is exclusive, the form's last day inclusive. */
+function dayAfter(value: string | undefined): number | undefined {
+  const start = dayStart('to', value);
+  return start === undefined ? undefined : start + DAY;
+}
+
 function bulkSelector(by: string | undefined, value: string | undefined): BulkSelector | undefined {
   const trimmed = value?.trim();
   if (!trimmed || (by !== 'email' && by !== 'provider' && by !== 'client_id')) return undefined;
@@ -222,7 +241,7 @@ function bulkSelector(by: string | undefined, value: string | undefined): BulkSe
 }
 
 function queryString(request: HttpRequest): string {
-  const names = ['id', 'email', 'provider', 'client_id', 'type', 'state', 'cursor', 'by', 'value', 'address'];
+  const names = ['id', ...SEARCH_FIELDS, 'cursor', 'by', 'value', 'address'];
   const params = new URLSearchParams(names.flatMap((name) => (request.query(name) ? [[name, request.query(name)!]] : [])));
   return params.size ? `?${params}` : '';
 }
