@@ -13,6 +13,7 @@ import {
   type AccessTokenRow,
   type AuditEventRow,
   type ClaimAttemptRow,
+  registrationRow,
   type RegistrationRow,
 } from '../../../packages/service/src/schema.ts';
 
@@ -99,7 +100,7 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
     const claimed = kind === 1 || kind === 2;
     const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: `at_${random('', 32)}`, claimToken: `clm_${random('', 32)}`, createdAt: created } : undefined;
     if (secrets) plan.kept.push(secrets);
-    const registration: RegistrationRow = {
+    const registration = registrationRow({
       id,
       type: kind === 2 ? 'service_auth' : kind === 3 ? 'identity_assertion' : 'anonymous',
       created_at: created,
@@ -107,20 +108,15 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
       claim_token_hash: kind === 3 ? null : secrets ? hashSecret(secrets.claimToken) : random('', 32),
       claim_expires_at: kind === 3 ? null : created + DAY * 2,
       claimed_at: claimed ? created + 60_000 : null,
-      revoked_at: null,
-      revoked_by: null,
       user_id: kind === 0 ? null : userId,
       login_hint: kind === 2 ? `person-${i - 2}@bench.example` : null,
       provider_iss: kind === 3 ? PROVIDER_ISS : null,
       provider_sub: kind === 3 ? `sub-${i}` : null,
       client_id: kind === 3 ? PROVIDER_ISS : null,
       delegation_key: kind === 3 ? `${PROVIDER_ISS}\0sub-${i}` : null,
-      link_user_id: null,
-      current_attempt_id: null,
       client_ip: '127.0.0.1',
       expires_at: kind === 0 ? created + DAY * 9 : null,
-      credential_type: null,
-    };
+    });
     if (claimed) registration.current_attempt_id = `att_${random('', 16)}`;
     await add(tx.append(registrations, registration));
     if (kind === 0) await add(tx.append(scheduled, { id: `expire:${id}`, kind: 'registration.expired', subject: id, due_at: registration.claim_expires_at! }));

@@ -1,3 +1,4 @@
+import { isEmail } from '@authmd/protocol';
 import type { ServiceOptions } from '@authmd/service';
 
 /** Who may use the demo's console when AUTHMD_OPERATORS is unset: sign in as this address through the development mailbox. */
@@ -11,7 +12,7 @@ const MIN_TOKEN = 32;
  */
 export function readAdminSettings(env: NodeJS.ProcessEnv): { ok: true; admin: NonNullable<ServiceOptions['admin']> } | { ok: false; message: string } {
   const operators = (env.AUTHMD_OPERATORS?.trim() || DEFAULT_OPERATOR).split(',').map((address) => address.trim()).filter(Boolean);
-  const invalid = operators.find((address) => !/^[^@\s]+@[^@\s]+$/.test(address));
+  const invalid = operators.find((address) => !isEmail(address));
   if (invalid !== undefined) return { ok: false, message: `AUTHMD_OPERATORS must be email addresses separated by commas (got "${invalid}"). Example: AUTHMD_OPERATORS=you@example.com npm start` };
   const token = env.AUTHMD_ADMIN_TOKEN?.trim() || undefined;
   if (token !== undefined && token.length < MIN_TOKEN) {

@@ -38,6 +38,33 @@ export type RegistrationRow = {
   credential_type: 'api_key' | 'access_token' | null;
 };
 
+/**
+ * A registration row: nothing claimed, revoked, linked or pending unless `fields` says so. Every
+ * place that makes one starts here, so a new column needs its default in one place only.
+ */
+export function registrationRow(fields: Pick<RegistrationRow, 'id' | 'type' | 'created_at'> & Partial<RegistrationRow>): RegistrationRow {
+  return {
+    generation: 0,
+    claim_token_hash: null,
+    claim_expires_at: null,
+    claimed_at: null,
+    revoked_at: null,
+    revoked_by: null,
+    user_id: null,
+    login_hint: null,
+    provider_iss: null,
+    provider_sub: null,
+    client_id: null,
+    delegation_key: null,
+    link_user_id: null,
+    current_attempt_id: null,
+    client_ip: null,
+    expires_at: null,
+    credential_type: null,
+    ...fields,
+  };
+}
+
 export const registrations = table<RegistrationRow>({
   name: 'registrations',
   key: 'id',

@@ -7,6 +7,17 @@ import { createPostgresStore, POSTGRES_LAYOUT_VERSION, SchemaVersionError } from
 import { createTestDatabase, type TestDatabase } from '../../../../test-support/postgres.ts';
 import { before, ids, newest, pages, ROWS, signups, T0 } from './signups-fixture.ts';
 
+/** One query on a connection of its own, beside the store under test. */
+async function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 describeStoreContract(
   'postgres',
   async () => {
@@ -39,15 +50,7 @@ describe('postgres store', () => {
     stores.push(store);
     return store;
   };
-  async function peek<T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(sql, values)).rows;
-    } finally {
-      await client.end();
-    }
-  }
+  const peek = <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []) => query<T>(db.url, sql, values);
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -316,15 +319,7 @@ describe('postgres store: pages at 100,000 rows', () => {
   let store: Store;
   /** The page statements the store sent, with their parameters. */
   const sent: { text: string; values: unknown[] }[] = [];
-  async function peek<T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query<T>(sql, values)).rows;
-    } finally {
-      await client.end();
-    }
-  }
+  const peek = <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []) => query<T>(db.url, sql, values);
 
   beforeAll(async () => {
     db = await createTestDatabase();

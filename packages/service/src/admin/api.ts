@@ -5,7 +5,8 @@ import { stateOf, type RegistrationState } from '../engine/registration-lifecycl
 import type { Endpoint, HttpRequest } from '../http/env.ts';
 import { readJson, valid } from '../http/request.ts';
 import { json } from '../http/responses.ts';
-import { users, type RegistrationRow } from '../schema.ts';
+import { registrations, type RegistrationRow } from '../schema.ts';
+import { accountEmails } from './accounts.ts';
 import { apiOperator } from './operator-auth.ts';
 import { addressLimits, clearAddressLimits } from './rate-limit-state.ts';
 import { registrationDetail } from './registration-detail.ts';
@@ -71,9 +72,8 @@ export const getRegistration: Endpoint = async (request, { ctx }) => {
   if (!id) throw protocolError('invalid_request', 'id: is required.');
   const detail = await registrationDetail(ctx, id);
   if (!detail) throw protocolError('unknown_registration', `No registration ${id.slice(0, 64)}.`);
-  const [summary] = await summaries(ctx, [detail.registration]);
   return json({
-    registration: summary,
+    registration: summary(detail.registration, ctx.clock(), detail.user?.email ?? null),
     timeline: detail.timeline.map((event) => ({ type: event.type, at: iso(event.at), data: event.data })),
     tokens: {
       access: tokenCount(detail.tokens.access),
@@ -86,9 +86,9 @@ export const postRevoke: Endpoint = async (request, { ctx }) => {
   const operator = apiOperator(ctx, request);
   const { id } = valid(parseWith(idBody, await readJson(request, ctx.config.maxBodyBytes)));
   const revoked = await revokeOne(ctx, operator, id);
-  const detail = await registrationDetail(ctx, id);
-  if (!detail) throw protocolError('unknown_registration', `No registration ${id.slice(0, 64)}.`);
-  return json({ id, revoked, state: detail.state });
+  const registration = await ctx.store.get(registrations, id);
+  if (!registration) throw protocolError('unknown_registration', `No registration ${id.slice(0, 64)}.`);
+  return json({ id, revoked, state: stateOf(registration, ctx.clock()) });
 };
 
 export const postRevocations: Endpoint = async (request, { ctx }) => {
@@ -144,12 +144,15 @@ export const postClearRateLimits: Endpoint = async (request, { ctx }) => {
   return json({ address, cleared: await clearAddressLimits(ctx, operator, address) });
 };
 
-/** The registrations as the API lists them, each with its account's email (one read per account). */
-export async function summaries(ctx: EngineContext, rows: RegistrationRow[]): Promise<Record<string, unknown>[]> {
+/** The registrations as the API lists them, each with its account's email. */
+async function summaries(ctx: EngineContext, rows: RegistrationRow[]): Promise<Record<string, unknown>[]> {
   const now = ctx.clock();
-  const ids = [...new Set(rows.flatMap((row) => (row.user_id ? [row.user_id] : [])))];
-  const accounts = new Map((await Promise.all(ids.map((id) => ctx.store.get(users, id)))).flatMap((user) => (user ? [[user.id, user.email] as const] : [])));
-  return rows.map((row) => ({
+  const emails = await accountEmails(ctx, rows);
+  return rows.map((row) => summary(row, now, row.user_id ? (emails.get(row.user_id) ?? null) : null));
+}
+
+function summary(row: RegistrationRow, now: number, userEmail: string | null): Record<string, unknown> {
+  return {
     id: row.id,
     type: row.type,
     state: stateOf(row, now),
@@ -158,12 +161,12 @@ export async function summaries(ctx: EngineContext, rows: RegistrationRow[]): Pr
     revoked_at: isoOrNull(row.revoked_at),
     revoked_by: row.revoked_by,
     user_id: row.user_id,
-    user_email: row.user_id ? (accounts.get(row.user_id) ?? null) : null,
+    user_email: userEmail,
     login_hint: row.login_hint,
     provider: row.provider_iss,
     client_id: row.client_id,
     client_ip: row.client_ip,
-  }));
+  };
 }
 
 function queryOf(request: HttpRequest, names: string[]): Record<string, string> {

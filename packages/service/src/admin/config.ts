@@ -1,5 +1,7 @@
-import { createHash } from 'node:crypto';
 import { ConfigError } from '@authmd/core';
+import { isEmail } from '@authmd/protocol';
+import { normalizeEmail } from '../engine/users.ts';
+import { hashSecret } from '../secrets.ts';
 
 /**
  * The operator's side (issue 15): an admin API for scripts and a console for people. Off unless
@@ -22,8 +24,9 @@ export interface AdminOptions {
 
 export interface AdminConfig {
   path: string;
-  tokens: { operator: string; tokenHash: Buffer }[];
-  /** Lowercase. */
+  /** Each token as `hashSecret` keeps secrets. */
+  tokens: { operator: string; tokenHash: string }[];
+  /** As `normalizeEmail` leaves them. */
   operators: ReadonlySet<string>;
 }
 
@@ -44,14 +47,10 @@ export function resolveAdmin(options: AdminOptions | undefined): AdminConfig | u
     if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH) {
       throw new ConfigError(`admin.apiTokens: the token of ${operator} must be at least ${MIN_TOKEN_LENGTH} characters (a random value, e.g. openssl rand -base64 32)`);
     }
-    return { operator, tokenHash: sha256(token) };
+    return { operator, tokenHash: hashSecret(token) };
   });
   for (const address of operators) {
-    if (typeof address !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(address)) throw new ConfigError(`admin.operators: "${String(address)}" is not an email address`);
+    if (typeof address !== 'string' || !isEmail(address)) throw new ConfigError(`admin.operators: "${String(address)}" is not an email address`);
   }
-  return { path, tokens, operators: new Set(operators.map((address) => address.toLowerCase())) };
-}
-
-export function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  return { path, tokens, operators: new Set(operators.map(normalizeEmail)) };
 }

@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import { protocolError } from '@authmd/protocol';
 import type { EngineContext } from '../engine/context.ts';
 import type { HttpRequest } from '../http/env.ts';
-import { sha256, type AdminConfig } from './config.ts';
+import { constantTimeEqual, hashSecret } from '../secrets.ts';
+import type { AdminConfig } from './config.ts';
 
 /**
  * The operator an admin API request comes from: its bearer token, compared in constant time with
@@ -11,10 +11,10 @@ import { sha256, type AdminConfig } from './config.ts';
 export function apiOperator(ctx: EngineContext, request: HttpRequest): string {
   const admin = ctx.config.admin as AdminConfig;
   const match = /^Bearer +([\x21-\x7e]+) *$/i.exec(request.header('authorization') ?? '');
-  const presented = sha256(match?.[1] ?? '');
+  const presented = hashSecret(match?.[1] ?? '');
   let operator: string | undefined;
   for (const candidate of admin.tokens) {
-    if (timingSafeEqual(presented, candidate.tokenHash) && match) operator = candidate.operator;
+    if (constantTimeEqual(presented, candidate.tokenHash) && match) operator = candidate.operator;
   }
   if (operator !== undefined) return operator;
   throw protocolError('operator_unauthorized', match ? 'This token is not an operator\'s.' : 'The admin API needs an operator token.', {

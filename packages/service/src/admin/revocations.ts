@@ -47,11 +47,9 @@ export async function bulkRevoke(ctx: EngineContext, operator: string, selector:
   await eachMatch(ctx, selector, (rows) =>
     ctx.store.transaction(async (tx) => {
       for (const { id } of rows) {
-        // Read again inside the transaction: the page was read before it.
-        const before = await tx.get(registrations, id);
-        if (!before || !(await lifecycle.revoke(ctx, tx, id, operator))) continue;
-        if (before.revoked_at === null) outcome.revoked += 1;
-        else outcome.finalized += 1;
+        const from = await lifecycle.revoke(ctx, tx, id, operator);
+        if (from === 'revoked_by_provider') outcome.finalized += 1;
+        else if (from !== undefined) outcome.revoked += 1;
       }
     }),
   );

@@ -11,7 +11,7 @@ import {
   type AttemptView,
   type RegistrationView,
 } from '@authmd/protocol';
-import { registrations, type RegistrationRow, type UserRow } from '../schema.ts';
+import { registrationRow, registrations, type RegistrationRow, type UserRow } from '../schema.ts';
 import { hashSecret, keyedDigest, opaqueValue } from '../secrets.ts';
 import type { StoreOps } from '@authmd/core/store';
 import { mintAssertion } from './assertions.ts';
@@ -271,28 +271,16 @@ function providerRegistrationId(ctx: EngineContext, idJag: VerifiedIdJag): strin
 }
 
 function providerRegistration(ctx: EngineContext, idJag: VerifiedIdJag, clientIp: string | undefined): RegistrationRow {
-  return {
+  return registrationRow({
     id: providerRegistrationId(ctx, idJag),
     type: 'identity_assertion',
     created_at: ctx.clock(),
-    generation: 0,
-    claim_token_hash: null,
-    claim_expires_at: null,
-    claimed_at: null,
-    revoked_at: null,
-    revoked_by: null,
-    user_id: null,
-    login_hint: null,
     provider_iss: idJag.iss,
     provider_sub: idJag.sub,
     client_id: idJag.clientId,
     delegation_key: delegationKey(idJag.iss, idJag.sub),
-    link_user_id: null,
-    current_attempt_id: null,
     client_ip: clientIp ?? null,
-    expires_at: null,
-    credential_type: null,
-  };
+  });
 }
 
 /**

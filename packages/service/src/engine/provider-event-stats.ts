@@ -4,7 +4,8 @@ import type { EngineContext } from './context.ts';
 
 /**
  * What each trusted provider's security events came to, for the operator's trust view: one row per
- * provider of the trust list (an untrusted issuer writes nothing), updated by compare-and-set.
+ * provider of the trust list, updated by compare-and-set. Only events the provider signed are
+ * counted: a token with a forged signature, or from an untrusted issuer, writes nothing.
  */
 
 const empty = (issuer: string): ProviderEventStatsRow => ({ issuer, accepted: 0, last_accepted_at: null, refused: 0, last_refused_at: null, last_refusal: null });
@@ -14,7 +15,7 @@ export function countAccepted(ops: StoreOps, issuer: string, now: number): Promi
   return bump(ops, issuer, (row) => ({ accepted: row.accepted + 1, last_accepted_at: now }));
 }
 
-/** A refused event of a trusted provider; a failure to count it is logged, never the caller's. */
+/** A refused event the provider signed (wrong audience, too old…); a failure to count it is logged, never the caller's. */
 export async function countRefused(ctx: EngineContext, issuer: string, code: string): Promise<void> {
   const now = ctx.clock();
   await bump(ctx.store, issuer, (row) => ({ refused: row.refused + 1, last_refused_at: now, last_refusal: code })).catch((error: unknown) =>

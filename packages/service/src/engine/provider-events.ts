@@ -33,25 +33,18 @@ export const LOGOUT_FORMAT: ProviderEventFormat = { typ: jwtTypes.logout, kind: 
  * acknowledged one is never lost. Returns how many registrations it revoked (0 for a redelivery).
  */
 export async function receiveSecurityEvent(ctx: EngineContext, token: string, format: ProviderEventFormat = SET_FORMAT): Promise<number> {
+  const { provider, payload } = await authenticate(ctx, token, format);
   try {
-    return await receive(ctx, token, format);
+    return await apply(ctx, provider, payload, format);
   } catch (error) {
-    const issuer = trustedIssuerOf(ctx, token);
-    if (issuer && error instanceof SetDeliveryError) await countRefused(ctx, issuer, error.err);
+    // Counted only for a token the provider signed: anyone can post one it did not, as often as they like.
+    if (error instanceof SetDeliveryError) await countRefused(ctx, provider.issuer, error.err);
     throw error;
   }
 }
 
-/** The issuer of a token that names a trusted one, else undefined. */
-function trustedIssuerOf(ctx: EngineContext, token: string): string | undefined {
-  try {
-    return ctx.trust.get(decodeJwt(token).payload.iss)?.issuer;
-  } catch {
-    return undefined;
-  }
-}
-
-async function receive(ctx: EngineContext, token: string, format: ProviderEventFormat): Promise<number> {
+/** The trusted provider that signed the token, and its claims; refuses anything else before its claims are read. */
+async function authenticate(ctx: EngineContext, token: string, format: ProviderEventFormat): Promise<{ provider: TrustedIssuer; payload: JWTPayload }> {
   let parts;
   try {
     parts = decodeJwt(token);
@@ -64,7 +57,11 @@ async function receive(ctx: EngineContext, token: string, format: ProviderEventF
   if (typeof parts.header.alg !== 'string' || !provider.algorithms.includes(parts.header.alg)) {
     throw new SetDeliveryError('invalid_request', `SETs of this issuer must be signed with ${provider.algorithms.join(', ')}.`);
   }
-  const payload = await verify(ctx, provider, token, format.typ);
+  return { provider, payload: await verify(ctx, provider, token, format.typ) };
+}
+
+/** The claims of a signed event, checked, and its effect with its `jti`, in one transaction. */
+async function apply(ctx: EngineContext, provider: TrustedIssuer, payload: JWTPayload, format: ProviderEventFormat): Promise<number> {
   const now = ctx.clock();
   const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
   if (aud.length !== 1 || aud[0] !== ctx.config.issuer) throw new SetDeliveryError('invalid_audience', `The SET aud must be exactly ${ctx.config.issuer}.`);

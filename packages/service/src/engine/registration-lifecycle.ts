@@ -266,20 +266,21 @@ export async function supersede(ctx: EngineContext, tx: StoreOps, registrationId
 
 /**
  * The operator's revocation: final. Assertions, access and refresh tokens, and any claim in flight
- * stop working, and nothing revives the registration. Returns false when it was revoked by the
- * operator already (or does not exist). `operator` names who did it (the admin API's or console's
- * operator), for the audit event.
+ * stop working, and nothing revives the registration. Returns the state it was revoked from, or
+ * undefined when it was revoked by the operator already (or does not exist). `operator` names who
+ * did it (the admin API's or console's operator), for the audit event.
  */
-export async function revoke(ctx: EngineContext, tx: StoreOps, registrationId: string, operator?: string): Promise<boolean> {
+export async function revoke(ctx: EngineContext, tx: StoreOps, registrationId: string, operator?: string): Promise<RegistrationState | undefined> {
   const registration = await tx.get(registrations, registrationId);
-  if (!registration || !allowedFrom.revoke.includes(stateOf(registration, ctx.clock()))) return false;
+  const from = registration && stateOf(registration, ctx.clock());
+  if (!registration || !from || !allowedFrom.revoke.includes(from)) return undefined;
   const now = ctx.clock();
   const patch = { revoked_at: now, revoked_by: 'operator' as const, current_attempt_id: null, expires_at: null, generation: registration.generation + 1 };
-  if (!(await tx.update(registrations, registrationId, patch, { generation: registration.generation }))) return false;
+  if (!(await tx.update(registrations, registrationId, patch, { generation: registration.generation }))) return undefined;
   const tokens = await killCredentials(ctx, tx, registrationId);
   const data = { reason: 'operator', access_tokens: tokens, ...(operator === undefined ? {} : { operator }) };
   await ctx.audit.record({ type: 'registration.revoked', at: now, registrationId, data }, tx);
-  return true;
+  return from;
 }
 
 /**

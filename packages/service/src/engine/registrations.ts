@@ -1,5 +1,5 @@
 import { isEmail, paths, prefixes, protocolError, type RegistrationType, type RegistrationView } from '@authmd/protocol';
-import type { RegistrationRow } from '../schema.ts';
+import { registrationRow, type RegistrationRow } from '../schema.ts';
 import { hashSecret, opaqueValue } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import { newAttempt } from './attempts.ts';
@@ -72,34 +72,22 @@ export function newRegistration(ctx: EngineContext, type: RegistrationType, clie
   const now = ctx.clock();
   const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
   const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
-  const row: RegistrationRow = {
+  const row = registrationRow({
     id: opaqueValue(ctx.random, prefixes.registration, 16),
     type,
     created_at: now,
-    generation: 0,
     claim_token_hash: hashSecret(claimToken),
     claim_expires_at: claimExpiresAt,
-    claimed_at: null,
-    revoked_at: null,
-    revoked_by: null,
-    user_id: null,
     login_hint: loginHint,
-    provider_iss: null,
-    provider_sub: null,
-    client_id: null,
-    delegation_key: null,
-    link_user_id: null,
-    current_attempt_id: null,
     client_ip: clientIp ?? null,
     expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,
-    credential_type: null,
-  };
+  });
   return { row, claimToken };
 }
 
 /** Operator action: the registration, its assertions and its tokens stop working for good. */
 export async function revokeRegistration(ctx: EngineContext, registrationId: string, operator?: string): Promise<boolean> {
-  const revoked = await ctx.store.transaction((tx) => lifecycle.revoke(ctx, tx, registrationId, operator));
+  const revoked = (await ctx.store.transaction((tx) => lifecycle.revoke(ctx, tx, registrationId, operator))) !== undefined;
   if (revoked) await ctx.tokens.forgetCached();
   return revoked;
 }

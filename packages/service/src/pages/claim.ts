@@ -5,7 +5,7 @@ import type { Endpoint, HttpRequest, HttpResponse } from '../http/env.ts';
 import { readForm } from '../http/request.ts';
 import type { UserRow } from '../schema.ts';
 import { checkCsrf, csrfToken } from './csrf.ts';
-import { currentUser, signInUrl } from './current-user.ts';
+import { currentUser, signInUrl, signOutForm } from './current-user.ts';
 import { errorPage, htmlErrors } from './html-errors.ts';
 import { escapeHtml, hidden, redirect, servicePage } from './layout.ts';
 import { pagePaths } from './paths.ts';
@@ -139,7 +139,7 @@ function describeRegistration(ctx: EngineContext, open: OpenAttempt): string {
 function wrongAccount(ctx: EngineContext, request: HttpRequest, open: OpenAttempt, user: UserRow): HttpResponse {
   const csrf = csrfToken(ctx, request);
   const back = `${ctx.config.issuerPath}${pagePaths.claim}?token=${encodeURIComponent(request.query('token') ?? '')}`;
-  const signOut = `<form method="post" action="${ctx.config.issuerPath}${pagePaths.logout}">${csrf.field}${hidden('return_to', back)}<button type="submit">Sign out</button></form>`;
+  const signOut = signOutForm(ctx, csrf.field, back);
   return errorPage(
     ctx,
     403,

@@ -4,7 +4,7 @@ import { userFromHost } from '../engine/users.ts';
 import type { HttpRequest } from '../http/env.ts';
 import type { UserRow } from '../schema.ts';
 import { cookieNames, readCookie } from './cookies.ts';
-import { isProtocolRelative } from './layout.ts';
+import { escapeHtml, hidden, isProtocolRelative } from './layout.ts';
 import { pagePaths } from './paths.ts';
 
 /** Who is signed in: the host application's user (when a hook is set), else the built-in session. */
@@ -18,6 +18,21 @@ export async function currentUser(ctx: EngineContext, request: HttpRequest): Pro
 export function signInUrl(ctx: EngineContext, returnTo: string): string {
   if (ctx.signIn.loginUrl) return ctx.signIn.loginUrl(ctx.config.issuer + returnTo);
   return `${ctx.config.issuerPath}${pagePaths.login}?return_to=${encodeURIComponent(returnTo)}`;
+}
+
+/**
+ * The form that signs the browser out and sends it back to `returnTo` (a path of this site). `lead`
+ * is HTML already escaped, shown before the button.
+ */
+export function signOutForm(
+  ctx: EngineContext,
+  csrfField: string,
+  returnTo: string,
+  options: { lead?: string; formClass?: string; buttonClass?: string } = {},
+): string {
+  const formClass = options.formClass ? ` class="${options.formClass}"` : '';
+  const buttonClass = options.buttonClass ? ` class="${options.buttonClass}"` : '';
+  return `<form method="post"${formClass} action="${escapeHtml(ctx.config.issuerPath + pagePaths.logout)}">${csrfField}${hidden('return_to', returnTo)}${options.lead ?? ''}<button type="submit"${buttonClass}>Sign out</button></form>`;
 }
 
 /**

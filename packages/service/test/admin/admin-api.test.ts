@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { recordingLogger } from '../../../../test-support/recording-logger.ts';
-import { auditEvents } from '../../src/schema.ts';
+import { auditEvents, providerEventStats } from '../../src/schema.ts';
 import { expectSetAccepted, deliverSet, presentIdJag, registerIdJag, trustedService } from '../agent-verified/setup.ts';
 import { providerPerTest } from '../agent-verified/test-provider.ts';
 import { accessToken, accessTokenFor, callApi, postJson, registerAnonymous, servicePerTest, type HarnessOptions, type RunningService } from '../support/harness.ts';
@@ -207,15 +207,37 @@ describe('revoking', () => {
     expect(back.status).toBe(410);
     expect((await back.json()).reason).toBe('revoked_by_operator');
   });
+
+  it('in bulk by provider, after the provider revoked one itself: counts that one as made final, not as ended', async () => {
+    const acme = await startProvider({ displayName: 'Acme Agents' });
+    const { base } = await trustedService(startAdmin, { providers: [acme], admin });
+    const live = await registerIdJag(base, acme.mintIdJag());
+    const withdrawn = await registerIdJag(base, acme.mintIdJag({ sub: 'user-2', email: 'grace@example.com' }));
+    await expectSetAccepted(await deliverSet(base, acme.mintSet({ sub: 'user-2' })));
+    expect((await call(base, `/registration?id=${withdrawn.id}`, { token: ALICE })).body.registration.state).toBe('revoked_by_provider');
+
+    expect((await call(base, '/revocations', { token: ALICE, body: { by: 'provider', value: acme.issuer, dry_run: true } })).body.would_revoke).toBe(1);
+    const done = await call(base, '/revocations', { token: ALICE, body: { by: 'provider', value: acme.issuer } });
+    expect(done.body).toMatchObject({ revoked: 1, finalized: 1 });
+    for (const id of [live.id, withdrawn.id]) {
+      expect((await call(base, `/registration?id=${id}`, { token: ALICE })).body.registration.state).toBe('revoked_by_operator');
+    }
+    expect((await call(base, '/revocations', { token: ALICE, body: { by: 'provider', value: acme.issuer } })).body).toMatchObject({ revoked: 0, finalized: 0 });
+  });
 });
 
 describe('providers, keys and rate limits', () => {
-  it('lists each trusted provider with its keys and the security events it delivered', async () => {
+  it('lists each trusted provider with its keys and the security events it delivered; forged ones write nothing', async () => {
     const provider = await startProvider({ displayName: 'Acme Agents' });
-    const { base } = await trustedService(startAdmin, { providers: [provider], admin });
+    const stranger = await startProvider({ displayName: 'Not Trusted' });
+    const { svc, base } = await trustedService(startAdmin, { providers: [provider], strangers: [stranger], admin });
     await registerIdJag(base, provider.mintIdJag());
     await expectSetAccepted(await deliverSet(base, provider.mintSet()));
     expect((await deliverSet(base, provider.mintSet({ aud: 'https://elsewhere.example' }))).status).toBe(400);
+    // Posted by anyone: a bad signature in the trusted provider's name, and an untrusted issuer.
+    for (let i = 0; i < 5; i++) expect((await deliverSet(base, provider.mintSet({}, { signature: 'garbage' }))).status).toBe(400);
+    expect((await deliverSet(base, stranger.mintSet())).status).toBe(400);
+    expect(await svc.service.store.get(providerEventStats, stranger.issuer)).toBeUndefined();
     const answer = await call(base, '/providers', { token: ALICE });
     expect(answer.body.providers).toHaveLength(1);
     const [listed] = answer.body.providers;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Store } from '@authmd/core/store';
 import { registrations, type RegistrationRow } from '../../src/schema.ts';
 import { servicePerTest, sharedStore } from '../support/harness.ts';
-import { registrationRow } from '../support/registration-row.ts';
+import { registrationRow } from '../../src/schema.ts';
 
 /**
  * The admin API's search at 100,000 registrations (issue 15): pages are read from ordered indexes
@@ -19,7 +19,7 @@ type Json = Record<string, any>;
 
 function row(i: number, extra: Partial<RegistrationRow> = {}): RegistrationRow {
   // Two registrations per millisecond: pages must break ties by id.
-  return registrationRow({ id: `reg_${String(i).padStart(7, '0')}`, created_at: T0 + Math.floor(i / 2), claim_expires_at: T0 + 365 * 86_400_000, client_ip: '203.0.113.7', ...extra });
+  return registrationRow({ id: `reg_${String(i).padStart(7, '0')}`, type: 'anonymous', created_at: T0 + Math.floor(i / 2), claim_expires_at: T0 + 365 * 86_400_000, client_ip: '203.0.113.7', ...extra });
 }
 
 /** 100,000 registrations, three of them service_auth for needle@example.com, spread through the table. */

@@ -28,6 +28,12 @@ describe('the console\'s forms', () => {
     const page = await operator.get(`/admin/registration?id=${registration.id}`);
     expect(page.status).toBe(200);
     expect(page.html).toContain('Revoke this registration');
+    // The claim and sign-in pages' own defences: the same CSP, no framing, no caching.
+    const login = await new Browser(base).get('/login');
+    for (const header of ['content-security-policy', 'x-frame-options', 'cache-control', 'referrer-policy']) {
+      expect(page.response.headers.get(header), header).toBe(login.response.headers.get(header));
+    }
+    expect(page.response.headers.get('content-security-policy')).toMatch(/^default-src 'none'; style-src 'sha256-/);
     const done = await operator.submit(page, '/admin/registration/revoke');
     expect(done.status).toBe(303);
     expect(done.location).toBe(`/admin/registration?id=${registration.id}&done=revoked`);

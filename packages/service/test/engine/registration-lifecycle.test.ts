@@ -8,7 +8,7 @@ import { accessTokens, auditEvents, refreshTokens, registrations, type Registrat
 import { hashSecret } from '../../src/secrets.ts';
 import type { TestClock } from '../support/harness.ts';
 import { engineContext } from './engine-context.ts';
-import { registrationRow } from '../support/registration-row.ts';
+import { registrationRow } from '../../src/schema.ts';
 
 /**
  * The registration lifecycle as its transition table: for every state and every transition, what
@@ -26,6 +26,7 @@ type Ctx = EngineContext & { clock: TestClock };
 function rowIn(state: RegistrationState, now: number): RegistrationRow {
   const base = registrationRow({
     id: `reg_${state}`,
+    type: 'anonymous',
     created_at: now - HOUR,
     generation: 3,
     claim_token_hash: hashSecret(`clm_${state}`),
@@ -166,7 +167,8 @@ async function run(ctx: Ctx, transition: Transition, row: RegistrationRow): Prom
       case 'supersede':
         return lifecycle.supersede(ctx, tx, current.id);
       case 'revoke':
-        return lifecycle.revoke(ctx, tx, current.id);
+        // The state it was revoked from, or undefined for a no-op.
+        return (await lifecycle.revoke(ctx, tx, current.id)) ?? false;
       case 'provider_revoke':
         return lifecycle.providerRevoke(ctx, tx, current, 'https://provider.example');
       case 'revive': {

@@ -1,6 +1,7 @@
 import { protocolError } from '@authmd/protocol';
 import type { EngineContext } from '../../engine/context.ts';
 import type { HttpRequest, HttpResponse } from '../../http/env.ts';
+import { normalizeEmail } from '../../engine/users.ts';
 import { readForm } from '../../http/request.ts';
 import { checkCsrf } from '../../pages/csrf.ts';
 import { currentUser, signInUrl } from '../../pages/current-user.ts';
@@ -33,6 +34,6 @@ export async function operatorForm(ctx: EngineContext, request: HttpRequest): Pr
 
 function checkOperator(ctx: EngineContext, email: string | null): string {
   const operators = (ctx.config.admin as AdminConfig).operators;
-  if (email && operators.has(email.toLowerCase())) return email;
+  if (email && operators.has(normalizeEmail(email))) return email;
   throw protocolError('operator_forbidden', `You are signed in${email ? ` as ${email}` : ''}, which is not an operator of this service. Sign out, then sign in with an operator address.`);
 }

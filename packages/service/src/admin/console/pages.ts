@@ -1,11 +1,12 @@
 import { ProtocolError, registrationTypes } from '@authmd/protocol';
 import type { EngineContext } from '../../engine/context.ts';
+import { stateOf } from '../../engine/registration-lifecycle.ts';
 import type { Endpoint, HttpRequest, HttpResponse } from '../../http/env.ts';
 import { csrfToken } from '../../pages/csrf.ts';
+import { signOutForm } from '../../pages/current-user.ts';
 import { errorPage, htmlErrors } from '../../pages/html-errors.ts';
-import { redirect } from '../../pages/layout.ts';
-import { pagePaths } from '../../pages/paths.ts';
-import { summaries } from '../api.ts';
+import { escapeHtml, hidden, redirect } from '../../pages/layout.ts';
+import { accountEmails } from '../accounts.ts';
 import { addressLimits, clearAddressLimits } from '../rate-limit-state.ts';
 import { registrationDetail } from '../registration-detail.ts';
 import { searchRegistrations, type RegistrationFilter } from '../registration-search.ts';
@@ -13,7 +14,7 @@ import { bulkPreview, bulkRevoke, revokeOne, type BulkSelector } from '../revoca
 import { rotateSigningKey, signingKeys } from '../signing-keys.ts';
 import { trustedProviders } from '../trust-view.ts';
 import { operatorForm, operatorForPage } from './gate.ts';
-import { consolePage, consolePaths, consoleUrl, escapeHtml, hidden, table, when } from './views.ts';
+import { consolePage, consolePaths, consoleUrl, table, when } from './views.ts';
 
 /**
  * The operator's console: the admin API's operations as pages, for a signed-in operator. No
@@ -52,7 +53,7 @@ function forbiddenWithSignOut(endpoint: Endpoint): Endpoint {
     } catch (error) {
       if (!(error instanceof ProtocolError) || error.code !== 'operator_forbidden') throw error;
       const csrf = csrfToken(env.ctx, request);
-      const signOut = `<form method="post" action="${escapeHtml(env.ctx.config.issuerPath + pagePaths.logout)}">${csrf.field}${hidden('return_to', consoleUrl(env.ctx, consolePaths.registrations))}<button type="submit">Sign out</button></form>`;
+      const signOut = signOutForm(env.ctx, csrf.field, consoleUrl(env.ctx, consolePaths.registrations));
       const response = errorPage(env.ctx, 403, 'Operators only', error.description, csrf.setCookie ? { 'Set-Cookie': csrf.setCookie } : {}, signOut);
       return { ...response, error: error.code };
     }
@@ -68,7 +69,7 @@ export const registrationsPage = operatorPage(async (ctx, request, operator) => 
   const to = q('to');
   const filter: RegistrationFilter = { email: q('email'), provider: q('provider'), clientId: q('client_id'), type, state, from: dayStart('from', from), to: dayAfter(to) };
   const page = await searchRegistrations(ctx, filter, PAGE_SIZE, q('cursor'));
-  const rows = await summaries(ctx, page.rows);
+  const emails = await accountEmails(ctx, page.rows);
   const field = (name: string, label: string, placeholder: string) =>
     `<label>${label}<input type="text" name="${name}" value="${escapeHtml(q(name) ?? '')}" placeholder="${placeholder}"></label>`;
   const date = (name: string, label: string, value?: string) => `<label>${label}<input type="date" name="${name}" value="${escapeHtml(value ?? '')}"></label>`;
@@ -77,16 +78,17 @@ export const registrationsPage = operatorPage(async (ctx, request, operator) => 
   const search = `<form method="get" class="search" action="${escapeHtml(consoleUrl(ctx, consolePaths.registrations))}">
 ${field('email', 'User email', 'ada@example.com')}${field('provider', 'Provider issuer', 'https://idp.example')}${field('client_id', 'Client id', 'https://agent.example/client.json')}
 ${select('type', 'Type', registrationTypes, type)}${select('state', 'State', STATES, state)}${date('from', 'Created from', from)}${date('to', 'Created until', to)}<div><button type="submit">Search</button></div></form>`;
-  const results = rows.length
+  const now = ctx.clock();
+  const results = page.rows.length
     ? table(
         ['Registration', 'Type', 'State', 'For', 'Provider', 'Created'],
-        rows.map((r) => [
-          `<a href="${escapeHtml(consoleUrl(ctx, consolePaths.registration, { id: String(r.id) }))}">${escapeHtml(String(r.id))}</a>`,
-          escapeHtml(String(r.type)),
-          `<span class="state">${escapeHtml(String(r.state))}</span>`,
-          escapeHtml(String(r.user_email ?? r.login_hint ?? '—')),
-          escapeHtml(String(r.provider ?? '—')),
-          escapeHtml(String(r.created_at).replace('T', ' ').replace(/\.\d+Z$/, ' UTC')),
+        page.rows.map((r) => [
+          `<a href="${escapeHtml(consoleUrl(ctx, consolePaths.registration, { id: r.id }))}">${escapeHtml(r.id)}</a>`,
+          escapeHtml(r.type),
+          `<span class="state">${escapeHtml(stateOf(r, now))}</span>`,
+          escapeHtml((r.user_id ? emails.get(r.user_id) : undefined) ?? r.login_hint ?? '—'),
+          escapeHtml(r.provider_iss ?? '—'),
+          when(r.created_at),
         ]),
       )
     : '<p>No registration matches.</p>';

@@ -2,8 +2,8 @@ import { iso } from '@authmd/protocol';
 import type { EngineContext } from '../../engine/context.ts';
 import type { HttpRequest, HttpResponse } from '../../http/env.ts';
 import { csrfToken, type CsrfToken } from '../../pages/csrf.ts';
-import { escapeHtml, hidden, servicePage } from '../../pages/layout.ts';
-import { pagePaths } from '../../pages/paths.ts';
+import { signOutForm } from '../../pages/current-user.ts';
+import { escapeHtml, servicePage } from '../../pages/layout.ts';
 import type { AdminConfig } from '../config.ts';
 
 /** The console's paths, under `<issuer path><admin.path>`. */
@@ -34,7 +34,11 @@ export function consolePage(
   const csrf = csrfToken(ctx, request);
   const link = (path: string, label: string) => `<a href="${escapeHtml(consoleUrl(ctx, path))}">${label}</a>`;
   const nav = `<nav class="admin">${link(consolePaths.registrations, 'Registrations')}${link(consolePaths.bulkRevoke, 'Bulk revoke')}${link(consolePaths.providers, 'Providers')}${link(consolePaths.keys, 'Signing keys')}${link(consolePaths.rateLimits, 'Rate limits')}</nav>`;
-  const signOut = `<form method="post" class="whoami" action="${escapeHtml(ctx.config.issuerPath + pagePaths.logout)}">${csrf.field}${hidden('return_to', consoleUrl(ctx, consolePaths.registrations))}<span class="note">Operator: ${escapeHtml(options.operator)}</span> <button type="submit" class="link">Sign out</button></form>`;
+  const signOut = signOutForm(ctx, csrf.field, consoleUrl(ctx, consolePaths.registrations), {
+    formClass: 'whoami',
+    buttonClass: 'link',
+    lead: `<span class="note">Operator: ${escapeHtml(options.operator)}</span> `,
+  });
   return servicePage(ctx, { title: options.title, status: options.status, csrf, wide: true, body: `${nav}${signOut}${options.body(csrf)}` });
 }
 
@@ -48,5 +52,3 @@ export function table(head: string[], rows: string[][]): string {
   const body = rows.map((cells) => `<tr>${cells.map((cell) => `<td>${cell}</td>`).join('')}</tr>`).join('');
   return `<div class="scroll"><table><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
 }
-
-export { escapeHtml, hidden };
