@@ -57,8 +57,9 @@ async function expectAllPass(demoUrl: string, providerPort: number, keyFile: str
   expect(text.stdout).toMatch(new RegExp(`\\n${catalogue.length} checks against ${demoUrl}: ${catalogue.length - skipped.length} passed, 0 failed, ${skipped.length} skipped \\(`));
 }
 
-describe.each(['sqlite', 'memory'] as const)('authmd check against the demo on %s', (store) => {
-  it('passes every check, twice in a row (the second without --api); prints one line per check and the summary', async () => {
+// The two stores at once: a check run mostly waits (claim polling intervals, the person's pages).
+describe('authmd check against the demo', () => {
+  it.concurrent.each(['sqlite', 'memory'] as const)('on %s: passes every check, twice in a row (the second without --api); prints one line per check and the summary', async (store) => {
     const dataDir = mkdtempSync(join(tmpdir(), `authmd-check-${store}-`));
     const providerPort = await freePort();
     const keyFile = join(dataDir, 'check-provider-key.json');

@@ -1,7 +1,7 @@
 import type { Logger } from '@authmd/core';
 import type { JsonValue, StoreOps } from '@authmd/core/store';
 import { auditEvents } from './schema.ts';
-import { opaqueValue, type RandomSource } from './secrets.ts';
+import { timeOrderedValue, type RandomSource } from './secrets.ts';
 
 export type AuditEventType =
   | 'registration.created'
@@ -40,7 +40,7 @@ export function storeAuditSink(options: { random: RandomSource; logger: Logger; 
   return {
     async record(event, tx) {
       await tx.append(auditEvents, {
-        id: opaqueValue(options.random, 'evt_', 16),
+        id: timeOrderedValue(options.random, 'evt_', event.at),
         type: event.type,
         at: event.at,
         registration_id: event.registrationId ?? null,

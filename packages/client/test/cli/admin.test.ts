@@ -1,17 +1,16 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/io.ts';
-import { run } from '../../src/cli/run.ts';
 import { freePort } from '../../../../test-support/free-port.ts';
 import { agentWithToken, callNotes, OPERATOR, OPERATOR_TOKEN, register, registerAnonymousStatus, startAdminService, type AdminService } from './admin-service.ts';
-import { runCli, tempStore, type CliResult } from './support.ts';
+import { runCli, runInProcess, tempStore, type CliResult } from './support.ts';
 
 /**
- * `authmd admin` (issue 15): the real CLI, spawned as a process, against a real service's admin API
- * on 127.0.0.1. Each test starts its own service (memory store) and registers agents over HTTP.
+ * `authmd admin` (issue 15) against a real service's admin API on 127.0.0.1. Each test starts its own
+ * service (memory store) and registers agents over HTTP. The CLI runs in this process (`run`, what
+ * bin/authmd.js calls), except where the real process is what is tested: the first listing, the help,
+ * and an exit code that must reach the shell.
  */
 
 type Json = Record<string, any>;
@@ -32,9 +31,16 @@ async function service(options: Parameters<typeof startAdminService>[0] = {}): P
   return svc;
 }
 
+const operatorEnv = (svc: AdminService, env: Record<string, string>) => ({ AUTHMD_ADMIN_TOKEN: OPERATOR_TOKEN, AUTHMD_ADMIN_URL: svc.base, ...env });
+
 /** `authmd admin <args>` with the operator token in the environment and the service in AUTHMD_ADMIN_URL. */
 function admin(svc: AdminService, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(['admin', ...args], { store: store.path, env: { AUTHMD_ADMIN_TOKEN: OPERATOR_TOKEN, AUTHMD_ADMIN_URL: svc.base, ...env } });
+  return runInProcess(['admin', ...args], { store: store.path, env: operatorEnv(svc, env) });
+}
+
+/** The same, as the real `authmd` process. */
+function adminProcess(svc: AdminService, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(['admin', ...args], { store: store.path, env: operatorEnv(svc, env) });
 }
 
 /** Runs it and parses stdout as the one JSON document it must be (exit 0). */
@@ -60,7 +66,7 @@ describe('authmd admin list', () => {
     const svc = await service();
     const { first, ada, last } = await threeAgents(svc);
 
-    const table = await admin(svc, ['list']);
+    const table = await adminProcess(svc, ['list']);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stderr).toBe('');
     const lines = table.stdout.trimEnd().split('\n');
@@ -263,24 +269,9 @@ describe('authmd admin revoke-all', () => {
     expect(both.code).toBe(64);
   });
 
-  /** `authmd admin …` in this process, with stdin a terminal on which `typed` is typed. */
-  async function onTerminal(svc: AdminService, args: string[], typed: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    const [stdout, stderr] = [new PassThrough(), new PassThrough()].map((stream) => stream.setEncoding('utf8'));
-    const written = { stdout: '', stderr: '' };
-    stdout!.on('data', (chunk: string) => (written.stdout += chunk));
-    stderr!.on('data', (chunk: string) => (written.stderr += chunk));
-    const stdin = Object.assign(new PassThrough(), { isTTY: true });
-    stdin.write(typed);
-    const io: Io = {
-      stdout: stdout as unknown as Io['stdout'],
-      stderr: stderr as unknown as Io['stderr'],
-      stdin: stdin as unknown as Io['stdin'],
-      env: { AUTHMD_ADMIN_TOKEN: OPERATOR_TOKEN, AUTHMD_ADMIN_URL: svc.base, NO_COLOR: '1' },
-    };
-    const code = await run(['admin', ...args], io);
-    await new Promise((resolve) => setImmediate(resolve));
-    return { code, ...written };
-  }
+  /** `authmd admin …` with stdin a terminal on which `typed` is typed. */
+  const onTerminal = (svc: AdminService, args: string[], typed: string) =>
+    runInProcess(['admin', ...args], { store: store.path, env: operatorEnv(svc, {}), typed });
 
   it('on a terminal it shows the count and asks: no keeps everything (exit 1), yes revokes', T, async () => {
     const svc = await service();
@@ -491,7 +482,7 @@ describe('authmd admin: the token, the service and usage', () => {
 
   it('an unreachable service: exit 69, one line', T, async () => {
     const svc = await service();
-    const result = await admin(svc, ['keys'], { AUTHMD_ADMIN_URL: `http://127.0.0.1:${await freePort()}` });
+    const result = await adminProcess(svc, ['keys'], { AUTHMD_ADMIN_URL: `http://127.0.0.1:${await freePort()}` });
     expect(result.code).toBe(69);
     expect(result.stderr).toMatch(/^authmd: Reading the signing keys failed: could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\./);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -499,7 +490,7 @@ describe('authmd admin: the token, the service and usage', () => {
 
   it('--help: authmd admin --help shows its usage; authmd --help lists admin', T, async () => {
     const svc = await service();
-    const [own, global, viaHelp] = await Promise.all([admin(svc, ['--help']), runCli(['--help'], { store: store.path }), runCli(['help', 'admin'], { store: store.path })]);
+    const [own, global, viaHelp] = await Promise.all([adminProcess(svc, ['--help']), runCli(['--help'], { store: store.path }), runCli(['help', 'admin'], { store: store.path })]);
     expect(own.code).toBe(0);
     expect(own.stdout).toMatch(/^Usage: authmd admin <subcommand>/);
     for (const text of ['list [filters] [--all]', 'show <id>', 'revoke <id>', 'revoke-all --by email|provider|client_id --value <value>', 'providers', 'keys', 'rotate-key', 'rate-limits <address>', 'clear-rate-limits <address>', '--token-file <file>', 'AUTHMD_ADMIN_TOKEN', '--token is refused']) {

@@ -1,14 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import { runCli, startTestDemo, tempStore } from './support.ts';
+import { runCli, runInProcess, startTestDemo, tempStore } from './support.ts';
 
-/** Anonymous registration through the CLI, against the real demo over HTTP. */
+/**
+ * Anonymous registration through the CLI, against the real demo over HTTP. The first login and a
+ * refused fetch run as the real process; the rest in this process (`run`, what bin/authmd.js calls).
+ */
 describe('authmd: anonymous login, fetch, status, logout', () => {
   let running: Awaited<ReturnType<typeof startTestDemo>>;
   let store: ReturnType<typeof tempStore>;
   let base: string;
   let api: string;
-  const cli = (...args: string[]) => runCli(args, { store: store.path });
+  const cli = (...args: string[]) => runInProcess(args, { store: store.path });
+  const asProcess = (...args: string[]) => runCli(args, { store: store.path });
 
   beforeAll(async () => {
     running = await startTestDemo();
@@ -22,7 +26,7 @@ describe('authmd: anonymous login, fetch, status, logout', () => {
   afterEach(() => store.remove());
 
   it('login registers anonymously (exit 0, no token printed) and status shows it', { timeout: 30_000 }, async () => {
-    const login = await cli('login', base);
+    const login = await asProcess('login', base);
     expect(login.code, login.stderr).toBe(0);
     expect(login.stdout).toContain(`Ready for ${base}`);
     expect(login.stdout).toMatch(/anonymous, not linked to a person/);
@@ -75,7 +79,7 @@ describe('authmd: anonymous login, fetch, status, logout', () => {
   });
 
   it('fetch -X POST before a claim → exit 1 with the 403 shown', { timeout: 30_000 }, async () => {
-    const posted = await cli('fetch', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"text":"hello"}', api);
+    const posted = await asProcess('fetch', '-X', 'POST', '-H', 'Content-Type: application/json', '-d', '{"text":"hello"}', api);
     expect(posted.code).toBe(1);
     expect(JSON.parse(posted.stdout)).toMatchObject({ error: 'insufficient_scope' });
     expect(posted.stderr).toMatch(/POST .* answered 403 Forbidden\. The agent's credentials lack the scope \(notes\.write\)/);

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Human } from './human.ts';
-import { CliProcess, handoffOf, runCli, startTestDemo, tempStore } from './support.ts';
+import { CliProcess, handoffOf, runCli, runInProcess, startTestDemo, tempStore } from './support.ts';
 
 /**
  * When a person must approve the agent: the CLI's hand-off, its wait in both directions (the test is
  * the person, at the demo's pages over HTTP, and types into the CLI's stdin), a denial, Ctrl+C and
- * --no-wait. Against the real demo.
+ * --no-wait. Against the real demo. The waits run as real processes (stdin, Ctrl+C, exit codes); the
+ * commands that do not wait mostly run in this process (`runInProcess`).
  */
 describe('authmd: the claim hand-off and the wait for the person', () => {
   let running: Awaited<ReturnType<typeof startTestDemo>>;
@@ -18,7 +19,8 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
     live.push(cli);
     return cli;
   };
-  const status = async () => JSON.parse((await runCli(['status', '--json'], { store: store.path })).stdout).registrations;
+  const here = (...args: string[]) => runInProcess(args, { store: store.path });
+  const status = async () => JSON.parse((await here('status', '--json')).stdout).registrations;
 
   beforeAll(async () => {
     running = await startTestDemo();
@@ -47,7 +49,7 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
     expect(result.stdout + result.stderr).not.toContain('clm_'); // the claim token stays in the process
 
     const other = tempStore();
-    const fetched = await runCli(['fetch', api, '--email', 'nowait2@example.com', '--no-wait'], { store: other.path }).finally(() => other.remove());
+    const fetched = await runInProcess(['fetch', api, '--email', 'nowait2@example.com', '--no-wait'], { store: other.path }).finally(() => other.remove());
     expect(fetched.code).toBe(2);
     expect(fetched.stdout).toBe(''); // no body: the request was never sent with credentials
     expect(handoffOf(fetched.stderr).link.startsWith(`${base}/claim?token=`)).toBe(true);
@@ -72,7 +74,7 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
     expect(result.stdout).toContain('notes.read notes.write');
     expect(await status()).toEqual([expect.objectContaining({ issuer: base, registration_type: 'service_auth', claimed: true })]);
 
-    const posted = await runCli(['fetch', api, '-d', '{"text":"from the CLI"}'], { store: store.path });
+    const posted = await here('fetch', api, '-d', '{"text":"from the CLI"}');
     expect(posted.code, posted.stderr).toBe(0);
     expect(JSON.parse(posted.stdout)).toMatchObject({ note: { text: 'from the CLI' } });
   });
@@ -123,13 +125,13 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
   });
 
   it('an anonymous registration made by fetch, then login --email --no-wait → exit 2 (nothing linked), the anonymous registration kept', { timeout: 30_000 }, async () => {
-    const fetched = await runCli(['fetch', api], { store: store.path });
+    const fetched = await here('fetch', api);
     expect(fetched.code, fetched.stderr).toBe(0);
     const [anonymous] = await status();
     expect(anonymous).toMatchObject({ issuer: base, registration_type: 'anonymous', claimed: false });
 
     for (const extra of [[], ['--json']]) {
-      const noWait = await runCli(['login', api, '--email', 'yan@example.com', '--no-wait', ...extra], { store: store.path });
+      const noWait = await here('login', api, '--email', 'yan@example.com', '--no-wait', ...extra);
       expect(noWait.code, noWait.stderr).toBe(2);
       expect(noWait.stderr).toContain(`linking the agent to yan@example.com needs a person's approval: run without --no-wait`);
       if (extra.length) expect(JSON.parse(noWait.stdout)).toMatchObject({ status: 'ready', registration_type: 'anonymous', claimed: false });
@@ -139,8 +141,8 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
   });
 
   it('an anonymous registration, then login --email: registers anew by email and is claimed', { timeout: 30_000 }, async () => {
-    expect((await runCli(['login', base], { store: store.path })).code).toBe(0);
-    const noWait = await runCli(['login', base, '--email', 'zoe@example.com', '--no-wait'], { store: store.path });
+    expect((await here('login', base)).code).toBe(0);
+    const noWait = await here('login', base, '--email', 'zoe@example.com', '--no-wait');
     expect(noWait.code).toBe(2);
     expect(await status()).toEqual([expect.objectContaining({ registration_type: 'anonymous' })]); // kept
 

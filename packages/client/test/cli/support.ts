@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Io } from '../../src/cli/io.ts';
+import { run } from '../../src/cli/run.ts';
 import { startDemo, type RunningDemo } from '../../../../examples/demo/src/start.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -47,12 +50,8 @@ export class CliProcess {
   private readonly waiters = new Set<() => void>();
 
   constructor(args: string[], options: { store: string; env?: Record<string, string>; cwd?: string; command?: string[] }) {
-    const env: NodeJS.ProcessEnv = { ...process.env, AUTHMD_STORE_PATH: options.store, NO_COLOR: '1', ...options.env };
-    delete env['AUTHMD_EMAIL'];
-    delete env['AUTHMD_DEBUG'];
-    Object.assign(env, options.env);
     const [command, ...prefix] = options.command ?? [process.execPath, BIN];
-    this.child = spawn(command!, [...prefix, ...args], { env, cwd: options.cwd ?? REPO_ROOT, stdio: 'pipe' });
+    this.child = spawn(command!, [...prefix, ...args], { env: cliEnv(options), cwd: options.cwd ?? REPO_ROOT, stdio: 'pipe' });
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.append('stdout', chunk));
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.append('stderr', chunk));
     this.done = new Promise((resolve, reject) => {
@@ -91,6 +90,39 @@ export class CliProcess {
     for (const wake of [...this.waiters]) wake();
     this.waiters.clear();
   }
+}
+
+/** The environment an `authmd` under test sees: this one, without the person's own settings, plus `env`. */
+function cliEnv(options: { store: string; env?: Record<string, string> }): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, AUTHMD_STORE_PATH: options.store, NO_COLOR: '1' };
+  delete env['AUTHMD_EMAIL'];
+  delete env['AUTHMD_DEBUG'];
+  return Object.assign(env, options.env);
+}
+
+/**
+ * `authmd <args>` in this process: the `run` that bin/authmd.js calls, with pipes for stdout and
+ * stderr, the same environment as `runCli`, and stdin a terminal on which `typed` is typed when given.
+ * For tests of what a command says and does; `runCli` for what only the real process shows.
+ */
+export async function runInProcess(args: string[], options: { store: string; env?: Record<string, string>; typed?: string }): Promise<CliResult & { code: number }> {
+  const written = { stdout: '', stderr: '' };
+  const [stdout, stderr] = (['stdout', 'stderr'] as const).map((name) => {
+    const stream = new PassThrough().setEncoding('utf8');
+    stream.on('data', (chunk: string) => (written[name] += chunk));
+    return stream;
+  });
+  const stdin = options.typed === undefined ? new PassThrough().end() : Object.assign(new PassThrough(), { isTTY: true });
+  if (options.typed !== undefined) stdin.write(options.typed);
+  const io: Io = {
+    stdout: stdout as unknown as Io['stdout'],
+    stderr: stderr as unknown as Io['stderr'],
+    stdin: stdin as unknown as Io['stdin'],
+    env: cliEnv(options),
+  };
+  const code = await run(args, io);
+  await new Promise((resolve) => setImmediate(resolve));
+  return { code, signal: null, ...written };
 }
 
 /** Runs `authmd <args>` to its end (stdin closed at once unless `input` is given). */

@@ -1,18 +1,17 @@
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/io.ts';
-import { run } from '../../src/cli/run.ts';
 import { freePort } from '../../../../test-support/free-port.ts';
-import { REPO_ROOT, runCli, tempStore } from './support.ts';
+import { REPO_ROOT, runCli, runInProcess, tempStore } from './support.ts';
 
 /** The CLI's surface without a service: help, version, usage errors, and a service that is not there. */
 describe('authmd: usage, version and unreachable services', () => {
   const store = tempStore();
   afterAll(() => store.remove());
   const cli = (...args: string[]) => runCli(args, { store: store.path });
+  /** `authmd <args>` in this process, through the same `run` that bin/authmd.js calls. */
+  const runHere = (...args: string[]) => runInProcess(args, { store: store.path });
 
   it('--help lists the commands and the exit codes', { timeout: 30_000 }, async () => {
-    const result = await cli('--help');
+    const result = await runHere('--help');
     expect(result.code).toBe(0);
     for (const text of ['authmd login <url>', 'authmd fetch <url>', 'authmd status', 'authmd logout <url>', 'Exit codes:', '64', '69']) {
       expect(result.stdout).toContain(text);
@@ -20,7 +19,7 @@ describe('authmd: usage, version and unreachable services', () => {
   });
 
   it('<command> --help prints that command usage', { timeout: 30_000 }, async () => {
-    const result = await cli('fetch', '--help');
+    const result = await runHere('fetch', '--help');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Usage: authmd fetch <url>/);
     expect(result.stdout).toContain('-H, --header');
@@ -37,23 +36,6 @@ describe('authmd: usage, version and unreachable services', () => {
     expect(result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('npm warn'))).toEqual([]);
     expect(result).toMatchObject({ code: 0, stdout: 'authmd 0.1.0\n' });
   });
-
-  /** `authmd <args>` in this process, through the same `run` that bin/authmd.js calls. */
-  async function runHere(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const [stdout, stderr] = [new PassThrough(), new PassThrough()].map((stream) => stream.setEncoding('utf8'));
-    const written = { stdout: '', stderr: '' };
-    stdout!.on('data', (chunk: string) => (written.stdout += chunk));
-    stderr!.on('data', (chunk: string) => (written.stderr += chunk));
-    const io: Io = {
-      stdout: stdout as unknown as Io['stdout'],
-      stderr: stderr as unknown as Io['stderr'],
-      stdin: new PassThrough() as unknown as Io['stdin'],
-      env: { AUTHMD_STORE_PATH: store.path, NO_COLOR: '1' },
-    };
-    const code = await run(args, io);
-    await new Promise((resolve) => setImmediate(resolve));
-    return { code, ...written };
-  }
 
   const usageErrors: [string[], RegExp][] = [
     [['frobnicate'], /Unknown command "frobnicate"/],
@@ -74,7 +56,7 @@ describe('authmd: usage, version and unreachable services', () => {
 
   // Each usage rule in this process: the parser and the report are the CLI's own, not a copy.
   it.each(usageErrors)('usage error %j → 64', async (args, message) => {
-    const result = await runHere(args);
+    const result = await runHere(...args);
     expect(result.code).toBe(64);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -95,7 +77,7 @@ describe('authmd: usage, version and unreachable services', () => {
     expect(fetched.stderr).toMatch(/^authmd: Could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\. Check the URL/);
     expect(fetched.stderr.trim().split('\n')).toHaveLength(1);
 
-    const login = await cli('login', `http://127.0.0.1:${port}`, '--json');
+    const login = await runHere('login', `http://127.0.0.1:${port}`, '--json');
     expect(login.code).toBe(69);
     expect(login.stderr.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(login.stdout)).toMatchObject({ status: 'error', error: 'network_error', exit_code: 69 });
@@ -103,7 +85,7 @@ describe('authmd: usage, version and unreachable services', () => {
 
   it('AUTHMD_DEBUG=1 adds the stack trace', { timeout: 30_000 }, async () => {
     const port = await freePort();
-    const result = await runCli(['fetch', `http://127.0.0.1:${port}/`], { store: store.path, env: { AUTHMD_DEBUG: '1' } });
+    const result = await runInProcess(['fetch', `http://127.0.0.1:${port}/`], { store: store.path, env: { AUTHMD_DEBUG: '1' } });
     expect(result.code).toBe(69);
     expect(result.stderr).toMatch(/\n\s+at /);
   });

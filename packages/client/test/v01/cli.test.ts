@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { afterTest } from '../../../../test-support/after-test.ts';
 import { callApi } from '../../../service/test/support/harness.ts';
-import { CliProcess, runCli, tempStore } from '../cli/support.ts';
+import { CliProcess, runCli, runInProcess, tempStore } from '../cli/support.ts';
 import { claimEmail, startV01Service, wrongCode } from './support.ts';
 
 /**
- * issue 12: `authmd` (the real binary, in its own process) against a service that offers only v0.1.
- * The service runs on real time here, as the CLI does.
+ * issue 12: `authmd` against a service that offers only v0.1: the logins as the real binary in its own
+ * process, the commands after them in this process (`run`, what the binary calls). The service runs on
+ * real time here, as the CLI does.
  */
 describe('authmd against a v0.1-only service', () => {
   const live: CliProcess[] = [];
@@ -31,15 +32,15 @@ describe('authmd against a v0.1-only service', () => {
     const key = JSON.parse(readFileSync(store.path, 'utf8')).issuers[svc.base].credential.value as string;
     expect(login.stdout + login.stderr).not.toContain(key);
 
-    const fetched = await runCli(['fetch', `${svc.base}/api/notes`], { store: store.path });
+    const fetched = await runInProcess(['fetch', `${svc.base}/api/notes`], { store: store.path });
     expect(fetched.code, fetched.stderr).toBe(0);
     expect(JSON.parse(fetched.stdout).principal).toMatchObject({ scopes: ['notes.read'] });
 
-    const status = JSON.parse((await runCli(['status', '--json'], { store: store.path })).stdout);
+    const status = JSON.parse((await runInProcess(['status', '--json'], { store: store.path })).stdout);
     expect(status.registrations).toEqual([
       expect.objectContaining({ issuer: svc.base, registration_type: 'anonymous', claimed: false, dialect: 'v0.1', credential_type: 'api_key', credential_expires_at: null, scope: 'notes.read' }),
     ]);
-    const text = await runCli(['status'], { store: store.path });
+    const text = await runInProcess(['status'], { store: store.path });
     expect(text.stdout).toMatch(/dialect\s+v0\.1 \(credential: api_key\)/);
     expect(text.stdout).toMatch(/API key\s+does not expire/);
     expect(text.stdout).not.toContain(key);
@@ -63,17 +64,17 @@ describe('authmd against a v0.1-only service', () => {
     expect(done.stdout).toMatch(/service_auth, linked to a person/);
     expect(done.stdout).toMatch(/credential\s+API key \(dialect v0\.1\)/);
 
-    const written = await runCli(['fetch', `${svc.base}/api/notes`, '-d', '{"text":"from the CLI"}'], { store: store.path });
+    const written = await runInProcess(['fetch', `${svc.base}/api/notes`, '-d', '{"text":"from the CLI"}'], { store: store.path });
     expect(written.code, written.stderr).toBe(0);
     expect(JSON.parse(written.stdout).principal.scopes.sort()).toEqual(['notes.read', 'notes.write']);
-    const status = JSON.parse((await runCli(['status', '--json'], { store: store.path })).stdout);
+    const status = JSON.parse((await runInProcess(['status', '--json'], { store: store.path })).stdout);
     expect(status.registrations[0]).toMatchObject({ dialect: 'v0.1', credential_type: 'api_key', claimed: true });
 
     const key = JSON.parse(readFileSync(store.path, 'utf8')).issuers[svc.base].credential.value as string;
-    const logout = await runCli(['logout', svc.base], { store: store.path });
+    const logout = await runInProcess(['logout', svc.base], { store: store.path });
     expect(logout.code, logout.stderr).toBe(0);
     expect(logout.stdout).toContain(`Logged out of ${svc.base}`);
     expect((await callApi(svc.base, key)).status).toBe(401);
-    expect(JSON.parse((await runCli(['status', '--json'], { store: store.path })).stdout).registrations).toEqual([]);
+    expect(JSON.parse((await runInProcess(['status', '--json'], { store: store.path })).stdout).registrations).toEqual([]);
   });
 });

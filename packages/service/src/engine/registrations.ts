@@ -1,6 +1,6 @@
 import { isEmail, paths, prefixes, protocolError, type RegistrationType, type RegistrationView } from '@authmd/protocol';
 import { registrationRow, type RegistrationRow } from '../schema.ts';
-import { hashSecret, opaqueValue } from '../secrets.ts';
+import { hashSecret, opaqueValue, timeOrderedValue } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import { newAttempt } from './attempts.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
@@ -73,7 +73,7 @@ export function newRegistration(ctx: EngineContext, type: RegistrationType, clie
   const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
   const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
   const row = registrationRow({
-    id: opaqueValue(ctx.random, prefixes.registration, 16),
+    id: timeOrderedValue(ctx.random, prefixes.registration, now),
     type,
     created_at: now,
     claim_token_hash: hashSecret(claimToken),
