@@ -15,9 +15,9 @@ describe('time-ordered identifiers', () => {
     const times = [0, 1, 31, 32, 1_000, Date.UTC(2026, 11, 6), Date.UTC(2026, 11, 6) + 1, 2 ** 48 - 1];
     const ids = times.map((at) => timeOrderedValue(cryptoRandom, 'reg_', at));
     expect([...ids].sort()).toEqual(ids);
-    for (const id of ids) expect(id).toMatch(/^reg_[0-9A-HJKMNP-TV-Z]{10}[A-Za-z0-9_-]{16}$/);
+    for (const id of ids) expect(id).toMatch(/^reg_[0-9a-v]{10}[A-Za-z0-9_-]{16}$/);
     expect(ids[0]!.slice(4, 14)).toBe('0000000000');
-    expect(ids.at(-1)!.slice(4, 14)).toBe('7ZZZZZZZZZ');
+    expect(ids.at(-1)!.slice(4, 14)).toBe('7vvvvvvvvv');
   });
 
   it('differ within one millisecond by 96 random bits', () => {
