@@ -23,14 +23,18 @@ export interface ChildStats {
 }
 
 /**
- * Runs a server script in its own process (`node --conditions=@authmd/source --import tsx <script>`), so that the load
- * generator never shares an event loop with it, and waits for its `listening <url>` line.
+ * Runs a server script in its own process (`node --import tsx <script>`), so that the load generator
+ * never shares an event loop with it, and waits for its `listening <url>` line. The script itself is
+ * TypeScript, but without the `@authmd/source` condition the packages it imports resolve to their
+ * built JavaScript (`dist/`, which `npm run bench` builds first): what an installed package runs. Run
+ * through tsx, every function the source creates at run time also gets a name set on it
+ * (`Object.defineProperty`), and a registration cost about a tenth more CPU (docs/decisions.md).
  */
 export async function startServerChild(
   script: string,
   options: { cwd: string; nodeArgs?: string[]; env?: Record<string, string | undefined> },
 ): Promise<ServerChild> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--conditions=@authmd/source', '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
