@@ -61,7 +61,7 @@ export function mergeDisjoint(...parts: Json[]): Json {
       const existing = out[key];
       if (existing === undefined) out[key] = value;
       else if (isPlainObject(existing) && isPlainObject(value)) out[key] = mergeDisjoint(existing, value);
-      else if (JSON.stringify(existing) !== JSON.stringify(value)) {
+      else if (existing !== value && JSON.stringify(existing) !== JSON.stringify(value)) {
         throw new EnvelopeCollisionError(`envelope key "${key}" has two different values`);
       }
     }
