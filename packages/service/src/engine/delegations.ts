@@ -1,10 +1,9 @@
 import { DuplicateKeyError, type StoreOps } from '@authmd/core/store';
-import { prefixes, protocolError } from '@authmd/protocol';
+import { protocolError } from '@authmd/protocol';
 import { delegations, users, type DelegationRow, type UserRow } from '../schema.ts';
-import { opaqueValue } from '../secrets.ts';
 import type { EngineContext } from './context.ts';
 import type { VerifiedIdJag } from './id-jag.ts';
-import { normalizeEmail } from './users.ts';
+import { newUserId, normalizeEmail } from './users.ts';
 
 /**
  * Who an ID-JAG is about (protocol-reference §2.12, profile.md §2):
@@ -51,7 +50,7 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
 async function provisionJustInTime(ctx: EngineContext, idJag: VerifiedIdJag): Promise<Match> {
   const now = ctx.clock();
   const user: UserRow = {
-    id: opaqueValue(ctx.random, prefixes.user, 16),
+    id: newUserId(ctx, now),
     email: idJag.email ? normalizeEmail(idJag.email) : null,
     email_verified: idJag.email !== undefined,
     phone: idJag.phone ?? null,

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import type { TrustedIssuer } from '../../src/config.ts';
+import { matchIdentity } from '../../src/engine/delegations.ts';
 import { registerAnonymous } from '../../src/engine/registrations.ts';
+import { userForVerifiedEmail } from '../../src/engine/users.ts';
 import { auditEvents } from '../../src/schema.ts';
 import { cryptoRandom, timeOrderedValue } from '../../src/secrets.ts';
 import { engineContext } from './engine-context.ts';
 
 /**
- * Registration and audit event ids sort by creation time (issue 13): each new row's key lands at the
+ * Registration, audit event and user ids sort by creation time (issue 13): each new row's key lands at the
  * right edge of its B-trees (the registrations' key, the audit events' key and their registration_id,
  * the claim reminder `expire:<id>`) instead of on a random page, which cut the CPU of an anonymous
  * registration on SQLite by about a quarter (docs/decisions.md). The random part keeps them unguessable.
@@ -38,5 +41,23 @@ describe('time-ordered identifiers', () => {
     const eventIds = events.map((rows) => rows.find((row) => row.type === 'registration.created')!.id);
     expect([...eventIds].sort()).toEqual(eventIds);
     expect(eventIds.every((id) => id.startsWith('evt_'))).toBe(true);
+  });
+
+  it('are what new accounts get, by a mailed code or just in time for a provider\'s user: a later one sorts after an earlier one', async () => {
+    const ctx = await engineContext();
+    const provider = { issuer: 'https://provider.example', displayName: 'Provider' } as TrustedIssuer;
+    const made: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      made.push((await userForVerifiedEmail(ctx, `person${i}@example.com`)).id);
+      ctx.clock.advance(1);
+      const idJag = { provider, iss: provider.issuer, sub: `sub-${i}`, issuedAt: ctx.clock(), email: `linked${i}@example.com`, phone: undefined, amr: undefined, clientId: provider.issuer };
+      const match = await matchIdentity(ctx, idJag);
+      expect(match.kind).toBe('clean');
+      made.push(match.user.id);
+      ctx.clock.advance(i % 2 === 0 ? 1 : 1_000);
+    }
+    expect(new Set(made).size).toBe(20);
+    expect([...made].sort()).toEqual(made);
+    for (const id of made) expect(id).toMatch(/^user_[0-9a-v]{10}[A-Za-z0-9_-]{16}$/);
   });
 });
