@@ -93,7 +93,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // Every queued transaction runs in a SAVEPOINT (group commit, below), and SQLite copies each page a
   // savepoint first changes into its sub-journal, which spills to a temporary file past 64 KiB: under
   // load that was seven times the WAL's own writes (95 KB and 44 write calls per anonymous
-  // registration). In memory, the copies cost no system call; a batch's sub-journal is freed at COMMIT.
+  // registration). In memory, the copies cost no system call, and each RELEASE empties the journal
+  // again: it holds at most the pages of one transaction.
   db.pragma('temp_store = MEMORY');
   db.pragma(`cache_size = ${-Math.round(cacheMiB * 1024)}`); // negative: in KiB
   const walRestartBytes = byteSize('walRestartBytes', options.walRestartBytes ?? DEFAULT_WAL_RESTART_BYTES);
