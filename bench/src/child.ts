@@ -7,6 +7,8 @@ export interface ServerChild {
   pid: number;
   /** CPU seconds (user + system) the child has used so far, or undefined where /proc is not available. */
   cpuSeconds(): number | undefined;
+  /** Bytes the child has passed to write calls so far, and how many calls, or undefined where /proc is not available. */
+  writes(): ProcessWrites | undefined;
   /**
    * Asks the child for its counters over the IPC channel (demo-server.ts answers with the PostgreSQL
    * queries it has sent so far, by shape); undefined when the child does not answer within 2 s.
@@ -66,6 +68,7 @@ export async function startServerChild(
     url,
     pid: child.pid!,
     cpuSeconds: () => processCpuSeconds(child.pid!),
+    writes: () => processWrites(child.pid!),
     stats: () =>
       new Promise<ChildStats | undefined>((resolve) => {
         if (!child.connected) return resolve(undefined);
@@ -102,6 +105,27 @@ export function processCpuSeconds(pid: number): number | undefined {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
     return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProcessWrites {
+  bytes: number;
+  calls: number;
+}
+
+/**
+ * What process `pid` has written so far, from /proc/<pid>/io (Linux): `wchar`, the bytes passed to
+ * write calls of every kind (its HTTP answers, its WAL frames, its checkpoints' copies, any temporary
+ * file), and `syscw`, how many calls. Undefined elsewhere or once it is gone.
+ */
+export function processWrites(pid: number): ProcessWrites | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1]);
+    const [bytes, calls] = [field('wchar'), field('syscw')];
+    return Number.isFinite(bytes) && Number.isFinite(calls) ? { bytes, calls } : undefined;
   } catch {
     return undefined;
   }

@@ -29,6 +29,11 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** Share of one core the server process used during the measured run. */
   serverCpu: number | undefined;
+  /**
+   * What the servers wrote per request during the measured run (/proc/<pid>/io): bytes passed to write
+   * calls, their answers included, and the number of calls. Undefined where /proc is not available.
+   */
+  serverWrites: { bytesPerRequest: number; callsPerRequest: number } | undefined;
   /** Share of one core this process (the load generator) used during the measured run. */
   loadCpu: number;
   /** Cores' worth of CPU that other processes on the machine used during the measured run. */
@@ -87,6 +92,7 @@ export async function measureLoadSpread(
   await hooks.beforeMeasured?.();
   const machineBefore = cpuCounters();
   const serversBefore = targets.map((t) => t.server.cpuSeconds());
+  const writesBefore = targets.map((t) => t.server.writes());
   const databaseBefore = await databaseCpu?.();
   const loadBefore = process.cpuUsage();
   const started = performance.now();
@@ -94,6 +100,7 @@ export async function measureLoadSpread(
   const elapsed = (performance.now() - started) / 1000;
   const load = process.cpuUsage(loadBefore);
   const serversAfter = targets.map((t) => t.server.cpuSeconds());
+  const writesAfter = targets.map((t) => t.server.writes());
   const databaseAfter = await databaseCpu?.();
   const machineAfter = cpuCounters();
   await hooks.afterMeasured?.();
@@ -111,6 +118,12 @@ export async function measureLoadSpread(
   const statusCodes: Record<string, number> = {};
   for (const r of results) for (const [code, stat] of Object.entries(r.statusCodeStats)) statusCodes[code] = (statusCodes[code] ?? 0) + stat.count;
   const sum = (f: (r: (typeof results)[number]) => number) => results.reduce((a, r) => a + f(r), 0);
+  const written = writesBefore.every((b, i) => b !== undefined && writesAfter[i] !== undefined) && totalRequests > 0
+    ? {
+        bytesPerRequest: writesAfter.reduce<number>((a, after, i) => a + after!.bytes - writesBefore[i]!.bytes, 0) / totalRequests,
+        callsPerRequest: writesAfter.reduce<number>((a, after, i) => a + after!.calls - writesBefore[i]!.calls, 0) / totalRequests,
+      }
+    : undefined;
 
   return {
     requestsPerSecond: perTarget.reduce((a, b) => a + b, 0),
@@ -123,6 +136,7 @@ export async function measureLoadSpread(
     timeouts: sum((r) => r.timeouts),
     statusCodes,
     serverCpu,
+    serverWrites: written,
     loadCpu,
     databaseCpu: dbCpu,
     othersCpu: machine && serverCpu !== undefined ? Math.max(0, machine.busyCores - serverCpu - loadCpu - (dbCpu ?? 0)) : undefined,
