@@ -11,6 +11,7 @@ import { postgresAvailable, postgresSettings, synchronousCommit } from './postgr
 import { measureCell, measureRemoteGuardWindow, measureRevocationWindow, obtainAssertion, obtainToken, registrationRequest, tokenRequest, workloads, expectJson, type CellResult, type Configuration, type RevocationResult } from './replicas.ts';
 import { fixed, percent, table } from './report.ts';
 import { growthSettings, runGrowth } from './growth/section.ts';
+import { runEngine } from './engine/engine.ts';
 
 /**
  * `npm run bench`: throughput and latency on loopback, each server in its own process, reported as
@@ -21,7 +22,8 @@ import { growthSettings, runGrowth } from './growth/section.ts';
  * the concurrency; BENCH_PROFILE=1 writes CPU profiles of every server child to
  * bench/results/profiles/<scenario>/ (the largest file is the main thread).
  *
- * Sections: `crypto` (ES256 ceilings), `http` (the demo on SQLite against bare node:http),
+ * Sections: `crypto` (ES256 ceilings), `http` (the demo on SQLite against bare node:http), `engine`
+ * (the service alone through service.dispatch: CPU, bytes and write calls per request; engine/engine.ts),
  * `replicas` (issue 11: PostgreSQL next to SQLite, one replica and two, and the revocation window;
  * see replicas.ts). All run by default; `npm run bench -- --only replicas` (or BENCH_ONLY=replicas,
  * a comma-separated list) runs only those named. The replicas section needs PostgreSQL (BENCH_PG_URL,
@@ -46,7 +48,7 @@ const settings: LoadSettings = {
 };
 const profileDir = process.env.BENCH_PROFILE === '1' ? join(root, 'bench', 'results', 'profiles') : undefined;
 
-const SECTIONS = ['crypto', 'http', 'replicas', 'growth'] as const;
+const SECTIONS = ['crypto', 'http', 'engine', 'replicas', 'growth'] as const;
 type Section = (typeof SECTIONS)[number];
 const only = selectedSections();
 const runs = (section: Section) => only === undefined || only.has(section);
@@ -473,6 +475,14 @@ if (runs('http')) {
   report.http = http;
   report.targets = targetRows;
   failures.push(...http.scenarios.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0));
+}
+if (runs('engine')) {
+  report.engine = await runEngine(
+    root,
+    { requests: positiveNumber('BENCH_ENGINE_REQUESTS', 20_000), warmup: positiveNumber('BENCH_ENGINE_WARMUP', 2_000), inFlight: positiveNumber('BENCH_ENGINE_IN_FLIGHT', 32) },
+    out,
+    profileDir,
+  );
 }
 if (runs('replicas')) {
   const replicas = await runReplicas();
