@@ -37,16 +37,8 @@ export async function startIdJagScenario(count: number): Promise<IdJagScenario> 
   return {
     env: { BENCH_DEMO_PORT: String(port), BENCH_DEMO_TRUST_PROVIDER: JSON.stringify(provider.trustEntry) },
     async prepare(base) {
-      const authTime = Math.floor(Date.now() / 1000);
-      const bodies: string[] = [];
       // One more than the rotation: the bench sends the first request by hand before measuring.
-      for (let i = 0; i <= count; i++) {
-        const id = `bench-${run}-${i}`;
-        await provider.provider.grants.create(id, { audience: base, mode: 'always' });
-        const { assertion } = await provider.provider.mintIdJag({ user: { id, email: `${id}@bench.example`, emailVerified: true, authTime }, audience: base });
-        bodies.push(JSON.stringify({ type: 'identity_assertion', assertion }));
-      }
-      const [first, ...rest] = bodies;
+      const [first, ...rest] = await idJagRegistrationBodies(provider, base, count + 1, `bench-${run}`);
       return { method: 'POST', path: paths.identity, headers: { 'content-type': 'application/json' }, body: first!, bodies: rest };
     },
     async close() {
@@ -54,4 +46,20 @@ export async function startIdJagScenario(count: number): Promise<IdJagScenario> 
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `count` bodies of `POST /agent/identity {type:"identity_assertion"}`, each with a fresh ID-JAG of a
+ * new user (`<prefix>-<n>`, with a verified email) for `audience`, whose consent the provider records first.
+ */
+export async function idJagRegistrationBodies(provider: RunningDemoProvider, audience: string, count: number, prefix: string): Promise<string[]> {
+  const authTime = Math.floor(Date.now() / 1000);
+  const bodies: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `${prefix}-${i}`;
+    await provider.provider.grants.create(id, { audience, mode: 'always' });
+    const { assertion } = await provider.provider.mintIdJag({ user: { id, email: `${id}@bench.example`, emailVerified: true, authTime }, audience });
+    bodies.push(JSON.stringify({ type: 'identity_assertion', assertion }));
+  }
+  return bodies;
 }

@@ -8,6 +8,7 @@ import { createService, createSqliteStore, nodeMiddleware, silentLogger, type Au
 import { startDemoProvider, type RunningDemoProvider } from '../../../examples/demo/src/provider/start.ts';
 import { freePort } from '../../../test-support/free-port.ts';
 import { processWrites, type ProcessWrites } from '../child.ts';
+import { idJagRegistrationBodies } from '../id-jags.ts';
 
 /**
  * One workload of the `engine` section, in a process of its own (engine.ts starts it): requests go
@@ -70,14 +71,7 @@ else if (workload === 'exchange') {
   next = () => post(paths.token, 'application/x-www-form-urlencoded', form);
 } else {
   // A fresh ID-JAG of a new user per request, signed before anything is measured.
-  const authTime = Math.floor(Date.now() / 1000);
-  const bodies: Uint8Array[] = [];
-  for (let i = 0; i < warmup + requests; i++) {
-    const id = `engine-${i}`;
-    await provider!.provider.grants.create(id, { audience: issuer, mode: 'always' });
-    const { assertion } = await provider!.provider.mintIdJag({ user: { id, email: `${id}@bench.example`, emailVerified: true, authTime }, audience: issuer });
-    bodies.push(encoder.encode(JSON.stringify({ type: 'identity_assertion', assertion })));
-  }
+  const bodies = (await idJagRegistrationBodies(provider!, issuer, warmup + requests, 'engine')).map((body) => encoder.encode(body));
   next = (n) => post(paths.identity, 'application/json', bodies[n]!);
 }
 

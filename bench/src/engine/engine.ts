@@ -12,6 +12,8 @@ import { fixed, table } from '../report.ts';
  * (2,000), BENCH_ENGINE_IN_FLIGHT (32); with BENCH_PROFILE=1 a CPU profile of each measured run.
  */
 
+const execFileAsync = promisify(execFile);
+
 const WORKLOADS = [
   { name: 'anonymous registration', workload: 'anonymous' },
   { name: 'jwt-bearer exchange', workload: 'exchange' },
@@ -39,7 +41,7 @@ export async function runEngine(root: string, settings: EngineSettings, out: (li
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   for (const { name, workload } of WORKLOADS) {
     process.stderr.write(`running: engine: ${name}…\n`);
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/src/engine/engine-run.ts'], {
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'bench/src/engine/engine-run.ts'], {
       cwd: root,
       // Without the @authmd/source condition the packages resolve to dist/, as the HTTP section's servers do.
       env: {

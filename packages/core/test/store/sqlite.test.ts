@@ -13,6 +13,16 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'authmd-sqlite-store-'));
 }
 
+/** better-sqlite3 statements share one prototype: spying on it sees each statement's SQL (`source`) and parameters. */
+function statementPrototype(): { get: (...params: unknown[]) => unknown; all: (...params: unknown[]) => unknown[] } {
+  const probe = new Database(':memory:');
+  try {
+    return Object.getPrototypeOf(probe.prepare('SELECT 1'));
+  } finally {
+    probe.close();
+  }
+}
+
 describeStoreContract('sqlite', async () => {
   const dir = tempDir();
   const path = join(dir, 'store.db');
@@ -134,10 +144,7 @@ describe('sqlite store', () => {
 
   it('binds no bare LIMIT parameter in the lookups requests make (SQLite plans such a statement again at every new value)', async () => {
     const { store } = await openMigrated();
-    // better-sqlite3 statements share one prototype: spying on it sees the SQL (`source`) each lookup runs.
-    const probe = new Database(':memory:');
-    const prototype = Object.getPrototypeOf(probe.prepare('SELECT 1')) as { get: (...params: unknown[]) => unknown; all: (...params: unknown[]) => unknown[] };
-    probe.close();
+    const prototype = statementPrototype();
     const get = vi.spyOn(prototype, 'get');
     const all = vi.spyOn(prototype, 'all');
     try {
@@ -250,10 +257,7 @@ describe('sqlite store: pages at 100,000 rows', () => {
   });
 
   it('reads every page from its ordered index, with no sort (EXPLAIN QUERY PLAN of the statements the store runs)', async () => {
-    // better-sqlite3 statements share one prototype: spying on it sees each statement's SQL (`source`) and parameters.
-    const probe = new Database(':memory:');
-    const all = vi.spyOn(Object.getPrototypeOf(probe.prepare('SELECT 1')) as { all: (...params: unknown[]) => unknown[] }, 'all');
-    probe.close();
+    const all = vi.spyOn(statementPrototype(), 'all');
     const peek = new Database(path, { readonly: true });
     try {
       for (const [name, query] of Object.entries(pages)) {
