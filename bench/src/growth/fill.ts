@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hashSecret } from '../../../packages/service/src/secrets.ts';
+import { cryptoRandom, secretKey, timeOrderedSecret } from '../../../packages/service/src/secrets.ts';
 import type { Store, StoreOps } from '@authmd/service';
 import {
   accessTokens,
@@ -98,14 +98,14 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
     }
     const id = `reg_${random('', 16)}`;
     const claimed = kind === 1 || kind === 2;
-    const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: `at_${random('', 32)}`, claimToken: `clm_${random('', 32)}`, createdAt: created } : undefined;
+    const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: timeOrderedSecret(cryptoRandom, 'at_', now), claimToken: timeOrderedSecret(cryptoRandom, 'clm_', created), createdAt: created } : undefined;
     if (secrets) plan.kept.push(secrets);
     const registration = registrationRow({
       id,
       type: kind === 2 ? 'service_auth' : kind === 3 ? 'identity_assertion' : 'anonymous',
       created_at: created,
       generation: claimed ? 1 : 0,
-      claim_token_hash: kind === 3 ? null : secrets ? hashSecret(secrets.claimToken) : random('', 32),
+      claim_token_hash: kind === 3 ? null : secrets ? secretKey(secrets.claimToken) : random('', 32),
       claim_expires_at: kind === 3 ? null : created + DAY * 2,
       claimed_at: claimed ? created + 60_000 : null,
       user_id: kind === 0 ? null : userId,
@@ -125,7 +125,7 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
     }
     if (claimed) await add(tx.append(claimAttempts, completedAttempt(registration, userId)));
     const scope = kind === 0 ? token.preClaimScope : token.postClaimScope;
-    const tokenHash = secrets ? hashSecret(secrets.accessToken) : random('', 32);
+    const tokenHash = secrets ? secretKey(secrets.accessToken) : random('', 32);
     await add(tx.append(accessTokens, { ...accessToken(id, registration.user_id, now, now + DAY, token.resource), token_hash: tokenHash, scope }));
     await add(
       tx.append(refreshTokens, { token_hash: random('', 32), family_id: `fam_${random('', 16)}`, registration_id: id, created_at: created, expires_at: created + 30 * DAY, spent_at: null, revoked_at: null }),

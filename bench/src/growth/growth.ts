@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPostgresStore, createSqliteStore, type Store } from '@authmd/service';
 import { accessTokens, serviceTables } from '../../../packages/service/src/schema.ts';
-import { hashSecret } from '../../../packages/service/src/secrets.ts';
+import { secretKey } from '../../../packages/service/src/secrets.ts';
 import { freePort } from '../../../test-support/free-port.ts';
 import { startServerChild, type ServerChild } from '../child.ts';
 import { createBenchDatabase, withPgClient, type BenchDatabase } from '../postgres.ts';
@@ -189,7 +189,7 @@ async function learnTokenShape(deployment: Deployment): Promise<TokenShape> {
     accessToken: await obtainToken(base!),
     scopesSupported: ((await expectJson(base!, { path: '/.well-known/oauth-authorization-server' })).scopes_supported ?? []) as string[],
   }));
-  const row = await deployment.withStore((store) => store.get(accessTokens, hashSecret(accessToken)));
+  const row = await deployment.withStore((store) => store.get(accessTokens, secretKey(accessToken)));
   if (!row) throw new Error('the growth scenario could not find the access token the demo issued in its store');
   return { resource: row.resource, preClaimScope: row.scope, postClaimScope: scopesSupported.join(' ') || row.scope };
 }

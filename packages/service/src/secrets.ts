@@ -42,12 +42,42 @@ export function timeOrderedValue(random: RandomSource, prefix: string, now: numb
 }
 
 /**
- * The at-rest form of a high-entropy secret (claim tokens, access and refresh tokens): SHA-256 in
+ * The at-rest form of a high-entropy secret (sessions, attempt and operator tokens): SHA-256 in
  * base64url. A database dump then holds no usable credential, and a lookup by hash reveals nothing
  * about the secret through timing.
  */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url');
+}
+
+const TIME_DIGITS = 10;
+const SECRET_BYTES = 32;
+/** base64url of SECRET_BYTES, unpadded. */
+const SECRET_CHARS = 43;
+const TIME_PART = /^[0-9a-v]{10}$/;
+
+/**
+ * A bearer secret minted on a hot path (claim tokens, access tokens and API keys, refresh tokens):
+ * its prefix, its creation millisecond in 10 base-32 digits, then 32 random bytes. It is kept only
+ * as its `secretKey`, which the time part makes land at the right edge of the key's index: with a
+ * bare hash, every registration and every exchange wrote a random page of that index to the WAL.
+ */
+export function timeOrderedSecret(random: RandomSource, prefix: string, now: number): string {
+  return timeOrderedValue(random, prefix, now, SECRET_BYTES);
+}
+
+/**
+ * The at-rest key of a bearer secret: for a `timeOrderedSecret`, its time part followed by
+ * `hashSecret` of the whole secret; for one of the earlier form (prefix and random part only), the
+ * hash alone, so that secrets issued before keep working. Both forms are told apart by length after
+ * the prefix (53 characters against 43). The time part is what the secret shows anyway; the hash
+ * still hides the rest, and the lookup compares it as before.
+ */
+export function secretKey(secret: string): string {
+  const start = secret.indexOf('_') + 1;
+  const time = secret.slice(start, start + TIME_DIGITS);
+  const timed = secret.length - start === TIME_DIGITS + SECRET_CHARS && TIME_PART.test(time);
+  return timed ? time + hashSecret(secret) : hashSecret(secret);
 }
 
 /** `digits` decimal digits, uniformly distributed (rejection sampling, no modulo bias). */

@@ -2,7 +2,7 @@ import type { Logger } from '@authmd/core';
 import type { Store, StoreOps, Subscription } from '@authmd/core/store';
 import { prefixes } from '@authmd/protocol';
 import { accessTokens, type AccessTokenRow } from '../schema.ts';
-import { hashSecret, opaqueValue, type RandomSource } from '../secrets.ts';
+import { secretKey, timeOrderedSecret, type RandomSource } from '../secrets.ts';
 import { TOKENS_TOPIC } from '../topics.ts';
 
 export interface IssuedAccessToken {
@@ -61,10 +61,10 @@ export class AccessTokens {
     grant: { registrationId: string; userId: string | null; scopes: string[]; resource: string } & ({ lifetimeMs: number } | { apiKey: true }),
   ): Promise<IssuedAccessToken> {
     const apiKey = 'apiKey' in grant;
-    const accessToken = opaqueValue(this.random, apiKey ? prefixes.apiKey : prefixes.accessToken);
     const now = this.clock();
+    const accessToken = timeOrderedSecret(this.random, apiKey ? prefixes.apiKey : prefixes.accessToken, now);
     const row: AccessTokenRow = {
-      token_hash: hashSecret(accessToken),
+      token_hash: secretKey(accessToken),
       registration_id: grant.registrationId,
       user_id: grant.userId,
       scope: grant.scopes.join(' '),
@@ -80,7 +80,7 @@ export class AccessTokens {
 
   /** The live (unrevoked, unexpired) token row for a presented token, or undefined. */
   async validate(accessToken: string): Promise<AccessTokenRow | undefined> {
-    const hash = hashSecret(accessToken);
+    const hash = secretKey(accessToken);
     const now = this.clock();
     let row: AccessTokenRow | undefined;
     const trusted = this.subscription?.live ?? true;
@@ -101,14 +101,14 @@ export class AccessTokens {
    * remote resource server caches itself (stacking two caches would add their windows up).
    */
   async lookup(accessToken: string): Promise<AccessTokenRow | undefined> {
-    const row = await this.store.get(accessTokens, hashSecret(accessToken));
+    const row = await this.store.get(accessTokens, secretKey(accessToken));
     if (!row || !isLive(row, this.clock())) return undefined;
     return row;
   }
 
   /** Revokes one token by its value. Returns its row when it was live. */
   async revoke(tx: StoreOps, accessToken: string): Promise<AccessTokenRow | undefined> {
-    const hash = hashSecret(accessToken);
+    const hash = secretKey(accessToken);
     const row = await tx.get(accessTokens, hash);
     if (!row || row.revoked_at !== null) return undefined;
     const revoked = await tx.update(accessTokens, hash, { revoked_at: this.clock() }, { revoked_at: null });

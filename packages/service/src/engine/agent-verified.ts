@@ -12,7 +12,7 @@ import {
   type RegistrationView,
 } from '@authmd/protocol';
 import { registrationRow, registrations, type RegistrationRow, type UserRow } from '../schema.ts';
-import { hashSecret, keyedDigest, opaqueValue } from '../secrets.ts';
+import { keyedDigest, secretKey, timeOrderedSecret } from '../secrets.ts';
 import type { StoreOps } from '@authmd/core/store';
 import { mintAssertion } from './assertions.ts';
 import { createAttempt, newAttempt } from './attempts.ts';
@@ -232,10 +232,11 @@ async function stepUpByEmail(
 
 /** A new claim token for a first link to `user`, and the registration fields that wait for it. */
 function pendingLink(ctx: EngineContext, user: UserRow, credential: RegistrationRow['credential_type']) {
-  const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
-  const claimExpiresAt = ctx.clock() + ctx.config.lifetimes.claimWindowMs;
+  const now = ctx.clock();
+  const claimToken = timeOrderedSecret(ctx.random, prefixes.claimToken, now);
+  const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
   const pending = {
-    claim_token_hash: hashSecret(claimToken),
+    claim_token_hash: secretKey(claimToken),
     claim_expires_at: claimExpiresAt,
     link_user_id: user.id,
     expires_at: claimExpiresAt + KEEP_AFTER_CLAIM_WINDOW_MS,

@@ -1,6 +1,6 @@
 import { isEmail, protocolError, type AccessTokenView, type AttemptView, type ClaimCommand, type RegistrationType } from '@authmd/protocol';
 import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
-import { hashSecret } from '../secrets.ts';
+import { secretKey } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import { currentAttempt, newAttempt, spendCodeTry } from './attempts.ts';
 import { claimWithIdJag } from './agent-verified.ts';
@@ -75,7 +75,7 @@ export async function completeByPageCode(ctx: EngineContext, claimToken: string,
  */
 export async function pollClaim(ctx: EngineContext, claimToken: string, request: TokenRequest): Promise<AccessTokenView> {
   const expired = (what: string) => protocolError('expired_token', what);
-  const registration = await ctx.store.findOne(registrations, 'claim_token_hash', hashSecret(claimToken));
+  const registration = await ctx.store.findOne(registrations, 'claim_token_hash', secretKey(claimToken));
   if (!registration) throw expired('The claim token is not known.');
   const now = ctx.clock();
   const state = stateOf(registration, now);
@@ -118,7 +118,7 @@ async function handOver(ctx: EngineContext, registration: RegistrationRow, attem
 
 /** The registration a claim token belongs to, or `unknown` (the endpoint's name for an unknown token). */
 export async function registrationByClaimToken(ctx: EngineContext, claimToken: string, unknown: 'invalid_claim_token' | 'invalid_claim'): Promise<RegistrationRow> {
-  const registration = await ctx.store.findOne(registrations, 'claim_token_hash', hashSecret(claimToken));
+  const registration = await ctx.store.findOne(registrations, 'claim_token_hash', secretKey(claimToken));
   if (!registration) throw protocolError(unknown, 'The claim token is not known.');
   return registration;
 }

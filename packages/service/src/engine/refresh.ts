@@ -2,7 +2,7 @@ import type { StoreOps } from '@authmd/core/store';
 import { prefixes, protocolError, type IdentityView } from '@authmd/protocol';
 import * as lifecycle from './registration-lifecycle.ts';
 import { refreshTokens, registrations } from '../schema.ts';
-import { hashSecret, opaqueValue } from '../secrets.ts';
+import { opaqueValue, secretKey, timeOrderedSecret } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import type { EngineContext } from './context.ts';
 import { getUser, userClaims } from './users.ts';
@@ -15,11 +15,11 @@ import { getUser, userClaims } from './users.ts';
  */
 
 export async function mintRefreshToken(ctx: EngineContext, tx: StoreOps, registrationId: string, familyId?: string): Promise<{ value: string; expiresAt: number }> {
-  const value = opaqueValue(ctx.random, prefixes.refreshToken);
   const now = ctx.clock();
+  const value = timeOrderedSecret(ctx.random, prefixes.refreshToken, now);
   const expiresAt = now + ctx.config.lifetimes.refreshTokenMs;
   await tx.append(refreshTokens, {
-    token_hash: hashSecret(value),
+    token_hash: secretKey(value),
     family_id: familyId ?? opaqueValue(ctx.random, 'fam_', 16),
     registration_id: registrationId,
     created_at: now,
@@ -33,7 +33,7 @@ export async function mintRefreshToken(ctx: EngineContext, tx: StoreOps, registr
 export async function refresh(ctx: EngineContext, refreshToken: string): Promise<{ registrationId: string; identity: IdentityView }> {
   const invalid = (reason?: string) =>
     protocolError('invalid_refresh_token', 'The refresh token is invalid, expired, or already used.', reason ? { reason } : {});
-  const hash = hashSecret(refreshToken);
+  const hash = secretKey(refreshToken);
   const now = ctx.clock();
   const token = await ctx.store.get(refreshTokens, hash);
   if (!token || token.revoked_at !== null || token.expires_at <= now) throw invalid();
@@ -67,7 +67,7 @@ export async function refresh(ctx: EngineContext, refreshToken: string): Promise
 
 /** RFC 7009 for refresh tokens: the family, the registration's assertions and its access tokens end. */
 export async function revokeRefreshToken(ctx: EngineContext, refreshToken: string): Promise<boolean> {
-  const token = await ctx.store.get(refreshTokens, hashSecret(refreshToken));
+  const token = await ctx.store.get(refreshTokens, secretKey(refreshToken));
   if (!token || token.revoked_at !== null) return false;
   await burnFamily(ctx, token.family_id, token.registration_id, 'revoked');
   return true;

@@ -1,6 +1,6 @@
 import { isEmail, paths, prefixes, protocolError, type RegistrationType, type RegistrationView } from '@authmd/protocol';
 import { registrationRow, type RegistrationRow } from '../schema.ts';
-import { hashSecret, opaqueValue, timeOrderedValue } from '../secrets.ts';
+import { secretKey, timeOrderedSecret, timeOrderedValue } from '../secrets.ts';
 import { mintAssertion } from './assertions.ts';
 import { newAttempt } from './attempts.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
@@ -70,13 +70,13 @@ export async function registerServiceAuth(ctx: EngineContext, request: { loginHi
 /** A new registration's row with a claim window, and its claim token (kept only as a hash). */
 export function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: string | undefined, loginHint: string | null) {
   const now = ctx.clock();
-  const claimToken = opaqueValue(ctx.random, prefixes.claimToken);
+  const claimToken = timeOrderedSecret(ctx.random, prefixes.claimToken, now);
   const claimExpiresAt = now + ctx.config.lifetimes.claimWindowMs;
   const row = registrationRow({
     id: timeOrderedValue(ctx.random, prefixes.registration, now),
     type,
     created_at: now,
-    claim_token_hash: hashSecret(claimToken),
+    claim_token_hash: secretKey(claimToken),
     claim_expires_at: claimExpiresAt,
     login_hint: loginHint,
     client_ip: clientIp ?? null,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { accessTokens, auditEvents, registrations } from '../../src/schema.ts';
-import { hashSecret } from '../../src/secrets.ts';
+import { secretKey } from '../../src/secrets.ts';
 import { accessToken, callApi, postForm, startService, type RunningService } from '../support/harness.ts';
 
 const HOUR = 3_600_000;
@@ -31,8 +31,8 @@ describe.each(['memory', 'sqlite'] as const)('upkeep on %s', (backend) => {
     const fresh = await accessToken(base);
 
     await service.maintain();
-    expect(await service.store.get(accessTokens, hashSecret(old.token))).toBeUndefined();
-    expect(await service.store.get(accessTokens, hashSecret(fresh.token))).toBeDefined();
+    expect(await service.store.get(accessTokens, secretKey(old.token))).toBeUndefined();
+    expect(await service.store.get(accessTokens, secretKey(fresh.token))).toBeDefined();
     expect((await callApi(base, fresh.token)).status).toBe(200);
 
     // An unclaimed registration outlives its 24 h claim window by 7 days, then goes.

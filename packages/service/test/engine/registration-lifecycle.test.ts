@@ -5,7 +5,7 @@ import * as lifecycle from '../../src/engine/registration-lifecycle.ts';
 import { mayMint, stateOf, type RegistrationState, type Transition } from '../../src/engine/registration-lifecycle.ts';
 import { mintRefreshToken } from '../../src/engine/refresh.ts';
 import { accessTokens, auditEvents, refreshTokens, registrations, type RegistrationRow, type UserRow } from '../../src/schema.ts';
-import { hashSecret } from '../../src/secrets.ts';
+import { hashSecret, secretKey } from '../../src/secrets.ts';
 import type { TestClock } from '../support/harness.ts';
 import { engineContext } from './engine-context.ts';
 import { registrationRow } from '../../src/schema.ts';
@@ -196,7 +196,7 @@ describe('the registration lifecycle: every (state, transition) pair', () => {
       ctx.tokens.issue(tx, { registrationId: row.id, userId: row.user_id, scopes: ['notes.read'], resource: ctx.config.defaultResource, lifetimeMs: HOUR }),
     );
     const refresh = await ctx.store.transaction((tx) => mintRefreshToken(ctx, tx, row.id));
-    return { row, accessHash: issued.row.token_hash, refreshHash: hashSecret(refresh.value) };
+    return { row, accessHash: issued.row.token_hash, refreshHash: secretKey(refresh.value) };
   }
 
   for (const transition of Object.keys(table) as Transition[]) {
