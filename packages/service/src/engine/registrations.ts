@@ -67,7 +67,7 @@ export async function registerServiceAuth(ctx: EngineContext, request: { loginHi
   };
 }
 
-/** A new registration's row with a claim window, and its claim token (kept only as a hash). */
+/** A new registration's row with a claim window, and its claim token (kept only as its `secretKey`). */
 export function newRegistration(ctx: EngineContext, type: RegistrationType, clientIp: string | undefined, loginHint: string | null) {
   const now = ctx.clock();
   const claimToken = timeOrderedSecret(ctx.random, prefixes.claimToken, now);
