@@ -42,7 +42,7 @@ export function timeOrderedValue(random: RandomSource, prefix: string, now: numb
 }
 
 /**
- * The at-rest form of a high-entropy secret (sessions, attempt and operator tokens): SHA-256 in
+ * The at-rest form of a high-entropy secret (sessions, operator tokens): SHA-256 in
  * base64url. A database dump then holds no usable credential, and a lookup by hash reveals nothing
  * about the secret through timing.
  */
@@ -57,7 +57,8 @@ const SECRET_CHARS = 43;
 const TIME_PART = /^[0-9a-v]{10}$/;
 
 /**
- * A bearer secret minted on a hot path (claim tokens, access tokens and API keys, refresh tokens):
+ * A bearer secret minted on a hot path (claim tokens, access tokens and API keys, refresh tokens,
+ * claim-attempt tokens):
  * its prefix, its creation millisecond in 10 base-32 digits, then 32 random bytes. It is kept only
  * as its `secretKey`, which the time part makes land at the right edge of the key's index: with a
  * bare hash, every registration and every exchange wrote a random page of that index to the WAL.

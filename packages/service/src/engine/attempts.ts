@@ -3,7 +3,7 @@ import { prefixes, protocolError, type AttemptView } from '@authmd/protocol';
 import * as lifecycle from './registration-lifecycle.ts';
 import { pagePaths } from '../pages/paths.ts';
 import { claimAttempts, type ClaimAttemptRow, type RegistrationRow } from '../schema.ts';
-import { hashSecret, opaqueValue } from '../secrets.ts';
+import { secretKey, timeOrderedSecret, timeOrderedValue } from '../secrets.ts';
 import { codeDigest, newCode, type CodePurpose } from './codes.ts';
 import type { EngineContext } from './context.ts';
 
@@ -48,8 +48,8 @@ export async function createAttempt(
   if (made.count > ctx.config.limits.attemptsPerRegistration) {
     throw protocolError('too_many_attempts', `This registration has used its ${ctx.config.limits.attemptsPerRegistration} claim attempts; register again.`);
   }
-  const id = opaqueValue(ctx.random, prefixes.attempt, 16);
-  const attemptToken = opaqueValue(ctx.random, prefixes.attemptToken);
+  const id = timeOrderedValue(ctx.random, prefixes.attempt, now);
+  const attemptToken = timeOrderedSecret(ctx.random, prefixes.attemptToken, now);
   // The type-in direction exists only for agents that speak v0.7; otherwise no agent code is made.
   const agentCode = ctx.config.dialects.includes('v0.7') && !options.emailCode ? newCode(ctx) : undefined;
   const emailCode = options.emailCode ? newCode(ctx) : undefined;
@@ -57,7 +57,7 @@ export async function createAttempt(
   const row: ClaimAttemptRow = {
     id,
     registration_id: registration.id,
-    attempt_token_hash: hashSecret(attemptToken),
+    attempt_token_hash: secretKey(attemptToken),
     login_hint: loginHint,
     agent_code_hash: agentCode === undefined ? null : codeDigest(ctx, 'agent-code', id, agentCode),
     page_code_hash: emailCode === undefined ? null : codeDigest(ctx, EMAIL_CODE, id, emailCode),

@@ -1,6 +1,6 @@
 import { ProtocolError } from '@authmd/protocol';
 import { claimAttempts, registrations, type ClaimAttemptRow, type RegistrationRow, type UserRow } from '../schema.ts';
-import { hashSecret } from '../secrets.ts';
+import { secretKey } from '../secrets.ts';
 import { spendCodeTry } from './attempts.ts';
 import { completeClaim } from './claim-completion.ts';
 import { codeDigest, codeMatches, newCode } from './codes.ts';
@@ -20,7 +20,7 @@ export interface OpenAttempt {
 
 /** The attempt behind a verification_uri token, if it can still be acted on. */
 export async function openAttempt(ctx: EngineContext, attemptToken: string): Promise<OpenAttempt> {
-  const attempt = await ctx.store.findOne(claimAttempts, 'attempt_token_hash', hashSecret(attemptToken));
+  const attempt = await ctx.store.findOne(claimAttempts, 'attempt_token_hash', secretKey(attemptToken));
   const registration = attempt && (await ctx.store.get(registrations, attempt.registration_id));
   if (!attempt || !registration) throw new ProtocolError('not_found', 'This link is not valid. Ask the agent for a new one.');
   if (registration.current_attempt_id !== attempt.id) throw new ProtocolError('claim_expired', 'This link was replaced by a newer one. Use the latest link the agent gave you.');

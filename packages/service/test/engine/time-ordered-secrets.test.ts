@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { registrationByClaimToken } from '../../src/engine/claims.ts';
 import { mintRefreshToken } from '../../src/engine/refresh.ts';
-import { registerAnonymous } from '../../src/engine/registrations.ts';
+import { registerAnonymous, registerServiceAuth } from '../../src/engine/registrations.ts';
 import { revokeToken } from '../../src/engine/revocation.ts';
-import { accessTokens, refreshTokens, registrations } from '../../src/schema.ts';
+import { accessTokens, claimAttempts, refreshTokens, registrations } from '../../src/schema.ts';
 import { cryptoRandom, hashSecret, opaqueValue, secretKey, timeOrderedSecret } from '../../src/secrets.ts';
 import { engineContext } from './engine-context.ts';
 
 /**
- * The bearer secrets minted on every registration and exchange (claim tokens, access tokens and API
- * keys, refresh tokens) carry their creation time, and their at-rest key starts with it (issue 13):
+ * The bearer secrets minted on every registration, exchange and claim start (claim tokens, access
+ * tokens and API keys, refresh tokens, claim-attempt tokens) carry their creation time, and their at-rest key starts with it (issue 13):
  * with a bare hash as the key, each new row took a random page of the key's index, which SQLite then
  * wrote to the WAL and copied again at the checkpoint (a third of an anonymous registration's bytes).
  * Secrets issued before the change are keyed by their hash alone and keep working.
@@ -68,6 +68,24 @@ describe('time-ordered bearer secrets', () => {
       expect(new Set(keys).size).toBe(12);
       expect([...keys].sort()).toEqual(keys);
     }
+  });
+
+  it('are what claim attempts get, with an id that sorts by time too: a later attempt lands after an earlier one', async () => {
+    const ctx = await engineContext();
+    const tokens: string[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const registered = await registerServiceAuth(ctx, { loginHint: `person${i}@example.com`, clientIp: `192.0.2.${i}` });
+      const attempt = registered.claim!.attempt!;
+      const token = new URL(attempt.verificationUri).searchParams.get('token')!;
+      expect(token).toMatch(/^cvt_[0-9a-v]{10}[A-Za-z0-9_-]{43}$/);
+      expect(attempt.id).toMatch(/^cla_[0-9a-v]{10}[A-Za-z0-9_-]{16}$/);
+      expect((await ctx.store.findOne(claimAttempts, 'attempt_token_hash', secretKey(token)))?.id).toBe(attempt.id);
+      tokens.push(secretKey(token));
+      ids.push(attempt.id);
+      ctx.clock.advance(i % 2 === 0 ? 1 : 1_000);
+    }
+    for (const keys of [tokens, ids]) expect([...keys].sort()).toEqual(keys);
   });
 
   it('leave secrets issued before the change working: an access token, a claim token and a refresh token keyed by their hash alone are found, and revoked (RFC 7009)', async () => {
