@@ -149,7 +149,10 @@ async function createDeployment(backend: 'sqlite' | 'postgres'): Promise<Deploym
     env: { BENCH_DEMO_DATA_DIR: dataDir, BENCH_DEMO_PORT: String(await freePort()), ...(dbUrl ? { BENCH_DEMO_DATABASE_URL: dbUrl } : {}) },
     async withStore(f, options) {
       const url = dbUrl && options?.bulk ? `${dbUrl}?options=${encodeURIComponent('-c synchronous_commit=off')}` : dbUrl;
-      const store = url ? createPostgresStore({ connectionString: url }) : createSqliteStore({ path: dbPath });
+      // The fill's statements may wait behind PostgreSQL's checkpoints on a busy machine longer than a
+      // request may (the store's 5 s): one did at 865,000 rows and ended the run. Setup, not measured.
+      const bulkTimeout = options?.bulk ? { statementTimeoutMs: 120_000 } : {};
+      const store = url ? createPostgresStore({ connectionString: url, ...bulkTimeout }) : createSqliteStore({ path: dbPath });
       try {
         await store.migrate(serviceTables);
         return await f(store);

@@ -42,6 +42,8 @@ const COUNTERS = 'authmd_counters';
  * thousand. The size adapts from one batch to the next, within these bounds.
  */
 const PURGE_BATCH_MS = 5;
+/** How long the group commit's queue may keep gathering transactions while they keep coming (see `enqueue`). */
+const GATHER_MS = 2;
 const PURGE_BATCH = { first: 200, min: 16, max: 5000 };
 const SQL_TYPE: Record<ColumnKind, string> = { text: 'TEXT', integer: 'INTEGER', boolean: 'INTEGER', json: 'TEXT' };
 
@@ -388,10 +390,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   /**
-   * Group commit. Transactions requested during one turn of the event loop run one after another
-   * inside a single BEGIN … COMMIT, each in its own SAVEPOINT: one that throws is rolled back alone,
-   * and none is reported done before the shared COMMIT has landed. Under load this writes each WAL
-   * page once per batch instead of once per transaction; alone, a transaction waits one turn.
+   * Group commit. Transactions requested while the queue gathers run one after another inside a
+   * single BEGIN … COMMIT, each in its own SAVEPOINT: one that throws is rolled back alone, and none
+   * is reported done before the shared COMMIT has landed. Under load this writes each WAL page once
+   * per batch instead of once per transaction; alone, a transaction waits one turn.
+   *
+   * The queue gathers for one turn of the event loop, and for another each time the last one added
+   * to it, up to GATHER_MS after its first transaction. A COMMIT costs about the same for one
+   * transaction as for thirty (a page of every B-tree they touched, each written as two system
+   * calls), and the requests of many connections arrive spread over several turns: one turn gathered
+   * about 11 of 32 concurrent registrations (docs/decisions.md).
    */
   interface Queued {
     fn: (tx: StoreTx) => Promise<unknown>;
@@ -459,8 +467,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function enqueue<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       queued.push({ fn, resolve, reject });
-      if (queued.length === 1) setImmediate(commitQueued);
+      if (queued.length === 1) {
+        gatheringSince = performance.now();
+        gathered = 1;
+        setImmediate(gather);
+      }
     });
+  }
+
+  let gatheringSince = 0;
+  let gathered = 0;
+  function gather(): void {
+    if (queued.length > gathered && performance.now() - gatheringSince < GATHER_MS) {
+      gathered = queued.length;
+      setImmediate(gather);
+      return;
+    }
+    void commitQueued();
   }
 
   /** A write outside any transaction joins the next group commit, as a transaction of its own. */
