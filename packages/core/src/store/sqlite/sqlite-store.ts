@@ -42,9 +42,9 @@ const COUNTERS = 'authmd_counters';
  * thousand. The size adapts from one batch to the next, within these bounds.
  */
 const PURGE_BATCH_MS = 5;
+const PURGE_BATCH = { first: 200, min: 16, max: 5000 };
 /** How long the group commit's queue may keep gathering transactions while they keep coming (see `enqueue`). */
 const GATHER_MS = 2;
-const PURGE_BATCH = { first: 200, min: 16, max: 5000 };
 const SQL_TYPE: Record<ColumnKind, string> = { text: 'TEXT', integer: 'INTEGER', boolean: 'INTEGER', json: 'TEXT' };
 
 const q = (name: string): string => `"${name}"`;
