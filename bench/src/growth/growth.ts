@@ -168,9 +168,9 @@ async function createDeployment(backend: 'sqlite' | 'postgres'): Promise<Deploym
     vacuum: async () => {
       if (dbUrl) await withPgClient(dbUrl, (client) => client.query('VACUUM ANALYZE'));
       // This VM pages out file pages nobody touched for a minute (a DAMON `pageout` scheme: age 12 ×
-      // 5 s, up to 128 MiB/s); a fill takes 15 minutes, so most of the SQLite file was read back from
-      // disk in the rounds (the admin's deep page 2.15× at a million, PostgreSQL's 0.74× after its
-      // VACUUM). A service whose database fits in memory has it in the page cache.
+      // 5 s, up to 128 MiB/s); a fill takes 15 minutes, so much of the SQLite file was read back from
+      // disk in the rounds, while PostgreSQL's tables had just been read by VACUUM (docs/decisions.md,
+      // "the runs of 2026-12-06, night"). A service whose database fits in memory has it in the page cache.
       else await readThrough(dbPath);
     },
     async close() {
