@@ -201,6 +201,25 @@ describe('sqlite store', () => {
       }
     });
 
+    it('stops gathering 2 ms after the first transaction, however long the flood goes on', async () => {
+      const { store } = await openMigrated();
+      try {
+        let firstDone = false;
+        const first = store.insert(tokens, { id: 'flood-first', hash: null, owner: 'flood', expires_at: null }).then(() => void (firstDone = true));
+        const rest: Promise<void>[] = [];
+        // New transactions every turn for 500 ms: without the bound the queue would keep gathering until they stop.
+        const until = performance.now() + 500;
+        for (let i = 0; performance.now() < until && !firstDone; i++) {
+          rest.push(store.insert(tokens, { id: `flood-${i}`, hash: null, owner: 'flood', expires_at: null }));
+          await nextTurn();
+        }
+        expect(firstDone).toBe(true);
+        await Promise.all([first, ...rest]);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('commits a transaction that comes alone after one turn, without waiting for others', async () => {
       const { store } = await openMigrated();
       try {
