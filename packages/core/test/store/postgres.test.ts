@@ -18,6 +18,23 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string, valu
   }
 }
 
+/** A pool in pipeline mode whose connections record the first two words and the parameter count of every statement they send. */
+function recordingPool(url: string, max: number): { pool: pg.Pool; sent: string[]; parameters: number[] } {
+  const pool = new pg.Pool({ connectionString: url, max, pipeline: true });
+  const sent: string[] = [];
+  const parameters: number[] = [];
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const first = args[0];
+      sent.push((typeof first === 'string' ? first : String((first as { text?: unknown }).text)).split(/\s+/).slice(0, 2).join(' '));
+      parameters.push(Array.isArray(args[1]) ? args[1].length : 0);
+      return query(...args);
+    };
+  });
+  return { pool, sent, parameters };
+}
+
 describeStoreContract(
   'postgres',
   async () => {
@@ -58,7 +75,7 @@ describe('postgres store', () => {
   afterEach(async () => {
     await Promise.all(stores.map((store) => store.close()));
     stores = [];
-    await peek('DROP TABLE IF EXISTS tickets, authmd_counters, authmd_schema');
+    await peek('DROP TABLE IF EXISTS tickets, notes, authmd_counters, authmd_schema');
   });
   afterAll(async () => {
     await db.drop();
@@ -139,16 +156,7 @@ describe('postgres store', () => {
   });
 
   it('sends a transaction that only appends as one statement, and a read then appends in two round trips', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 1, pipeline: true });
-    const sent: string[] = [];
-    pool.on('connect', (client) => {
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as { query: unknown }).query = (...args: unknown[]) => {
-        const first = args[0];
-        sent.push((typeof first === 'string' ? first : String((first as { text?: unknown }).text)).split(/\s+/).slice(0, 2).join(' '));
-        return query(...args);
-      };
-    });
+    const { pool, sent } = recordingPool(db.url, 1);
     const store = createPostgresStore({ pool });
     try {
       await store.migrate([tickets]);
@@ -158,26 +166,166 @@ describe('postgres store', () => {
         await tx.append(tickets, ticket('a2'));
         await tx.append(tickets, ticket('a3'));
       });
-      expect(sent).toEqual(['WITH w0']);
+      // Rows of one table go in one multi-row INSERT.
+      expect(sent).toEqual(['INSERT INTO']);
       sent.length = 0;
       await store.transaction(async (tx) => {
         expect((await tx.get(tickets, 'a1', { shared: true }))?.id).toBe('a1');
         await tx.append(tickets, ticket('b1'));
         await tx.append(tickets, ticket('b2'));
       });
-      expect(sent).toEqual(['BEGIN', 'SELECT "id",', 'WITH w0', 'COMMIT']);
+      expect(sent).toEqual(['BEGIN', 'SELECT "id",', 'INSERT INTO', 'COMMIT']);
       // More appends than one statement carries (32): several statements, in one transaction.
       sent.length = 0;
       await store.transaction(async (tx) => {
         for (let i = 0; i < 40; i++) await tx.append(tickets, ticket(`c${i}`));
       });
-      expect(sent).toEqual(['BEGIN', 'WITH w0', 'WITH w0', 'COMMIT']);
+      expect(sent).toEqual(['BEGIN', 'INSERT INTO', 'INSERT INTO', 'COMMIT']);
       expect((await store.findMany(tickets, 'owner', 'none')).length).toBe(0);
       expect((await store.get(tickets, 'b2'))?.id).toBe('b2');
       // A transaction that writes nothing sends nothing.
       sent.length = 0;
       await store.transaction(async () => undefined);
       expect(sent).toEqual([]);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  describe('group commit: transactions that only append, and counters', () => {
+    type Note = { id: string; ticket: string };
+    const notes = table<Note>({ name: 'notes', key: 'id', columns: { id: 'text', ticket: 'text' }, indexed: ['ticket'] });
+
+    /** `f` with a store on a recording pool (`recordingPool`), closed after it. */
+    async function withRecorded(f: (recorded: { store: Store; sent: string[]; parameters: number[] }) => Promise<void>): Promise<void> {
+      const { pool, sent, parameters } = recordingPool(db.url, 4);
+      const store = createPostgresStore({ pool });
+      try {
+        await store.migrate([tickets, notes]);
+        sent.length = 0;
+        parameters.length = 0;
+        await f({ store, sent, parameters });
+      } finally {
+        await store.close();
+        await pool.end();
+      }
+    }
+
+    /** A registration's shape: rows in two tables, appended in one transaction. */
+    const register = (store: Store, id: string, hash: string | null = null) =>
+      store.transaction(async (tx) => {
+        await tx.append(tickets, ticket(id, { hash, owner: 'batch' }));
+        await tx.append(notes, { id: `${id}-note`, ticket: id });
+      });
+
+    it('commits the appends of concurrent transactions in one statement, every row written', async () => {
+      await withRecorded(async ({ store, sent }) => {
+        await Promise.all(Array.from({ length: 20 }, (_, i) => register(store, `t${i}`)));
+        // The 20 transactions arrived in one turn: one statement (one commit, one WAL flush) for all.
+        expect(sent).toEqual(['WITH w0']);
+        expect((await peek<{ n: string }>('SELECT count(*) AS n FROM tickets'))[0]!.n).toBe('20');
+        expect((await peek<{ n: string }>('SELECT count(*) AS n FROM notes'))[0]!.n).toBe('20');
+      });
+    });
+
+    it('fails only the transaction holding a duplicate, and writes none of its rows', async () => {
+      await withRecorded(async ({ store, sent }) => {
+        await store.insert(tickets, ticket('held', { hash: 'taken' }));
+        sent.length = 0;
+        const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => register(store, `d${i}`, i === 4 ? 'taken' : null)));
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(9);
+        const failed = results[4] as PromiseRejectedResult;
+        expect(failed.reason).toBeInstanceOf(DuplicateKeyError);
+        expect(failed.reason).toMatchObject({ table: 'tickets', column: 'hash' });
+        // The batch failed as a whole, then each transaction went again alone.
+        expect(sent).toEqual(['WITH w0', ...Array<string>(10).fill('WITH w0')]);
+        expect(await store.get(tickets, 'd4')).toBeUndefined();
+        expect(await store.get(notes, 'd4-note')).toBeUndefined();
+        for (const i of [0, 1, 2, 3, 5, 6, 7, 8, 9]) expect((await store.get(notes, `d${i}-note`))?.ticket).toBe(`d${i}`);
+      });
+    });
+
+    it('keeps batches within their bounds: 1,500 transactions of 8 parameters go out as several statements of at most 8,192', async () => {
+      await withRecorded(async ({ store, sent, parameters }) => {
+        await Promise.all(Array.from({ length: 1500 }, (_, i) => register(store, `b${i}`)));
+        expect(sent.length).toBeGreaterThanOrEqual(2);
+        expect(sent.length).toBeLessThan(20);
+        expect(Math.max(...parameters)).toBeLessThanOrEqual(8192);
+        expect((await peek<{ n: string }>('SELECT count(*) AS n FROM notes'))[0]!.n).toBe('1500');
+      });
+    });
+
+    it('counts the tiered limits of concurrent calls in one statement per tier, each counter once', async () => {
+      await withRecorded(async ({ store, sent }) => {
+        const now = 1_000_000;
+        // Two networks' registrations: the first tier per network (limit 3), then the whole service.
+        const call = (network: string) =>
+          store.incrementTiers(
+            [
+              { key: `ip:${network}`, windowMs: 1000, limit: 3 },
+              { key: 'service', windowMs: 5000, limit: 100 },
+            ],
+            now,
+          );
+        const results = await Promise.all([...Array<string>(5).fill('a'), ...Array<string>(2).fill('b')].map(call));
+        expect(sent).toEqual(['WITH v', 'WITH v']);
+        // Network a: counts 1..5, in the calls' order; the two past its limit stop there.
+        expect(results.slice(0, 5).map((states) => states[0]!.count)).toEqual([1, 2, 3, 4, 5]);
+        expect(results.map((states) => states.length)).toEqual([2, 2, 2, 1, 1, 2, 2]);
+        expect(results.slice(5).map((states) => states[0]!.count)).toEqual([1, 2]);
+        // The service counted the five that passed their first tier: 1..5, each once.
+        expect(results.flatMap((states) => (states[1] ? [states[1].count] : [])).sort()).toEqual([1, 2, 3, 4, 5]);
+        expect(results[0]![1]!.resetAt).toBe(now + 5000);
+        expect(await store.peekCounter('service', now)).toEqual({ count: 5, resetAt: now + 5000 });
+        // A new window for a counter whose window ended, at the latest now of the calls counting it.
+        const later = await Promise.all([store.incrementWithin('ip:b', 1000, now + 999), store.incrementWithin('ip:b', 1000, now + 1000)]);
+        expect(later).toEqual([
+          { count: 1, resetAt: now + 2000 },
+          { count: 2, resetAt: now + 2000 },
+        ]);
+      });
+    });
+
+    it('commits a lone transaction that only appends at once, and one that reads still on its own connection', async () => {
+      await withRecorded(async ({ store, sent }) => {
+        await register(store, 'lone');
+        expect(sent).toEqual(['WITH w0']);
+        sent.length = 0;
+        await Promise.all([
+          register(store, 'with-read-0'),
+          store.transaction(async (tx) => {
+            expect((await tx.get(tickets, 'lone'))?.id).toBe('lone');
+            await tx.append(notes, { id: 'read-then-append', ticket: 'lone' });
+          }),
+        ]);
+        expect(sent.sort()).toEqual(['BEGIN', 'COMMIT', 'INSERT INTO', 'SELECT "id",', 'WITH w0']);
+        expect(await store.get(notes, 'read-then-append')).toBeDefined();
+      });
+    });
+  });
+
+  it('gives its connection back when a transaction ends without waiting for its first statement', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1, connectionTimeoutMillis: 2000 });
+    const store = createPostgresStore({ pool });
+    try {
+      await store.migrate([tickets]);
+      for (let i = 0; i < 3; i++) {
+        const failure = new Error('gave up');
+        let read: Promise<unknown> | undefined;
+        await expect(
+          store.transaction(async (tx) => {
+            read = tx.get(tickets, 'any');
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        // The rollback went out behind the read, so the read was answered (no row) before the connection went back.
+        await expect(read).resolves.toBeUndefined();
+      }
+      // With one connection in the pool, a connection kept by any of them would make this wait, then fail.
+      await store.transaction(async (tx) => tx.append(tickets, ticket('after')));
+      expect((await store.transaction(async (tx) => tx.get(tickets, 'after')))?.id).toBe('after');
+      expect(pool.idleCount).toBe(1);
     } finally {
       await store.close();
       await pool.end();
@@ -261,7 +409,8 @@ describe('postgres store', () => {
       store.incrementWithin('k', 1000, 0),
       store.transaction(async (tx) => tx.get(tickets, 'a')),
     ];
-    for (const attempt of attempts) await expect(attempt).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Settled together: the ones after the first fail while the first is still awaited.
+    for (const outcome of await Promise.allSettled(attempts)) expect(outcome).toMatchObject({ status: 'rejected', reason: expect.any(StoreUnavailableError) });
     expect(performance.now() - started).toBeLessThan(2000);
   });
 

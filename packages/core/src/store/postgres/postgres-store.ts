@@ -7,6 +7,7 @@ import {
   StoreUnavailableError,
   type ColumnKind,
   type CounterState,
+  type CounterTier,
   type InvalidationListener,
   type OrderedIndex,
   type PageQuery,
@@ -18,7 +19,8 @@ import {
   type TableSpec,
   type Where,
 } from '../contract.ts';
-import { checkLimit, DEFAULT_LIMIT, incrementTiersInTurn, kindOf, orderedIndexName, orderedIndexPredicate, planPage, validateSpec, type PageBounds } from '../shared.ts';
+import { createBatcher } from './batcher.ts';
+import { checkLimit, DEFAULT_LIMIT, kindOf, orderedIndexName, orderedIndexPredicate, planPage, validateSpec, type PageBounds } from '../shared.ts';
 
 /**
  * The Store contract on PostgreSQL, for several replicas sharing one database.
@@ -36,6 +38,10 @@ import { checkLimit, DEFAULT_LIMIT, incrementTiersInTurn, kindOf, orderedIndexNa
  * are not written to be run twice (counters would count twice). Counters go through their own small
  * pool, in autocommit, so a failed transaction keeps its increments and a transaction waiting for a
  * counter never waits for a connection held by another transaction.
+ *
+ * Group commit: a transaction that only appends rows takes no connection; its rows go out with those
+ * of the other such transactions waiting, as one statement (`createAppendBatcher`). Counters are
+ * batched the same way, one statement per tier for every call waiting (`incrementTierCalls`).
  *
  * Invalidation between replicas (`broadcast`/`subscribe`) is LISTEN/NOTIFY on one channel: NOTIFY
  * goes through the main pool after the caller's commit, and LISTEN holds one dedicated connection
@@ -191,6 +197,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     }
   };
 
+  const appendOnly = createAppendBatcher(onPool);
+
   /**
    * Checked-out connections on which a statement found the database lost or silent (a query read
    * timeout: its answer may still come, late). Nothing more is sent on them, COMMIT least of all, and
@@ -199,26 +207,49 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   const lost = new WeakMap<pg.PoolClient, StoreUnavailableError>();
 
   async function withClient<T>(from: pg.Pool, f: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    checkOpen();
-    let client: pg.PoolClient;
+    const connection = lazyConnection(from);
     try {
-      client = await from.connect();
-    } catch (error) {
-      throw translate(error);
+      return await f(await connection.client());
+    } finally {
+      connection.release();
     }
+  }
+
+  /**
+   * A connection taken from the pool when it is first needed, and given back by `release`: a
+   * transaction that only appends rows never takes one (its rows go to the append batcher).
+   */
+  function lazyConnection(from: pg.Pool): { client(): Promise<pg.PoolClient>; run: Runner; release(): void } {
+    let taken: Promise<pg.PoolClient> | undefined;
+    let held: pg.PoolClient | undefined;
     // A checked-out client has no pool listener: a connection lost between two statements of a
     // transaction is emitted as 'error' on the client, which would crash the process unheard. It is
     // recorded as lost instead; the next statement fails (unavailable), and the client is destroyed on release.
     const onError = (error: Error) => {
-      if (!lost.has(client)) lost.set(client, new StoreUnavailableError('The connection to the database was lost.', { cause: error }));
+      if (held && !lost.has(held)) lost.set(held, new StoreUnavailableError('The connection to the database was lost.', { cause: error }));
     };
-    client.on('error', onError);
-    try {
-      return await f(client);
-    } finally {
-      client.removeListener('error', onError);
-      client.release(lost.get(client));
-    }
+    const connect = async (): Promise<pg.PoolClient> => {
+      checkOpen();
+      try {
+        held = await from.connect();
+      } catch (error) {
+        throw translate(error);
+      }
+      held.on('error', onError);
+      return held;
+    };
+    const client = () => (taken ??= connect());
+    return {
+      client,
+      // Statements sent in one turn keep their order: each waits for the same connection, in turn.
+      run: async (text, values) => clientRunner(await client())(text, values),
+      release() {
+        if (!held) return;
+        held.removeListener('error', onError);
+        held.release(lost.get(held));
+        held = undefined;
+      },
+    };
   }
 
   /** Creates the store's own tables and checks their version, once per store (again after a failure). */
@@ -268,14 +299,6 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     for (const spec of specs) migrated.set(spec.name, spec);
   }
 
-  /** The upsert of one counter: `source` gives its row (key, 1, reset time), `now` and `resetAt` name parameters. */
-  const upsertCounter = (source: string, now: string, resetAt: string) => `INSERT INTO ${COUNTERS} (key, count, reset_at) ${source}
-     ON CONFLICT (key) DO UPDATE SET
-       count = CASE WHEN ${COUNTERS}.reset_at <= ${now}::bigint THEN 1 ELSE ${COUNTERS}.count + 1 END,
-       reset_at = CASE WHEN ${COUNTERS}.reset_at <= ${now}::bigint THEN ${resetAt}::bigint ELSE ${COUNTERS}.reset_at END
-     RETURNING count, reset_at`;
-  const incrementSql = upsertCounter('VALUES ($1, 1, $3::bigint)', '$2', '$3');
-
   /** A counter statement: in autocommit on the counter pool, even inside a transaction (a rollback keeps what it did). */
   async function onCounterPool(text: string, values: unknown[]): Promise<pg.QueryResult<Row>> {
     checkOpen();
@@ -288,25 +311,23 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   }
 
   /**
-   * Tier i after the first is a data-modifying CTE that inserts only when tier i-1's count is within
-   * its limit: one statement, each counter incremented at most once, in order.
+   * Counters, batched like appends: the tiered increments of concurrent requests go out together,
+   * tier by tier, each counter incremented once per statement by the number of requests that count
+   * it. The service-wide registration counter is one row that every registration updates; one
+   * update per batch instead of one per request is what keeps it from serialising registrations.
    */
-  const tiersSql = new Map<number, string>();
-  function incrementTiersSql(n: number): string {
-    let sql = tiersSql.get(n);
-    if (!sql) {
-      // $1 is now; tier i: key $(3i+2), reset $(3i+3), limit $(3i+4).
-      const ctes = Array.from({ length: n }, (_, i) => {
-        const [key, reset] = [`$${3 * i + 2}`, `$${3 * i + 3}`];
-        const source = i === 0 ? `VALUES (${key}, 1, ${reset}::bigint)` : `SELECT ${key}, 1, ${reset}::bigint FROM t${i - 1} WHERE t${i - 1}.count <= $${3 * i + 1}::bigint`;
-        return `t${i} AS (${upsertCounter(source, '$1', reset)})`;
-      });
-      const selects = Array.from({ length: n }, (_, i) => `SELECT ${i} AS tier, count, reset_at FROM t${i}`);
-      sql = `WITH ${ctes.join(', ')} ${selects.join(' UNION ALL ')} ORDER BY tier`;
-      tiersSql.set(n, sql);
-    }
-    return sql;
-  }
+  const incrementBatched = createBatcher<TierCall, CounterState[]>({
+    inFlight: 1,
+    cost: () => 1,
+    budget: COUNTER_BATCH,
+    async send(batch) {
+      const states = await incrementTierCalls(
+        batch.map((waiting) => waiting.input),
+        (text, values = []) => onCounterPool(text, values),
+      );
+      batch.forEach((waiting, i) => waiting.resolve(states[i]!));
+    },
+  });
 
   /**
    * `inTx`: reads lock the rows they return. A failed statement aborts a PostgreSQL transaction, and
@@ -464,19 +485,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       },
 
       incrementWithin: async (key, windowMs, now): Promise<CounterState> => {
-        const row = (await onCounterPool(incrementSql, [encodeKey(key), now, now + windowMs])).rows[0]!;
-        return counterState(row);
+        checkOpen();
+        return (await incrementBatched({ tiers: [{ key, windowMs, limit: Infinity }], now }))[0]!;
       },
 
       incrementTiers: async (tiers, now) => {
         checkOpen();
-        if (tiers.length === 0) return [];
-        // One statement may not change one row twice.
-        if (new Set(tiers.map((tier) => tier.key)).size < tiers.length) return incrementTiersInTurn(ops, tiers, now);
-        const params: unknown[] = [now];
-        for (const tier of tiers) params.push(encodeKey(tier.key), now + tier.windowMs, tier.limit);
-        params.pop(); // the last tier's limit gates no tier after it, and the statement has no parameter for it
-        return (await onCounterPool(incrementTiersSql(tiers.length), params)).rows.map(counterState);
+        return tiers.length === 0 ? [] : incrementBatched({ tiers, now });
       },
 
       peekCounter: async (key, now) => {
@@ -516,28 +531,31 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     /**
      * Round trips are what a transaction costs here (see `createPipeline`): one that only appends
-     * rows is one statement, one that reads and then appends is two round trips.
+     * rows shares one statement with the others waiting (the append batcher), one that reads and
+     * then appends is two round trips on a connection of its own.
      */
-    transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      return withClient(pool, async (client) => {
-        let open = true;
-        const pipeline = createPipeline(clientRunner(client));
-        const run: Runner = (text, values) => (open ? pipeline.run(text, values) : Promise.reject(new Error('the transaction has ended')));
-        const tx: StoreTx = {
-          ...makeOps(run, pipeline),
-          transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
-        };
-        try {
-          const value = await fn(tx);
-          open = false;
-          await pipeline.commit();
-          return value;
-        } catch (error) {
-          open = false;
-          await pipeline.rollback();
-          throw error;
-        }
-      });
+    async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+      checkOpen();
+      const connection = lazyConnection(pool);
+      let open = true;
+      const pipeline = createPipeline(connection.run, appendOnly);
+      const run: Runner = (text, values) => (open ? pipeline.run(text, values) : Promise.reject(new Error('the transaction has ended')));
+      const tx: StoreTx = {
+        ...makeOps(run, pipeline),
+        transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
+      };
+      try {
+        const value = await fn(tx);
+        open = false;
+        await pipeline.commit();
+        return value;
+      } catch (error) {
+        open = false;
+        await pipeline.rollback();
+        throw error;
+      } finally {
+        connection.release();
+      }
     },
 
     async purgeExpired(now) {
@@ -855,6 +873,63 @@ function asDuplicateKey(spec: Spec, error: unknown): unknown {
   return new DuplicateKeyError(spec.name, column);
 }
 
+/** Calls of `incrementTiers` per counter batch. */
+const COUNTER_BATCH = 512;
+
+/** One call of `incrementTiers` (`incrementWithin` is one tier without a limit). */
+interface TierCall {
+  tiers: readonly CounterTier[];
+  now: number;
+}
+
+/**
+ * Adds `k` to each counter, or starts it again at `k` when its window ended by `now`. Keys go in
+ * sorted, so that two such statements, from two replicas, lock their rows in one order.
+ */
+const INCREMENT_BY_SQL = `WITH v (key, k, now, reset_at) AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]))
+  INSERT INTO ${COUNTERS} AS c (key, count, reset_at) SELECT key, k, reset_at FROM v ORDER BY key
+  ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN c.reset_at <= (SELECT now FROM v WHERE v.key = EXCLUDED.key) THEN EXCLUDED.count ELSE c.count + EXCLUDED.count END,
+    reset_at = CASE WHEN c.reset_at <= (SELECT now FROM v WHERE v.key = EXCLUDED.key) THEN EXCLUDED.reset_at ELSE c.reset_at END
+  RETURNING key, count, reset_at`;
+
+/**
+ * The tiered increments of several calls, one statement per tier: tier i of every call still
+ * counting (its tier i-1 within its limit), each counter once, by the number of calls naming it.
+ * The calls naming one counter get consecutive counts, in their order. A counter counts them at the
+ * latest of their `now`s: calls of one batch arrived within a few milliseconds of each other.
+ */
+async function incrementTierCalls(calls: readonly TierCall[], run: Runner): Promise<CounterState[][]> {
+  const states: CounterState[][] = calls.map(() => []);
+  for (let tier = 0; ; tier++) {
+    const counters = new Map<string, { now: number; resetAt: number; calls: number[] }>();
+    calls.forEach((call, i) => {
+      const current = call.tiers[tier];
+      if (!current || (tier > 0 && states[i]![tier - 1]!.count > call.tiers[tier - 1]!.limit)) return;
+      const key = encodeKey(current.key) as string;
+      const counter = counters.get(key);
+      if (!counter) counters.set(key, { now: call.now, resetAt: call.now + current.windowMs, calls: [i] });
+      else {
+        counter.calls.push(i);
+        if (call.now > counter.now) Object.assign(counter, { now: call.now, resetAt: call.now + current.windowMs });
+      }
+    });
+    if (counters.size === 0) return states;
+    const keys = [...counters.keys()];
+    const { rows } = await run(INCREMENT_BY_SQL, [
+      keys,
+      keys.map((key) => counters.get(key)!.calls.length),
+      keys.map((key) => counters.get(key)!.now),
+      keys.map((key) => counters.get(key)!.resetAt),
+    ]);
+    for (const row of rows) {
+      const counter = counters.get(row.key as string)!;
+      const { count, resetAt } = counterState(row);
+      counter.calls.forEach((i, j) => states[i]!.push({ count: count - counter.calls.length + 1 + j, resetAt }));
+    }
+  }
+}
+
 function counterState(row: Row): CounterState {
   return { count: Number(row.count), resetAt: Number(row.reset_at) };
 }
@@ -891,7 +966,8 @@ function pageSql(c: Compiled, index: OrderedIndex<any>, query: PageQuery<any>, b
  * - BEGIN is sent only with the transaction's first statement, ahead of it (pipeline mode);
  * - appended rows are held until the next statement, then sent ahead of it as one INSERT;
  * - at the commit, the rows still held go ahead of COMMIT; and a transaction that did nothing but
- *   append sends them as one statement without BEGIN or COMMIT, which PostgreSQL makes atomic alone.
+ *   append hands them to `appendOnly` (the append batcher), without BEGIN or COMMIT: PostgreSQL
+ *   makes one statement atomic alone.
  * A statement sent ahead is answered before the next one; its failure is reported in place of the
  * next one's answer (PostgreSQL refuses every statement after a failure in a transaction). On a
  * connection that is not in pipeline mode, statements are queued instead, with the same outcome.
@@ -905,9 +981,9 @@ interface Pipeline {
   rollback(): Promise<void>;
 }
 
-function createPipeline(base: Runner): Pipeline {
+function createPipeline(base: Runner, appendOnly: (rows: readonly HeldRow[]) => Promise<void>): Pipeline {
   let begun = false;
-  let held: { c: Compiled; values: unknown[] }[] = [];
+  let held: HeldRow[] = [];
   let ahead: Promise<void>[] = [];
   // The first failure: once a statement failed, PostgreSQL refuses every later one of the transaction.
   let failed: { error: unknown } | undefined;
@@ -956,16 +1032,13 @@ function createPipeline(base: Runner): Pipeline {
     append: (c, values) => held.push({ c, values }),
     run,
     async commit() {
-      // Rows that fit one statement need no BEGIN; more than that are sent as several in one transaction.
+      // Rows that fit one statement need no BEGIN (and no connection of their own: they go out with
+      // other transactions' rows); more than that are sent as several in one transaction.
       if (!begun && held.length <= ROWS_PER_STATEMENT) {
         if (held.length === 0) return;
         const rows = held;
         held = [];
-        const insert = insertRows(rows);
-        await base(insert.text, insert.values).catch((error: unknown) => {
-          throw duplicateIn(rows, error);
-        });
-        return;
+        return appendOnly(rows);
       }
       const commit = await run('COMMIT');
       // COMMIT of a transaction that failed answers ROLLBACK, not an error.
@@ -994,21 +1067,84 @@ function statementsFor<T>(rows: readonly T[]): T[][] {
   return statements;
 }
 
-/** One statement inserting every row: a plain INSERT for one, data-modifying CTEs ahead of the last for more. */
-function insertRows(rows: readonly { c: Compiled; values: unknown[] }[]): { text: string; values: unknown[] } {
+/** A row appended in a transaction, waiting to be sent. */
+interface HeldRow {
+  c: Compiled;
+  values: unknown[];
+}
+
+/**
+ * One statement inserting every row: one multi-row INSERT per table, the tables before the last as
+ * data-modifying CTEs (PostgreSQL makes the statement atomic; no row of one depends on another).
+ */
+function insertRows(rows: readonly HeldRow[]): { text: string; values: unknown[] } {
+  const byTable = new Map<Compiled, unknown[][]>();
+  for (const row of rows) {
+    const list = byTable.get(row.c);
+    if (list) list.push(row.values);
+    else byTable.set(row.c, [row.values]);
+  }
   const values: unknown[] = [];
-  const inserts = rows.map(({ c, values: own }) => {
-    const offset = values.length;
-    values.push(...own);
-    return `INSERT INTO ${c.table} (${c.selectList}) VALUES (${placeholders(c, offset)})`;
+  const inserts = [...byTable].map(([c, list]) => {
+    const tuples = list.map((own) => {
+      const offset = values.length;
+      values.push(...own);
+      return `(${placeholders(c, offset)})`;
+    });
+    return `INSERT INTO ${c.table} (${c.selectList}) VALUES ${tuples.join(', ')}`;
   });
   const last = inserts.pop()!;
   const text = inserts.length === 0 ? last : `WITH ${inserts.map((insert, i) => `w${i} AS (${insert})`).join(', ')} ${last}`;
   return { text, values };
 }
 
+/**
+ * Parameters per batched statement of the append batcher: about a hundred registrations. The
+ * protocol allows 65,535, but PostgreSQL's planning time grows with the statement.
+ */
+const BATCH_PARAMETERS = 8192;
+/** Batched appends in flight at once: one fills while the other waits for its commit's WAL flush. */
+const APPENDS_IN_FLIGHT = 2;
+
+/**
+ * Group commit for transactions that only append rows (a registration: the registration, its
+ * reminder and its audit event). Their rows, arriving from concurrent requests, go out together as
+ * one statement, which PostgreSQL commits, and flushes, once: on two cores the commit and its WAL
+ * flush, not the rows, are most of what a registration costs the database (docs/decisions.md). Each
+ * transaction stays atomic: when a batch fails on a row (a duplicate key), nothing of it was
+ * written, and each of its transactions is sent again alone, so only the one holding the duplicate
+ * fails, with its own error.
+ */
+function createAppendBatcher(run: Runner): (rows: readonly HeldRow[]) => Promise<void> {
+  const alone = async (rows: readonly HeldRow[]): Promise<void> => {
+    const insert = insertRows(rows);
+    try {
+      await run(insert.text, insert.values);
+    } catch (error) {
+      throw duplicateIn(rows, error);
+    }
+  };
+  return createBatcher<readonly HeldRow[], void>({
+    inFlight: APPENDS_IN_FLIGHT,
+    cost: (rows) => rows.reduce((sum, row) => sum + row.values.length, 0),
+    budget: BATCH_PARAMETERS,
+    async send(batch) {
+      if (batch.length === 1) return alone(batch[0]!.input).then(batch[0]!.resolve, batch[0]!.reject);
+      const insert = insertRows(batch.flatMap((waiting) => waiting.input));
+      try {
+        await run(insert.text, insert.values);
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        await Promise.all(batch.map((waiting) => alone(waiting.input).then(waiting.resolve, waiting.reject)));
+        return;
+      }
+      for (const waiting of batch) waiting.resolve();
+    },
+  });
+}
+
 /** A unique violation among appended rows, as the DuplicateKeyError of the table PostgreSQL names. */
-function duplicateIn(rows: readonly { c: Compiled }[], error: unknown): unknown {
+function duplicateIn(rows: readonly HeldRow[], error: unknown): unknown {
   const table = (error as { table?: unknown }).table;
   const spec = rows.find((row) => row.c.spec.name === table)?.c.spec ?? rows[0]!.c.spec;
   return asDuplicateKey(spec, error);
