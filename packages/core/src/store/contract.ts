@@ -241,7 +241,7 @@ export interface Store extends StoreOps {
    * transaction never observes another one's uncommitted writes. Keep transactions short: no network
    * I/O and no waiting on anything but the handle. Calling `transaction` on the handle runs inline.
    */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
 
   /** Deletes rows past their `expiresAt` column and expired counters. Returns how many were deleted. */
   purgeExpired(now: number): Promise<number>;
@@ -288,6 +288,20 @@ export interface Subscription {
   readonly live: boolean;
   /** Stops calling the listener. */
   close(): void;
+}
+
+export interface TransactionOptions {
+  /**
+   * `fn` may be run more than once, and only its last run commits: it acts on nothing but its handle
+   * (no counters, which no rollback undoes, and nothing outside the store that must not happen
+   * twice; a log line may). A backend may then read
+   * the first row it reads `shared` without locking it, and check when the transaction writes that
+   * the row is still the version it read, running `fn` again (the second time with the lock) when it
+   * changed. What `fn` reads stays as read until the commit, as without the option; a transaction
+   * reading one row and appending rows then needs no connection of its own on PostgreSQL, and its
+   * rows share a commit with others'.
+   */
+  rerunnable?: boolean;
 }
 
 export interface StoreTx extends StoreOps {

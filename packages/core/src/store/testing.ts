@@ -751,6 +751,32 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         expect((await store.incrementWithin('shared-counter', 60_000, 1000)).count).toBe(13);
       });
 
+      it('runs a rerunnable transaction like any other: a shared read, appends and other writes land once', async () => {
+        await store.insert(items, item('read', { state: 'open' }));
+        await store.insert(items, item('other'));
+        let runs = 0;
+        const result = await store.transaction(
+          async (tx) => {
+            runs++;
+            const read = await tx.get(items, 'read', { shared: true });
+            await tx.append(items, item('appended', { state: read?.state ?? null }));
+            return read?.state;
+          },
+          { rerunnable: true },
+        );
+        expect(result).toBe('open');
+        expect(runs).toBe(1);
+        expect((await store.get(items, 'appended'))?.state).toBe('open');
+        await store.transaction(
+          async (tx) => {
+            const read = await tx.get(items, 'read', { shared: true });
+            await tx.update(items, 'other', { state: read?.state ?? null });
+          },
+          { rerunnable: true },
+        );
+        expect((await store.get(items, 'other'))?.state).toBe('open');
+      });
+
       it('commits every write and returns the result', async () => {
         await store.insert(items, item('old', { state: 'open' }));
         await store.insert(items, item('gone'));

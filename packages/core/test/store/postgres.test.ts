@@ -332,6 +332,125 @@ describe('postgres store', () => {
     }
   });
 
+  describe('rerunnable transactions: a shared read without a lock, guarded by the row version', () => {
+    type Note = { id: string; ticket: string };
+    const notes = table<Note>({ name: 'notes', key: 'id', columns: { id: 'text', ticket: 'text' }, indexed: ['ticket'] });
+
+    /** A store on a recording pool with the row 'r' (state 'a'). */
+    async function withRow(f: (recorded: { store: Store; sent: string[] }) => Promise<void>): Promise<void> {
+      const { pool, sent } = recordingPool(db.url, 4);
+      const store = createPostgresStore({ pool });
+      try {
+        await store.migrate([tickets, notes]);
+        await store.insert(tickets, ticket('r', { state: 'a' }));
+        sent.length = 0;
+        await f({ store, sent });
+      } finally {
+        await store.close();
+        await pool.end();
+      }
+    }
+
+    /** An exchange's shape: read 'r' shared, then append a note of what was read. `between` runs after the read. */
+    function readThenAppend(store: Store, id: string, runs: string[], between: () => Promise<unknown> = async () => {}) {
+      return store.transaction(
+        async (tx) => {
+          const row = await tx.get(tickets, 'r', { shared: true });
+          runs.push(row!.state!);
+          await between();
+          await tx.append(notes, { id, ticket: row!.state! });
+          return row!.state;
+        },
+        { rerunnable: true },
+      );
+    }
+
+    it('reads without a lock or a connection of its own, and commits the appends of concurrent ones in one guarded statement', async () => {
+      await withRow(async ({ store, sent }) => {
+        const runs: string[] = [];
+        // Every transaction appends once all 20 have read: their commits come in one turn.
+        let allRead!: () => void;
+        const read = new Promise<void>((resolve) => (allRead = resolve));
+        const between = async () => {
+          if (runs.length === 20) allRead();
+          await read;
+        };
+        await Promise.all(Array.from({ length: 20 }, (_, i) => readThenAppend(store, `n${i}`, runs, between)));
+        expect(runs).toHaveLength(20);
+        expect(sent.filter((text) => text === 'SELECT "id",')).toHaveLength(20);
+        expect(sent.filter((text) => text !== 'SELECT "id",')).toEqual(['WITH g0']);
+        expect((await peek<{ n: string }>('SELECT count(*) AS n FROM notes'))[0]!.n).toBe('20');
+      });
+    });
+
+    it('runs again, with the lock, when the row changed between its read and its write', async () => {
+      await withRow(async ({ store, sent }) => {
+        const runs: string[] = [];
+        let changes = 0;
+        const result = await readThenAppend(store, 'once', runs, async () => {
+          if (changes++ === 0) await peek("UPDATE tickets SET state = 'b' WHERE id = 'r'");
+        });
+        expect(runs).toEqual(['a', 'b']);
+        expect(result).toBe('b');
+        // The first run's note did not land; the second run locked the row as it read it.
+        expect(await peek('SELECT id, ticket FROM notes')).toEqual([{ id: 'once', ticket: 'b' }]);
+        expect(sent).toEqual(['SELECT "id",', 'WITH g0', 'BEGIN', 'SELECT "id",', 'INSERT INTO', 'COMMIT']);
+      });
+    });
+
+    it('waits for a transaction holding the row: runs again when it committed a change, goes through when it rolled back', async () => {
+      for (const [end, expected] of [
+        ['COMMIT', ['a', 'b']],
+        ['ROLLBACK', ['a']],
+      ] as const) {
+        await peek('DROP TABLE IF EXISTS tickets, notes');
+        await withRow(async ({ store }) => {
+          const holder = new pg.Client({ connectionString: db.url });
+          await holder.connect();
+          try {
+            await holder.query('BEGIN');
+            await holder.query("UPDATE tickets SET state = 'b' WHERE id = 'r'");
+            const runs: string[] = [];
+            const exchanged = readThenAppend(store, 'late', runs);
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            // The read saw the committed version; the guarded statement waits for the holder's lock.
+            expect(runs).toEqual(['a']);
+            expect(await peek('SELECT id FROM notes')).toEqual([]);
+            await holder.query(end);
+            await exchanged;
+            expect(runs).toEqual(expected);
+            expect(await peek('SELECT ticket FROM notes')).toEqual([{ ticket: expected.at(-1) }]);
+          } finally {
+            await holder.end();
+          }
+        });
+      }
+    });
+
+    it('locks the row as read before any other statement, and runs again when it changed', async () => {
+      await withRow(async ({ store, sent }) => {
+        await store.insert(tickets, ticket('other', { state: 'x' }));
+        sent.length = 0;
+        const runs: string[] = [];
+        let changes = 0;
+        await store.transaction(
+          async (tx) => {
+            const row = await tx.get(tickets, 'r', { shared: true });
+            runs.push(row!.state!);
+            if (changes++ === 0) await peek("UPDATE tickets SET state = 'c' WHERE id = 'r'");
+            await tx.update(tickets, 'other', { state: row!.state });
+          },
+          { rerunnable: true },
+        );
+        // First run: the guard's lock found another version, and nothing more went out.
+        expect(sent.slice(0, 4)).toEqual(['SELECT "id",', 'BEGIN', 'SELECT 1', 'ROLLBACK']);
+        expect(sent.slice(4)).toEqual(['BEGIN', 'SELECT "id",', 'UPDATE "tickets"', 'COMMIT']);
+        expect(runs).toEqual(['a', 'c']);
+        expect((await store.get(tickets, 'other'))?.state).toBe('c');
+      });
+    });
+  });
+
   it('keeps a transaction usable after it caught a DuplicateKeyError', async () => {
     const [a] = await replicas();
     await a.insert(tickets, ticket('taken', { hash: 'h' }));

@@ -16,7 +16,9 @@ export interface TokenRequest {
 /**
  * The jwt-bearer grant (RFC 7523) for the service's own identity assertions. The registration is
  * read and the token written in one transaction, so a revocation cannot slip between the check and
- * the issue.
+ * the issue. The transaction is rerunnable (it only reads and appends): on PostgreSQL the read takes
+ * no lock and the token shares a commit with other requests' rows, on the condition that the
+ * registration is still the version read, else the exchange runs again.
  */
 export async function exchangeAssertion(ctx: EngineContext, request: TokenRequest & { assertion: string }): Promise<AccessTokenView> {
   const verified = await verifyAssertion(ctx, request.assertion);
@@ -30,7 +32,7 @@ export async function exchangeAssertion(ctx: EngineContext, request: TokenReques
       throw protocolError('invalid_grant', 'This assertion was superseded by a newer one (after a claim, refresh or revocation).', { reason: 'superseded' });
     }
     return issueAccessToken(ctx, tx, registration, request);
-  });
+  }, { rerunnable: true });
 }
 
 /** Issues an access token for a registration that may have one: scopes, resource binding, audit. */

@@ -17,6 +17,7 @@ import {
   type StoreTx,
   type Subscription,
   type TableSpec,
+  type TransactionOptions,
   type Where,
 } from '../contract.ts';
 import { createBatcher } from './batcher.ts';
@@ -41,7 +42,10 @@ import { checkLimit, DEFAULT_LIMIT, kindOf, orderedIndexName, orderedIndexPredic
  *
  * Group commit: a transaction that only appends rows takes no connection; its rows go out with those
  * of the other such transactions waiting, as one statement (`createAppendBatcher`). Counters are
- * batched the same way, one statement per tier for every call waiting (`incrementTierCalls`).
+ * batched the same way, one statement per tier for every call waiting (`incrementTierCalls`). A
+ * rerunnable transaction (`TransactionOptions`) may read its first shared row without a lock and
+ * append after it: its rows join the batch guarded by that row's version (`appendStatement`), and
+ * it runs again, locking, when the row changed.
  *
  * Invalidation between replicas (`broadcast`/`subscribe`) is LISTEN/NOTIFY on one channel: NOTIFY
  * goes through the main pool after the caller's commit, and LISTEN holds one dedicated connection
@@ -397,7 +401,14 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     };
 
     const ops: StoreOps = {
-      get: async (t, key, options) => (await select(t, t.key, key, 1, inTx && options?.shared ? ' FOR SHARE' : lock))[0],
+      get: async (t, key, options) => {
+        const unlocked = inTx && options?.shared ? inTx.readUnlocked(compile(t), encodeKey(key)) : undefined;
+        if (unlocked) {
+          const row = await unlocked;
+          return row && decode(t, row);
+        }
+        return (await select(t, t.key, key, 1, inTx && options?.shared ? ' FOR SHARE' : lock))[0];
+      },
 
       findOne: async (t, column, value) => {
         assertIndexed(t, column, true);
@@ -504,6 +515,31 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     return ops;
   }
 
+  /** One run of a transaction; `optimistic`: its first shared read may go without a lock (`TransactionOptions`). */
+  async function runTransaction<T>(fn: (tx: StoreTx) => Promise<T>, optimistic: boolean): Promise<T> {
+    checkOpen();
+    const connection = lazyConnection(pool);
+    let open = true;
+    const pipeline = createPipeline(connection.run, appendOnly, optimistic ? onPool : undefined);
+    const run: Runner = (text, values) => (open ? pipeline.run(text, values) : Promise.reject(new Error('the transaction has ended')));
+    const tx: StoreTx = {
+      ...makeOps(run, pipeline),
+      transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
+    };
+    try {
+      const value = await fn(tx);
+      open = false;
+      await pipeline.commit();
+      return value;
+    } catch (error) {
+      open = false;
+      await pipeline.rollback();
+      throw error;
+    } finally {
+      connection.release();
+    }
+  }
+
   function clientRunner(client: pg.PoolClient): Runner {
     return async (text, values) => {
       const gone = lost.get(client);
@@ -534,27 +570,14 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
      * rows shares one statement with the others waiting (the append batcher), one that reads and
      * then appends is two round trips on a connection of its own.
      */
-    async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-      checkOpen();
-      const connection = lazyConnection(pool);
-      let open = true;
-      const pipeline = createPipeline(connection.run, appendOnly);
-      const run: Runner = (text, values) => (open ? pipeline.run(text, values) : Promise.reject(new Error('the transaction has ended')));
-      const tx: StoreTx = {
-        ...makeOps(run, pipeline),
-        transaction: (inner) => (open ? inner(tx) : Promise.reject(new Error('the transaction has ended'))),
-      };
+    async transaction<T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      if (!options?.rerunnable) return runTransaction(fn, false);
       try {
-        const value = await fn(tx);
-        open = false;
-        await pipeline.commit();
-        return value;
+        return await runTransaction(fn, true);
       } catch (error) {
-        open = false;
-        await pipeline.rollback();
+        // The row read without a lock changed before the transaction wrote: again, with the lock.
+        if (error instanceof RowChangedError) return runTransaction(fn, false);
         throw error;
-      } finally {
-        connection.release();
       }
     },
 
@@ -974,6 +997,12 @@ function pageSql(c: Compiled, index: OrderedIndex<any>, query: PageQuery<any>, b
  */
 interface Pipeline {
   append(c: Compiled, values: unknown[]): void;
+  /**
+   * A rerunnable transaction's first statement, when it is a shared read of one row: the row read
+   * without a lock, on any connection, its version kept as the transaction's guard. Undefined when
+   * the read must lock as usual.
+   */
+  readUnlocked(c: Compiled, key: unknown): Promise<Row | undefined> | undefined;
   /** Sends a statement and answers it, after every statement sent ahead of it answered without failing. */
   run: Runner;
   commit(): Promise<void>;
@@ -981,9 +1010,13 @@ interface Pipeline {
   rollback(): Promise<void>;
 }
 
-function createPipeline(base: Runner, appendOnly: (rows: readonly HeldRow[]) => Promise<void>): Pipeline {
+function createPipeline(base: Runner, appendOnly: (item: AppendOnly) => Promise<void>, unlocked?: Runner): Pipeline {
   let begun = false;
   let held: HeldRow[] = [];
+  let mayReadUnlocked = unlocked !== undefined;
+  let guard: Guard | undefined;
+  // Once the guarded row was found changed, nothing more may go out: the transaction runs again.
+  let changed = false;
   let ahead: Promise<void>[] = [];
   // The first failure: once a statement failed, PostgreSQL refuses every later one of the transaction.
   let failed: { error: unknown } | undefined;
@@ -1013,7 +1046,20 @@ function createPipeline(base: Runner, appendOnly: (rows: readonly HeldRow[]) => 
     }
   };
 
+  /** Before the first statement that needs the connection: the guarded row, locked as it was read, or the rerun. */
+  const lockGuard = async (): Promise<void> => {
+    const { c, key, xmin } = guard!;
+    guard = undefined;
+    const { rows } = await run(`SELECT 1 FROM ${c.table} WHERE ${q(c.spec.key)} = $1 AND xmin = $2::xid FOR SHARE`, [key, xmin]);
+    if (rows.length === 0) {
+      changed = true;
+      throw new RowChangedError();
+    }
+  };
+
   const run: Runner = async (text, values) => {
+    if (changed) throw new RowChangedError();
+    if (guard && !begun) await lockGuard();
     sendHeld();
     const answer = base(text, values);
     if (ahead.length > 0) {
@@ -1030,15 +1076,28 @@ function createPipeline(base: Runner, appendOnly: (rows: readonly HeldRow[]) => 
 
   return {
     append: (c, values) => held.push({ c, values }),
+    readUnlocked(c, key) {
+      if (!mayReadUnlocked || begun) return undefined;
+      mayReadUnlocked = false;
+      return (async () => {
+        const { rows } = await unlocked!(`SELECT ${c.selectList}, xmin::text AS authmd_xmin FROM ${c.table} WHERE ${q(c.spec.key)} = $1`, [key]);
+        const row = rows[0];
+        // An absent row needs no guard: a locking read of it would lock nothing either.
+        if (row) guard = { c, key, xmin: row.authmd_xmin as string };
+        return row;
+      })();
+    },
     run,
     async commit() {
+      if (changed) throw new RowChangedError();
       // Rows that fit one statement need no BEGIN (and no connection of their own: they go out with
-      // other transactions' rows); more than that are sent as several in one transaction.
+      // other transactions' rows, and a guard goes with them); more than that are sent as several in
+      // one transaction. A transaction that wrote nothing has nothing to check.
       if (!begun && held.length <= ROWS_PER_STATEMENT) {
         if (held.length === 0) return;
         const rows = held;
         held = [];
-        return appendOnly(rows);
+        return appendOnly({ rows, guard });
       }
       const commit = await run('COMMIT');
       // COMMIT of a transaction that failed answers ROLLBACK, not an error.
@@ -1071,6 +1130,27 @@ function statementsFor<T>(rows: readonly T[]): T[][] {
 interface HeldRow {
   c: Compiled;
   values: unknown[];
+}
+
+/** A row a rerunnable transaction read without a lock, and its version then (`xmin`). */
+interface Guard {
+  c: Compiled;
+  key: unknown;
+  xmin: string;
+}
+
+/** What a transaction that only appended hands to the append batcher: its rows, written only while its guard holds. */
+interface AppendOnly {
+  rows: readonly HeldRow[];
+  guard?: Guard;
+}
+
+/** The row a rerunnable transaction read without a lock changed before the transaction wrote: it runs again. */
+class RowChangedError extends Error {
+  override readonly name = 'RowChangedError';
+  constructor() {
+    super('the row this transaction read changed before it wrote; it runs again');
+  }
 }
 
 /**
@@ -1115,32 +1195,74 @@ const APPENDS_IN_FLIGHT = 2;
  * written, and each of its transactions is sent again alone, so only the one holding the duplicate
  * fails, with its own error.
  */
-function createAppendBatcher(run: Runner): (rows: readonly HeldRow[]) => Promise<void> {
-  const alone = async (rows: readonly HeldRow[]): Promise<void> => {
-    const insert = insertRows(rows);
+function createAppendBatcher(run: Runner): (item: AppendOnly) => Promise<void> {
+  /** One transaction's rows alone: its own duplicate error, or RowChangedError when its guard failed. */
+  const alone = async (item: AppendOnly): Promise<void> => {
+    const statement = appendStatement([item]);
+    let answer: pg.QueryResult<Row>;
     try {
-      await run(insert.text, insert.values);
+      answer = await run(statement.text, statement.values);
     } catch (error) {
-      throw duplicateIn(rows, error);
+      throw duplicateIn(item.rows, error);
     }
+    if (item.guard && answer.rows.length === 0) throw new RowChangedError();
   };
-  return createBatcher<readonly HeldRow[], void>({
+  return createBatcher<AppendOnly, void>({
     inFlight: APPENDS_IN_FLIGHT,
-    cost: (rows) => rows.reduce((sum, row) => sum + row.values.length, 0),
+    cost: (item) => item.rows.reduce((sum, row) => sum + row.values.length + 1, item.guard ? 3 : 0),
     budget: BATCH_PARAMETERS,
     async send(batch) {
       if (batch.length === 1) return alone(batch[0]!.input).then(batch[0]!.resolve, batch[0]!.reject);
-      const insert = insertRows(batch.flatMap((waiting) => waiting.input));
+      const statement = appendStatement(batch.map((waiting) => waiting.input));
+      let answer: pg.QueryResult<Row>;
       try {
-        await run(insert.text, insert.values);
+        answer = await run(statement.text, statement.values);
       } catch (error) {
         if (error instanceof StoreUnavailableError) throw error;
         await Promise.all(batch.map((waiting) => alone(waiting.input).then(waiting.resolve, waiting.reject)));
         return;
       }
-      for (const waiting of batch) waiting.resolve();
+      const held = new Set(answer.rows.map((row) => Number(row.i)));
+      batch.forEach((waiting, i) => (waiting.input.guard && !held.has(i) ? waiting.reject(new RowChangedError()) : waiting.resolve()));
     },
   });
+}
+
+/**
+ * The statement of a batch of append-only transactions. Without guards, `insertRows`. With them:
+ * each guarded row is locked `FOR SHARE` where it is still the version read (`xmin`), in a CTE that
+ * names the transactions whose guard holds (`ok`); each row goes in only when its transaction has no
+ * guard or is in `ok`; the statement answers `ok`. A row changed by a transaction still open is
+ * waited for, then checked again in its new version (READ COMMITTED), so a revocation either waits
+ * for this commit or makes the guard fail.
+ */
+function appendStatement(items: readonly AppendOnly[]): { text: string; values: unknown[] } {
+  if (!items.some((item) => item.guard)) return insertRows(items.flatMap((item) => item.rows));
+  const values: unknown[] = [];
+  const param = (value: unknown, type: string) => `$${values.push(value)}::${type}`;
+  const guards = new Map<Compiled, string[]>();
+  const rows = new Map<Compiled, string[]>();
+  const add = <K, V>(map: Map<K, V[]>, key: K, value: V) => (map.get(key) ?? map.set(key, []).get(key)!).push(value);
+  items.forEach((item, i) => {
+    const transaction = item.guard ? param(i, 'int') : 'NULL::int';
+    if (item.guard) add(guards, item.guard.c, `(${transaction}, ${param(item.guard.key, 'text')}, ${param(item.guard.xmin, 'xid')})`);
+    for (const row of item.rows) add(rows, row.c, `(${row.values.map((value, k) => param(value, columnType(row.c, k))).join(', ')}, ${transaction})`);
+  });
+  const locks = [...guards].map(
+    ([c, tuples], n) => `g${n} AS MATERIALIZED (SELECT v.i FROM (VALUES ${tuples.join(', ')}) AS v (i, k, x) JOIN ${c.table} r ON r.${q(c.spec.key)} = v.k AND r.xmin = v.x FOR SHARE OF r)`,
+  );
+  const ok = `ok AS MATERIALIZED (${locks.map((_, n) => `SELECT i FROM g${n}`).join(' UNION ALL ')})`;
+  const inserts = [...rows].map(
+    ([c, tuples], n) =>
+      `w${n} AS (INSERT INTO ${c.table} (${c.selectList}) SELECT ${c.selectList} FROM (VALUES ${tuples.join(', ')}) AS v (${c.selectList}, authmd_tx) WHERE v.authmd_tx IS NULL OR v.authmd_tx IN (SELECT i FROM ok))`,
+  );
+  return { text: `WITH ${[...locks, ok, ...inserts].join(', ')} SELECT i FROM ok`, values };
+}
+
+/** The SQL type of a row's k-th value, for a statement that reads rows from VALUES instead of inserting them directly. */
+function columnType(c: Compiled, k: number): string {
+  const column = c.columns[k]!;
+  return column === c.spec.key ? 'text' : SQL_TYPE[c.spec.columns[column] as ColumnKind].toLowerCase();
 }
 
 /** A unique violation among appended rows, as the DuplicateKeyError of the table PostgreSQL names. */

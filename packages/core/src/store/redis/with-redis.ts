@@ -51,7 +51,7 @@ export function withRedis(store: Store, options: WithRedisOptions): Store {
     kind: `${store.kind}+redis`,
     ...delegateOps(store, counters),
     migrate: (tables) => store.migrate(tables),
-    transaction: (fn) => store.transaction((tx) => fn(routeCounters(tx, counters))),
+    transaction: (fn, options) => store.transaction((tx) => fn(routeCounters(tx, counters)), options),
     purgeExpired: async (now) => (await store.purgeExpired(now)) + (await counters.purgeExpired(now)),
     // Without Redis, registrations and sign-ins cannot count their limits: not ready.
     ping: async () => {
