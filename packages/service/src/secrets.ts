@@ -58,10 +58,10 @@ const TIME_PART = /^[0-9a-v]{10}$/;
 
 /**
  * A bearer secret minted on a hot path (claim tokens, access tokens and API keys, refresh tokens,
- * claim-attempt tokens):
- * its prefix, its creation millisecond in 10 base-32 digits, then 32 random bytes. It is kept only
- * as its `secretKey`, which the time part makes land at the right edge of the key's index: with a
- * bare hash, every registration and every exchange wrote a random page of that index to the WAL.
+ * claim-attempt tokens): its prefix, its creation millisecond in 10 base-32 digits, then 32 random
+ * bytes. It is kept only as its `secretKey`, which the time part makes land at the right edge of the
+ * key's index: with a bare hash, every registration and every exchange wrote a random page of that
+ * index to the WAL.
  */
 export function timeOrderedSecret(random: RandomSource, prefix: string, now: number): string {
   return timeOrderedValue(random, prefix, now, SECRET_BYTES);

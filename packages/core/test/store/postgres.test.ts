@@ -193,25 +193,25 @@ describe('postgres store', () => {
     }
   });
 
-  describe('group commit: transactions that only append, and counters', () => {
-    type Note = { id: string; ticket: string };
-    const notes = table<Note>({ name: 'notes', key: 'id', columns: { id: 'text', ticket: 'text' }, indexed: ['ticket'] });
+  type Note = { id: string; ticket: string };
+  const notes = table<Note>({ name: 'notes', key: 'id', columns: { id: 'text', ticket: 'text' }, indexed: ['ticket'] });
 
-    /** `f` with a store on a recording pool (`recordingPool`), closed after it. */
-    async function withRecorded(f: (recorded: { store: Store; sent: string[]; parameters: number[] }) => Promise<void>): Promise<void> {
-      const { pool, sent, parameters } = recordingPool(db.url, 4);
-      const store = createPostgresStore({ pool });
-      try {
-        await store.migrate([tickets, notes]);
-        sent.length = 0;
-        parameters.length = 0;
-        await f({ store, sent, parameters });
-      } finally {
-        await store.close();
-        await pool.end();
-      }
+  /** `f` with a store on a recording pool (`recordingPool`), its tables migrated, closed after it. */
+  async function withRecorded(f: (recorded: { store: Store; sent: string[]; parameters: number[] }) => Promise<void>): Promise<void> {
+    const { pool, sent, parameters } = recordingPool(db.url, 4);
+    const store = createPostgresStore({ pool });
+    try {
+      await store.migrate([tickets, notes]);
+      sent.length = 0;
+      parameters.length = 0;
+      await f({ store, sent, parameters });
+    } finally {
+      await store.close();
+      await pool.end();
     }
+  }
 
+  describe('group commit: transactions that only append, and counters', () => {
     /** A registration's shape: rows in two tables, appended in one transaction. */
     const register = (store: Store, id: string, hash: string | null = null) =>
       store.transaction(async (tx) => {
@@ -333,23 +333,13 @@ describe('postgres store', () => {
   });
 
   describe('rerunnable transactions: a shared read without a lock, guarded by the row version', () => {
-    type Note = { id: string; ticket: string };
-    const notes = table<Note>({ name: 'notes', key: 'id', columns: { id: 'text', ticket: 'text' }, indexed: ['ticket'] });
-
-    /** A store on a recording pool with the row 'r' (state 'a'). */
-    async function withRow(f: (recorded: { store: Store; sent: string[] }) => Promise<void>): Promise<void> {
-      const { pool, sent } = recordingPool(db.url, 4);
-      const store = createPostgresStore({ pool });
-      try {
-        await store.migrate([tickets, notes]);
-        await store.insert(tickets, ticket('r', { state: 'a' }));
-        sent.length = 0;
-        await f({ store, sent });
-      } finally {
-        await store.close();
-        await pool.end();
-      }
-    }
+    /** `withRecorded`, with the row 'r' (state 'a') in place before the recording starts. */
+    const withRow = (f: (recorded: { store: Store; sent: string[] }) => Promise<void>) =>
+      withRecorded(async (recorded) => {
+        await recorded.store.insert(tickets, ticket('r', { state: 'a' }));
+        recorded.sent.length = 0;
+        await f(recorded);
+      });
 
     /** An exchange's shape: read 'r' shared, then append a note of what was read. `between` runs after the read. */
     function readThenAppend(store: Store, id: string, runs: string[], between: () => Promise<unknown> = async () => {}) {

@@ -127,6 +127,17 @@ describe('the per-service tier', () => {
     await expectRateLimited(await registerFrom(running, '192.0.2.4'));
   });
 
+  it('a flood from one network, sent all at once, spends only its own limit: the others still register', async () => {
+    const running = await start({ rateLimits: { anonymous: { perIp: 2, perService: 4 } } });
+    // Concurrent, so that a store counting calls together (PostgreSQL batches them) counts them in one go.
+    const flood = await Promise.all(Array.from({ length: 50 }, () => registerFrom(running, '192.0.2.1')));
+    expect(flood.filter((response) => response.status === 200)).toHaveLength(2);
+    for (const response of flood.filter((r) => r.status !== 200)) await expectRateLimited(response);
+    expect((await registerFrom(running, '192.0.2.2')).status).toBe(200);
+    expect((await registerFrom(running, '192.0.2.3')).status).toBe(200);
+    await expectRateLimited(await registerFrom(running, '192.0.2.4'));
+  });
+
   it('service_auth has its own per-service counter', async () => {
     const { base } = await start({ rateLimits: { anonymous: { perIp: 1000, perService: 2 }, service_auth: { perIp: 1000, perService: 2 } } });
     for (let i = 0; i < 2; i++) expect((await registerOver(base, 'anonymous')).status).toBe(200);

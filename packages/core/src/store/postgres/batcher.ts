@@ -39,17 +39,11 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (input: I) =
   };
 
   const send = async (batch: Waiting<I, O>[]): Promise<void> => {
-    let answered = 0;
-    const counted = batch.map((waiting) => ({
-      input: waiting.input,
-      resolve: (value: O) => (answered++, waiting.resolve(value)),
-      reject: (error: unknown) => (answered++, waiting.reject(error)),
-    }));
     try {
-      await options.send(counted);
+      await options.send(batch);
     } catch (error) {
-      // A promise answered twice keeps its first answer: rejecting them all covers the ones left.
-      if (answered < batch.length) for (const waiting of batch) waiting.reject(error);
+      // A promise keeps its first answer: rejecting them all reaches only the ones left unanswered.
+      for (const waiting of batch) waiting.reject(error);
     }
   };
 

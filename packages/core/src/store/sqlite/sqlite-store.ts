@@ -464,6 +464,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
+  /** When the queue's first transaction came, and how long the queue was at the last turn. */
+  let gatheringSince = 0;
+  let gathered = 0;
   function enqueue<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       queued.push({ fn, resolve, reject });
@@ -475,8 +478,6 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     });
   }
 
-  let gatheringSince = 0;
-  let gathered = 0;
   function gather(): void {
     if (queued.length > gathered && performance.now() - gatheringSince < GATHER_MS) {
       gathered = queued.length;
