@@ -175,10 +175,16 @@ describe('postgres store', () => {
         await tx.append(tickets, ticket('b2'));
       });
       expect(sent).toEqual(['BEGIN', 'SELECT "id",', 'INSERT INTO', 'COMMIT']);
-      // More appends than one statement carries (32): several statements, in one transaction.
+      // More appends than the append batcher takes (32): a transaction of its own.
       sent.length = 0;
       await store.transaction(async (tx) => {
         for (let i = 0; i < 40; i++) await tx.append(tickets, ticket(`c${i}`));
+      });
+      expect(sent).toEqual(['BEGIN', 'INSERT INTO', 'COMMIT']);
+      // More than one statement carries (1,000): several statements, in one transaction.
+      sent.length = 0;
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 1040; i++) await tx.append(tickets, ticket(`d${i}`));
       });
       expect(sent).toEqual(['BEGIN', 'INSERT INTO', 'INSERT INTO', 'COMMIT']);
       expect((await store.findMany(tickets, 'owner', 'none')).length).toBe(0);
@@ -305,6 +311,69 @@ describe('postgres store', () => {
     });
   });
 
+  it('prepares its statements once per connection, unless told not to', async () => {
+    for (const preparedStatements of [true, false]) {
+      const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+      const store = createPostgresStore({ pool, preparedStatements });
+      try {
+        await store.migrate([tickets]);
+        const id = `prepared-${preparedStatements}`;
+        await store.insert(tickets, ticket(id));
+        for (let i = 0; i < 3; i++) expect((await store.get(tickets, id))?.id).toBe(id);
+        // One connection: the session the store's statements ran in.
+        const { rows } = await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
+        const lookups = rows.filter((row) => row.statement.startsWith('SELECT "id"'));
+        expect(lookups).toHaveLength(preparedStatements ? 1 : 0);
+      } finally {
+        await store.close();
+        await pool.end();
+      }
+    }
+  });
+
+  it('lets two stores prepare their statements on one shared pool', async () => {
+    // One connection: both stores' statements are prepared in one session, where a name means one text.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const first = createPostgresStore({ pool });
+    const second = createPostgresStore({ pool });
+    try {
+      await first.migrate([tickets]);
+      await second.migrate([notes]);
+      await first.insert(tickets, ticket('shared-pool'));
+      await second.insert(notes, { id: 'shared-pool', ticket: 'shared-pool' });
+      expect((await first.get(tickets, 'shared-pool'))?.id).toBe('shared-pool');
+      expect((await second.get(notes, 'shared-pool'))?.ticket).toBe('shared-pool');
+    } finally {
+      await first.close();
+      await second.close();
+      await pool.end();
+    }
+  });
+
+  it('batches lookups by key outside transactions: one statement per table for the keys asked in one turn, each caller its own row', async () => {
+    await withRecorded(async ({ store, sent }) => {
+      // A key holding U+0000 and U+FFFF (stored escaped) and a key of another table, among the batch.
+      const odd = 'odd\u0000key\uFFFF';
+      for (const id of ['k0', 'k1', 'k2', odd]) await store.insert(tickets, ticket(id, { state: `state of ${id}` }));
+      await store.insert(notes, { id: 'k1', ticket: 'k1' });
+      sent.length = 0;
+      const [k0, k1, again, missing, oddRow, note] = await Promise.all([
+        store.get(tickets, 'k0'),
+        store.get(tickets, 'k1'),
+        store.get(tickets, 'k1'),
+        store.get(tickets, 'absent'),
+        store.get(tickets, odd),
+        store.get(notes, 'k1'),
+      ]);
+      expect([k0?.state, k1?.state, again?.state, missing, oddRow?.state, note?.ticket]).toEqual(['state of k0', 'state of k1', 'state of k1', undefined, `state of ${odd}`, 'k1']);
+      expect(k0).toEqual(ticket('k0', { state: 'state of k0' }));
+      expect(sent).toEqual(['SELECT "id",', 'SELECT "id",']);
+      // A lookup sees what was committed before it was asked for.
+      await store.update(tickets, 'k0', { state: 'changed' });
+      expect((await store.get(tickets, 'k0'))?.state).toBe('changed');
+    });
+  });
+
   it('gives its connection back when a transaction ends without waiting for its first statement', async () => {
     const pool = new pg.Pool({ connectionString: db.url, max: 1, connectionTimeoutMillis: 2000 });
     const store = createPostgresStore({ pool });
@@ -355,7 +424,7 @@ describe('postgres store', () => {
       );
     }
 
-    it('reads without a lock or a connection of its own, and commits the appends of concurrent ones in one guarded statement', async () => {
+    it('reads without a lock or a connection of its own, the reads of concurrent ones batched, and commits their appends in one guarded statement', async () => {
       await withRow(async ({ store, sent }) => {
         const runs: string[] = [];
         // Every transaction appends once all 20 have read: their commits come in one turn.
@@ -367,8 +436,8 @@ describe('postgres store', () => {
         };
         await Promise.all(Array.from({ length: 20 }, (_, i) => readThenAppend(store, `n${i}`, runs, between)));
         expect(runs).toHaveLength(20);
-        expect(sent.filter((text) => text === 'SELECT "id",')).toHaveLength(20);
-        expect(sent.filter((text) => text !== 'SELECT "id",')).toEqual(['WITH g0']);
+        // The 20 reads went out in one turn: one statement for all of them, and one for their appends.
+        expect(sent).toEqual(['SELECT "id",', 'WITH g0']);
         expect((await peek<{ n: string }>('SELECT count(*) AS n FROM notes'))[0]!.n).toBe('20');
       });
     });
@@ -585,7 +654,8 @@ describe('postgres store: pages at 100,000 rows', () => {
     pool.on('connect', (client) => {
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
       (client as { query: unknown }).query = (...args: unknown[]) => {
-        if (typeof args[0] === 'string' && args[0].includes('ORDER BY')) sent.push({ text: args[0], values: args[1] as unknown[] });
+        const config = typeof args[0] === 'string' ? { text: args[0], values: args[1] as unknown[] } : (args[0] as { text?: string; values?: unknown[] });
+        if (config.text?.includes('ORDER BY')) sent.push({ text: config.text, values: config.values ?? [] });
         return query(...args);
       };
     });

@@ -20,7 +20,8 @@ import {
   type TransactionOptions,
   type Where,
 } from '../contract.ts';
-import { createBatcher } from './batcher.ts';
+import { createBatcher, type Waiting } from './batcher.ts';
+import { createStatementNames, unnamedStatements } from './prepared.ts';
 import { checkLimit, DEFAULT_LIMIT, kindOf, orderedIndexName, orderedIndexPredicate, planPage, validateSpec, type PageBounds } from '../shared.ts';
 
 /**
@@ -104,6 +105,12 @@ export type PostgresStoreOptions = (
    * same time is taken as lost, so a silent database is noticed within twice this (0: never).
    */
   listenHeartbeatMs?: number;
+  /**
+   * Whether statements are prepared once per connection (default true). Turn it off behind a pooler
+   * that hands each transaction another server connection without carrying prepared statements over
+   * (PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`).
+   */
+  preparedStatements?: boolean;
 };
 
 /** The database holds a layout newer than this code: running would risk corrupting it. */
@@ -166,6 +173,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     for (const p of ownPools) p.on('error', () => {});
   }
 
+  const statement = options.preparedStatements === false ? unnamedStatements : createStatementNames();
   const compiled = new WeakMap<Spec, Compiled>();
   const migrated = new Map<string, Spec>();
   let closed = false;
@@ -195,13 +203,14 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   const onPool: Runner = async (text, values) => {
     checkOpen();
     try {
-      return await pool.query<Row>(text, values);
+      return await pool.query<Row>(statement(text, values));
     } catch (error) {
       throw translate(error);
     }
   };
 
   const appendOnly = createAppendBatcher(onPool);
+  const readByKey = createKeyReader(onPool);
 
   /**
    * Checked-out connections on which a statement found the database lost or silent (a query read
@@ -308,7 +317,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     checkOpen();
     await ensureLayout();
     try {
-      return await counterPool.query<Row>(text, values);
+      return await counterPool.query<Row>(statement(text, values));
     } catch (error) {
       throw translate(error);
     }
@@ -402,7 +411,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     const ops: StoreOps = {
       get: async (t, key, options) => {
-        const unlocked = inTx && options?.shared ? inTx.readUnlocked(compile(t), encodeKey(key)) : undefined;
+        // Without locks (outside a transaction, or a rerunnable one's first shared read), lookups by key are batched.
+        const c = compile(t);
+        const unlocked = inTx ? (options?.shared ? inTx.readUnlocked(c, encodeKey(key)) : undefined) : readByKey(c, encodeKey(key));
         if (unlocked) {
           const row = await unlocked;
           return row && decode(t, row);
@@ -520,7 +531,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     checkOpen();
     const connection = lazyConnection(pool);
     let open = true;
-    const pipeline = createPipeline(connection.run, appendOnly, optimistic ? onPool : undefined);
+    const pipeline = createPipeline(connection.run, appendOnly, optimistic ? readByKey : undefined);
     const run: Runner = (text, values) => (open ? pipeline.run(text, values) : Promise.reject(new Error('the transaction has ended')));
     const tx: StoreTx = {
       ...makeOps(run, pipeline),
@@ -545,7 +556,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       const gone = lost.get(client);
       if (gone) throw gone;
       try {
-        return await client.query<Row>(text, values);
+        return await client.query<Row>(statement(text, values));
       } catch (error) {
         const translated = translate(error);
         if (translated instanceof StoreUnavailableError) lost.set(client, translated);
@@ -1010,7 +1021,7 @@ interface Pipeline {
   rollback(): Promise<void>;
 }
 
-function createPipeline(base: Runner, appendOnly: (item: AppendOnly) => Promise<void>, unlocked?: Runner): Pipeline {
+function createPipeline(base: Runner, appendOnly: (item: AppendOnly) => Promise<void>, unlocked?: KeyReader): Pipeline {
   let begun = false;
   let held: HeldRow[] = [];
   let mayReadUnlocked = unlocked !== undefined;
@@ -1080,8 +1091,7 @@ function createPipeline(base: Runner, appendOnly: (item: AppendOnly) => Promise<
       if (!mayReadUnlocked || begun) return undefined;
       mayReadUnlocked = false;
       return (async () => {
-        const { rows } = await unlocked!(`SELECT ${c.selectList}, xmin::text AS authmd_xmin FROM ${c.table} WHERE ${q(c.spec.key)} = $1`, [key]);
-        const row = rows[0];
+        const row = await unlocked!(c, key);
         // An absent row needs no guard: a locking read of it would lock nothing either.
         if (row) guard = { c, key, xmin: row.authmd_xmin as string };
         return row;
@@ -1093,7 +1103,7 @@ function createPipeline(base: Runner, appendOnly: (item: AppendOnly) => Promise<
       // Rows that fit one statement need no BEGIN (and no connection of their own: they go out with
       // other transactions' rows, and a guard goes with them); more than that are sent as several in
       // one transaction. A transaction that wrote nothing has nothing to check.
-      if (!begun && held.length <= ROWS_PER_STATEMENT) {
+      if (!begun && held.length <= BATCHED_TRANSACTION_ROWS) {
         if (held.length === 0) return;
         const rows = held;
         held = [];
@@ -1112,12 +1122,13 @@ function createPipeline(base: Runner, appendOnly: (item: AppendOnly) => Promise<
 }
 
 /**
- * Appended rows per statement. Planning a statement of many data-modifying CTEs grows faster than their
- * number: 8,000 rows took 1.5 s in statements of 500 and 0.8 s in statements of 20 to 40 (the service's
- * own transactions append fewer). It also keeps a statement under the protocol's 65,535 parameters
- * (16 bits), whatever the table: PostgreSQL allows 1,600 columns.
+ * Appended rows per statement. Rows go as one array per column, so a statement's parameters do not
+ * grow with its rows; this bounds the size of one statement (and of its answer to a failure) for a
+ * bulk import, which appends tens of thousands.
  */
-const ROWS_PER_STATEMENT = 32;
+const ROWS_PER_STATEMENT = 1000;
+/** A transaction that appends at most this many rows (and nothing else) joins the append batcher. */
+const BATCHED_TRANSACTION_ROWS = 32;
 
 /** Appended rows cut into statements (a bulk import appends tens of thousands). */
 function statementsFor<T>(rows: readonly T[]): T[][] {
@@ -1153,36 +1164,16 @@ class RowChangedError extends Error {
   }
 }
 
-/**
- * One statement inserting every row: one multi-row INSERT per table, the tables before the last as
- * data-modifying CTEs (PostgreSQL makes the statement atomic; no row of one depends on another).
- */
+/** Rows inserted by one statement, outside the append batcher (a transaction's rows, sent ahead of its next statement). */
 function insertRows(rows: readonly HeldRow[]): { text: string; values: unknown[] } {
-  const byTable = new Map<Compiled, unknown[][]>();
-  for (const row of rows) {
-    const list = byTable.get(row.c);
-    if (list) list.push(row.values);
-    else byTable.set(row.c, [row.values]);
-  }
-  const values: unknown[] = [];
-  const inserts = [...byTable].map(([c, list]) => {
-    const tuples = list.map((own) => {
-      const offset = values.length;
-      values.push(...own);
-      return `(${placeholders(c, offset)})`;
-    });
-    return `INSERT INTO ${c.table} (${c.selectList}) VALUES ${tuples.join(', ')}`;
-  });
-  const last = inserts.pop()!;
-  const text = inserts.length === 0 ? last : `WITH ${inserts.map((insert, i) => `w${i} AS (${insert})`).join(', ')} ${last}`;
-  return { text, values };
+  return appendStatement([{ rows }]);
 }
 
 /**
- * Parameters per batched statement of the append batcher: about a hundred registrations. The
- * protocol allows 65,535, but PostgreSQL's planning time grows with the statement.
+ * Values per batched statement of the append batcher: about a hundred registrations. It bounds how
+ * long one statement holds its rows' locks and how much a failed batch sends again, one transaction at a time.
  */
-const BATCH_PARAMETERS = 8192;
+const BATCH_VALUES = 8192;
 /** Batched appends in flight at once: one fills while the other waits for its commit's WAL flush. */
 const APPENDS_IN_FLIGHT = 2;
 
@@ -1210,7 +1201,7 @@ function createAppendBatcher(run: Runner): (item: AppendOnly) => Promise<void> {
   return createBatcher<AppendOnly, void>({
     inFlight: APPENDS_IN_FLIGHT,
     cost: (item) => item.rows.reduce((sum, row) => sum + row.values.length + 1, item.guard ? 3 : 0),
-    budget: BATCH_PARAMETERS,
+    budget: BATCH_VALUES,
     async send(batch) {
       if (batch.length === 1) return alone(batch[0]!.input).then(batch[0]!.resolve, batch[0]!.reject);
       const statement = appendStatement(batch.map((waiting) => waiting.input));
@@ -1229,34 +1220,94 @@ function createAppendBatcher(run: Runner): (item: AppendOnly) => Promise<void> {
 }
 
 /**
- * The statement of a batch of append-only transactions. Without guards, `insertRows`. With them:
- * each guarded row is locked `FOR SHARE` where it is still the version read (`xmin`), in a CTE that
- * names the transactions whose guard holds (`ok`); each row goes in only when its transaction has no
- * guard or is in `ok`; the statement answers `ok`. A row changed by a transaction still open is
- * waited for, then checked again in its new version (READ COMMITTED), so a revocation either waits
- * for this commit or makes the guard fail.
+ * The statement of a batch of append-only transactions: one INSERT per table, the tables as
+ * data-modifying CTEs (PostgreSQL makes the statement atomic). Each table's rows go as one array per
+ * column (`unnest`), so the statement's text depends on which tables it writes, not on how many rows:
+ * a handful of texts, each prepared once per connection (`createStatementNames`), where one VALUES
+ * tuple per row made a new text, parsed and planned again, for every batch size.
+ *
+ * With guards, each guarded row is locked `FOR SHARE` where it is still the version read (`xmin`),
+ * in a CTE that names the transactions whose guard holds (`ok`); each row goes in only when its
+ * transaction has no guard or is in `ok`; the statement answers `ok`. A row changed by a transaction
+ * still open is waited for, then checked again in its new version (READ COMMITTED), so a revocation
+ * either waits for this commit or makes the guard fail.
  */
 function appendStatement(items: readonly AppendOnly[]): { text: string; values: unknown[] } {
-  if (!items.some((item) => item.guard)) return insertRows(items.flatMap((item) => item.rows));
   const values: unknown[] = [];
-  const param = (value: unknown, type: string) => `$${values.push(value)}::${type}`;
-  const guards = new Map<Compiled, string[]>();
-  const rows = new Map<Compiled, string[]>();
-  const add = <K, V>(map: Map<K, V[]>, key: K, value: V) => (map.get(key) ?? map.set(key, []).get(key)!).push(value);
+  const array = (value: unknown[], type: string) => `$${values.push(value)}::${type}[]`;
+  const guards = new Map<Compiled, { transactions: number[]; keys: unknown[]; versions: string[] }>();
+  const tables = new Map<Compiled, { columns: unknown[][]; transactions: (number | null)[] }>();
   items.forEach((item, i) => {
-    const transaction = item.guard ? param(i, 'int') : 'NULL::int';
-    if (item.guard) add(guards, item.guard.c, `(${transaction}, ${param(item.guard.key, 'text')}, ${param(item.guard.xmin, 'xid')})`);
-    for (const row of item.rows) add(rows, row.c, `(${row.values.map((value, k) => param(value, columnType(row.c, k))).join(', ')}, ${transaction})`);
+    if (item.guard) {
+      const { c, key, xmin } = item.guard;
+      const guard = guards.get(c) ?? guards.set(c, { transactions: [], keys: [], versions: [] }).get(c)!;
+      guard.transactions.push(i);
+      guard.keys.push(key);
+      guard.versions.push(xmin);
+    }
+    for (const row of item.rows) {
+      const table = tables.get(row.c) ?? tables.set(row.c, { columns: row.c.columns.map(() => []), transactions: [] }).get(row.c)!;
+      row.values.forEach((value, k) => table.columns[k]!.push(value));
+      table.transactions.push(item.guard ? i : null);
+    }
   });
   const locks = [...guards].map(
-    ([c, tuples], n) => `g${n} AS MATERIALIZED (SELECT v.i FROM (VALUES ${tuples.join(', ')}) AS v (i, k, x) JOIN ${c.table} r ON r.${q(c.spec.key)} = v.k AND r.xmin = v.x FOR SHARE OF r)`,
+    ([c, g], n) =>
+      `g${n} AS MATERIALIZED (SELECT v.i FROM unnest(${array(g.transactions, 'int')}, ${array(g.keys, 'text')}, ${array(g.versions, 'xid')}) AS v (i, k, x) ` +
+      `JOIN ${c.table} r ON r.${q(c.spec.key)} = v.k AND r.xmin = v.x FOR SHARE OF r)`,
   );
+  const inserts = [...tables].map(([c, table]) => {
+    const columns = table.columns.map((column, k) => array(column, columnType(c, k)));
+    if (locks.length === 0) return `INSERT INTO ${c.table} (${c.selectList}) SELECT * FROM unnest(${columns.join(', ')})`;
+    return (
+      `INSERT INTO ${c.table} (${c.selectList}) SELECT ${c.selectList} FROM unnest(${columns.join(', ')}, ${array(table.transactions, 'int')}) ` +
+      `AS v (${c.selectList}, authmd_tx) WHERE v.authmd_tx IS NULL OR v.authmd_tx IN (SELECT i FROM ok)`
+    );
+  });
+  if (locks.length === 0) {
+    const last = inserts.pop()!;
+    return { text: inserts.length === 0 ? last : `WITH ${inserts.map((insert, n) => `w${n} AS (${insert})`).join(', ')} ${last}`, values };
+  }
   const ok = `ok AS MATERIALIZED (${locks.map((_, n) => `SELECT i FROM g${n}`).join(' UNION ALL ')})`;
-  const inserts = [...rows].map(
-    ([c, tuples], n) =>
-      `w${n} AS (INSERT INTO ${c.table} (${c.selectList}) SELECT ${c.selectList} FROM (VALUES ${tuples.join(', ')}) AS v (${c.selectList}, authmd_tx) WHERE v.authmd_tx IS NULL OR v.authmd_tx IN (SELECT i FROM ok))`,
-  );
-  return { text: `WITH ${[...locks, ok, ...inserts].join(', ')} SELECT i FROM ok`, values };
+  return { text: `WITH ${[...locks, ok, ...inserts.map((insert, n) => `w${n} AS (${insert})`)].join(', ')} SELECT i FROM ok`, values };
+}
+
+/** A row by its key, read without a lock, with its version (`authmd_xmin`). */
+type KeyReader = (c: Compiled, key: unknown) => Promise<Row | undefined>;
+
+/** Keys per batched lookup statement. */
+const KEYS_PER_READ = 256;
+/** Batched lookups in flight at once. */
+const READS_IN_FLIGHT = 2;
+
+/**
+ * Lookups by key without a lock, batched like appends: the keys concurrent requests ask for go out
+ * as one statement per table (`= ANY`). Every statement costs this process a socket write and its
+ * answer's parsing, and the database a round of its protocol; an exchange is one lookup and one
+ * share of a batched insert, so batching the lookup too is what leaves it fewer than one statement
+ * (docs/decisions.md). Each lookup still sees every commit that completed before it was asked for:
+ * its statement starts later.
+ */
+function createKeyReader(run: Runner): KeyReader {
+  const read = createBatcher<{ c: Compiled; key: string }, Row | undefined>({
+    inFlight: READS_IN_FLIGHT,
+    cost: () => 1,
+    budget: KEYS_PER_READ,
+    async send(batch) {
+      const tables = new Map<Compiled, Waiting<{ c: Compiled; key: string }, Row | undefined>[]>();
+      for (const waiting of batch) (tables.get(waiting.input.c) ?? tables.set(waiting.input.c, []).get(waiting.input.c)!).push(waiting);
+      await Promise.all(
+        [...tables].map(async ([c, waiting]) => {
+          const keys = [...new Set(waiting.map((w) => w.input.key))];
+          const { rows } = await run(`SELECT ${c.selectList}, xmin::text AS authmd_xmin FROM ${c.table} WHERE ${q(c.spec.key)} = ANY($1::text[])`, [keys]);
+          const byKey = new Map(rows.map((row) => [row[c.spec.key] as string, row]));
+          for (const w of waiting) w.resolve(byKey.get(w.input.key));
+        }),
+      );
+    },
+  });
+  // A key is stored as text; null or undefined names no row.
+  return (c, key) => (key === null || key === undefined ? Promise.resolve(undefined) : read({ c, key: String(key) }));
 }
 
 /** The SQL type of a row's k-th value, for a statement that reads rows from VALUES instead of inserting them directly. */
