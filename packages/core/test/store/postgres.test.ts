@@ -352,9 +352,11 @@ describe('postgres store', () => {
 
   it('batches lookups by key outside transactions: one statement per table for the keys asked in one turn, each caller its own row', async () => {
     await withRecorded(async ({ store, sent }) => {
-      // A key holding U+0000 and U+FFFF (stored escaped) and a key of another table, among the batch.
+      // A key holding U+0000 and U+FFFF (stored escaped), one with an array literal's special characters,
+      // one spelled like its null, and a key of another table, among the batch.
       const odd = 'odd\u0000key\uFFFF';
-      for (const id of ['k0', 'k1', 'k2', odd]) await store.insert(tickets, ticket(id, { state: `state of ${id}` }));
+      const literal = 'a"b\\c{d},e\'f';
+      for (const id of ['k0', 'k1', 'k2', odd, literal, 'NULL']) await store.insert(tickets, ticket(id, { state: `state of ${id}` }));
       await store.insert(notes, { id: 'k1', ticket: 'k1' });
       sent.length = 0;
       const [k0, k1, again, missing, oddRow, note] = await Promise.all([
@@ -368,6 +370,8 @@ describe('postgres store', () => {
       expect([k0?.state, k1?.state, again?.state, missing, oddRow?.state, note?.ticket]).toEqual(['state of k0', 'state of k1', 'state of k1', undefined, `state of ${odd}`, 'k1']);
       expect(k0).toEqual(ticket('k0', { state: 'state of k0' }));
       expect(sent).toEqual(['SELECT "id",', 'SELECT "id",']);
+      const [literalRow, nullRow, upper] = await Promise.all([store.get(tickets, literal), store.get(tickets, 'NULL'), store.get(tickets, 'K0')]);
+      expect([literalRow?.state, nullRow?.state, upper]).toEqual([`state of ${literal}`, 'state of NULL', undefined]);
       // A lookup sees what was committed before it was asked for.
       await store.update(tickets, 'k0', { state: 'changed' });
       expect((await store.get(tickets, 'k0'))?.state).toBe('changed');
