@@ -13,4 +13,13 @@ describe('statement names', () => {
     expect(statement('SELECT 3').name).toBeUndefined();
     expect(statement('SELECT 2').name).toBe(b.name);
   });
+
+  it('leaves statements that run once unnamed (a migration\'s DDL)', () => {
+    const statement = createStatementNames();
+    expect(statement('CREATE TABLE t (id TEXT PRIMARY KEY)').name).toBeUndefined();
+    expect(statement('ALTER TABLE t ADD COLUMN n BIGINT').name).toBeUndefined();
+    for (const text of ['SELECT 1', 'INSERT INTO t (id) VALUES ($1)', 'UPDATE t SET n = 1', 'DELETE FROM t', 'WITH x AS (SELECT 1) SELECT * FROM x']) {
+      expect(statement(text).name).toMatch(/^authmd_/);
+    }
+  });
 });

@@ -10,6 +10,11 @@ import type pg from 'pg';
  */
 export const PREPARED_LIMIT = 256;
 
+/** Statements that run again and again: reads and writes. A migration's DDL runs once and is left unnamed. */
+const REPEATED = /^(SELECT|INSERT|UPDATE|DELETE|WITH)\b/;
+
+const nameOf = (text: string): string => `authmd_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+
 /**
  * Named (prepared) statements: PostgreSQL parses and plans a named statement once per connection and
  * only binds it afterwards. Unnamed, a registration lookup of twenty columns is parsed and planned at
@@ -22,7 +27,7 @@ export function createStatementNames(limit = PREPARED_LIMIT): (text: string, val
   const names = new Map<string, string>();
   return (text, values) => {
     let name = names.get(text);
-    if (name === undefined && names.size < limit) names.set(text, (name = `authmd_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`));
+    if (name === undefined && names.size < limit && REPEATED.test(text)) names.set(text, (name = nameOf(text)));
     return { text, values, name };
   };
 }
