@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { startServerChild, type ServerChild } from './child.ts';
 import { startIdJagScenario } from './id-jags.ts';
 import { measureCrypto } from './crypto.ts';
-import { measureLoad, type LoadResult, type LoadSettings, type Request } from './load.ts';
+import { measureLoad, measureLoadSpread, type LoadResult, type LoadSettings, type Request } from './load.ts';
 import { machineInfo } from './machine.ts';
 import { postgresAvailable, postgresSettings, synchronousCommit } from './postgres.ts';
 import { measureCell, measureRemoteGuardWindow, measureRevocationWindow, obtainAssertion, obtainToken, registrationRequest, tokenRequest, workloads, expectJson, type CellResult, type Configuration, type RevocationResult } from './replicas.ts';
@@ -317,13 +317,21 @@ async function runReplicas() {
   if (synchronousCommit !== undefined) out(`diagnostic: the bench databases run with synchronous_commit = ${synchronousCommit} (BENCH_PG_SYNCHRONOUS_COMMIT)`);
 
   const bareRuns: LoadResult[] = [];
+  // The machine's own ceiling for "two replicas against one": two bare node:http processes, the load split as for two replicas.
+  const bareTwoRuns: LoadResult[] = [];
   const measureBare = async () => {
-    process.stderr.write('running: replicas: bare node:http…\n');
+    process.stderr.write('running: replicas: bare node:http, one process and two…\n');
     const server = await startServerChild(BARE, { cwd: root });
     try {
       bareRuns.push(await measureLoad(server, { path: '/' }, settings));
     } finally {
       await server.stop();
+    }
+    const two = await Promise.all([startServerChild(BARE, { cwd: root }), startServerChild(BARE, { cwd: root })]);
+    try {
+      bareTwoRuns.push(await measureLoadSpread(two.map((child) => ({ server: child, request: { path: '/' } })), settings));
+    } finally {
+      await Promise.all(two.map((child) => child.stop()));
     }
   };
   await measureBare();
@@ -341,6 +349,7 @@ async function runReplicas() {
   await measureBare();
   const bare = bareRuns.reduce((a, r) => a + r.requestsPerSecond, 0) / bareRuns.length;
   const bareDrift = Math.abs(bareRuns[0]!.requestsPerSecond - bareRuns.at(-1)!.requestsPerSecond) / bare;
+  const bareTwoVsOne = bareTwoRuns.reduce((a, r) => a + r.requestsPerSecond, 0) / bareTwoRuns.length / bare;
   const cells: CellResult[] = [...samples.values()].map((runs) => runs.sort((x, y) => x.requestsPerSecond - y.requestsPerSecond)[Math.floor(runs.length / 2)]!);
   const cell = (workload: string, config: string) => cells.find((c) => c.workload === workload && c.configuration === config);
 
@@ -407,7 +416,8 @@ async function runReplicas() {
       [false, true, true, false, true, true, false, true, true, true],
     ),
   );
-  out(`(${machine.cores} cores shared by the load generator, the replica(s) and PostgreSQL: a second replica adds an event loop, not a core.)`);
+  out(`(${machine.cores} cores shared by the load generator, the replica(s) and PostgreSQL: a second replica adds an event loop, not a core.`);
+  out(` The machine's own ceiling for "2 replicas / 1": two bare node:http processes served ${percent(bareTwoVsOne)} of one, in the same runs that bracket the section.)`);
   if (!redis1) out(`PostgreSQL + Redis: not measured (${redisUrl ? `no Redis answers at ${redisUrl}` : 'BENCH_REDIS_URL=off'}).`);
   out();
 
@@ -464,7 +474,7 @@ async function runReplicas() {
       failures.push({ name: `revocation window, ${name}`, non2xx: late, errors: r.revocations - r.warmCallsOk, timeouts: 0, statusCodes: {} });
     }
   }
-  return { postgres: { ...pgSettings, benchSynchronousCommit: synchronousCommit }, rounds, bareRequestsPerSecond: bare, bareDrift, cells, comparisons, revocation: windows, remoteGuardControl: control, failures };
+  return { postgres: { ...pgSettings, benchSynchronousCommit: synchronousCommit }, rounds, bareRequestsPerSecond: bare, bareDrift, bareTwoVsOne, cells, comparisons, revocation: windows, remoteGuardControl: control, failures };
 }
 
 const report: Record<string, unknown> = { date: new Date().toISOString(), machine, settings, sections: sectionsRun };

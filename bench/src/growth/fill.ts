@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { cryptoRandom, secretKey, timeOrderedSecret } from '../../../packages/service/src/secrets.ts';
+import { prefixes } from '@authmd/protocol';
+import { cryptoRandom, secretKey, timeOrderedSecret, timeOrderedValue } from '../../../packages/service/src/secrets.ts';
 import type { Store, StoreOps } from '@authmd/service';
 import {
   accessTokens,
@@ -31,6 +32,12 @@ import {
  * token issued, and for a claimed one claim requested and completed). A user (one per four
  * registrations) owns kinds 1–3 of its group. Nothing expires within a day of `now`: the purge
  * scenario adds expired rows of its own (`fillExpired`).
+ *
+ * Registration i was created at `now - DAY + i × DAY / total`, in fill order, and every id and
+ * secret key is made as the service makes it: time-ordered registration, user, attempt and audit
+ * event ids (`timeOrderedValue`), secret keys led by their creation time (`secretKey` of a
+ * `timeOrderedSecret`), and a provider's registration keyed by a digest. So the rows of one period
+ * sit together in every index, as they do in a service's database.
  */
 
 const DAY = 86_400_000;
@@ -53,6 +60,11 @@ function randomText() {
 
 const random = randomText();
 
+/** A secret's at-rest key as `secretKey` makes it for a `timeOrderedSecret` minted `at`: the time part, then a SHA-256 (here random: same length, same order). */
+function timedKey(at: number): string {
+  return Math.floor(at).toString(32).padStart(10, '0') + random('', 32);
+}
+
 /** What the access tokens of the demo carry (read from one the demo issued): the fill's tokens carry the same. */
 export interface TokenShape {
   resource: string;
@@ -74,6 +86,8 @@ export interface KeptSecrets {
 
 export interface FillPlan {
   now: number;
+  /** Registrations in the whole fill: their creation times spread over the day before `now`. */
+  total: number;
   token: TokenShape;
   /** Which registrations' secrets to keep (only kind 0 ones, i % 4 === 0, are kept). */
   keep(index: number): boolean;
@@ -91,12 +105,13 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
   let userId = '';
   for (let i = from; i < to; i++) {
     const kind = i % 4;
-    const created = now - DAY + (i % 1000);
-    if (kind === 0 || i === from) userId = `usr_${random('', 16)}`;
+    const created = now - DAY + Math.floor((i * DAY) / plan.total);
+    if (kind === 0 || i === from) userId = timeOrderedValue(cryptoRandom, prefixes.user, created);
     if (kind === 0) {
       await add(tx.append(users, { id: userId, email: `person-${i}@bench.example`, email_verified: true, phone: null, created_at: created }));
     }
-    const id = `reg_${random('', 16)}`;
+    // A provider's registration is keyed by a digest of (iss, sub), the others by their creation time.
+    const id = kind === 3 ? `${prefixes.registration}${random('', 16)}` : timeOrderedValue(cryptoRandom, prefixes.registration, created);
     const claimed = kind === 1 || kind === 2;
     const secrets = kind === 0 && plan.keep(i) ? { index: i, accessToken: timeOrderedSecret(cryptoRandom, 'at_', now), claimToken: timeOrderedSecret(cryptoRandom, 'clm_', created), createdAt: created } : undefined;
     if (secrets) plan.kept.push(secrets);
@@ -105,7 +120,7 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
       type: kind === 2 ? 'service_auth' : kind === 3 ? 'identity_assertion' : 'anonymous',
       created_at: created,
       generation: claimed ? 1 : 0,
-      claim_token_hash: kind === 3 ? null : secrets ? secretKey(secrets.claimToken) : random('', 32),
+      claim_token_hash: kind === 3 ? null : secrets ? secretKey(secrets.claimToken) : timedKey(created),
       claim_expires_at: kind === 3 ? null : created + DAY * 2,
       claimed_at: claimed ? created + 60_000 : null,
       user_id: kind === 0 ? null : userId,
@@ -117,7 +132,7 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
       client_ip: '127.0.0.1',
       expires_at: kind === 0 ? created + DAY * 9 : null,
     });
-    if (claimed) registration.current_attempt_id = `att_${random('', 16)}`;
+    if (claimed) registration.current_attempt_id = timeOrderedValue(cryptoRandom, prefixes.attempt, created + 30_000);
     await add(tx.append(registrations, registration));
     if (kind === 0) await add(tx.append(scheduled, { id: `expire:${id}`, kind: 'registration.expired', subject: id, due_at: registration.claim_expires_at! }));
     if (kind === 3) {
@@ -125,10 +140,10 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
     }
     if (claimed) await add(tx.append(claimAttempts, completedAttempt(registration, userId)));
     const scope = kind === 0 ? token.preClaimScope : token.postClaimScope;
-    const tokenHash = secrets ? secretKey(secrets.accessToken) : random('', 32);
+    const tokenHash = secrets ? secretKey(secrets.accessToken) : timedKey(now);
     await add(tx.append(accessTokens, { ...accessToken(id, registration.user_id, now, now + DAY, token.resource), token_hash: tokenHash, scope }));
     await add(
-      tx.append(refreshTokens, { token_hash: random('', 32), family_id: `fam_${random('', 16)}`, registration_id: id, created_at: created, expires_at: created + 30 * DAY, spent_at: null, revoked_at: null }),
+      tx.append(refreshTokens, { token_hash: timedKey(created), family_id: `fam_${random('', 16)}`, registration_id: id, created_at: created, expires_at: created + 30 * DAY, spent_at: null, revoked_at: null }),
     );
     await add(tx.append(auditEvents, auditEvent('registration.created', id, created, { type: registration.type })));
     await add(tx.append(auditEvents, auditEvent('token.issued', id, now, { scope, resource: token.resource })));
@@ -158,7 +173,7 @@ function accessToken(registrationId: string, userId: string | null, issuedAt: nu
 }
 
 function auditEvent(type: string, registrationId: string, at: number, data: Record<string, string>): AuditEventRow {
-  return { id: `evt_${random('', 16)}`, type, at, registration_id: registrationId, data, expires_at: at + 365 * DAY };
+  return { id: timeOrderedValue(cryptoRandom, 'evt_', at), type, at, registration_id: registrationId, data, expires_at: at + 365 * DAY };
 }
 
 function completedAttempt(registration: RegistrationRow, userId: string): ClaimAttemptRow {
@@ -166,7 +181,7 @@ function completedAttempt(registration: RegistrationRow, userId: string): ClaimA
   return {
     id: registration.current_attempt_id!,
     registration_id: registration.id,
-    attempt_token_hash: random('', 32),
+    attempt_token_hash: timedKey(started),
     login_hint: registration.login_hint,
     agent_code_hash: random('', 32),
     page_code_hash: random('', 32),

@@ -220,7 +220,7 @@ async function learnTokenShape(deployment: Deployment): Promise<TokenShape> {
 /** Keeps the secrets of about `count` unclaimed registrations spread evenly over the fill of `total`. */
 function keepPlan(total: number, count: number, token: TokenShape): FillPlan {
   const stride = Math.max(4, Math.floor(total / count / 4) * 4);
-  return { now: Date.now(), token, keep: (index) => index % stride === 0, kept: [] };
+  return { now: Date.now(), total, token, keep: (index) => index % stride === 0, kept: [] };
 }
 
 function fileBytes(path: string): number {
