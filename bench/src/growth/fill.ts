@@ -156,14 +156,22 @@ export async function fillRegistrations(tx: StoreOps, from: number, to: number, 
 }
 
 /**
- * Rows already past their expiry, as a service accumulates them (spent access tokens, finished
- * attempts, old audit events): what `purgeExpired` has to delete. Returns how many rows.
+ * Rows already past their expiry, as a service accumulates them (spent access tokens, old audit
+ * events): what `purgeExpired` has to delete. Their keys are made as the service makes them, time
+ * first, over one day: access tokens issued two days before `now` (an hour's lifetime, over), audit
+ * events kept a year that ended a day ago. Returns how many rows.
  */
 export async function fillExpired(tx: StoreOps, count: number, now: number, resource: string): Promise<number> {
   for (let i = 0; i < count; i++) {
-    const registrationId = `reg_${random('', 16)}`;
-    if (i % 2 === 0) await tx.append(accessTokens, accessToken(registrationId, null, now - 2 * DAY, now - DAY - (i % 1000), resource));
-    else await tx.append(auditEvents, { ...auditEvent('token.issued', registrationId, now - 400 * DAY, {}), expires_at: now - DAY - (i % 1000) });
+    const offset = Math.floor((i * DAY) / count);
+    if (i % 2 === 0) {
+      const issuedAt = now - 2 * DAY + offset;
+      const registrationId = timeOrderedValue(cryptoRandom, prefixes.registration, issuedAt - 60_000);
+      await tx.append(accessTokens, { ...accessToken(registrationId, null, issuedAt, issuedAt + 3_600_000, resource), token_hash: timedKey(issuedAt) });
+    } else {
+      const at = now - 367 * DAY + offset;
+      await tx.append(auditEvents, auditEvent('token.issued', timeOrderedValue(cryptoRandom, prefixes.registration, at - 60_000), at, {}));
+    }
   }
   return count;
 }
