@@ -331,6 +331,30 @@ describe('postgres store', () => {
     }
   });
 
+  it('sends a batch of appends as one text whatever its size, so that it is prepared once', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const store = createPostgresStore({ pool });
+    try {
+      await store.migrate([tickets, notes]);
+      for (const size of [2, 5, 9]) {
+        await Promise.all(
+          Array.from({ length: size }, (_, i) =>
+            store.transaction(async (tx) => {
+              await tx.append(tickets, ticket(`size${size}-${i}`));
+              await tx.append(notes, { id: `size${size}-${i}`, ticket: `size${size}-${i}` });
+            }),
+          ),
+        );
+      }
+      const { rows } = await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
+      expect(rows.filter((row) => row.statement.startsWith('WITH w0'))).toHaveLength(1);
+      expect((await peek<{ n: string }>("SELECT count(*) AS n FROM notes WHERE id LIKE 'size%'"))[0]!.n).toBe('16');
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
   it('lets two stores prepare their statements on one shared pool', async () => {
     // One connection: both stores' statements are prepared in one session, where a name means one text.
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
