@@ -293,6 +293,23 @@ describe('postgres store', () => {
       });
     });
 
+    it('reads each counter\'s own now in a batch, whatever its key holds', async () => {
+      await withRecorded(async ({ store, sent }) => {
+        const keys = ['__proto__', 'constructor', 'a"b\\c{d},e', 'x\u0000y\uFFFF'];
+        const first = await Promise.all(keys.flatMap((key) => [store.incrementWithin(key, 1000, 0), store.incrementWithin(key, 1000, 0)]));
+        expect(first.map((state) => state.count)).toEqual([1, 2, 1, 2, 1, 2, 1, 2]);
+        // One batch, two nows: the window of the first two keys is still open at 999, that of the others ended at 1000.
+        const second = await Promise.all(keys.map((key, i) => store.incrementWithin(key, 1000, i < 2 ? 999 : 1000)));
+        expect(second).toEqual([
+          { count: 3, resetAt: 1000 },
+          { count: 3, resetAt: 1000 },
+          { count: 1, resetAt: 2000 },
+          { count: 1, resetAt: 2000 },
+        ]);
+        expect(sent).toEqual(['WITH v', 'WITH v']);
+      });
+    });
+
     it('commits a lone transaction that only appends at once, and one that reads still on its own connection', async () => {
       await withRecorded(async ({ store, sent }) => {
         await register(store, 'lone');
@@ -311,31 +328,40 @@ describe('postgres store', () => {
     });
   });
 
+  /**
+   * `f` with a store on a pool of one connection, its tables migrated: every statement runs in one
+   * session, whose prepared statements `prepared` lists (those starting with `start`).
+   */
+  async function withOneSession(
+    options: { preparedStatements?: boolean },
+    f: (session: { store: Store; prepared(start: string): Promise<string[]> }) => Promise<void>,
+  ): Promise<void> {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const store = createPostgresStore({ pool, ...options });
+    const prepared = async (start: string) =>
+      (await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements')).rows.map((row) => row.statement).filter((text) => text.startsWith(start));
+    try {
+      await store.migrate([tickets, notes]);
+      await f({ store, prepared });
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  }
+
   it('prepares its statements once per connection, unless told not to', async () => {
     for (const preparedStatements of [true, false]) {
-      const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-      const store = createPostgresStore({ pool, preparedStatements });
-      try {
-        await store.migrate([tickets]);
+      await withOneSession({ preparedStatements }, async ({ store, prepared }) => {
         const id = `prepared-${preparedStatements}`;
         await store.insert(tickets, ticket(id));
         for (let i = 0; i < 3; i++) expect((await store.get(tickets, id))?.id).toBe(id);
-        // One connection: the session the store's statements ran in.
-        const { rows } = await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
-        const lookups = rows.filter((row) => row.statement.startsWith('SELECT "id"'));
-        expect(lookups).toHaveLength(preparedStatements ? 1 : 0);
-      } finally {
-        await store.close();
-        await pool.end();
-      }
+        expect(await prepared('SELECT "id"')).toHaveLength(preparedStatements ? 1 : 0);
+      });
     }
   });
 
   it('sends a batch of appends as one text whatever its size, so that it is prepared once', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-    const store = createPostgresStore({ pool });
-    try {
-      await store.migrate([tickets, notes]);
+    await withOneSession({}, async ({ store, prepared }) => {
       for (const size of [2, 5, 9]) {
         await Promise.all(
           Array.from({ length: size }, (_, i) =>
@@ -346,13 +372,9 @@ describe('postgres store', () => {
           ),
         );
       }
-      const { rows } = await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
-      expect(rows.filter((row) => row.statement.startsWith('WITH w0'))).toHaveLength(1);
+      expect(await prepared('WITH w0')).toHaveLength(1);
       expect((await peek<{ n: string }>("SELECT count(*) AS n FROM notes WHERE id LIKE 'size%'"))[0]!.n).toBe('16');
-    } finally {
-      await store.close();
-      await pool.end();
-    }
+    });
   });
 
   it('lets two stores prepare their statements on one shared pool', async () => {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { StoreUnavailableError, type Row } from '../contract.ts';
-import { createBatcher } from './batcher.ts';
+import { createBatcher, entryOf } from './batcher.ts';
 import { asDuplicateKey } from './errors.ts';
 import { columnType, q, type Compiled, type Runner } from './sql.ts';
 
@@ -123,13 +123,13 @@ export function appendStatement(items: readonly AppendOnly[]): { text: string; v
   items.forEach((item, i) => {
     if (item.guard) {
       const { c, key, xmin } = item.guard;
-      const guard = guards.get(c) ?? guards.set(c, { transactions: [], keys: [], versions: [] }).get(c)!;
+      const guard = entryOf(guards, c, () => ({ transactions: [], keys: [], versions: [] }));
       guard.transactions.push(i);
       guard.keys.push(key);
       guard.versions.push(xmin);
     }
     for (const row of item.rows) {
-      const table = tables.get(row.c) ?? tables.set(row.c, { columns: row.c.columns.map(() => []), transactions: [] }).get(row.c)!;
+      const table = entryOf(tables, row.c, () => ({ columns: row.c.columns.map(() => []), transactions: [] }));
       row.values.forEach((value, k) => table.columns[k]!.push(value));
       table.transactions.push(item.guard ? i : null);
     }

@@ -67,3 +67,10 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (input: I) =
       }
     });
 }
+
+/** The entry of `map` at `key`, made by `make` and added when there is none (grouping a batch's calls). */
+export function entryOf<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}

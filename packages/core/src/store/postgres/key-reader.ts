@@ -1,5 +1,5 @@
 import type { Row } from '../contract.ts';
-import { createBatcher, type Waiting } from './batcher.ts';
+import { createBatcher, entryOf, type Waiting } from './batcher.ts';
 import { q, type Compiled, type Runner } from './sql.ts';
 
 /** A row by its key, read without a lock, with its version (`authmd_xmin`). */
@@ -25,7 +25,7 @@ export function createKeyReader(run: Runner): KeyReader {
     budget: KEYS_PER_READ,
     async send(batch) {
       const tables = new Map<Compiled, Waiting<{ c: Compiled; key: string }, Row | undefined>[]>();
-      for (const waiting of batch) (tables.get(waiting.input.c) ?? tables.set(waiting.input.c, []).get(waiting.input.c)!).push(waiting);
+      for (const waiting of batch) entryOf(tables, waiting.input.c, () => []).push(waiting);
       await Promise.all(
         [...tables].map(async ([c, waiting]) => {
           const keys = [...new Set(waiting.map((w) => w.input.key))];

@@ -71,6 +71,7 @@ const PURGE_BATCH = 1000;
  * unreachable and the connection is destroyed (docs/decisions.md).
  */
 const QUERY_TIMEOUT_MARGIN_MS = 1000;
+
 export type PostgresStoreOptions = (
   | {
       /** postgres://user@host:port/database */

@@ -21,14 +21,15 @@ export interface Compiled {
 /** Something that runs a query: the pool, or a transaction's client. */
 export type Runner = (text: string, values?: unknown[]) => Promise<pg.QueryResult<Row>>;
 
-/** The SQL type of a row's k-th value, for a statement that reads rows from VALUES instead of inserting them directly. */
+/** The SQL type of a row's k-th value, for the array its column goes in (`unnest`) when rows are appended. */
 export function columnType(c: Compiled, k: number): string {
   const column = c.columns[k]!;
   return column === c.spec.key ? 'text' : SQL_TYPE[c.spec.columns[column] as ColumnKind].toLowerCase();
 }
 
-export function placeholders(c: Compiled, offset = 0): string {
-  return c.columns.map((col, i) => `$${offset + i + 1}${c.spec.columns[col] === 'json' ? '::jsonb' : ''}`).join(', ');
+/** `$1, $2, …` for one row of every column, JSON ones cast. */
+export function placeholders(c: Compiled): string {
+  return c.columns.map((col, i) => `$${i + 1}${c.spec.columns[col] === 'json' ? '::jsonb' : ''}`).join(', ');
 }
 
 function param(kind: ColumnKind, params: unknown[], value: unknown): string {
