@@ -377,6 +377,26 @@ describe('postgres store', () => {
     });
   });
 
+  it('keeps serving its prepared statements after another replica adds a column (a rolling upgrade)', async () => {
+    const older = table<{ id: string; note: string | null }>({ name: 'upgraded', key: 'id', columns: { id: 'text', note: 'text' } });
+    const newer = table<{ id: string; note: string | null; extra: number | null }>({ name: 'upgraded', key: 'id', columns: { id: 'text', note: 'text', extra: 'integer' } });
+    await withOneSession({}, async ({ store, prepared }) => {
+      await store.migrate([older]);
+      const append = (id: string) => store.transaction(async (tx) => tx.append(older, { id, note: id }));
+      await append('before');
+      expect((await store.get(older, 'before'))?.note).toBe('before');
+      expect(await prepared('SELECT "id", "note"')).toHaveLength(1);
+      // The newer replica migrates while this one holds its statements prepared.
+      const upgraded = open();
+      await upgraded.migrate([newer]);
+      await upgraded.insert(newer, { id: 'by-newer', note: 'n', extra: 7 });
+      await append('after');
+      expect((await store.get(older, 'after'))?.note).toBe('after');
+      expect(await store.get(older, 'by-newer')).toEqual({ id: 'by-newer', note: 'n' });
+      expect(await upgraded.get(newer, 'after')).toEqual({ id: 'after', note: 'after', extra: null });
+    });
+  });
+
   it('lets two stores prepare their statements on one shared pool', async () => {
     // One connection: both stores' statements are prepared in one session, where a name means one text.
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
