@@ -40,6 +40,8 @@ export interface LoadResult {
   othersCpu: number | undefined;
   /** Share of the machine's CPU time the hypervisor took away during the measured run (Linux VMs). */
   steal: number | undefined;
+  /** With `bodies`: whether the rotation ran out and started again (each body was not sent once only). */
+  bodiesReused?: boolean;
 }
 
 /** A warm-up run, then the measured run, against one server child. */
@@ -137,6 +139,7 @@ export async function measureLoadSpread(
     statusCodes,
     serverCpu,
     serverWrites: written,
+    ...(targets.some((t) => t.request.bodies) ? { bodiesReused: next > Math.min(...targets.map((t) => t.request.bodies?.length ?? Infinity)) } : {}),
     loadCpu,
     databaseCpu: dbCpu,
     othersCpu: machine && serverCpu !== undefined ? Math.max(0, machine.busyCores - serverCpu - loadCpu - (dbCpu ?? 0)) : undefined,

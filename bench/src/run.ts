@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServerChild, type ServerChild } from './child.ts';
 import { startIdJagScenario } from './id-jags.ts';
+import { startUnverifiedAssertionsScenario } from './unverified-assertions.ts';
 import { measureCrypto } from './crypto.ts';
 import { measureLoad, measureLoadSpread, type LoadResult, type LoadSettings, type Request } from './load.ts';
 import { machineInfo } from './machine.ts';
@@ -99,6 +100,13 @@ const scenarios: Scenario[] = [
     script: DEMO,
     // Each ID-JAG is good once: enough for the warm-up and the measured run at up to 4,000/s (a 30 s run ran out at 20,000).
     setup: () => startIdJagScenario(positiveNumber('BENCH_ID_JAGS', Math.max(20_000, 4_000 * (settings.seconds + settings.warmupSeconds)))),
+  },
+  {
+    name: 'diagnostic: exchange, assertions new to the process',
+    script: DEMO,
+    diagnostic: true,
+    // Each assertion once: more than the warm-up and the measured run use at up to 8,000/s.
+    setup: () => startUnverifiedAssertionsScenario(positiveNumber('BENCH_ASSERTIONS', Math.max(20_000, 8_000 * (settings.seconds + settings.warmupSeconds))), DEMO, root),
   },
   { name: 'diagnostic: JWKS via service adapter', script: DEMO, diagnostic: true, prepare: async () => ({ path: '/.well-known/jwks.json' }) },
   { name: 'ceiling: bare node:http (again)', script: BARE, ceiling: true, prepare: async () => ({ path: '/' }) },
@@ -228,6 +236,9 @@ async function runHttp() {
   out('when other processes compete for the cores. Latency has 1 ms resolution.');
   out('KB written/req, writes/req: what the server passed to write calls per request (/proc/<pid>/io): its answers, WAL frames,');
   out('checkpoint copies and any temporary file; a temporary sub-journal once showed here as 95 KB and 44 writes a registration.');
+  for (const r of results.filter((r) => r.bodiesReused && r.name.includes('new to the process'))) {
+    out(`warning: "${r.name}" ran out of assertions and sent some again (raise BENCH_ASSERTIONS): those were not new to the process`);
+  }
   const busy = results.filter((r) => (r.othersCpu ?? 0) > 0.15);
   if (drift > 0.15 || busy.length) {
     out(

@@ -4,6 +4,7 @@ import { Keyring, resolveKeyEncryption } from '@authmd/core/keys';
 import { createMemoryStore, type Store } from '@authmd/core/store';
 import { storeAuditSink } from './audit.ts';
 import { ConfigError, resolveConfig, type MailOptions, type ServiceConfig, type ServiceOptions } from './config.ts';
+import { VerifiedAssertions } from './engine/verified-assertions.ts';
 import { AccessTokens } from './engine/access-tokens.ts';
 import type { EngineContext } from './engine/context.ts';
 import { revokeRegistration } from './engine/registrations.ts';
@@ -84,6 +85,7 @@ export async function createService(options: ServiceOptions): Promise<AuthmdServ
     logger,
     audit: options.audit ?? storeAuditSink({ random, logger, retentionMs: config.auditRetentionMs }),
     tokens: new AccessTokens(store, random, clock, config.tokenCacheMs, logger),
+    verifiedAssertions: new VerifiedAssertions(clock),
     secret: await loadServiceSecret(store),
     mailer,
     signIn: options.signIn ?? {},

@@ -40,6 +40,7 @@ export async function mintAssertion(ctx: EngineContext, subject: AssertionSubjec
     exp: Math.floor(expiresAt / 1000),
     gen: subject.generation,
   });
+  ctx.verifiedAssertions.remember(assertion, expiresAt);
   return { assertion, expiresAt };
 }
 
@@ -62,7 +63,10 @@ export async function verifyAssertion(ctx: EngineContext, token: string): Promis
   const key = typeof header.kid === 'string' ? await ctx.keys.find(header.kid) : undefined;
   if (!key) throw fail('unknown_key', 'The assertion was not signed by a key this service publishes.');
   if (header.alg !== key.alg) throw fail('unsupported_alg', `The assertion must be signed with ${key.alg}.`);
-  if (!(await verifySignature(key.alg, key.publicKey, parts))) throw fail('bad_signature', 'The assertion signature does not verify.');
+  if (!ctx.verifiedAssertions.has(token)) {
+    if (!(await verifySignature(key.alg, key.publicKey, parts))) throw fail('bad_signature', 'The assertion signature does not verify.');
+    if (typeof payload.exp === 'number') ctx.verifiedAssertions.remember(token, payload.exp * 1000 + ctx.config.clockSkewMs);
+  }
 
   if (payload.iss !== ctx.config.issuer) throw fail('wrong_issuer', 'The assertion was not issued by this service.');
   if (!audienceIs(payload.aud, ctx.config.issuer)) throw fail('wrong_audience', 'The assertion is not addressed to this service.');

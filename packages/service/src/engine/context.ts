@@ -8,6 +8,7 @@ import type { ServiceMetrics } from '../metrics.ts';
 import type { RandomSource } from '../secrets.ts';
 import type { TrustList } from '../trust/trust-list.ts';
 import type { AccessTokens } from './access-tokens.ts';
+import type { VerifiedAssertions } from './verified-assertions.ts';
 
 /** What every engine operation may use. The engine knows nothing of HTTP. */
 export interface EngineContext {
@@ -19,6 +20,8 @@ export interface EngineContext {
   audit: AuditSink;
   logger: Logger;
   tokens: AccessTokens;
+  /** Our identity assertions whose signature this process made or checked (verified once, not per exchange). */
+  verifiedAssertions: VerifiedAssertions;
   /** The service-wide HMAC key for one-time codes and CSRF tokens (shared by replicas through the store). */
   secret: Uint8Array;
   mailer: Mailer;

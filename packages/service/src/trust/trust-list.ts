@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { errors, type JWTPayload } from 'jose';
 import type { Logger } from '@authmd/core';
 import type { Fetcher } from '@authmd/core/fetch';
 import type { Store, Subscription } from '@authmd/core/store';
@@ -7,6 +7,7 @@ import type { TrustedIssuer } from '../config.ts';
 import { JWKS_TOPIC } from '../topics.ts';
 import { CimdResolver, type ClientMetadata } from './cimd.ts';
 import { JwksCache, type JsonWebKeySet } from './jwks-cache.ts';
+import { verifyProviderJwt } from './jws-verify.ts';
 
 const METADATA_TTL_MS = 3_600_000;
 
@@ -107,32 +108,26 @@ export class TrustList {
   }
 
   /**
-   * Verifies a JWT of this issuer with its published keys (jose: signature, `alg` allow-list, `typ`,
-   * `iss`, time claims). When no key matches the `kid`, the key set is fetched once more (at most
-   * once per cooldown) and the JWT tried again. jose's errors, and `JwksError` when the keys cannot be
-   * fetched, reach the caller, which decides what they mean on its endpoint.
+   * Verifies a JWT of this issuer with its published keys (jws-verify.ts: signature, `alg`
+   * allow-list, `typ`, `iss`, time claims). When no key matches the `kid`, the key set is fetched
+   * once more (at most once per cooldown) and the JWT tried again. jose's error classes, and
+   * `JwksError` when the keys cannot be fetched, reach the caller, which decides what they mean on
+   * its endpoint.
    */
   async verify(
     entry: TrustedIssuer,
     token: string,
     options: { typ: string; requiredClaims: string[]; clockToleranceSeconds: number; now: number },
   ): Promise<{ payload: JWTPayload; jwksUri: string }> {
-    const verifyOptions = {
-      algorithms: entry.algorithms,
-      issuer: entry.issuer,
-      typ: options.typ,
-      clockTolerance: options.clockToleranceSeconds,
-      currentDate: new Date(options.now),
-      requiredClaims: options.requiredClaims,
-    };
+    const verifyOptions = { ...options, algorithms: entry.algorithms, issuer: entry.issuer };
     const { uri, keys } = await this.keys(entry);
     try {
-      return { payload: (await jwtVerify(token, keySet(keys), verifyOptions)).payload, jwksUri: uri };
+      return { payload: await verifyProviderJwt(token, keys, verifyOptions), jwksUri: uri };
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       const refreshed = await this.jwks.refreshForUnknownKid(uri);
       if (!refreshed) throw error;
-      return { payload: (await jwtVerify(token, keySet(refreshed), verifyOptions)).payload, jwksUri: uri };
+      return { payload: await verifyProviderJwt(token, refreshed, verifyOptions), jwksUri: uri };
     }
   }
 
@@ -166,16 +161,4 @@ export class TrustList {
       return undefined;
     }
   }
-}
-
-/**
- * jose's key set for a fetched JWKS, made once per fetched document: it keeps the keys it imported,
- * so a key is imported once per fetch instead of once per verification (a third of an ID-JAG
- * registration's CPU before). A new fetch is a new document, hence a new set.
- */
-const keySets = new WeakMap<JsonWebKeySet, ReturnType<typeof createLocalJWKSet>>();
-function keySet(keys: JsonWebKeySet): ReturnType<typeof createLocalJWKSet> {
-  let set = keySets.get(keys);
-  if (!set) keySets.set(keys, (set = createLocalJWKSet(keys)));
-  return set;
 }

@@ -39,15 +39,19 @@ describe('ID-JAG algorithms', () => {
     expect(fetches).toEqual([]);
   });
 
-  it('imports a provider key once per fetched key set, not once per ID-JAG', async () => {
+  // How often a key is imported (once per fetched key set) is counted in trust/jws-verify.test.ts.
+  it('verifies ID-JAGs on node:crypto: no WebCrypto key import or verification per ID-JAG', async () => {
     const { provider, base } = await setup();
     await registerIdJag(base, provider.mintIdJag({ sub: 'warm', email: 'warm@example.com' }));
     const imports = vi.spyOn(globalThis.crypto.subtle, 'importKey');
+    const verifies = vi.spyOn(globalThis.crypto.subtle, 'verify');
     try {
       for (let i = 0; i < 5; i++) await registerIdJag(base, provider.mintIdJag({ sub: `user-${i}`, email: `user-${i}@example.com` }));
       expect(imports).not.toHaveBeenCalled();
+      expect(verifies).not.toHaveBeenCalled();
     } finally {
       imports.mockRestore();
+      verifies.mockRestore();
     }
   });
 

@@ -6,6 +6,7 @@ import { storeAuditSink } from '../../src/audit.ts';
 import { resolveConfig } from '../../src/config.ts';
 import { AccessTokens } from '../../src/engine/access-tokens.ts';
 import type { EngineContext } from '../../src/engine/context.ts';
+import { VerifiedAssertions } from '../../src/engine/verified-assertions.ts';
 import { DevOutbox } from '../../src/mail/outbox.ts';
 import { noMetrics } from '../../src/metrics.ts';
 import { serviceTables } from '../../src/schema.ts';
@@ -36,6 +37,7 @@ export async function engineContext(): Promise<EngineContext & { clock: TestCloc
     logger: silentLogger,
     audit: storeAuditSink({ random: cryptoRandom, logger: silentLogger, retentionMs: config.auditRetentionMs }),
     tokens: new AccessTokens(store, cryptoRandom, clock, config.tokenCacheMs),
+    verifiedAssertions: new VerifiedAssertions(clock),
     secret: new Uint8Array(32).fill(7),
     mailer: new DevOutbox(clock),
     signIn: {},
