@@ -1,6 +1,6 @@
 /** Signing keys and compact JWS for the service's own tokens; shared by the service and the provider. */
 export { Keyring, type KeyDescription, type KeyringOptions, type SigningKey } from './keyring.ts';
-export { decodeJwt, encodeJwt, jwkThumbprint, typMatches, verifySignature, JwtFormatError, type JwtParts, type SigningAlgorithm } from './jwt.ts';
+export { decodeJwt, encodeJwt, jwkThumbprint, signJwt, typMatches, verifySignature, JwtFormatError, type JwtParts, type SigningAlgorithm } from './jwt.ts';
 /** Private keys at rest: key-encryption keys (AUTHMD_KEY_ENCRYPTION_KEY, or a KMS) and their rotation. */
 export {
   GENERATE_KEY_ENCRYPTION_KEY,

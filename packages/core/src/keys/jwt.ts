@@ -39,17 +39,31 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
  * Signs a JWT. The signature is computed on libuv's threadpool (the callback form of crypto.sign), so
  * the event loop spends a fraction of the signing time on it and keeps serving other requests.
  */
-export function encodeJwt(
+export async function encodeJwt(
   alg: SigningAlgorithm,
   privateKey: KeyObject,
   header: Record<string, unknown>,
   payload: Record<string, unknown>,
 ): Promise<string> {
-  const signingInput = `${base64url(JSON.stringify({ ...header, alg }))}.${base64url(JSON.stringify(payload))}`;
+  return (await signJwt(alg, privateKey, header, payload)).token;
+}
+
+/** `encodeJwt`, with the token's parts as `decodeJwt` would give them back, for a caller that keeps them. */
+export function signJwt(
+  alg: SigningAlgorithm,
+  privateKey: KeyObject,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+): Promise<{ token: string; parts: JwtParts }> {
+  const headerJson = JSON.stringify({ ...header, alg });
+  const payloadJson = JSON.stringify(payload);
+  const signingInput = `${base64url(headerJson)}.${base64url(payloadJson)}`;
   return new Promise((resolve, reject) => {
-    sign(algorithms[alg].hash, Buffer.from(signingInput), { key: privateKey, dsaEncoding: 'ieee-p1363' }, (error, signature) =>
-      error ? reject(error) : resolve(`${signingInput}.${signature.toString('base64url')}`),
-    );
+    sign(algorithms[alg].hash, Buffer.from(signingInput), { key: privateKey, dsaEncoding: 'ieee-p1363' }, (error, signature) => {
+      if (error) return reject(error);
+      const parts = { header: JSON.parse(headerJson), payload: JSON.parse(payloadJson), signingInput, signature };
+      resolve({ token: `${signingInput}.${signature.toString('base64url')}`, parts });
+    });
   });
 }
 

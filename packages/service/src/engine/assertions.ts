@@ -1,4 +1,4 @@
-import { decodeJwt, encodeJwt, JwtFormatError, typMatches, verifySignature } from '@authmd/core/keys';
+import { decodeJwt, JwtFormatError, signJwt, typMatches, verifySignature, type JwtParts } from '@authmd/core/keys';
 import { jwtTypes, protocolError } from '@authmd/protocol';
 import { opaqueValue } from '../secrets.ts';
 import type { EngineContext } from './context.ts';
@@ -30,7 +30,7 @@ export async function mintAssertion(ctx: EngineContext, subject: AssertionSubjec
   const key = ctx.keys.active();
   const now = ctx.clock();
   const expiresAt = now + ctx.config.lifetimes.assertionMs;
-  const assertion = await encodeJwt(key.alg, key.privateKey, { typ: jwtTypes.idJag, kid: key.kid }, {
+  const { token: assertion, parts } = await signJwt(key.alg, key.privateKey, { typ: jwtTypes.idJag, kid: key.kid }, {
     ...claims,
     iss: ctx.config.issuer,
     sub: subject.id,
@@ -40,7 +40,7 @@ export async function mintAssertion(ctx: EngineContext, subject: AssertionSubjec
     exp: Math.floor(expiresAt / 1000),
     gen: subject.generation,
   });
-  ctx.verifiedAssertions.remember(assertion, expiresAt);
+  ctx.verifiedAssertions.remember(assertion, parts, expiresAt);
   return { assertion, expiresAt };
 }
 
@@ -51,9 +51,11 @@ export async function mintAssertion(ctx: EngineContext, subject: AssertionSubjec
  */
 export async function verifyAssertion(ctx: EngineContext, token: string): Promise<VerifiedAssertion> {
   const fail = (reason: string, what: string) => protocolError('invalid_grant', what, { reason });
-  let parts;
+  // An assertion whose signature verified here (or that was minted here) was decoded then too.
+  const known = ctx.verifiedAssertions.get(token);
+  let parts: Readonly<JwtParts>;
   try {
-    parts = decodeJwt(token);
+    parts = known ?? decodeJwt(token);
   } catch (error) {
     throw fail('malformed', `The assertion is not a well-formed JWT (${(error as JwtFormatError).message}).`);
   }
@@ -63,9 +65,9 @@ export async function verifyAssertion(ctx: EngineContext, token: string): Promis
   const key = typeof header.kid === 'string' ? await ctx.keys.find(header.kid) : undefined;
   if (!key) throw fail('unknown_key', 'The assertion was not signed by a key this service publishes.');
   if (header.alg !== key.alg) throw fail('unsupported_alg', `The assertion must be signed with ${key.alg}.`);
-  if (!ctx.verifiedAssertions.has(token)) {
+  if (!known) {
     if (!(await verifySignature(key.alg, key.publicKey, parts))) throw fail('bad_signature', 'The assertion signature does not verify.');
-    if (typeof payload.exp === 'number') ctx.verifiedAssertions.remember(token, payload.exp * 1000 + ctx.config.clockSkewMs);
+    if (typeof payload.exp === 'number') ctx.verifiedAssertions.remember(token, parts, payload.exp * 1000 + ctx.config.clockSkewMs);
   }
 
   if (payload.iss !== ctx.config.issuer) throw fail('wrong_issuer', 'The assertion was not issued by this service.');

@@ -74,14 +74,26 @@ describe('verified identity assertions', () => {
     expect(await refusal(exchangeAssertion(other.ctx, { assertion: other.assertion }))).toBe('superseded');
   });
 
-  it('keeps at most its bound, dropping the oldest, and forgets what expired', () => {
+  it('keeps at most its bound, dropping the older half at once, and does not answer for what expired', () => {
     let now = 1_000;
-    const known = new VerifiedAssertions(() => now, 3);
-    for (const name of ['a', 'b', 'c', 'd']) known.remember(name, 5_000);
-    expect(['a', 'b', 'c', 'd'].map((name) => known.has(name))).toEqual([false, true, true, true]);
-    known.remember('short', 2_000);
+    const known = new VerifiedAssertions(() => now, 4);
+    const parts = (name: string) => ({ header: { kid: name }, payload: { sub: name }, signingInput: name, signature: Buffer.from(name) });
+    for (const name of ['a', 'b', 'c', 'd', 'e']) known.remember(name, parts(name), 5_000);
+    expect(['a', 'b', 'c', 'd', 'e'].map((name) => known.get(name)?.payload.sub)).toEqual([undefined, undefined, 'c', 'd', 'e']);
+    known.remember('short', parts('short'), 2_000);
+    expect(known.get('short')).toBeDefined();
     now = 2_000;
-    expect(known.has('short')).toBe(false);
-    expect(known.has('never seen')).toBe(false);
+    expect(known.get('short')).toBeUndefined();
+    expect(known.get('e')).toBeDefined();
+    expect(known.get('never seen')).toBeUndefined();
+  });
+
+  it('keeps what decoding the minted assertion gives, and no caller can change it', async () => {
+    const { ctx, assertion } = await registered();
+    const kept = ctx.verifiedAssertions.get(assertion)!;
+    expect(kept).toEqual(decodeJwt(assertion));
+    expect(() => {
+      (kept.payload as Record<string, unknown>).gen = 99;
+    }).toThrow(TypeError);
   });
 });
