@@ -15,7 +15,7 @@ import { pointAt, README_BASE, readmeSection } from './readme.ts';
  * dist/ with tsc), the tarballs are installed together into a fresh project outside the checkout,
  * and that project runs with plain node, no tsx and no TypeScript: the README's `server.mjs`, `npx
  * authmd fetch` and `npx authmd check` against it as the README shows them, and `authmd-mcp` through
- * the MCP SDK's client. The install compiles better-sqlite3 from source: minutes, not seconds.
+ * the MCP SDK's client. The install compiles better-sqlite3 from source (unoptimised: half a minute).
  * A second fresh project installs the provider's tarballs alone: no database driver, no mailer.
  */
 
@@ -157,9 +157,11 @@ describe('the packages, packed and installed into a fresh project outside the ch
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'authmd-tarball-app', private: true, type: 'module', allowScripts: { 'better-sqlite3': true } }, null, 2));
     const tarballs = packed.map((p) => join(packs, p.filename));
     // Third-party dependencies from the npm registry (the cache first); better-sqlite3 compiled here, nothing downloaded from elsewhere.
+    // Compiled without optimisation: this project serves a handful of requests, and SQLite's one
+    // 9 MB C file took 90 s of CPU at -O3 (the suite's largest single cost), 30 s at -O0.
     const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs], {
       cwd: app,
-      env: projectEnv({ npm_config_build_from_source: 'true' }),
+      env: projectEnv({ npm_config_build_from_source: 'true', CFLAGS: '-O0', CXXFLAGS: '-O0' }),
       timeoutMs: 360_000,
     });
     expect(install.code, `${install.stdout}\n${install.stderr}`).toBe(0);
