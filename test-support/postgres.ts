@@ -1,11 +1,18 @@
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 
 /**
  * Throwaway PostgreSQL databases for tests. The admin connection (AUTHMD_TEST_PG_URL, default the
  * local server's `postgres` database) creates `authmd_test_<random>` and drops it afterwards.
  */
+/** `pg`, loaded when a test first needs a database: most test files that import this module never do. */
+const pgClient = (connectionString: string): pg.Client => {
+  const { Client } = createRequire(import.meta.url)('pg') as typeof pg;
+  return new Client({ connectionString, connectionTimeoutMillis: 5000 });
+};
+
 export const ADMIN_URL = process.env.AUTHMD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestDatabase {
@@ -15,12 +22,12 @@ export interface TestDatabase {
 }
 
 async function admin<T>(f: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
-  await client.connect();
+  const connection = pgClient(ADMIN_URL);
+  await connection.connect();
   try {
-    return await f(client);
+    return await f(connection);
   } finally {
-    await client.end();
+    await connection.end();
   }
 }
 
@@ -60,15 +67,15 @@ export function testDatabasePool(): TestDatabasePool {
   let closed = false;
 
   async function empty(database: TestDatabase): Promise<void> {
-    const client = new pg.Client({ connectionString: database.url, connectionTimeoutMillis: 5000 });
-    await client.connect();
+    const connection = pgClient(database.url);
+    await connection.connect();
     try {
       // A connection the service left behind must not make the next test wait: give up and drop.
-      await client.query(`SET lock_timeout = '2s'`);
-      const tables = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'authmd_schema'`);
-      if (tables.rows.length) await client.query(tables.rows.map((t) => `DELETE FROM "${t.name}";`).join(' '));
+      await connection.query(`SET lock_timeout = '2s'`);
+      const tables = await connection.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'authmd_schema'`);
+      if (tables.rows.length) await connection.query(tables.rows.map((t) => `DELETE FROM "${t.name}";`).join(' '));
     } finally {
-      await client.end();
+      await connection.end();
     }
   }
 

@@ -1,4 +1,5 @@
-import { errors, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import * as errors from 'jose/errors';
 import { decodeJwt, JwtFormatError, typMatches } from '@authmd/core/keys';
 import { asciiDescription, errorSpec, isEmail, jwtTypes, protocolError, ProtocolError } from '@authmd/protocol';
 import type { TrustedIssuer } from '../config.ts';

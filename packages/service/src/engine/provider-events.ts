@@ -1,4 +1,5 @@
-import { errors, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import * as errors from 'jose/errors';
 import { decodeJwt, typMatches } from '@authmd/core/keys';
 import type { StoreOps } from '@authmd/core/store';
 import { eventSchemas, jwtTypes, SetDeliveryError } from '@authmd/protocol';

@@ -1,5 +1,6 @@
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { errors, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import * as errors from 'jose/errors';
 import { decodeJwt, typMatches, type JwtParts } from '@authmd/core/keys';
 import type { Jwk, JsonWebKeySet } from './jwk.ts';
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { errors, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import * as errors from 'jose/errors';
 import type { Logger } from '@authmd/core';
 import type { Fetcher } from '@authmd/core/fetch';
 import type { Store, Subscription } from '@authmd/core/store';

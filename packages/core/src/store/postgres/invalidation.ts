@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { InvalidationListener, Subscription } from '../contract.ts';
 import type { Runner } from './sql.ts';
 

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import {
   assertCountable,
   assertIndexed,
@@ -13,6 +13,7 @@ import {
   type TransactionOptions,
   type Where,
 } from '../contract.ts';
+import { pgDriver } from './driver.ts';
 import { createAppendBatcher, RowChangedError } from './append-batcher.ts';
 import { createBatcher } from './batcher.ts';
 import { COUNTER_BATCH, counterState, COUNTERS, incrementTierCalls, type TierCall } from './counters.ts';
@@ -144,15 +145,16 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       idle_in_transaction_session_timeout: 60_000,
       idleTimeoutMillis: 30_000,
     };
+    const { Pool } = pgDriver();
     // Pipeline mode: a transaction sends BEGIN, appended rows and COMMIT ahead of the answers (`createPipeline`).
-    pool = new pg.Pool({ ...config, max: options.max ?? 10, pipeline: true });
+    pool = new Pool({ ...config, max: options.max ?? 10, pipeline: true });
     // Counters commit without waiting for the WAL flush: the service-wide registration counter is one
     // row that every registration updates, and holding its lock through each fsync would let only one
     // registration per fsync through. A database crash may lose the last fraction of a second of
     // increments (a limit that counts slightly low); a crash of the service loses nothing.
-    counterPool = new pg.Pool({ ...config, max: 4, options: '-c synchronous_commit=off' });
+    counterPool = new Pool({ ...config, max: 4, options: '-c synchronous_commit=off' });
     // LISTEN holds its connection for good: no statement or idle timeouts on it.
-    listenPool = new pg.Pool({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000, max: 1, keepAlive: true });
+    listenPool = new Pool({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectionTimeoutMs ?? 2000, max: 1, keepAlive: true });
     ownPools = [pool, counterPool, listenPool];
     // An idle connection that dies (database restart) must not crash the process; the next query reconnects.
     for (const p of ownPools) p.on('error', () => {});
