@@ -1,17 +1,15 @@
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type pg from 'pg';
+import { pgDriver } from '../packages/core/src/store/postgres/driver.ts';
 
 /**
  * Throwaway PostgreSQL databases for tests. The admin connection (AUTHMD_TEST_PG_URL, default the
  * local server's `postgres` database) creates `authmd_test_<random>` and drops it afterwards.
  */
-/** `pg`, loaded when a test first needs a database: most test files that import this module never do. */
-const pgClient = (connectionString: string): pg.Client => {
-  const { Client } = createRequire(import.meta.url)('pg') as typeof pg;
-  return new Client({ connectionString, connectionTimeoutMillis: 5000 });
-};
+
+/** A connection through `pg` loaded on first use, as the store loads it: most test files that import this module never need one. */
+const pgClient = (connectionString: string): pg.Client => new (pgDriver().Client)({ connectionString, connectionTimeoutMillis: 5000 });
 
 export const ADMIN_URL = process.env.AUTHMD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
