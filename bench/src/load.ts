@@ -44,6 +44,18 @@ export interface LoadResult {
   bodiesReused?: boolean;
 }
 
+/**
+ * How many bodies of each rotation have been sent, across runs: a scenario measured in slices
+ * (`measurePaired`) goes on where its last slice stopped, so that each body is still sent once.
+ */
+const sent = new WeakMap<readonly string[], number>();
+
+function nextBody(bodies: readonly string[]): string {
+  const count = sent.get(bodies) ?? 0;
+  sent.set(bodies, count + 1);
+  return bodies[count % bodies.length]!;
+}
+
 /** A warm-up run, then the measured run, against one server child. */
 export function measureLoad(server: ServerChild, request: Request, settings: LoadSettings): Promise<LoadResult> {
   return measureLoadSpread([{ server, request }], settings);
@@ -77,7 +89,6 @@ export async function measureLoadSpread(
 ): Promise<SpreadResult> {
   const { databaseCpu } = hooks;
   const connections = Math.max(1, Math.floor(settings.connections / targets.length));
-  let next = 0;
   const optionsFor = ({ server, request }: { server: ServerChild; request: Request }) => ({
     url: server.url + request.path,
     method: request.method ?? 'GET',
@@ -86,7 +97,7 @@ export async function measureLoadSpread(
     connections,
     pipelining: settings.pipelining,
     ...(request.bodies
-      ? { requests: [{ setupRequest: (data: { method: string; path: string; headers: Record<string, string>; body?: string | Buffer }) => ({ ...data, body: request.bodies![next++ % request.bodies!.length] }) }] }
+      ? { requests: [{ setupRequest: (data: { method: string; path: string; headers: Record<string, string>; body?: string | Buffer }) => ({ ...data, body: nextBody(request.bodies!) }) }] }
       : {}),
   });
   if (settings.warmupSeconds > 0) await Promise.all(targets.map((t) => autocannon({ ...optionsFor(t), duration: settings.warmupSeconds })));
@@ -139,10 +150,97 @@ export async function measureLoadSpread(
     statusCodes,
     serverCpu,
     serverWrites: written,
-    ...(targets.some((t) => t.request.bodies) ? { bodiesReused: next > Math.min(...targets.map((t) => t.request.bodies?.length ?? Infinity)) } : {}),
+    ...(targets.some((t) => t.request.bodies) ? { bodiesReused: targets.some((t) => t.request.bodies !== undefined && (sent.get(t.request.bodies) ?? 0) > t.request.bodies.length) } : {}),
     loadCpu,
     databaseCpu: dbCpu,
     othersCpu: machine && serverCpu !== undefined ? Math.max(0, machine.busyCores - serverCpu - loadCpu - (dbCpu ?? 0)) : undefined,
     steal: machine?.steal,
+  };
+}
+
+export interface Target {
+  server: ServerChild;
+  request: Request;
+}
+
+export interface PairedResult {
+  /** The ceiling's slices, combined. */
+  ceiling: LoadResult;
+  /** The scenario's slices, combined. */
+  scenario: LoadResult;
+  /** Requests per second of each slice, in the order they ran, for the spread. */
+  slices: { ceiling: number[]; scenario: number[] };
+}
+
+/**
+ * A scenario and the ceiling it is a ratio of, measured in alternating slices. On a VM beside other
+ * tenants the machine's speed drifts: two bare runs a minute apart, bracketing the section, once
+ * differed by 70%, and a ratio to their mean measured the drift as much as the server. Here both
+ * servers warm up, then `pairs` rounds run one slice of each (`sliceSeconds`), the ceiling first in
+ * even rounds and the scenario first in odd ones (ABBA: a steady drift weighs on both alike). Each
+ * side is then combined as if it were one run.
+ */
+export async function measurePaired(ceiling: Target, scenario: Target, settings: LoadSettings, pairs: number): Promise<PairedResult> {
+  const slice = { ...settings, seconds: sliceSeconds(settings, pairs), warmupSeconds: 0 };
+  if (settings.warmupSeconds > 0) {
+    for (const target of [ceiling, scenario]) await measureLoad(target.server, target.request, { ...settings, seconds: settings.warmupSeconds, warmupSeconds: 0 });
+  }
+  const ceilingSlices: LoadResult[] = [];
+  const scenarioSlices: LoadResult[] = [];
+  for (let round = 0; round < pairs; round++) {
+    const order = round % 2 === 0 ? ([ceiling, scenario] as const) : ([scenario, ceiling] as const);
+    for (const target of order) {
+      const result = await measureLoad(target.server, target.request, slice);
+      (target === ceiling ? ceilingSlices : scenarioSlices).push(result);
+    }
+  }
+  return {
+    ceiling: combineSlices(ceilingSlices),
+    scenario: combineSlices(scenarioSlices),
+    slices: { ceiling: ceilingSlices.map((r) => r.requestsPerSecond), scenario: scenarioSlices.map((r) => r.requestsPerSecond) },
+  };
+}
+
+/**
+ * How long each slice runs: whole seconds, at least one. autocannon stops at its next one-second
+ * sample after the duration, so a slice of 1.7 s would run for 2 anyway.
+ */
+export function sliceSeconds(settings: LoadSettings, pairs: number): number {
+  return Math.max(1, Math.round(settings.seconds / pairs));
+}
+
+/** Runs of equal length as one: rates and shares averaged, counts summed, p50 weighted by requests, the highest p99. */
+export function combineSlices(slices: readonly LoadResult[]): LoadResult {
+  const requests = slices.map((r) => r.total2xx + r.non2xx);
+  const total = requests.reduce((a, b) => a + b, 0);
+  const mean = (f: (r: LoadResult) => number | undefined): number | undefined => {
+    const values = slices.map(f);
+    return values.every((v) => v !== undefined) ? values.reduce<number>((a, v) => a + v!, 0) / values.length : undefined;
+  };
+  const perRequest = (f: (r: LoadResult) => number | undefined): number | undefined => {
+    const values = slices.map(f);
+    return values.every((v) => v !== undefined) && total > 0 ? values.reduce<number>((a, v, i) => a + v! * requests[i]!, 0) / total : undefined;
+  };
+  const sum = (f: (r: LoadResult) => number) => slices.reduce((a, r) => a + f(r), 0);
+  const statusCodes: Record<string, number> = {};
+  for (const r of slices) for (const [code, count] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  const bytesPerRequest = perRequest((r) => r.serverWrites?.bytesPerRequest);
+  const callsPerRequest = perRequest((r) => r.serverWrites?.callsPerRequest);
+  const reused = slices.filter((r) => r.bodiesReused !== undefined);
+  return {
+    requestsPerSecond: mean((r) => r.requestsPerSecond)!,
+    p50Ms: perRequest((r) => r.p50Ms) ?? slices[0]!.p50Ms,
+    p99Ms: Math.max(...slices.map((r) => r.p99Ms)),
+    total2xx: sum((r) => r.total2xx),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    statusCodes,
+    serverCpu: mean((r) => r.serverCpu),
+    serverWrites: bytesPerRequest === undefined || callsPerRequest === undefined ? undefined : { bytesPerRequest, callsPerRequest },
+    loadCpu: mean((r) => r.loadCpu)!,
+    othersCpu: mean((r) => r.othersCpu),
+    steal: mean((r) => r.steal),
+    ...(reused.length ? { bodiesReused: reused.some((r) => r.bodiesReused) } : {}),
   };
 }

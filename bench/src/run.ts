@@ -6,7 +6,7 @@ import { startServerChild, type ServerChild } from './child.ts';
 import { startIdJagScenario } from './id-jags.ts';
 import { startUnverifiedAssertionsScenario } from './unverified-assertions.ts';
 import { measureCrypto } from './crypto.ts';
-import { measureLoad, measureLoadSpread, type LoadResult, type LoadSettings, type Request } from './load.ts';
+import { combineSlices, measureLoad, measureLoadSpread, measurePaired, sliceSeconds, type LoadResult, type LoadSettings, type Request } from './load.ts';
 import { machineInfo } from './machine.ts';
 import { postgresAvailable, postgresSettings, synchronousCommit } from './postgres.ts';
 import { measureCell, measureRemoteGuardWindow, measureRevocationWindow, obtainAssertion, obtainToken, registrationRequest, tokenRequest, workloads, expectJson, type CellResult, type Configuration, type RevocationResult } from './replicas.ts';
@@ -20,8 +20,10 @@ import { runEngine } from './engine/engine.ts';
  * machines can be compared.
  *
  * BENCH_SECONDS (default 5) sets the length of each measured run; BENCH_CONNECTIONS (default 32)
- * the concurrency; BENCH_PROFILE=1 writes CPU profiles of every server child to
- * bench/results/profiles/<scenario>/ (the largest file is the main thread).
+ * the concurrency; BENCH_PAIRS (default 3) how many slices each HTTP scenario's run is cut into,
+ * alternating with slices of bare node:http, the ceiling of its ratios (load.ts, measurePaired);
+ * BENCH_PROFILE=1 writes CPU profiles of every server child to bench/results/profiles/<scenario>/
+ * (the largest file is the main thread).
  *
  * Sections: `crypto` (ES256 ceilings), `http` (the demo on SQLite against bare node:http), `engine`
  * (the service alone through service.dispatch: CPU, bytes and write calls per request; engine/engine.ts),
@@ -47,6 +49,10 @@ const settings: LoadSettings = {
   connections: positiveNumber('BENCH_CONNECTIONS', 32),
   pipelining: 1,
 };
+const pairs = positiveNumber('BENCH_PAIRS', 3);
+if (!Number.isInteger(pairs)) throw new Error(`BENCH_PAIRS must be a whole number of slices (got ${pairs})`);
+/** How long an HTTP scenario loads its server: the warm-up, then its slices (measurePaired). */
+const scenarioSeconds = settings.warmupSeconds + pairs * sliceSeconds(settings, pairs);
 const profileDir = process.env.BENCH_PROFILE === '1' ? join(root, 'bench', 'results', 'profiles') : undefined;
 
 const SECTIONS = ['crypto', 'http', 'engine', 'replicas', 'growth'] as const;
@@ -70,8 +76,6 @@ function selectedSections(): Set<Section> | undefined {
 interface Scenario {
   name: string;
   script: string;
-  /** Bare node:http runs bracket the others; their mean is the ceiling every ratio refers to. */
-  ceiling?: boolean;
   /** Shown for insight, with no target: the service's adapter serving a static document. */
   diagnostic?: boolean;
   /** Obtains whatever the request needs (an assertion, a token) from the running server; with `setup`, the setup does. */
@@ -87,7 +91,6 @@ interface ScenarioSetup {
 }
 
 const scenarios: Scenario[] = [
-  { name: 'ceiling: bare node:http', script: BARE, ceiling: true, prepare: async () => ({ path: '/' }) },
   { name: 'anonymous registration', script: DEMO, prepare: async () => registrationRequest },
   { name: 'jwt-bearer exchange', script: DEMO, prepare: async (base) => tokenRequest(await obtainAssertion(base)) },
   {
@@ -98,19 +101,19 @@ const scenarios: Scenario[] = [
   {
     name: 'ID-JAG registration',
     script: DEMO,
-    // Each ID-JAG is good once: enough for the warm-up and the measured run at up to 4,000/s (a 30 s run ran out at 20,000).
-    setup: () => startIdJagScenario(positiveNumber('BENCH_ID_JAGS', Math.max(20_000, 4_000 * (settings.seconds + settings.warmupSeconds)))),
+    // Each ID-JAG is good once: enough for the warm-up and the measured slices at up to 4,000/s (a 30 s run ran out at 20,000).
+    setup: () => startIdJagScenario(positiveNumber('BENCH_ID_JAGS', Math.max(20_000, 4_000 * scenarioSeconds))),
   },
   {
     name: 'diagnostic: exchange, assertions new to the process',
     script: DEMO,
     diagnostic: true,
-    // Each assertion once: more than the warm-up and the measured run use at up to 8,000/s.
-    setup: () => startUnverifiedAssertionsScenario(positiveNumber('BENCH_ASSERTIONS', Math.max(20_000, 8_000 * (settings.seconds + settings.warmupSeconds))), DEMO, root),
+    // Each assertion once: more than the warm-up and the measured slices use at up to 8,000/s.
+    setup: () => startUnverifiedAssertionsScenario(positiveNumber('BENCH_ASSERTIONS', Math.max(20_000, 8_000 * scenarioSeconds)), DEMO, root),
   },
   { name: 'diagnostic: JWKS via service adapter', script: DEMO, diagnostic: true, prepare: async () => ({ path: '/.well-known/jwks.json' }) },
-  { name: 'ceiling: bare node:http (again)', script: BARE, ceiling: true, prepare: async () => ({ path: '/' }) },
 ];
+const CEILING = 'ceiling: bare node:http';
 
 /** Issue 13's targets. */
 const targets = [
@@ -135,7 +138,7 @@ const out = (line = '') => process.stdout.write(`${line}\n`);
 out(`authmd bench — ${new Date().toISOString()}`);
 out(`node ${machine.node} · ${machine.platform} · ${machine.cpu} · ${machine.cores} cores · ${machine.memoryGiB} GiB`);
 out(
-  `each HTTP scenario: ${settings.warmupSeconds} s warm-up + ${settings.seconds} s measured, ${settings.connections} connections, ` +
+  `each HTTP scenario: ${settings.warmupSeconds} s warm-up, then ${pairs} slices of ${sliceSeconds(settings, pairs)} s measured between slices of bare node:http, ${settings.connections} connections, ` +
     `pipelining ${settings.pipelining}; server in its own process, autocannon in this one`,
 );
 out();
@@ -165,51 +168,69 @@ type ScenarioResult = LoadResult & {
   diagnostic: boolean;
   /** Server CPU time per request, in microseconds: steadier than req/s when other processes compete for the cores. */
   cpuMicrosPerRequest?: number;
+  /** The bare node:http slices interleaved with this scenario's (measurePaired), which its ratios refer to. */
+  pairedCeiling?: { requestsPerSecond: number; cpuMicrosPerRequest?: number };
   ratio?: number;
   /** Bare node:http's CPU per request divided by this scenario's. */
   cpuRatio?: number;
 };
 
+const cpuPerRequest = (r: LoadResult) => (r.serverCpu === undefined || r.requestsPerSecond === 0 ? undefined : (r.serverCpu / r.requestsPerSecond) * 1e6);
+
 async function runHttp() {
   const results: ScenarioResult[] = [];
-  for (const scenario of scenarios) {
-    process.stderr.write(`running: ${scenario.name}…\n`);
-    // One directory per scenario: every thread (the main one, tsx's loader thread) writes its own profile.
-    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, scenario.name.replace(/\W+/g, '-'))}`] : [];
-    const setup = await scenario.setup?.();
-    let server: ServerChild;
-    try {
-      server = await startServerChild(scenario.script, { cwd: root, nodeArgs, env: setup?.env });
-    } catch (error) {
-      await setup?.close();
-      throw error;
+  const ceilingSlices: LoadResult[] = [];
+  const ceilingRates: number[] = [];
+  // One directory per server: every thread (the main one, tsx's loader thread) writes its own profile.
+  const profileArgs = (name: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name.replace(/\W+/g, '-'))}`] : []);
+  const bare = await startServerChild(BARE, { cwd: root, nodeArgs: profileArgs(CEILING) });
+  const ceiling = { server: bare, request: { path: '/' } };
+  try {
+    for (const scenario of scenarios) {
+      process.stderr.write(`running: ${scenario.name}, in ${pairs} slices alternating with bare node:http…\n`);
+      const setup = await scenario.setup?.();
+      let server: ServerChild;
+      try {
+        server = await startServerChild(scenario.script, { cwd: root, nodeArgs: profileArgs(scenario.name), env: setup?.env });
+      } catch (error) {
+        await setup?.close();
+        throw error;
+      }
+      try {
+        const request = await (setup ?? scenario).prepare!(server.url);
+        await expectJson(server.url, request); // one request by hand: a mistake shows here, not as thousands of non-2xx
+        const paired = await measurePaired(ceiling, { server, request }, settings, pairs);
+        ceilingSlices.push(paired.ceiling);
+        ceilingRates.push(...paired.slices.ceiling);
+        const pairedCeiling = { requestsPerSecond: paired.ceiling.requestsPerSecond, cpuMicrosPerRequest: cpuPerRequest(paired.ceiling) };
+        const cpuMicrosPerRequest = cpuPerRequest(paired.scenario);
+        results.push({
+          name: scenario.name,
+          ceiling: false,
+          diagnostic: !!scenario.diagnostic,
+          ...paired.scenario,
+          cpuMicrosPerRequest,
+          pairedCeiling,
+          ratio: paired.scenario.requestsPerSecond / pairedCeiling.requestsPerSecond,
+          ...(pairedCeiling.cpuMicrosPerRequest !== undefined && cpuMicrosPerRequest !== undefined ? { cpuRatio: pairedCeiling.cpuMicrosPerRequest / cpuMicrosPerRequest } : {}),
+        });
+      } finally {
+        await server.stop();
+        await setup?.close();
+      }
     }
-    try {
-      const request = await (setup ?? scenario).prepare!(server.url);
-      await expectJson(server.url, request); // one request by hand: a mistake shows here, not as thousands of non-2xx
-      const measured = await measureLoad(server, request, settings);
-      const cpuMicrosPerRequest = measured.serverCpu === undefined ? undefined : (measured.serverCpu / measured.requestsPerSecond) * 1e6;
-      results.push({ name: scenario.name, ceiling: !!scenario.ceiling, diagnostic: !!scenario.diagnostic, ...measured, cpuMicrosPerRequest });
-    } finally {
-      await server.stop();
-      await setup?.close();
-    }
+  } finally {
+    await bare.stop();
   }
-  const ceilings = results.filter((r) => r.ceiling).map((r) => r.requestsPerSecond);
-  const bare = ceilings.reduce((a, b) => a + b, 0) / ceilings.length;
-  const drift = Math.abs(ceilings[0]! - ceilings.at(-1)!) / bare;
-  const bareCpuCosts = results.filter((r) => r.ceiling && r.cpuMicrosPerRequest !== undefined).map((r) => r.cpuMicrosPerRequest!);
-  const bareCpu = bareCpuCosts.length ? bareCpuCosts.reduce((a, b) => a + b, 0) / bareCpuCosts.length : undefined;
-  for (const result of results) {
-    if (result.ceiling) continue;
-    result.ratio = result.requestsPerSecond / bare;
-    if (bareCpu !== undefined && result.cpuMicrosPerRequest !== undefined) result.cpuRatio = bareCpu / result.cpuMicrosPerRequest;
-  }
+  const allCeiling = combineSlices(ceilingSlices);
+  results.unshift({ name: CEILING, ceiling: true, diagnostic: false, ...allCeiling, cpuMicrosPerRequest: cpuPerRequest(allCeiling) });
+  const bareRate = allCeiling.requestsPerSecond;
+  const drift = (Math.max(...ceilingRates) - Math.min(...ceilingRates)) / bareRate;
 
   out('HTTP on loopback:');
   out(
     table(
-      ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'vs bare', 'server CPU', 'µs CPU/req', 'by CPU', 'KB written/req', 'writes/req', 'loadgen CPU', 'others CPU', 'steal'],
+      ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'bare req/s', 'vs bare', 'server CPU', 'µs CPU/req', 'by CPU', 'KB written/req', 'writes/req', 'loadgen CPU', 'others CPU', 'steal'],
       results.map((r) => [
         r.name,
         fixed(r.requestsPerSecond),
@@ -217,6 +238,7 @@ async function runHttp() {
         fixed(r.p99Ms),
         String(r.non2xx),
         String(r.errors + r.timeouts),
+        r.pairedCeiling === undefined ? '–' : fixed(r.pairedCeiling.requestsPerSecond),
         r.ratio === undefined ? 'ceiling' : percent(r.ratio),
         percent(r.serverCpu),
         r.cpuMicrosPerRequest === undefined ? '–' : fixed(r.cpuMicrosPerRequest),
@@ -227,10 +249,13 @@ async function runHttp() {
         percent(r.othersCpu),
         percent(r.steal),
       ]),
-      [false, true, true, true, true, true, true, true, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true],
     ),
   );
-  out(`ratios are to the mean of the two bare node:http runs (${fixed(bare)} req/s; they differ by ${percent(drift)})`);
+  out(
+    `each scenario ran in ${pairs} slices of ${sliceSeconds(settings, pairs)} s alternating with slices of bare node:http (one process for the whole section), ` +
+      `and its ratios are to those slices ("bare req/s"); the ceiling row is all of them, ${fixed(Math.min(...ceilingRates))}–${fixed(Math.max(...ceilingRates))} req/s`,
+  );
   out('CPU: share of one core during the measured run (others: every other process on the machine); steal: time the hypervisor took.');
   out('µs CPU/req: server CPU time per request; "by CPU" compares it with bare node:http, which holds up better than req/s');
   out('when other processes compete for the cores. Latency has 1 ms resolution.');
@@ -242,8 +267,8 @@ async function runHttp() {
   const busy = results.filter((r) => (r.othersCpu ?? 0) > 0.15);
   if (drift > 0.15 || busy.length) {
     out(
-      `warning: the ceiling runs differ by ${percent(drift)}${busy.length ? ` and other processes used CPU during ${busy.length} run(s)` : ''}: ` +
-        `this machine was not quiet, treat the ratios as rough (${machine.cores} cores for server, load generator and everything else)`,
+      `warning: bare node:http's slices ranged over ${percent(drift)} of their mean${busy.length ? ` and other processes used CPU during ${busy.length} run(s)` : ''}: ` +
+        `this machine was not quiet; each ratio is to the slices interleaved with its own, but treat them as rough (${machine.cores} cores for server, load generator and everything else)`,
     );
   }
   out();
@@ -259,7 +284,7 @@ async function runHttp() {
   }
 
   out();
-  return { bareRequestsPerSecond: bare, bareCpuMicrosPerRequest: bareCpu, ceilingDrift: drift, scenarios: results, targets: targetRows };
+  return { bareRequestsPerSecond: bareRate, bareCpuMicrosPerRequest: results[0]!.cpuMicrosPerRequest, ceilingDrift: drift, pairs, scenarios: results, targets: targetRows };
 }
 
 /** Whether a Redis answers PING at `url` (host and port only; a password in the URL is not used for this probe). */
