@@ -7,10 +7,6 @@ import { pgDriver } from '../packages/core/src/store/postgres/driver.ts';
  * Throwaway PostgreSQL databases for tests. The admin connection (AUTHMD_TEST_PG_URL, default the
  * local server's `postgres` database) creates `authmd_test_<random>` and drops it afterwards.
  */
-
-/** A connection through `pg` loaded on first use, as the store loads it: most test files that import this module never need one. */
-const pgClient = (connectionString: string): pg.Client => new (pgDriver().Client)({ connectionString, connectionTimeoutMillis: 5000 });
-
 export const ADMIN_URL = process.env.AUTHMD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestDatabase {
@@ -19,15 +15,21 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function admin<T>(f: (client: pg.Client) => Promise<T>): Promise<T> {
-  const connection = pgClient(ADMIN_URL);
-  await connection.connect();
+/**
+ * One connection to `url` for the length of `f`, through `pg` loaded on first use, as the store loads
+ * it: most test files that import this module never need one.
+ */
+async function connected<T>(url: string, f: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new (pgDriver().Client)({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
   try {
-    return await f(connection);
+    return await f(client);
   } finally {
-    await connection.end();
+    await client.end();
   }
 }
+
+const admin = <T>(f: (client: pg.Client) => Promise<T>): Promise<T> => connected(ADMIN_URL, f);
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `authmd_test_${randomBytes(6).toString('hex')}`;
@@ -65,16 +67,12 @@ export function testDatabasePool(): TestDatabasePool {
   let closed = false;
 
   async function empty(database: TestDatabase): Promise<void> {
-    const connection = pgClient(database.url);
-    await connection.connect();
-    try {
+    await connected(database.url, async (client) => {
       // A connection the service left behind must not make the next test wait: give up and drop.
-      await connection.query(`SET lock_timeout = '2s'`);
-      const tables = await connection.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'authmd_schema'`);
-      if (tables.rows.length) await connection.query(tables.rows.map((t) => `DELETE FROM "${t.name}";`).join(' '));
-    } finally {
-      await connection.end();
-    }
+      await client.query(`SET lock_timeout = '2s'`);
+      const tables = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'authmd_schema'`);
+      if (tables.rows.length) await client.query(tables.rows.map((t) => `DELETE FROM "${t.name}";`).join(' '));
+    });
   }
 
   async function drop(database: TestDatabase): Promise<void> {
