@@ -13,12 +13,12 @@ import {
 } from '@authmd/protocol';
 import { registrationRow, registrations, type RegistrationRow, type UserRow } from '../schema.ts';
 import { keyedDigest, secretKey, timeOrderedSecret } from '../secrets.ts';
-import type { StoreOps } from '@authmd/core/store';
+import { DuplicateKeyError, type StoreOps } from '@authmd/core/store';
 import { mintAssertion } from './assertions.ts';
 import { createAttempt, newAttempt } from './attempts.ts';
 import { bindToUser, type Claimed } from './claim-completion.ts';
 import type { EngineContext } from './context.ts';
-import { delegationKey, matchIdentity } from './delegations.ts';
+import { delegationKey, matchIdentity, matchOrProvision, provisionUser, retryOnConcurrentLink, type Match, type NoMatch } from './delegations.ts';
 import { issueAccessToken, type TokenRequest } from './exchange.ts';
 import { verifyIdJag, type VerifiedIdJag } from './id-jag.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
@@ -67,10 +67,27 @@ export async function registrationForIdJag(
   if (ctx.trust.size === 0) throw protocolError('issuer_not_enabled', 'This service trusts no ID-JAG issuer.');
   await checkRegistrationRate(ctx, ctx.store, 'identity_assertion', request.clientIp);
   const idJag = await verifyIdJag(ctx, request.assertion);
-  const match = await matchIdentity(ctx, idJag);
-  const existing = await registrationOf(ctx, idJag);
-  if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp, request.stepUpBy);
-  return { registration: await cleanRegistration(ctx, idJag, match.user, existing, request.clientIp), user: match.user, idJag };
+  return retryOnConcurrentLink(async () => {
+    const match = await matchIdentity(ctx, idJag);
+    const existing = await registrationOf(ctx, idJag, match);
+    if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp, request.stepUpBy);
+    if (match.kind === 'new' && !existing) return { ...(await newProviderAccount(ctx, idJag, match, request.clientIp)), idJag };
+    const user = match.kind === 'new' ? await ctx.store.transaction((tx) => provisionUser(ctx, tx, idJag, match)) : match.user;
+    return { registration: await cleanRegistration(ctx, idJag, user, existing, request.clientIp), user, idJag };
+  });
+}
+
+/**
+ * The first ID-JAG of a provider account nobody here is: its user, its link and its registration in
+ * one transaction. A concurrent twin that made any of them first makes this throw DuplicateKeyError.
+ */
+async function newProviderAccount(ctx: EngineContext, idJag: VerifiedIdJag, match: NoMatch, clientIp: string | undefined): Promise<{ registration: RegistrationRow; user: UserRow }> {
+  return ctx.store.transaction(async (tx) => {
+    const user = await provisionUser(ctx, tx, idJag, match);
+    const registration: RegistrationRow = { ...providerRegistration(ctx, idJag, clientIp), claimed_at: ctx.clock(), user_id: user.id, link_user_id: user.id };
+    if (!(await lifecycle.create(ctx, tx, registration, { provider: idJag.iss }, { once: true }))) throw new DuplicateKeyError(registrations.name, 'id');
+    return { registration, user };
+  });
 }
 
 /**
@@ -85,7 +102,7 @@ export async function claimWithIdJag(
 ): Promise<{ kind: 'claimed'; claimed: Claimed } | { kind: 'ceremony'; attempt: AttemptView }> {
   if (registration.type !== 'anonymous') throw protocolError('already_claimed', 'Only an anonymous registration can be claimed with an ID-JAG.');
   const idJag = await verifyIdJag(ctx, assertion);
-  const match = await matchIdentity(ctx, idJag);
+  const match = await matchOrProvision(ctx, idJag);
   const provider = {
     provider_iss: idJag.iss,
     provider_sub: idJag.sub,
@@ -119,7 +136,7 @@ export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & 
   let match;
   try {
     idJag = await verifyIdJag(ctx, request.assertion);
-    match = await matchIdentity(ctx, idJag);
+    match = await matchOrProvision(ctx, idJag);
   } catch (error) {
     if (error instanceof ProtocolError && error.code !== 'server_error') {
       throw protocolError('invalid_grant', `The ID-JAG was refused: ${error.description}`, { reason: error.reason ?? error.code });
@@ -135,10 +152,13 @@ export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & 
 
 /**
  * The registration that belongs to this provider account: a live claimed one, else one an operator
- * revoked (which stays refused), else its own row, if any.
+ * revoked (which stays refused), else its own row, if any. `match` may say the account has no
+ * delegation at all: then no registration was ever bound to it, and only its own row can exist
+ * (a first link waiting for its human).
  */
-async function registrationOf(ctx: EngineContext, idJag: VerifiedIdJag): Promise<RegistrationRow | undefined> {
-  const rows = await ctx.store.findMany(registrations, 'delegation_key', delegationKey(idJag.iss, idJag.sub), 20);
+async function registrationOf(ctx: EngineContext, idJag: VerifiedIdJag, match?: Match): Promise<RegistrationRow | undefined> {
+  const neverLinked = match?.kind === 'new' && match.link === undefined;
+  const rows = neverLinked ? [] : await ctx.store.findMany(registrations, 'delegation_key', delegationKey(idJag.iss, idJag.sub), 20);
   const now = ctx.clock();
   const inState = (state: RegistrationState) => rows.find((row) => lifecycle.stateOf(row, now) === state);
   return inState('claimed') ?? inState('revoked_by_operator') ?? (await ctx.store.get(registrations, providerRegistrationId(ctx, idJag)));

@@ -13,7 +13,14 @@ import { newUserId, normalizeEmail } from './users.ts';
  * - else a new user is made just in time and linked → a clean match.
  * A delegation revoked by the provider is revived by an ID-JAG minted after the revocation.
  */
-export type Match = { kind: 'clean'; user: UserRow } | { kind: 'step-up'; user: UserRow };
+export type Match = { kind: 'clean'; user: UserRow } | { kind: 'step-up'; user: UserRow } | NoMatch;
+
+/**
+ * Nobody here is this provider account: a user is to be made for it just in time. `link` is the
+ * account's delegation as read (absent, a revocation's tombstone, or a link to an account that is
+ * gone), which `provisionUser` takes over only if it is still the same.
+ */
+export type NoMatch = { kind: 'new'; link: DelegationRow | undefined };
 
 export function delegationKey(iss: string, sub: string): string {
   return `${iss}\0${sub}`;
@@ -33,12 +40,13 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
   }
   const linked = delegation?.user_id ? await ctx.store.get(users, delegation.user_id) : undefined;
   if (linked) {
-    await ctx.store.update(delegations, key, { last_seen_at: now, revoked_at: null });
+    // revoked_at stays: it is the time before which this account's ID-JAGs are refused, revived or not.
+    await ctx.store.update(delegations, key, { last_seen_at: now });
     return { kind: 'clean', user: linked };
   }
   const byEmail = idJag.email ? await ctx.store.findOne(users, 'email', normalizeEmail(idJag.email)) : undefined;
   const byContact = byEmail ?? (idJag.phone ? await ctx.store.findOne(users, 'phone', idJag.phone) : undefined);
-  if (!byContact) return provisionJustInTime(ctx, idJag);
+  if (!byContact) return { kind: 'new', link: delegation };
   // The account may be the one a concurrent first ID-JAG of this very provider account just made:
   // it made the user and the link in one transaction, so a link read after the account shows it.
   // (Two reads are no snapshot: on PostgreSQL the twin can commit between them.)
@@ -46,8 +54,45 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
   return { kind: 'step-up', user: byContact };
 }
 
-/** A new user and its delegation, in one transaction; a concurrent twin falls back to what won. */
-async function provisionJustInTime(ctx: EngineContext, idJag: VerifiedIdJag): Promise<Match> {
+/** How often a match is tried again after a concurrent request changed the account first. */
+const MATCH_ROUNDS = 3;
+
+/**
+ * `matchIdentity`, with a user made just in time (in a transaction of its own) for an account
+ * nobody here is. A concurrent twin that made the user or the link first is matched instead.
+ */
+export async function matchOrProvision(ctx: EngineContext, idJag: VerifiedIdJag): Promise<Exclude<Match, NoMatch>> {
+  return retryOnConcurrentLink(async () => {
+    const match = await matchIdentity(ctx, idJag);
+    if (match.kind !== 'new') return match;
+    return { kind: 'clean', user: await ctx.store.transaction((tx) => provisionUser(ctx, tx, idJag, match)) };
+  });
+}
+
+/**
+ * Runs `attempt` again when it failed because a concurrent request made this account's user or link
+ * first (DuplicateKeyError), which the next match sees. Each round follows a change another request
+ * committed, so the rounds are bounded; past them the agent is asked to retry.
+ */
+export async function retryOnConcurrentLink<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let round = 1; ; round++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof DuplicateKeyError)) throw error;
+      if (round === MATCH_ROUNDS) {
+        throw protocolError('server_error', 'This provider account changed while it was being linked; send a new ID-JAG.', { reason: 'link_contended' });
+      }
+    }
+  }
+}
+
+/**
+ * A new user for a provider account nobody here is, linked to it, in `tx`. The link is made, or
+ * taken over from the delegation `matchIdentity` read (a revocation's tombstone), only if that is
+ * unchanged: a concurrent twin's link makes this throw DuplicateKeyError, and the caller matches again.
+ */
+export async function provisionUser(ctx: EngineContext, tx: StoreOps, idJag: VerifiedIdJag, match: NoMatch): Promise<UserRow> {
   const now = ctx.clock();
   const user: UserRow = {
     id: newUserId(ctx, now),
@@ -56,17 +101,13 @@ async function provisionJustInTime(ctx: EngineContext, idJag: VerifiedIdJag): Pr
     phone: idJag.phone ?? null,
     created_at: now,
   };
-  try {
-    await ctx.store.transaction(async (tx) => {
-      await tx.insert(users, user);
-      // A strict insert: a concurrent first ID-JAG of the same account makes this throw, and we re-match.
-      await tx.insert(delegations, { key: delegationKey(idJag.iss, idJag.sub), iss: idJag.iss, sub: idJag.sub, user_id: user.id, created_at: now, last_seen_at: now, revoked_at: null });
-    });
-    return { kind: 'clean', user };
-  } catch (error) {
-    if (!(error instanceof DuplicateKeyError)) throw error;
-    return matchIdentity(ctx, idJag); // another request made the user or the link first
-  }
+  await tx.insert(users, user);
+  const key = delegationKey(idJag.iss, idJag.sub);
+  const linked = match.link
+    ? await tx.update(delegations, key, { user_id: user.id, last_seen_at: now }, { user_id: match.link.user_id })
+    : await tx.insertIfAbsent(delegations, { key, iss: idJag.iss, sub: idJag.sub, user_id: user.id, created_at: now, last_seen_at: now, revoked_at: null });
+  if (!linked) throw new DuplicateKeyError(delegations.name, 'key');
+  return user;
 }
 
 /**
@@ -84,6 +125,7 @@ export async function linkDelegation(ctx: EngineContext, tx: StoreOps, iss: stri
   const now = ctx.clock();
   const row: DelegationRow = { key: delegationKey(iss, sub), iss, sub, user_id: userId, created_at: now, last_seen_at: now, revoked_at: null };
   if (!(await tx.insertIfAbsent(delegations, row))) {
-    await tx.update(delegations, row.key, { user_id: userId, last_seen_at: now, revoked_at: null });
+    // revoked_at stays: ID-JAGs minted before a revocation remain refused after the link.
+    await tx.update(delegations, row.key, { user_id: userId, last_seen_at: now });
   }
 }

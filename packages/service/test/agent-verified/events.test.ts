@@ -283,17 +283,40 @@ describe('SET receiver: a revocation', () => {
     const { provider, svc, base } = await setup();
     const { registration, token: oldToken } = await linked(base, provider);
     const before = provider.mintIdJag();
+    const unusedBefore = provider.mintIdJag();
     await expectSetAccepted(await deliverSet(base, provider.mintSet()));
     await expectRefused(await presentIdJag(base, before), 'revoked');
 
     svc.clock.advance(2000);
     const revived = await registerIdJag(base, provider.mintIdJag());
     expect(revived.id).toBe(registration.id);
+    // The revival does not forget the revocation: what was minted before it stays refused.
+    await expectRefused(await presentIdJag(base, unusedBefore), 'revoked');
     const token = await accessTokenFor(base, revived.identity.assertion);
     expect((await callApi(base, token, { method: 'POST' })).status).toBe(200);
     // The credentials of before the revocation stay dead after the revival.
     await expectInvalidGrant(await exchange(base, registration.identity.assertion));
     expect((await callApi(base, oldToken)).status).toBe(401);
+  });
+
+  it('a revocation of a provider account never seen here, then consent again: its first ID-JAG makes its user and registration', async () => {
+    const { provider, svc, base } = await setup();
+    const before = provider.mintIdJag({ sub: 'new-person', email: 'new@example.com' });
+    await expectSetAccepted(await deliverSet(base, provider.mintSet({ sub: 'new-person' })));
+    svc.clock.advance(2000);
+    // The revocation left a link without an account; matching used to try to make it again for ever.
+    const answer = await Promise.race([
+      presentIdJag(base, provider.mintIdJag({ sub: 'new-person', email: 'new@example.com' })),
+      new Promise<undefined>((settle) => setTimeout(settle, 5000)),
+    ]);
+    expect(answer, 'no answer within 5 s').toBeDefined();
+    const registration = await answer!.json();
+    expect(answer!.status, JSON.stringify(registration)).toBe(200);
+    const token = await accessTokenFor(base, registration.identity.assertion);
+    expect((await callApi(base, token)).status).toBe(200);
+    // The ID-JAGs minted before the revocation stay refused, and the next one finds the same registration.
+    await expectRefused(await presentIdJag(base, before), 'revoked');
+    expect((await registerIdJag(base, provider.mintIdJag({ sub: 'new-person', email: 'new@example.com' }))).id).toBe(registration.id);
   });
 
   it('an ID-JAG minted before the revocation cannot restart the pending step-up the revocation killed', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TrustedIssuer } from '../../src/config.ts';
-import { matchIdentity } from '../../src/engine/delegations.ts';
+import { matchOrProvision } from '../../src/engine/delegations.ts';
 import { registerAnonymous } from '../../src/engine/registrations.ts';
 import { userForVerifiedEmail } from '../../src/engine/users.ts';
 import { auditEvents } from '../../src/schema.ts';
@@ -51,7 +51,7 @@ describe('time-ordered identifiers', () => {
       made.push((await userForVerifiedEmail(ctx, `person${i}@example.com`)).id);
       ctx.clock.advance(1);
       const idJag = { provider, iss: provider.issuer, sub: `sub-${i}`, issuedAt: ctx.clock(), email: `linked${i}@example.com`, phone: undefined, amr: undefined, clientId: provider.issuer };
-      const match = await matchIdentity(ctx, idJag);
+      const match = await matchOrProvision(ctx, idJag);
       expect(match.kind).toBe('clean');
       made.push(match.user.id);
       ctx.clock.advance(i % 2 === 0 ? 1 : 1_000);
