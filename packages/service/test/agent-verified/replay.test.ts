@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { servicePerTest } from '../support/harness.ts';
-import { expectRefused, presentIdJag, registerIdJag, trustedService } from './setup.ts';
+import { deliverSet, expectRefused, expectSetAccepted, presentIdJag, registerIdJag, trustedService } from './setup.ts';
 import { providerPerTest } from './test-provider.ts';
-import { signedIn } from '../claim/flows.ts';
+import { jwtPayload, signedIn } from '../claim/flows.ts';
 
 /**
  * standards.md A15 "Replay": an ID-JAG's jti is single use per (iss, jti), burned with an atomic
@@ -47,6 +47,19 @@ describe('ID-JAG replay', () => {
       const bodies = await Promise.all(responses.map((r) => r.json()));
       expect(responses.map((r) => r.status), JSON.stringify(bodies.find((b) => !b.id))).toEqual(Array(20).fill(200));
       expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
+    });
+
+    it(`20 concurrent distinct ID-JAGs of one account whose consent was withdrawn before it ever came: all accepted, one registration, one account (${backend})`, async () => {
+      const provider = await startProvider();
+      const { base, svc } = await trustedService(start, { providers: [provider], backend });
+      await expectSetAccepted(await deliverSet(base, provider.mintSet({ sub: 'late' })));
+      svc.clock.advance(2000);
+      const responses = await Promise.all(Array.from({ length: 20 }, () => presentIdJag(base, provider.mintIdJag({ sub: 'late', email: 'late@example.com' }))));
+      const bodies = await Promise.all(responses.map((r) => r.json()));
+      expect(responses.map((r) => r.status), JSON.stringify(bodies.find((b) => !b.id))).toEqual(Array(20).fill(200));
+      expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
+      // One account: users' emails are unique, and every answer speaks for that address.
+      expect(bodies.map((b) => jwtPayload(b.identity.assertion).email)).toEqual(Array(20).fill('late@example.com'));
     });
 
     // 8: each step-up starts a claim attempt, and a registration has 10.
