@@ -138,7 +138,8 @@ export async function exchangeIdJag(ctx: EngineContext, request: TokenRequest & 
     idJag = await verifyIdJag(ctx, request.assertion);
     match = await matchOrProvision(ctx, idJag);
   } catch (error) {
-    if (error instanceof ProtocolError && error.code !== 'server_error') {
+    // A refusal of the ID-JAG is the grant's; a passing failure (keys unreachable, a contended link) stays itself.
+    if (error instanceof ProtocolError && error.status < 500) {
       throw protocolError('invalid_grant', `The ID-JAG was refused: ${error.description}`, { reason: error.reason ?? error.code });
     }
     throw error;

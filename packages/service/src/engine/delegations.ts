@@ -72,7 +72,7 @@ export async function matchOrProvision(ctx: EngineContext, idJag: VerifiedIdJag)
 /**
  * Runs `attempt` again when it failed because a concurrent request made this account's user or link
  * first (DuplicateKeyError), which the next match sees. Each round follows a change another request
- * committed, so the rounds are bounded; past them the agent is asked to retry.
+ * committed, so the rounds are bounded; past them the agent is asked to retry (503, Retry-After).
  */
 export async function retryOnConcurrentLink<T>(attempt: () => Promise<T>): Promise<T> {
   for (let round = 1; ; round++) {
@@ -81,7 +81,11 @@ export async function retryOnConcurrentLink<T>(attempt: () => Promise<T>): Promi
     } catch (error) {
       if (!(error instanceof DuplicateKeyError)) throw error;
       if (round === MATCH_ROUNDS) {
-        throw protocolError('server_error', 'This provider account changed while it was being linked; send a new ID-JAG.', { reason: 'link_contended' });
+        throw protocolError('temporarily_unavailable', 'This provider account changed while it was being linked; retry in a second with a new ID-JAG.', {
+          reason: 'link_contended',
+          headers: { 'Retry-After': '1' },
+          extra: { retry_after: 1 },
+        });
       }
     }
   }
