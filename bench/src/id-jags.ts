@@ -50,14 +50,15 @@ export async function startIdJagScenario(count: number): Promise<IdJagScenario> 
 
 /**
  * `count` bodies of `POST /agent/identity {type:"identity_assertion"}`, each with a fresh ID-JAG of a
- * new user (`<prefix>-<n>`, with a verified email) for `audience`, whose consent the provider records first.
+ * new user (`<prefix>-<n>`, with a verified email) for `audience`, whose consent the provider records
+ * first; or, with `accounts`, of that many users in turn (a new jti each time).
  */
-export async function idJagRegistrationBodies(provider: RunningDemoProvider, audience: string, count: number, prefix: string): Promise<string[]> {
+export async function idJagRegistrationBodies(provider: RunningDemoProvider, audience: string, count: number, prefix: string, accounts?: number): Promise<string[]> {
   const authTime = Math.floor(Date.now() / 1000);
   const bodies: string[] = [];
   for (let i = 0; i < count; i++) {
-    const id = `${prefix}-${i}`;
-    await provider.provider.grants.create(id, { audience, mode: 'always' });
+    const id = `${prefix}-${accounts === undefined ? i : i % accounts}`;
+    if (accounts === undefined || i < accounts) await provider.provider.grants.create(id, { audience, mode: 'always' });
     const { assertion } = await provider.provider.mintIdJag({ user: { id, email: `${id}@bench.example`, emailVerified: true, authTime }, audience });
     bodies.push(JSON.stringify({ type: 'identity_assertion', assertion }));
   }

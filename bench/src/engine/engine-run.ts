@@ -15,15 +15,20 @@ import { idJagRegistrationBodies } from '../id-jags.ts';
  * straight to `service.dispatch` on a fresh SQLite store, ENGINE_IN_FLIGHT at a time, so that what a
  * request costs the service itself (CPU, bytes and write calls, from process.cpuUsage and
  * /proc/self/io) is measured without HTTP, a load generator or another process in the numbers.
- * Settings (environment): ENGINE_WORKLOAD (anonymous, exchange, id-jag), ENGINE_REQUESTS,
+ * Settings (environment): ENGINE_WORKLOAD (anonymous, exchange, id-jag: each for a new account,
+ * id-jag-returning: 100 accounts in turn, each linked by the warm-up), ENGINE_REQUESTS,
  * ENGINE_WARMUP, ENGINE_IN_FLIGHT; ENGINE_PROFILE, a file for a CPU profile of the measured run.
  * Prints one line of JSON.
  */
 
-type Workload = 'anonymous' | 'exchange' | 'id-jag';
+type Workload = 'anonymous' | 'exchange' | 'id-jag' | 'id-jag-returning';
 const env = process.env;
 const workload = env.ENGINE_WORKLOAD as Workload;
-if (!['anonymous', 'exchange', 'id-jag'].includes(workload)) throw new Error(`ENGINE_WORKLOAD must be anonymous, exchange or id-jag (got ${workload})`);
+if (!['anonymous', 'exchange', 'id-jag', 'id-jag-returning'].includes(workload)) {
+  throw new Error(`ENGINE_WORKLOAD must be anonymous, exchange, id-jag or id-jag-returning (got ${workload})`);
+}
+/** How many accounts the id-jag-returning workload's ID-JAGs speak for, in turn. */
+const RETURNING_ACCOUNTS = 100;
 const requests = Number(env.ENGINE_REQUESTS ?? 20_000);
 const warmup = Number(env.ENGINE_WARMUP ?? 2_000);
 const inFlight = Number(env.ENGINE_IN_FLIGHT ?? 32);
@@ -32,7 +37,7 @@ const dir = mkdtempSync(join(tmpdir(), 'authmd-bench-engine-'));
 const port = await freePort();
 const issuer = `http://127.0.0.1:${port}`;
 // The provider (ID-JAG workload) fetches the service's metadata before it mints, so the service also listens.
-const provider: RunningDemoProvider | undefined = workload === 'id-jag' ? await startDemoProvider({ port: 0, dataDir: join(dir, 'provider'), serviceUrl: issuer }) : undefined;
+const provider: RunningDemoProvider | undefined = workload.startsWith('id-jag') ? await startDemoProvider({ port: 0, dataDir: join(dir, 'provider'), serviceUrl: issuer }) : undefined;
 const unlimited = { perIp: Number.MAX_SAFE_INTEGER, perService: Number.MAX_SAFE_INTEGER };
 const service: AuthmdService = await createService({
   issuer,
@@ -70,8 +75,11 @@ else if (workload === 'exchange') {
   const form = encoder.encode(new URLSearchParams({ grant_type: grantTypes.jwtBearer, assertion }).toString());
   next = () => post(paths.token, 'application/x-www-form-urlencoded', form);
 } else {
-  // A fresh ID-JAG of a new user per request, signed before anything is measured.
-  const bodies = (await idJagRegistrationBodies(provider!, issuer, warmup + requests, 'engine')).map((body) => encoder.encode(body));
+  // A fresh ID-JAG per request, signed before anything is measured: each of a new user, or of the
+  // returning accounts in turn (the warm-up links each of them first).
+  const accounts = workload === 'id-jag-returning' ? RETURNING_ACCOUNTS : undefined;
+  if (accounts !== undefined && warmup < accounts) throw new Error(`ENGINE_WARMUP must be at least ${accounts} for id-jag-returning`);
+  const bodies = (await idJagRegistrationBodies(provider!, issuer, warmup + requests, 'engine', accounts)).map((body) => encoder.encode(body));
   next = (n) => post(paths.identity, 'application/json', bodies[n]!);
 }
 

@@ -24,6 +24,7 @@ const WORKLOADS: readonly { name: string; workload: string; alone?: true }[] = [
   { name: 'anonymous registration, one at a time', workload: 'anonymous', alone: true },
   { name: 'jwt-bearer exchange', workload: 'exchange' },
   { name: 'ID-JAG registration', workload: 'id-jag' },
+  { name: 'ID-JAG registration, accounts already linked', workload: 'id-jag-returning' },
 ];
 
 export interface EngineResult {

@@ -192,6 +192,8 @@ async function cleanRegistration(
 
 /** A registration a provider revocation ended comes back (next generation) for an ID-JAG minted after it. */
 async function revived(ctx: EngineContext, registration: RegistrationRow): Promise<RegistrationRow> {
+  // A live one (the usual returning agent) needs nothing written: no transaction to wait for.
+  if (lifecycle.stateOf(registration, ctx.clock()) === 'claimed') return registration;
   return ctx.store.transaction(async (tx) => lifecycle.revive(ctx, tx, (await tx.get(registrations, registration.id))!));
 }
 

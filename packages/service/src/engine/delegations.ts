@@ -22,6 +22,9 @@ export type Match = { kind: 'clean'; user: UserRow } | { kind: 'step-up'; user: 
  */
 export type NoMatch = { kind: 'new'; link: DelegationRow | undefined };
 
+/** How finely a link's `last_seen_at` follows its ID-JAGs. */
+export const LAST_SEEN_STEP_MS = 3_600_000;
+
 export function delegationKey(iss: string, sub: string): string {
   return `${iss}\0${sub}`;
 }
@@ -40,8 +43,9 @@ export async function matchIdentity(ctx: EngineContext, idJag: VerifiedIdJag): P
   }
   const linked = delegation?.user_id ? await ctx.store.get(users, delegation.user_id) : undefined;
   if (linked) {
+    // To the hour: a write (and a commit to wait for) at every ID-JAG of a returning agent told no one more.
     // revoked_at stays: it is the time before which this account's ID-JAGs are refused, revived or not.
-    await ctx.store.update(delegations, key, { last_seen_at: now });
+    if (now - delegation!.last_seen_at >= LAST_SEEN_STEP_MS) await ctx.store.update(delegations, key, { last_seen_at: now });
     return { kind: 'clean', user: linked };
   }
   const byEmail = idJag.email ? await ctx.store.findOne(users, 'email', normalizeEmail(idJag.email)) : undefined;
