@@ -6,13 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startDemo } from '../../../examples/demo/src/start.ts';
 import { freePort } from '../../../test-support/free-port.ts';
+import { createTestDatabase } from '../../../test-support/postgres.ts';
 import { catalogue } from '../src/checks/index.ts';
 import { testProviderTrustEntry } from '../src/provider/test-provider.ts';
 import type { Report } from '../src/runner.ts';
 
 /**
  * The judge of our own service (issue 6, Done when): `authmd check`, spawned as a person runs it,
- * against the demo on each store, trusting the check's test provider. Every check must pass, except
+ * against the demo on each store (SQLite, memory, PostgreSQL), trusting the check's test provider. Every check must pass, except
  * those of what the demo does not offer; the run's output (one line per check and the summary)
  * is printed into the test log.
  */
@@ -57,13 +58,19 @@ async function expectAllPass(demoUrl: string, providerPort: number, keyFile: str
   expect(text.stdout).toMatch(new RegExp(`\\n${catalogue.length} checks against ${demoUrl}: ${catalogue.length - skipped.length} passed, 0 failed, ${skipped.length} skipped \\(`));
 }
 
-// The two stores at once: a check run mostly waits (claim polling intervals, the person's pages).
+// The stores at once: a check run mostly waits (claim polling intervals, the person's pages).
 describe('authmd check against the demo', () => {
-  it.concurrent.each(['sqlite', 'memory'] as const)('on %s: passes every check, twice in a row (the second without --api); prints one line per check and the summary', async (store) => {
+  it.concurrent.each(['sqlite', 'memory', 'postgres'] as const)('on %s: passes every check, twice in a row (the second without --api); prints one line per check and the summary', async (store) => {
     const dataDir = mkdtempSync(join(tmpdir(), `authmd-check-${store}-`));
     const providerPort = await freePort();
     const keyFile = join(dataDir, 'check-provider-key.json');
-    const demo = await startDemo({ port: 0, dataDir, store, trustProvider: testProviderTrustEntry(providerPort) });
+    const database = store === 'postgres' ? await createTestDatabase() : undefined;
+    const demo = await startDemo({
+      port: 0,
+      dataDir,
+      ...(store === 'postgres' ? { databaseUrl: database!.url } : { store }),
+      trustProvider: testProviderTrustEntry(providerPort),
+    });
     try {
       await expectAllPass(demo.url, providerPort, keyFile, `${store}, first run, --api given`, 'given');
       expect(statSync(keyFile).mode & 0o777, 'the provider key is private').toBe(0o600);
@@ -72,6 +79,7 @@ describe('authmd check against the demo', () => {
       await expectAllPass(demo.url, providerPort, keyFile, `${store}, second run, no --api`, 'found');
     } finally {
       await demo.close();
+      await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 240_000);
