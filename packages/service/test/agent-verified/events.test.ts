@@ -239,6 +239,20 @@ describe('SET receiver: a revocation', () => {
     await expectInvalidGrant(await exchange(base, claimed.identity_assertion));
   });
 
+  it('after that revocation, a new ID-JAG of that (iss, sub) gets a registration of its own: the anonymous one stays revoked', async () => {
+    const { provider, svc, base } = await setup();
+    const { registration } = await accessToken(base);
+    const claimed = await (await claimStart(base, { type: 'identity_assertion', claim_token: registration.claim.token, assertion: provider.mintIdJag({ sub: 'bob', email: 'bob@example.com' }) })).json();
+    expect(claimed.status).toBe('claimed');
+    await expectSetAccepted(await deliverSet(base, provider.mintSet({ sub: 'bob' })));
+    svc.clock.advance(2000);
+    const own = await registerIdJag(base, provider.mintIdJag({ sub: 'bob', email: 'bob@example.com' }));
+    expect(own.id).not.toBe(registration.id);
+    expect(own.type).toBe('identity_assertion');
+    await expectInvalidGrant(await exchange(base, claimed.identity_assertion));
+    expect((await callApi(base, await accessTokenFor(base, own.identity.assertion))).status).toBe(200);
+  });
+
   it('a duplicate SET (same jti) gets 202 and no second effect, even after a revival', async () => {
     const { provider, svc, base } = await setup();
     const { registration } = await linked(base, provider);
