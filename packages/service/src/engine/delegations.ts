@@ -10,8 +10,10 @@ import { newUserId, normalizeEmail } from './users.ts';
  * - the provider account is already linked (a delegation `(iss, sub)`) → that user, a clean match;
  * - else a verified email or phone matches an account here → a *step-up*: the human confirms the
  *   first link on the claim page (never a silent link: asserted emails are not enough);
- * - else a new user is made just in time and linked → a clean match.
- * A delegation revoked by the provider is revived by an ID-JAG minted after the revocation.
+ * - else nobody here is this account (`new`): the caller makes a user just in time and links it
+ *   (`provisionUser`, in the transaction that also makes its registration), a clean match then.
+ * A delegation revoked by the provider is revived by an ID-JAG minted after the revocation; the
+ * revocation's time stays, so that ID-JAGs minted before it stay refused.
  */
 export type Match = { kind: 'clean'; user: UserRow } | { kind: 'step-up'; user: UserRow } | NoMatch;
 
