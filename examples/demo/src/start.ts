@@ -52,6 +52,8 @@ export interface DemoOptions {
    * there instead of in the database. Every replica then names the same Redis.
    */
   redisUrl?: string;
+  /** What the demo's keys in that Redis start with (default `authmd:`): services that share a Redis keep apart by it. */
+  redisPrefix?: string;
   /** The proxies in front whose forwarding header names the client address (AUTHMD_TRUST_PROXY; ServiceOptions.trustProxy). */
   trustProxy?: ServiceOptions['trustProxy'];
   /** The header they append to (AUTHMD_PROXY_HEADER; ServiceOptions.proxyHeader). */
@@ -184,7 +186,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       scopes: { preClaim: ['notes.read'], postClaim: ['notes.read', 'notes.write'] },
       // The API itself, not the origin whose home page is public: RFC 9728 clients compare it with the URL they called.
       resources: [{ resource: url + NOTES_PATH, name: 'authmd demo notes API' }],
-      store: options.redisUrl ? withRedis(databaseStore, { url: options.redisUrl }) : databaseStore,
+      store: options.redisUrl ? withRedis(databaseStore, { url: options.redisUrl, ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}) }) : databaseStore,
       logger,
       rateLimits: options.rateLimits ?? DEMO_RATE_LIMITS,
       limits: { ...DEMO_SIGN_IN_LIMITS, ...(options.pollIntervalSeconds !== undefined ? { pollIntervalSeconds: options.pollIntervalSeconds } : {}) },
