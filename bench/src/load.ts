@@ -212,15 +212,14 @@ export function sliceSeconds(settings: LoadSettings, pairs: number): number {
 /** Runs of equal length as one: rates and shares averaged, counts summed, p50 weighted by requests, the highest p99. */
 export function combineSlices(slices: readonly LoadResult[]): LoadResult {
   const requests = slices.map((r) => r.total2xx + r.non2xx);
-  const total = requests.reduce((a, b) => a + b, 0);
-  const mean = (f: (r: LoadResult) => number | undefined): number | undefined => {
+  /** The average of a measure over the slices, each weighing `weights[i]`; undefined when a slice lacks it. */
+  const average = (f: (r: LoadResult) => number | undefined, weights: readonly number[]): number | undefined => {
     const values = slices.map(f);
-    return values.every((v) => v !== undefined) ? values.reduce<number>((a, v) => a + v!, 0) / values.length : undefined;
+    const weight = weights.reduce((a, b) => a + b, 0);
+    return values.every((v) => v !== undefined) && weight > 0 ? values.reduce<number>((a, v, i) => a + v! * weights[i]!, 0) / weight : undefined;
   };
-  const perRequest = (f: (r: LoadResult) => number | undefined): number | undefined => {
-    const values = slices.map(f);
-    return values.every((v) => v !== undefined) && total > 0 ? values.reduce<number>((a, v, i) => a + v! * requests[i]!, 0) / total : undefined;
-  };
+  const mean = (f: (r: LoadResult) => number | undefined) => average(f, slices.map(() => 1));
+  const perRequest = (f: (r: LoadResult) => number | undefined) => average(f, requests);
   const sum = (f: (r: LoadResult) => number) => slices.reduce((a, r) => a + f(r), 0);
   const statusCodes: Record<string, number> = {};
   for (const r of slices) for (const [code, count] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;

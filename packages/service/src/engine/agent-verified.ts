@@ -18,7 +18,7 @@ import { mintAssertion } from './assertions.ts';
 import { createAttempt, newAttempt } from './attempts.ts';
 import { bindToUser, type Claimed } from './claim-completion.ts';
 import type { EngineContext } from './context.ts';
-import { delegationKey, matchIdentity, matchOrProvision, provisionUser, retryOnConcurrentLink, type Match, type NoMatch } from './delegations.ts';
+import { delegationKey, matchIdentity, matchOrProvision, provision, provisionUser, retryOnConcurrentLink, type Match, type NoMatch } from './delegations.ts';
 import { issueAccessToken, type TokenRequest } from './exchange.ts';
 import { verifyIdJag, type VerifiedIdJag } from './id-jag.ts';
 import { checkRegistrationRate } from './rate-limits.ts';
@@ -72,7 +72,7 @@ export async function registrationForIdJag(
     const existing = await registrationOf(ctx, idJag, match);
     if (match.kind === 'step-up') throw await stepUp(ctx, idJag, match.user, existing, request.clientIp, request.stepUpBy);
     if (match.kind === 'new' && !existing) return { ...(await newProviderAccount(ctx, idJag, match, request.clientIp)), idJag };
-    const user = match.kind === 'new' ? await ctx.store.transaction((tx) => provisionUser(ctx, tx, idJag, match)) : match.user;
+    const user = match.kind === 'new' ? await provision(ctx, idJag, match) : match.user;
     return { registration: await cleanRegistration(ctx, idJag, user, existing, request.clientIp), user, idJag };
   });
 }

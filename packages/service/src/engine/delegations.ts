@@ -70,9 +70,13 @@ const MATCH_ROUNDS = 3;
 export async function matchOrProvision(ctx: EngineContext, idJag: VerifiedIdJag): Promise<Exclude<Match, NoMatch>> {
   return retryOnConcurrentLink(async () => {
     const match = await matchIdentity(ctx, idJag);
-    if (match.kind !== 'new') return match;
-    return { kind: 'clean', user: await ctx.store.transaction((tx) => provisionUser(ctx, tx, idJag, match)) };
+    return match.kind === 'new' ? { kind: 'clean', user: await provision(ctx, idJag, match) } : match;
   });
+}
+
+/** `provisionUser` in a transaction of its own. */
+export function provision(ctx: EngineContext, idJag: VerifiedIdJag, match: NoMatch): Promise<UserRow> {
+  return ctx.store.transaction((tx) => provisionUser(ctx, tx, idJag, match));
 }
 
 /**

@@ -1,6 +1,6 @@
-import { createMemoryStore, type Store } from '@authmd/core/store';
 import { describe, expect, it } from 'vitest';
 import { servicePerTest } from '../support/harness.ts';
+import { interceptedStore } from './intercepted-store.ts';
 import { registerIdJag, trustedService } from './setup.ts';
 import { providerPerTest } from './test-provider.ts';
 
@@ -13,28 +13,14 @@ const start = servicePerTest();
 const startProvider = providerPerTest();
 const HOUR = 3_600_000;
 
-/** A memory store that records, by name, the transactions and the writes outside them asked of it. */
-function recordingStore(): { store: Store; calls: string[] } {
-  const store = createMemoryStore();
-  const calls: string[] = [];
-  const recorded = new Set(['transaction', 'insert', 'append', 'insertIfAbsent', 'update', 'updateWhere', 'delete', 'consumeOne', 'incrementTiers']);
-  const proxy = new Proxy(store, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof property !== 'string' || !recorded.has(property) || typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(property);
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: proxy, calls };
-}
-
 describe('an ID-JAG of an account already linked', () => {
   it('charges the limit and burns its jti, and writes nothing else while the registration is live', async () => {
     const provider = await startProvider();
-    const { store, calls } = recordingStore();
+    const calls: string[] = [];
+    const store = interceptedStore((operation, proceed) => {
+      calls.push(operation);
+      return proceed();
+    });
     const { base, svc } = await trustedService(start, { providers: [provider], store });
     const first = await registerIdJag(base, provider.mintIdJag({ sub: 'returning', email: 'back@example.com' }));
     expect(calls).toContain('transaction'); // the first made the user, its link and its registration
