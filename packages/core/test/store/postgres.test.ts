@@ -707,6 +707,53 @@ describe('postgres store', () => {
     expect((error as Error).message).toMatch(new RegExp(`version ${POSTGRES_LAYOUT_VERSION + 1}, newer than this code knows \\(${POSTGRES_LAYOUT_VERSION}\\)`));
     expect(await peek('SELECT id FROM tickets')).toEqual([{ id: 'kept' }]);
   });
+
+  it('starts beside a running replica without locking its tables when the layout is complete', async () => {
+    const [running] = await replicas();
+    await running.insert(tickets, ticket('busy'));
+    // A request in flight on the running replica: its transaction has written to tickets and not ended.
+    const inFlight = new pg.Client({ connectionString: db.url });
+    await inFlight.connect();
+    try {
+      await inFlight.query('BEGIN');
+      await inFlight.query(`UPDATE tickets SET state = 'working' WHERE id = 'busy'`);
+      const starting = open();
+      const started = performance.now();
+      // ALTER TABLE … ADD COLUMN IF NOT EXISTS (ACCESS EXCLUSIVE) and CREATE INDEX IF NOT EXISTS (SHARE)
+      // would wait for that transaction, and every later request on tickets would queue behind them.
+      const outcome = await Promise.race([starting.migrate([tickets]).then(() => 'migrated'), new Promise((done) => setTimeout(() => done('waited'), 3000))]);
+      expect(outcome).toBe('migrated');
+      expect(performance.now() - started).toBeLessThan(3000);
+      const waiting = await peek<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted`);
+      expect(Number(waiting[0]!.n)).toBe(0);
+      await starting.insert(tickets, ticket('next'));
+      expect((await running.get(tickets, 'next'))?.id).toBe('next');
+    } finally {
+      await inFlight.query('ROLLBACK');
+      await inFlight.end();
+    }
+  });
+
+  it('makes what is missing of the layout, and only that, under the migration lock', async () => {
+    const [a] = await replicas();
+    await a.insert(tickets, ticket('kept', { owner: 'o' }));
+    await peek('DROP INDEX tickets_owner_idx');
+    await peek('ALTER TABLE tickets DROP COLUMN due');
+    const b = open();
+    await b.migrate([tickets]);
+    const indexes = await peek<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'tickets' ORDER BY indexname");
+    expect(indexes.map((i) => i.indexname)).toEqual(['tickets_due_idx', 'tickets_hash_unique', 'tickets_owner_idx', 'tickets_pkey']);
+    expect(await b.get(tickets, 'kept')).toStrictEqual(ticket('kept', { owner: 'o' }));
+    await b.insert(tickets, ticket('later', { due: 5 }));
+    expect(await b.findDue(tickets, 'due', 10, 10)).toStrictEqual([ticket('later', { due: 5 })]);
+  });
+
+  it('records the layout version on a database that had the tables but lost the version', async () => {
+    await replicas();
+    await peek('DELETE FROM authmd_schema');
+    await open().migrate([tickets]);
+    expect(await peek('SELECT id, version FROM authmd_schema')).toEqual([{ id: 1, version: POSTGRES_LAYOUT_VERSION }]);
+  });
 });
 
 describe('postgres store: pages at 100,000 rows', () => {

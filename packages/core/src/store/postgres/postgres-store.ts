@@ -21,10 +21,11 @@ import { decode, encode, encodeKey, encodeRow } from './encoding.ts';
 import { translate, withDuplicateKeys } from './errors.ts';
 import { createInvalidation } from './invalidation.ts';
 import { createKeyReader } from './key-reader.ts';
+import { missingDdl, readLayout, SCHEMA } from './layout.ts';
 import { createPipeline, type Pipeline } from './pipeline.ts';
 import { createStatementNames, unnamedStatements } from './prepared.ts';
-import { orderedColumn, pageSql, placeholders, q, setClause, SQL_TYPE, whereClause, type Compiled, type Runner, type Spec } from './sql.ts';
-import { checkLimit, DEFAULT_LIMIT, orderedIndexName, orderedIndexPredicate, planPage, validateSpec } from '../shared.ts';
+import { pageSql, placeholders, q, setClause, whereClause, type Compiled, type Runner, type Spec } from './sql.ts';
+import { checkLimit, DEFAULT_LIMIT, planPage, validateSpec } from '../shared.ts';
 
 /**
  * The Store contract on PostgreSQL, for several replicas sharing one database.
@@ -59,7 +60,6 @@ import { checkLimit, DEFAULT_LIMIT, orderedIndexName, orderedIndexPredicate, pla
  * every other LISTEN session counted in `pg_stat_activity` acknowledged, or after `echoTimeoutMs`.
  */
 
-const SCHEMA = 'authmd_schema';
 /** The version of this store's own layout (counters, schema table). Bump it when that layout changes. */
 export const POSTGRES_LAYOUT_VERSION = 1;
 /** pg_advisory_xact_lock key: "authmd" in ASCII. Replicas starting together migrate one at a time. */
@@ -120,6 +120,10 @@ export class SchemaVersionError extends Error {
       `the database's authmd schema is version ${found}, newer than this code knows (${known}); upgrade authmd before running it against this database`,
     );
   }
+}
+
+function checkVersion(found: number | undefined): void {
+  if (found !== undefined && found > POSTGRES_LAYOUT_VERSION) throw new SchemaVersionError(found, POSTGRES_LAYOUT_VERSION);
 }
 
 export function createPostgresStore(options: PostgresStoreOptions): Store {
@@ -261,35 +265,27 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     return layoutReady;
   }
 
+  /**
+   * Brings the database to the layout for `specs`. A complete layout of the right version (every
+   * start but the first after an upgrade) costs two catalog reads and no lock; otherwise the missing
+   * pieces are made under the migration lock, after reading the catalog again (another replica may
+   * have made them meanwhile).
+   */
   async function migrateTables(specs: readonly Spec[]): Promise<void> {
     for (const spec of specs) compile(spec);
     await withClient(pool, async (client) => {
       const run = clientRunner(client);
+      const seen = await readLayout(run, specs);
+      checkVersion(seen.version);
+      if (seen.version === POSTGRES_LAYOUT_VERSION && missingDdl(specs, seen).length === 0) return;
       await run('BEGIN');
       try {
         await run('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
-        await run(`CREATE TABLE IF NOT EXISTS ${SCHEMA} (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`);
-        const found = (await run(`SELECT version FROM ${SCHEMA} WHERE id = 1`)).rows[0]?.version as number | undefined;
-        if (found !== undefined && found > POSTGRES_LAYOUT_VERSION) throw new SchemaVersionError(found, POSTGRES_LAYOUT_VERSION);
-        if (found === undefined) await run(`INSERT INTO ${SCHEMA} (id, version) VALUES (1, $1)`, [POSTGRES_LAYOUT_VERSION]);
-        else if (found < POSTGRES_LAYOUT_VERSION) await run(`UPDATE ${SCHEMA} SET version = $1 WHERE id = 1`, [POSTGRES_LAYOUT_VERSION]);
-        await run(`CREATE TABLE IF NOT EXISTS ${COUNTERS} (key TEXT PRIMARY KEY NOT NULL, count BIGINT NOT NULL, reset_at BIGINT NOT NULL)`);
-        await run(`CREATE INDEX IF NOT EXISTS ${COUNTERS}_reset_at ON ${COUNTERS} (reset_at)`);
-        for (const spec of specs) {
-          const c = compile(spec);
-          const definition = (col: string) => `${q(col)} ${col === spec.key ? 'TEXT PRIMARY KEY NOT NULL' : SQL_TYPE[spec.columns[col] as ColumnKind]}`;
-          await run(`CREATE TABLE IF NOT EXISTS ${c.table} (${c.columns.map(definition).join(', ')})`);
-          for (const col of c.columns) if (col !== spec.key) await run(`ALTER TABLE ${c.table} ADD COLUMN IF NOT EXISTS ${definition(col)}`);
-          for (const col of spec.unique ?? []) await run(`CREATE UNIQUE INDEX IF NOT EXISTS ${q(`${spec.name}_${col}_unique`)} ON ${c.table} (${q(col)})`);
-          for (const col of [...(spec.indexed ?? []), ...(spec.expiresAt ? [spec.expiresAt] : [])]) {
-            if (spec.unique?.includes(col)) continue;
-            await run(`CREATE INDEX IF NOT EXISTS ${q(`${spec.name}_${col}_idx`)} ON ${c.table} (${q(col)})`);
-          }
-          for (const index of spec.ordered ?? []) {
-            const columns = [...(index.eq === undefined ? [] : [q(index.eq)]), orderedColumn(spec, index.by), orderedColumn(spec, spec.key)].join(', ');
-            await run(`CREATE INDEX IF NOT EXISTS ${q(orderedIndexName(spec, index))} ON ${c.table} (${columns})${orderedIndexPredicate(index, q)}`);
-          }
-        }
+        const layout = await readLayout(run, specs);
+        checkVersion(layout.version);
+        for (const ddl of missingDdl(specs, layout)) await run(ddl);
+        if (layout.version === undefined) await run(`INSERT INTO ${SCHEMA} (id, version) VALUES (1, $1)`, [POSTGRES_LAYOUT_VERSION]);
+        else if (layout.version < POSTGRES_LAYOUT_VERSION) await run(`UPDATE ${SCHEMA} SET version = $1 WHERE id = 1`, [POSTGRES_LAYOUT_VERSION]);
         await run('COMMIT');
       } catch (error) {
         await run('ROLLBACK').catch(() => {}); // on a lost connection, sends nothing (see clientRunner)
