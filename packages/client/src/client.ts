@@ -58,6 +58,8 @@ export class AgentClient {
   private readonly clock: () => number;
   private readonly discovery: Discovery;
   private readonly pending = new Map<string, PendingClaim>();
+  /** Code checks in flight, by pending claim: a poll told that the tokens are gone waits for the check they went to. */
+  private readonly completing = new Map<PendingClaim, Promise<ReadyResult>>();
   /** Services met so far by resource or issuer (origin and path, parsed once), to find the one a URL belongs to. */
   private readonly known = new Map<string, { origin: string; path: string; issuer: string }>();
   private readonly lanes = new Map<string, Promise<unknown>>();
@@ -125,7 +127,16 @@ export class AgentClient {
     const service = await this.discover(issuerOrUrl);
     const pending = this.pendingClaim(service.issuer);
     if (service.dialect === 'v0.1') return this.v01.completeClaim(service, pending, userCode);
-    const resource = options.resource ?? service.resource;
+    const completion = this.completeWithCode(service, pending, userCode, options.resource ?? service.resource);
+    this.completing.set(pending, completion);
+    try {
+      return await completion;
+    } finally {
+      if (this.completing.get(pending) === completion) this.completing.delete(pending);
+    }
+  }
+
+  private async completeWithCode(service: ServiceInfo, pending: PendingClaim, userCode: string, resource: string | undefined): Promise<ReadyResult> {
     let answer: JsonAnswer;
     try {
       // Spends a try of the attempt, and completes it once: never sent again without an answer.
@@ -182,6 +193,12 @@ export class AgentClient {
       if (answer.status === 200) return this.claimedByPoll(service, pending, answer, resource);
       const refusal = refusalOf(answer.body);
       const code = refusal?.error ?? 'unexpected_response';
+      // A code check of this claim in flight (completeClaim) was handed the tokens: its outcome is this wait's.
+      const completion = code === 'invalid_grant' ? this.completing.get(pending) : undefined;
+      if (completion) {
+        const completed = await completion.then((ready) => ready, () => undefined);
+        if (completed) return completed;
+      }
       if (code === 'invalid_grant' && lost) {
         this.pending.delete(service.issuer);
         throw new AuthmdClientError(

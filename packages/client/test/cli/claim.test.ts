@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Human } from './human.ts';
-import { CliProcess, handoffOf, runCli, runInProcess, startTestDemo, tempStore } from './support.ts';
+import { CliProcess, handoffOf, InProcessCli, runCli, runInProcess, startTestDemo, tempStore } from './support.ts';
 
 /**
  * When a person must approve the agent: the CLI's hand-off, its wait in both directions (the test is
@@ -77,6 +77,37 @@ describe('authmd: the claim hand-off and the wait for the person', () => {
     const posted = await here('fetch', api, '-d', '{"text":"from the CLI"}');
     expect(posted.code, posted.stderr).toBe(0);
     expect(JSON.parse(posted.stdout)).toMatchObject({ note: { text: 'from the CLI' } });
+  });
+
+  it('read-back: a poll that finds the tokens handed over to the code check does not end the wait', { timeout: 30_000 }, async () => {
+    // The code check completes the claim (the service hands the tokens over to it), then exchanges its
+    // identity assertion. Held here for 2.5 s, that exchange lets the type-in direction's poll (every
+    // second) reach the service meanwhile and be told the tokens were already handed over: a poll in
+    // flight as the person presses Enter, on a loaded machine.
+    const realFetch = globalThis.fetch;
+    let holdExchange = false;
+    globalThis.fetch = async (input, init) => {
+      if (holdExchange && typeof init?.body === 'string' && init.body.includes('grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer')) {
+        holdExchange = false;
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+      }
+      return realFetch(input, init);
+    };
+    try {
+      const cli = new InProcessCli(['login', base, '--email', 'grace@example.com'], { store: store.path, terminal: true });
+      await cli.waitFor(/type it here and press Enter/);
+      const human = new Human(base, 'grace@example.com');
+      const code = await human.authorize(await human.openClaimLink(handoffOf(cli.stderr).link));
+      holdExchange = true;
+      cli.type(`${code}\n`);
+      const result = await cli.done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(holdExchange).toBe(false); // the exchange was held
+      expect(result.stdout).toMatch(/service_auth, linked to a person/);
+      expect(await status()).toEqual([expect.objectContaining({ issuer: base, registration_type: 'service_auth', claimed: true })]);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
   });
 
   it('type-in: the person types the CLI code on the page → the CLI finishes by itself', { timeout: 30_000 }, async () => {

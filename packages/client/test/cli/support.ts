@@ -41,24 +41,12 @@ export interface CliResult {
   stderr: string;
 }
 
-/** A running `authmd` process: its output so far, a way to wait for some of it, its stdin, its end. */
-export class CliProcess {
+/** What an `authmd` run has written so far, and a way to wait for some of it. */
+abstract class CliOutput {
   stdout = '';
   stderr = '';
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly done: Promise<CliResult>;
+  abstract readonly done: Promise<CliResult>;
   private readonly waiters = new Set<() => void>();
-
-  constructor(args: string[], options: { store: string; env?: Record<string, string>; cwd?: string; command?: string[] }) {
-    const [command, ...prefix] = options.command ?? [process.execPath, BIN];
-    this.child = spawn(command!, [...prefix, ...args], { env: cliEnv(options), cwd: options.cwd ?? REPO_ROOT, stdio: 'pipe' });
-    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.append('stdout', chunk));
-    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.append('stderr', chunk));
-    this.done = new Promise((resolve, reject) => {
-      this.child.on('error', reject);
-      this.child.on('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
-    });
-  }
 
   /** Resolves with the first match of `pattern` in stderr (or stdout), once it has been written. */
   async waitFor(pattern: RegExp, stream: 'stdout' | 'stderr' = 'stderr', timeoutMs = 15_000): Promise<RegExpExecArray> {
@@ -81,14 +69,66 @@ export class CliProcess {
     }
   }
 
-  type(text: string): void {
-    this.child.stdin.write(text);
-  }
-
-  private append(stream: 'stdout' | 'stderr', chunk: string): void {
+  protected append(stream: 'stdout' | 'stderr', chunk: string): void {
     this[stream] += chunk;
     for (const wake of [...this.waiters]) wake();
     this.waiters.clear();
+  }
+}
+
+/** A running `authmd` process: its output so far, a way to wait for some of it, its stdin, its end. */
+export class CliProcess extends CliOutput {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly done: Promise<CliResult>;
+
+  constructor(args: string[], options: { store: string; env?: Record<string, string>; cwd?: string; command?: string[] }) {
+    super();
+    const [command, ...prefix] = options.command ?? [process.execPath, BIN];
+    this.child = spawn(command!, [...prefix, ...args], { env: cliEnv(options), cwd: options.cwd ?? REPO_ROOT, stdio: 'pipe' });
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.append('stdout', chunk));
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.append('stderr', chunk));
+    this.done = new Promise((resolve, reject) => {
+      this.child.on('error', reject);
+      this.child.on('close', (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
+    });
+  }
+
+  type(text: string): void {
+    this.child.stdin.write(text);
+  }
+}
+
+/**
+ * `authmd <args>` running in this process: the `run` that bin/authmd.js calls, with pipes for stdout
+ * and stderr, the same environment as `runCli`, and stdin a terminal to type on (`terminal`) or an
+ * ended pipe. What the command does goes through this process's globals (its `fetch`, its timers).
+ */
+export class InProcessCli extends CliOutput {
+  readonly done: Promise<CliResult & { code: number }>;
+  private readonly stdin: PassThrough;
+
+  constructor(args: string[], options: { store: string; env?: Record<string, string>; terminal?: boolean }) {
+    super();
+    const [stdout, stderr] = (['stdout', 'stderr'] as const).map((name) => {
+      const stream = new PassThrough().setEncoding('utf8');
+      stream.on('data', (chunk: string) => this.append(name, chunk));
+      return stream;
+    });
+    this.stdin = options.terminal ? Object.assign(new PassThrough(), { isTTY: true }) : new PassThrough().end();
+    const io: Io = {
+      stdout: stdout as unknown as Io['stdout'],
+      stderr: stderr as unknown as Io['stderr'],
+      stdin: this.stdin as unknown as Io['stdin'],
+      env: cliEnv(options),
+    };
+    this.done = run(args, io).then(async (code) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return { code, signal: null, stdout: this.stdout, stderr: this.stderr };
+    });
+  }
+
+  type(text: string): void {
+    this.stdin.write(text);
   }
 }
 
@@ -101,28 +141,13 @@ function cliEnv(options: { store: string; env?: Record<string, string> }): NodeJ
 }
 
 /**
- * `authmd <args>` in this process: the `run` that bin/authmd.js calls, with pipes for stdout and
- * stderr, the same environment as `runCli`, and stdin a terminal on which `typed` is typed when given.
- * For tests of what a command says and does; `runCli` for what only the real process shows.
+ * `authmd <args>` in this process, to its end (`InProcessCli`), with `typed` typed on its terminal
+ * when given. For tests of what a command says and does; `runCli` for what only the real process shows.
  */
 export async function runInProcess(args: string[], options: { store: string; env?: Record<string, string>; typed?: string }): Promise<CliResult & { code: number }> {
-  const written = { stdout: '', stderr: '' };
-  const [stdout, stderr] = (['stdout', 'stderr'] as const).map((name) => {
-    const stream = new PassThrough().setEncoding('utf8');
-    stream.on('data', (chunk: string) => (written[name] += chunk));
-    return stream;
-  });
-  const stdin = options.typed === undefined ? new PassThrough().end() : Object.assign(new PassThrough(), { isTTY: true });
-  if (options.typed !== undefined) stdin.write(options.typed);
-  const io: Io = {
-    stdout: stdout as unknown as Io['stdout'],
-    stderr: stderr as unknown as Io['stderr'],
-    stdin: stdin as unknown as Io['stdin'],
-    env: cliEnv(options),
-  };
-  const code = await run(args, io);
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, signal: null, ...written };
+  const cli = new InProcessCli(args, { ...options, terminal: options.typed !== undefined });
+  if (options.typed !== undefined) cli.type(options.typed);
+  return cli.done;
 }
 
 /** Runs `authmd <args>` to its end (stdin closed at once unless `input` is given). */
