@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 // Through the package export, as a backend written elsewhere would use it.
@@ -731,6 +732,35 @@ describe('postgres store', () => {
     } finally {
       await inFlight.query('ROLLBACK');
       await inFlight.end();
+    }
+  });
+
+  it('runs as a role that may read and write rows but not change the layout, once the layout is complete', async () => {
+    const [owner] = await replicas();
+    await owner.insert(tickets, ticket('kept'));
+    const role = `authmd_test_app_${randomBytes(4).toString('hex')}`;
+    await peek(`CREATE ROLE ${role} LOGIN`);
+    const asApp = new URL(db.url);
+    asApp.username = role;
+    const app = createPostgresStore({ connectionString: asApp.toString() });
+    try {
+      await peek(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await peek(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+      // Any DDL, even IF NOT EXISTS with nothing to do, needs CREATE on the schema or ownership of the table.
+      await app.migrate([tickets]);
+      await app.insert(tickets, ticket('new', { owner: 'o' }));
+      expect(await app.findMany(tickets, 'owner', 'o')).toStrictEqual([ticket('new', { owner: 'o' })]);
+      expect((await app.incrementWithin('k', 1000, 0)).count).toBe(1);
+      // A newer layout needs the owner, and the error says so.
+      const newer = table<Ticket & { note: string | null }>({ ...tickets, columns: { ...tickets.columns, note: 'text' } });
+      const upgrading = createPostgresStore({ connectionString: asApp.toString() });
+      const refused = await upgrading.migrate([newer]).catch((error: unknown) => error);
+      await upgrading.close();
+      expect((refused as Error).message).toMatch(/^This database role may not change the store's layout, which needs: ALTER TABLE "tickets" ADD COLUMN IF NOT EXISTS "note" TEXT\. Start once as the tables' owner/);
+    } finally {
+      await app.close();
+      await peek(`DROP OWNED BY ${role}`);
+      await peek(`DROP ROLE ${role}`);
     }
   });
 

@@ -120,3 +120,15 @@ function storedName(name: string): string {
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // not inside a UTF-8 sequence, as PostgreSQL cuts
   return bytes.subarray(0, end).toString('utf8');
 }
+
+/**
+ * A DDL statement the connection's role was refused (insufficient_privilege), as an error that says
+ * what to do: the layout needs a change only the tables' owner can make. Any other error as it is.
+ */
+export function layoutChangeRefused(ddl: string, error: unknown): unknown {
+  if ((error as { code?: unknown } | null)?.code !== '42501') return error;
+  return new Error(
+    `This database role may not change the store's layout, which needs: ${ddl}. Start once as the tables' owner (the role that created them), or run migrate as it, then start this role again. PostgreSQL said: ${(error as Error).message}`,
+    { cause: error },
+  );
+}

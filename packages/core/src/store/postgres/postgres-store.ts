@@ -21,7 +21,7 @@ import { decode, encode, encodeKey, encodeRow } from './encoding.ts';
 import { translate, withDuplicateKeys } from './errors.ts';
 import { createInvalidation } from './invalidation.ts';
 import { createKeyReader } from './key-reader.ts';
-import { missingDdl, readLayout, SCHEMA } from './layout.ts';
+import { layoutChangeRefused, missingDdl, readLayout, SCHEMA } from './layout.ts';
 import { createPipeline, type Pipeline } from './pipeline.ts';
 import { createStatementNames, unnamedStatements } from './prepared.ts';
 import { pageSql, placeholders, q, setClause, whereClause, type Compiled, type Runner, type Spec } from './sql.ts';
@@ -283,7 +283,11 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         await run('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
         const layout = await readLayout(run, specs);
         checkVersion(layout.version);
-        for (const ddl of missingDdl(specs, layout)) await run(ddl);
+        for (const ddl of missingDdl(specs, layout)) {
+          await run(ddl).catch((error: unknown) => {
+            throw layoutChangeRefused(ddl, error);
+          });
+        }
         if (layout.version === undefined) await run(`INSERT INTO ${SCHEMA} (id, version) VALUES (1, $1)`, [POSTGRES_LAYOUT_VERSION]);
         else if (layout.version < POSTGRES_LAYOUT_VERSION) await run(`UPDATE ${SCHEMA} SET version = $1 WHERE id = 1`, [POSTGRES_LAYOUT_VERSION]);
         await run('COMMIT');
