@@ -128,7 +128,7 @@ function storedName(name: string): string {
 export function layoutChangeRefused(ddl: string, error: unknown): unknown {
   if ((error as { code?: unknown } | null)?.code !== '42501') return error;
   return new Error(
-    `This database role may not change the store's layout, which needs: ${ddl}. Start once as the tables' owner (the role that created them), or run migrate as it, then start this role again. PostgreSQL said: ${(error as Error).message}`,
+    `This database role may not change the store's layout, which needs: ${ddl}. Start once as the tables' owner (the role that created them), then start this role again. PostgreSQL said: ${(error as Error).message}`,
     { cause: error },
   );
 }
