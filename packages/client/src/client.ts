@@ -196,7 +196,7 @@ export class AgentClient {
       // A code check of this claim in flight (completeClaim) was handed the tokens: its outcome is this wait's.
       const completion = code === 'invalid_grant' ? this.completing.get(pending) : undefined;
       if (completion) {
-        const completed = await completion.then((ready) => ready, () => undefined);
+        const completed = await completion.catch(() => undefined);
         if (completed) return completed;
       }
       if (code === 'invalid_grant' && lost) {

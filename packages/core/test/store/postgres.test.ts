@@ -725,7 +725,8 @@ describe('postgres store', () => {
       const outcome = await Promise.race([starting.migrate([tickets]).then(() => 'migrated'), new Promise((done) => setTimeout(() => done('waited'), 3000))]);
       expect(outcome).toBe('migrated');
       expect(performance.now() - started).toBeLessThan(3000);
-      const waiting = await peek<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted`);
+      // pg_locks spans the cluster: only this database's waits are this test's.
+      const waiting = await peek<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
       expect(Number(waiting[0]!.n)).toBe(0);
       await starting.insert(tickets, ticket('next'));
       expect((await running.get(tickets, 'next'))?.id).toBe('next');

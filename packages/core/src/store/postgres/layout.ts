@@ -26,7 +26,8 @@ export interface Layout {
   version: number | undefined;
 }
 
-interface TableDdl {
+/** What makes one table of the layout: the table, each column (for a table that exists), each index. */
+export interface TableDdl {
   name: string;
   create: string;
   /** Every column but the key: its `ALTER TABLE … ADD COLUMN` when it is missing. */
@@ -35,7 +36,7 @@ interface TableDdl {
 }
 
 /** The store's own tables (version, counters), then the callers' tables, in the order they are created. */
-function layoutDdl(specs: readonly Spec[]): TableDdl[] {
+export function layoutDdl(specs: readonly Spec[]): TableDdl[] {
   const own: TableDdl[] = [
     { name: SCHEMA, create: `CREATE TABLE IF NOT EXISTS ${SCHEMA} (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`, columns: [], indexes: [] },
     {
@@ -75,9 +76,8 @@ function tableDdl(spec: Spec): TableDdl {
   };
 }
 
-/** What of the layout for `specs` exists in the connection's current schema: two catalog reads, no lock on any table. */
-export async function readLayout(run: Runner, specs: readonly Spec[]): Promise<Layout> {
-  const ddl = layoutDdl(specs);
+/** What of the layout `ddl` makes exists in the connection's current schema: two catalog reads, no lock on any table. */
+export async function readLayout(run: Runner, ddl: readonly TableDdl[]): Promise<Layout> {
   const relations = [...ddl.map((t) => t.name), ...ddl.flatMap((t) => t.indexes.map((i) => i.name))].map(storedName);
   const found = await run(
     `SELECT c.relname AS relation, c.relkind AS kind, a.attname AS column
@@ -100,10 +100,10 @@ export async function readLayout(run: Runner, specs: readonly Spec[]): Promise<L
   return layout;
 }
 
-/** The DDL that brings `layout` to the layout for `specs`, in order: nothing when it is complete. */
-export function missingDdl(specs: readonly Spec[], layout: Layout): string[] {
+/** The statements of `ddl` that bring `layout` to it, in order: none when it is complete. */
+export function missingDdl(ddl: readonly TableDdl[], layout: Layout): string[] {
   const statements: string[] = [];
-  for (const table of layoutDdl(specs)) {
+  for (const table of ddl) {
     const columns = layout.tables.get(storedName(table.name));
     if (!columns) statements.push(table.create);
     else for (const column of table.columns) if (!columns.has(storedName(column.name))) statements.push(column.add);

@@ -21,7 +21,7 @@ import { decode, encode, encodeKey, encodeRow } from './encoding.ts';
 import { translate, withDuplicateKeys } from './errors.ts';
 import { createInvalidation } from './invalidation.ts';
 import { createKeyReader } from './key-reader.ts';
-import { layoutChangeRefused, missingDdl, readLayout, SCHEMA } from './layout.ts';
+import { layoutChangeRefused, layoutDdl, missingDdl, readLayout, SCHEMA } from './layout.ts';
 import { createPipeline, type Pipeline } from './pipeline.ts';
 import { createStatementNames, unnamedStatements } from './prepared.ts';
 import { pageSql, placeholders, q, setClause, whereClause, type Compiled, type Runner, type Spec } from './sql.ts';
@@ -273,19 +273,20 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
    */
   async function migrateTables(specs: readonly Spec[]): Promise<void> {
     for (const spec of specs) compile(spec);
+    const ddl = layoutDdl(specs);
     await withClient(pool, async (client) => {
       const run = clientRunner(client);
-      const seen = await readLayout(run, specs);
+      const seen = await readLayout(run, ddl);
       checkVersion(seen.version);
-      if (seen.version === POSTGRES_LAYOUT_VERSION && missingDdl(specs, seen).length === 0) return;
+      if (seen.version === POSTGRES_LAYOUT_VERSION && missingDdl(ddl, seen).length === 0) return;
       await run('BEGIN');
       try {
         await run('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
-        const layout = await readLayout(run, specs);
+        const layout = await readLayout(run, ddl);
         checkVersion(layout.version);
-        for (const ddl of missingDdl(specs, layout)) {
-          await run(ddl).catch((error: unknown) => {
-            throw layoutChangeRefused(ddl, error);
+        for (const statement of missingDdl(ddl, layout)) {
+          await run(statement).catch((error: unknown) => {
+            throw layoutChangeRefused(statement, error);
           });
         }
         if (layout.version === undefined) await run(`INSERT INTO ${SCHEMA} (id, version) VALUES (1, $1)`, [POSTGRES_LAYOUT_VERSION]);
