@@ -1,5 +1,6 @@
 import { defaultServerConditions } from 'vite';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import { ISOLATED_FILES, TEST_FILES } from './test-support/test-files.ts';
 
 // The workspace packages export their built dist/ to the world and their TypeScript sources under the
 // "@authmd/source" condition: tests run the sources, with no build first (tsconfig.base.json's
@@ -12,12 +13,18 @@ export default defineConfig({
   // Vitest runs node tests in Vite's ssr environment: its conditions are the ones that count.
   ssr: { resolve: { conditions } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
+    setupFiles: ['./test-support/setup-file.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
     // Two files at a time on this two-core machine: most of them wait on sockets, child processes and
     // timers more than they compute (one worker left the CPUs a third idle). Four made time bounds flaky.
     maxWorkers: 2,
+    projects: [
+      // Files that leave nothing behind for the next file share their worker's process and modules:
+      // the packages are imported once per worker, not once per file (test-support/test-files.ts).
+      { extends: true, test: { name: 'shared', isolate: false, include: TEST_FILES, exclude: [...configDefaults.exclude, ...ISOLATED_FILES] } },
+      { extends: true, test: { name: 'isolated', isolate: true, include: ISOLATED_FILES } },
+    ],
   },
 });
