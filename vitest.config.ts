@@ -1,6 +1,6 @@
 import { defaultServerConditions } from 'vite';
 import { configDefaults, defineConfig } from 'vitest/config';
-import { ISOLATED_FILES, TEST_FILES } from './test-support/test-files.ts';
+import { ISOLATED_FILES, SUITES_AGAIN_ON, TEST_FILES } from './test-support/test-files.ts';
 
 // The workspace packages export their built dist/ to the world and their TypeScript sources under the
 // "@authmd/source" condition: tests run the sources, with no build first (tsconfig.base.json's
@@ -25,6 +25,11 @@ export default defineConfig({
       // the packages are imported once per worker, not once per file (test-support/test-files.ts).
       { extends: true, test: { name: 'shared', isolate: false, include: TEST_FILES, exclude: [...configDefaults.exclude, ...ISOLATED_FILES] } },
       { extends: true, test: { name: 'isolated', isolate: true, include: ISOLATED_FILES } },
+      // The same suites again, every service on PostgreSQL (or SQLite): the harness reads the variable.
+      ...Object.entries(SUITES_AGAIN_ON).map(([backend, include]) => ({
+        extends: true as const,
+        test: { name: backend, isolate: false, include, env: { AUTHMD_TEST_BACKEND: backend } },
+      })),
     ],
   },
 });

@@ -18,6 +18,14 @@ const FLAT_KEYS = [
 
 const start = servicePerTest();
 
+describe('the store under the suite', () => {
+  // Vitest runs this file on memory, then again in its `postgres` project (vitest.config.ts).
+  it('is the one the Vitest project names: memory, or PostgreSQL in the postgres project', async ({ task }) => {
+    const { service } = await start();
+    expect(service.store.kind).toBe(task.file.projectName === 'postgres' ? 'postgres' : 'memory');
+  });
+});
+
 describe('the anonymous flow', () => {
   it('registers, exchanges, calls the API, and a revoked access token is refused at the very next call', async () => {
     const { base } = await start();

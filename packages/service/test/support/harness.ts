@@ -45,8 +45,8 @@ export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
   /** The service's resources are these paths under the base URL, the first the default, and not the base URL itself. */
   resourcePaths?: string[];
   /**
-   * Which store to run on when `store` is not given (a given `store` always wins). Default: the one
-   * `useBackend` chose, else AUTHMD_TEST_BACKEND, else memory. `postgres` gets a database of its
+   * Which store to run on when `store` is not given (a given `store` always wins). Default:
+   * AUTHMD_TEST_BACKEND (set by Vitest's `postgres` and `sqlite` projects, vitest.config.ts), else memory. `postgres` gets a database of its
    * own with no rows: from `databases` when given (handed back emptied on close), else a fresh one,
    * dropped when the service closes.
    */
@@ -58,12 +58,6 @@ export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
 };
 
 export type Backend = 'memory' | 'sqlite' | 'postgres';
-let defaultBackend: Backend | undefined;
-
-/** Runs every service this test file starts on `backend` (unless a test names another). */
-export function useBackend(backend: Backend): void {
-  defaultBackend = backend;
-}
 
 function backendFromEnv(): Backend {
   const value = process.env.AUTHMD_TEST_BACKEND;
@@ -99,7 +93,7 @@ export async function startService(options: HarnessOptions = {}): Promise<Runnin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clock = testClock();
-  const { extraResources = [], resourcePaths, backend = defaultBackend ?? backendFromEnv(), issuer = base, databases, ...serviceOptions } = options;
+  const { extraResources = [], resourcePaths, backend = backendFromEnv(), issuer = base, databases, ...serviceOptions } = options;
   let database: LeasedDatabase | undefined;
   if (backend === 'postgres' && !serviceOptions.store) {
     if (databases) database = await databases.lease();

@@ -1,5 +1,0 @@
-import { useBackend } from '../support/harness.ts';
-
-/** The tests of claim-anonymous.test.ts again, every service on PostgreSQL (unless a test names its backend or store). */
-useBackend('postgres');
-await import('./claim-anonymous.test.ts');
