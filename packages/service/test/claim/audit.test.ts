@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AuditEvent, type AuditSink, type Logger } from '@authmd/service';
 import { auditEvents, type AuditEventRow } from '../../src/schema.ts';
-import { accessTokenFor, registerAnonymous, servicePerTest, sharedStore, type RunningService } from '../support/harness.ts';
+import { FIRST_RUN, accessTokenFor, registerAnonymous, servicePerTest, sharedStore, type RunningService } from '../support/harness.ts';
 import { authorize, claimByReadBack, completeClaim, DAY, deny, pollClaim, refresh, SECOND, signedIn, startClaim, typeIn } from './flows.ts';
 
 /** Audit events for every state change of the ceremony (issue 3, item 8). */
@@ -140,16 +140,19 @@ describe('audit events', () => {
     expect(await typesOf(running, claimed.registration.id)).not.toContain('registration.expired');
   });
 
-  it.each(['sqlite', 'postgres'] as const)('registration.expired is recorded once even when two replicas run maintain() at the same time (%s)', async (backend) => {
-    const store = await sharedStore(backend);
-    const one = await start({ store: store() });
-    const two = await start({ store: store() });
-    const registration = await registerAnonymous(one.base);
-    one.clock.advance(DAY + 1);
-    two.clock.advance(DAY + 1);
-    await Promise.all([one.service.maintain(), two.service.maintain(), one.service.maintain(), two.service.maintain()]);
-    expect(count(await typesOf(one, registration.id), 'registration.expired')).toBe(1);
-  });
+  // Each store is named here: the first run covers them all (FIRST_RUN).
+  if (FIRST_RUN) {
+    it.each(['sqlite', 'postgres'] as const)('registration.expired is recorded once even when two replicas run maintain() at the same time (%s)', async (backend) => {
+      const store = await sharedStore(backend);
+      const one = await start({ store: store() });
+      const two = await start({ store: store() });
+      const registration = await registerAnonymous(one.base);
+      one.clock.advance(DAY + 1);
+      two.clock.advance(DAY + 1);
+      await Promise.all([one.service.maintain(), two.service.maintain(), one.service.maintain(), two.service.maintain()]);
+      expect(count(await typesOf(one, registration.id), 'registration.expired')).toBe(1);
+    });
+  }
 
   it('the default sink also writes each event to the structured log', async () => {
     const lines: { message: string; fields?: Record<string, unknown> }[] = [];

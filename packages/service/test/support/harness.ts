@@ -59,6 +59,13 @@ export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
 
 export type Backend = 'memory' | 'sqlite' | 'postgres';
 
+/**
+ * Whether this is a suite's first run. Vitest runs some suites again with every service on another
+ * store (its `postgres` and `sqlite` projects, AUTHMD_TEST_BACKEND): a test that names its own stores
+ * would run the same again there, so such a test is defined in the first run only.
+ */
+export const FIRST_RUN = !process.env.AUTHMD_TEST_BACKEND;
+
 function backendFromEnv(): Backend {
   const value = process.env.AUTHMD_TEST_BACKEND;
   if (value === undefined || value === '') return 'memory';
