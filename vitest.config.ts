@@ -18,7 +18,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     // Two files at a time on this two-core machine: most of them wait on sockets, child processes and
-    // timers more than they compute (one worker left the CPUs a third idle). Four made time bounds flaky.
+    // timers more than they compute (one worker left the CPUs a third idle). Three gained nothing (415 s
+    // against 408, docs/decisions.md); four made time bounds flaky.
     maxWorkers: 2,
     projects: [
       // Files that leave nothing behind for the next file share their worker's process and modules:
