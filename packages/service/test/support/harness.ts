@@ -46,9 +46,9 @@ export type HarnessOptions = Partial<Omit<ServiceOptions, 'issuer'>> & {
   resourcePaths?: string[];
   /**
    * Which store to run on when `store` is not given (a given `store` always wins). Default:
-   * AUTHMD_TEST_BACKEND (set by Vitest's `postgres` and `sqlite` projects, vitest.config.ts), else memory. `postgres` gets a database of its
-   * own with no rows: from `databases` when given (handed back emptied on close), else a fresh one,
-   * dropped when the service closes.
+   * AUTHMD_TEST_BACKEND (set by Vitest's `postgres` and `sqlite` projects, vitest.config.ts), else
+   * memory. `postgres` gets a database of its own with no rows: from `databases` when given (handed
+   * back emptied on close), else a fresh one, dropped when the service closes.
    */
   backend?: Backend;
   /** Where `postgres` services get their databases (`servicePerTest` passes one pool per file). */
