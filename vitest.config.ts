@@ -1,6 +1,6 @@
 import { defaultServerConditions } from 'vite';
 import { configDefaults, defineConfig } from 'vitest/config';
-import { ISOLATED_FILES, SUITES_AGAIN_ON, TEST_FILES } from './test-support/test-files.ts';
+import { isolatedFiles, SUITES_AGAIN_ON, TEST_FILES } from './test-support/test-files.ts';
 
 // The workspace packages export their built dist/ to the world and their TypeScript sources under the
 // "@authmd/source" condition: tests run the sources, with no build first (tsconfig.base.json's
@@ -8,6 +8,9 @@ import { ISOLATED_FILES, SUITES_AGAIN_ON, TEST_FILES } from './test-support/test
 // Not "module": Vitest hands these conditions to the test processes' node too, whose require() would
 // then take a bundler-only ESM build (OpenTelemetry's, with extensionless imports, under prom-client).
 const conditions = ['@authmd/source', ...defaultServerConditions.filter((condition) => condition !== 'module')];
+
+// Read from the test files themselves: those that set process-wide state (test-support/test-files.ts).
+const ISOLATED_FILES = isolatedFiles();
 
 export default defineConfig({
   // Vitest runs node tests in Vite's ssr environment: its conditions are the ones that count.

@@ -1,3 +1,7 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 /** Every test file of the repository, as Vitest's `include`. */
 export const TEST_FILES = ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'];
 
@@ -35,25 +39,40 @@ export const SUITES_AGAIN_ON = {
 };
 
 /**
- * Test files that run each in a process of their own. Every other file shares its worker's process,
+ * What makes a test file run in a process of its own. Every other file shares its worker's process,
  * and so its modules, with the files before it (Vitest's `isolate: false`): importing the packages
- * once per worker instead of once per file takes most of the suite's start-up CPU away. A file
- * belongs here when it changes what the files after it would see:
- * - `vi.mock(...)`: a module replaced for the whole process;
+ * once per worker instead of once per file takes most of the suite's start-up CPU away. A file runs
+ * alone when it changes what the files after it would see:
+ * - `vi.mock(...)` (or `doMock`, `stubGlobal`, `stubEnv`): a module or global replaced for the whole process;
  * - OpenTelemetry's global tracer provider, which a process may set once;
- * - a test file imported by another (a shared worker hands back the module it already ran, with no
- *   tests in it).
- * `examples/demo/test/suite-isolation.test.ts` checks that every file doing one of these is listed.
+ * - importing another test file (a shared worker hands back the module it already ran, with no tests in it).
  */
-export const ISOLATED_FILES = [
-  // vi.mock
-  'packages/core/test/fetch/connect-check.test.ts',
-  'packages/service/test/engine/verified-assertions.test.ts',
-  'packages/service/test/trust/jws-verify.test.ts',
-  // the global tracer provider
-  'packages/provider/test/tracing.test.ts',
-  'packages/service/test/metrics/tracing.test.ts',
-];
-
-/** What makes a file one of ISOLATED_FILES (see above). */
 export const NEEDS_ISOLATION = /\bvi\.mock\(|\bvi\.doMock\(|support\/tracing\.ts|setGlobalTracerProvider|\bvi\.stubGlobal\(|\bvi\.stubEnv\(|import\(['"][^'"]*\.test\.ts['"]\)|from ['"][^'"]*\.test\.ts['"]/;
+
+const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+
+/** A glob of this file as a regular expression: `**∕` any folders, `*` any part of a name. */
+function globRegExp(glob: string): RegExp {
+  const pattern = glob
+    .split(/(\*\*\/|\*)/)
+    .map((part) => (part === '**/' ? '(?:.*/)?' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${pattern}$`);
+}
+
+/** Every test file TEST_FILES matches, relative to the repository's root, with `/` between folders. */
+export function testFiles(): string[] {
+  const globs = TEST_FILES.map(globRegExp);
+  const testDirs = ['packages', 'examples'].flatMap((parent) => readdirSync(join(repoRoot, parent)).map((name) => `${parent}/${name}/test`)).concat('bench/test');
+  return testDirs
+    .flatMap((dir) => {
+      if (!existsSync(join(repoRoot, dir))) return []; // a package without tests
+      return readdirSync(join(repoRoot, dir), { recursive: true }).map((path) => `${dir}/${String(path).split(sep).join('/')}`);
+    })
+    .filter((path) => globs.some((glob) => glob.test(path)));
+}
+
+/** The test files that run each in a process of their own: those whose text matches NEEDS_ISOLATION. */
+export function isolatedFiles(): string[] {
+  return testFiles().filter((path) => NEEDS_ISOLATION.test(readFileSync(join(repoRoot, path), 'utf8')));
+}
