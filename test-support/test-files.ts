@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Every test file of the repository, as Vitest's `include`. */
@@ -60,16 +60,23 @@ function globRegExp(glob: string): RegExp {
   return new RegExp(`^${pattern}$`);
 }
 
+/** The files under `dir` (relative to the repository's root), but for node_modules and dot-folders such as Next's `.next`. */
+function* filesUnder(dir: string): Generator<string> {
+  if (!existsSync(join(repoRoot, dir))) return;
+  for (const entry of readdirSync(join(repoRoot, dir), { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) yield* filesUnder(path);
+    else yield path;
+  }
+}
+
 /** Every test file TEST_FILES matches, relative to the repository's root, with `/` between folders. */
 export function testFiles(): string[] {
   const globs = TEST_FILES.map(globRegExp);
-  const testDirs = ['packages', 'examples'].flatMap((parent) => readdirSync(join(repoRoot, parent)).map((name) => `${parent}/${name}/test`)).concat('bench/test');
-  return testDirs
-    .flatMap((dir) => {
-      if (!existsSync(join(repoRoot, dir))) return []; // a package without tests
-      return readdirSync(join(repoRoot, dir), { recursive: true }).map((path) => `${dir}/${String(path).split(sep).join('/')}`);
-    })
-    .filter((path) => globs.some((glob) => glob.test(path)));
+  // Each glob's folder before its first wildcard: packages, examples, bench/test.
+  const roots = new Set(TEST_FILES.map((glob) => glob.slice(0, glob.lastIndexOf('/', glob.indexOf('*')))));
+  return [...roots].flatMap((root) => [...filesUnder(root)]).filter((path) => globs.some((glob) => glob.test(path)));
 }
 
 /** The test files that run each in a process of their own: those whose text matches NEEDS_ISOLATION. */
