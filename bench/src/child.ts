@@ -1,6 +1,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { ServerMicros } from './growth/server-timing.ts';
 
 export interface ServerChild {
   url: string;
@@ -11,7 +12,8 @@ export interface ServerChild {
   writes(): ProcessWrites | undefined;
   /**
    * Asks the child for its counters over the IPC channel (demo-server.ts answers with the PostgreSQL
-   * queries it has sent so far, by shape); undefined when the child does not answer within 2 s.
+   * queries it has sent so far, by shape, and its request times when it keeps them); undefined when
+   * the child does not answer within 2 s.
    */
   stats(): Promise<ChildStats | undefined>;
   stop(): Promise<void>;
@@ -22,6 +24,8 @@ export interface ChildStats {
   requests: number;
   /** Queries sent to PostgreSQL so far, by the first words of their SQL. */
   queries: Record<string, number>;
+  /** With BENCH_DEMO_SERVER_TIMING=1: each request's time in the server so far, in µs by route (growth/server-timing.ts). */
+  serverMicros?: ServerMicros;
 }
 
 /**

@@ -91,11 +91,11 @@ export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: Gr
     // Twice as many kept on the large store: every other one for the rounds during the purge.
     const largeKept = await fill(large, settings.large, 2 * perRun);
     progress(`measuring ${backend} at ${settings.small} and at ${settings.large} registrations, in alternating rounds`);
-    const [smallStats, largeStats] = await withDemos([small, large], {}, ([a, b]) =>
+    const [smallStats, largeStats] = await withDemos([small, large], SERVER_TIMING, ([a, b]) =>
       measureOperations(
         [
-          { base: a!, kept: smallKept },
-          { base: b!, kept: largeKept.filter((_, i) => i % 2 === 0) },
+          { ...target(a!), kept: smallKept },
+          { ...target(b!), kept: largeKept.filter((_, i) => i % 2 === 0) },
         ],
         rounds,
       ),
@@ -108,9 +108,9 @@ export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: Gr
     await large.withStore((store) => store.transaction((tx) => fillExpired(tx, settings.expired, Date.now(), token.resource)));
     progress(`measuring ${backend} at ${settings.large} registrations while ${settings.expired} expired rows are purged`);
     let purgeRoundsSeconds = 0;
-    const [duringPurge] = await withDemos([large], { BENCH_DEMO_MAINTENANCE_SECONDS: '1' }, async ([base]) => {
+    const [duringPurge] = await withDemos([large], { ...SERVER_TIMING, BENCH_DEMO_MAINTENANCE_SECONDS: '1' }, async ([child]) => {
       const started = performance.now();
-      const stats = await measureOperations([{ base: base!, kept: largeKept.filter((_, i) => i % 2 === 1) }], rounds);
+      const stats = await measureOperations([{ ...target(child!), kept: largeKept.filter((_, i) => i % 2 === 1) }], rounds);
       purgeRoundsSeconds = (performance.now() - started) / 1000;
       return stats;
     });
@@ -191,12 +191,20 @@ async function readThrough(path: string): Promise<void> {
   }
 }
 
-/** The demo on each deployment, running together while `f` uses their URLs. */
-async function withDemos<T>(deployments: readonly Deployment[], env: Record<string, string>, f: (bases: string[]) => Promise<T>): Promise<T> {
+/** The demo children of the measured rounds time each request themselves too (demo-server.ts). */
+const SERVER_TIMING = { BENCH_DEMO_SERVER_TIMING: '1' };
+
+/** What measureOperations needs of a demo child: its URL, and its counters with its request times. */
+function target(child: ServerChild) {
+  return { base: child.url, stats: () => child.stats() };
+}
+
+/** The demo on each deployment, running together while `f` uses them. */
+async function withDemos<T>(deployments: readonly Deployment[], env: Record<string, string>, f: (children: ServerChild[]) => Promise<T>): Promise<T> {
   const children: ServerChild[] = [];
   try {
     for (const deployment of deployments) children.push(await startServerChild(DEMO, { cwd: ROOT, env: { ...deployment.env, ...env } }));
-    return await f(children.map((child) => child.url));
+    return await f(children);
   } finally {
     for (const child of children) await child.stop();
   }
@@ -208,9 +216,9 @@ async function withDemos<T>(deployments: readonly Deployment[], env: Record<stri
  * metadata's `scopes_supported`.
  */
 async function learnTokenShape(deployment: Deployment): Promise<TokenShape> {
-  const { accessToken, scopesSupported } = await withDemos([deployment], {}, async ([base]) => ({
-    accessToken: await obtainToken(base!),
-    scopesSupported: ((await expectJson(base!, { path: '/.well-known/oauth-authorization-server' })).scopes_supported ?? []) as string[],
+  const { accessToken, scopesSupported } = await withDemos([deployment], {}, async ([child]) => ({
+    accessToken: await obtainToken(child!.url),
+    scopesSupported: ((await expectJson(child!.url, { path: '/.well-known/oauth-authorization-server' })).scopes_supported ?? []) as string[],
   }));
   const row = await deployment.withStore((store) => store.get(accessTokens, secretKey(accessToken)));
   if (!row) throw new Error('the growth scenario could not find the access token the demo issued in its store');

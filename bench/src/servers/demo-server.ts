@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startDemo, type DemoOptions } from '../../../examples/demo/src/start.ts';
+import { routeKey, type ServerMicros } from '../growth/server-timing.ts';
 import { BENCH_ADMIN_TOKEN } from './admin-token.ts';
 
 /**
@@ -23,11 +25,14 @@ import { BENCH_ADMIN_TOKEN } from './admin-token.ts';
  *   temporary one, kept when the child stops, for the growth scenario (growth/), which fills the
  *   store between two runs of the demo;
  * - BENCH_DEMO_MAINTENANCE_SECONDS: how often the service purges expired rows (default 60 s), for
- *   the growth scenario's purge run.
+ *   the growth scenario's purge run;
+ * - BENCH_DEMO_SERVER_TIMING=1: each request timed in this process, by route (growth/server-timing.ts),
+ *   for the growth scenario.
  *
  * The child counts the HTTP requests it receives and, on PostgreSQL, the queries it sends (every `pg`
  * client query, by the first words of its SQL), and answers `{ type: 'stats' }` on its IPC channel
- * with both, so that queries per request are counted where both happen.
+ * with both (and the request times, when it keeps them), so that queries per request are counted
+ * where both happen.
  */
 const env = process.env;
 const dataDir = env.BENCH_DEMO_DATA_DIR || mkdtempSync(join(tmpdir(), 'authmd-bench-'));
@@ -75,9 +80,25 @@ process.stdout.write(`listening http://127.0.0.1:${demo.port}\n`);
 
 let requests = 0;
 demo.server.prependListener('request', () => void (requests += 1));
+// BENCH_DEMO_SERVER_TIMING=1 (the growth section): each request's own time in this process, from its
+// headers' arrival to its answer's end, in µs by route, so that what the service spends can be told
+// apart from what its client measured around it.
+const serverMicros: ServerMicros | undefined = env.BENCH_DEMO_SERVER_TIMING === '1' ? {} : undefined;
+if (serverMicros) {
+  demo.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    const arrived = performance.now();
+    // Timed as the answer is ended, before it is written: a time taken after the write (or at 'finish',
+    // a turn of the event loop later) can count a preemption during which the client already has it.
+    const end = response.end;
+    response.end = function (this: ServerResponse, ...args: unknown[]) {
+      (serverMicros[routeKey(request.method, request.url)] ??= []).push(Math.round((performance.now() - arrived) * 1000));
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['end'];
+  });
+}
 process.on('message', (message: unknown) => {
   if (message && typeof message === 'object' && (message as { type?: unknown }).type === 'stats') {
-    process.send?.({ type: 'stats', requests, queries: Object.fromEntries(queries) });
+    process.send?.({ type: 'stats', requests, queries: Object.fromEntries(queries), ...(serverMicros ? { serverMicros } : {}) });
   }
 });
 
