@@ -17,7 +17,7 @@ export function routeKey(method: string | undefined, url: string | undefined): s
   return `${method ?? 'GET'} ${target.pathname}${names.length ? `?${names.join('&')}` : ''}`;
 }
 
-/** Microseconds per route, as the child answers them (in arrival order). */
+/** Microseconds per route, as the child answers them (in the order the answers were ended). */
 export type ServerMicros = Record<string, number[]>;
 
 /** How many requests of each route the child had timed: taken after the warm-up, so that it can be left out. */
