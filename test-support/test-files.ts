@@ -65,17 +65,23 @@ function* filesUnder(dir: string): Generator<string> {
   if (!existsSync(join(repoRoot, dir))) return;
   for (const entry of readdirSync(join(repoRoot, dir), { withFileTypes: true })) {
     if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
-    const path = `${dir}/${entry.name}`;
+    const path = dir ? `${dir}/${entry.name}` : entry.name;
     if (entry.isDirectory()) yield* filesUnder(path);
     else yield path;
   }
 }
 
+/** The folder a glob's matches are all under: the part before its first wildcard's folder (`packages`, `bench/test`), or a plain path's folder. */
+export function globRoot(glob: string): string {
+  const wildcard = glob.indexOf('*');
+  const upTo = wildcard === -1 ? glob.length : wildcard;
+  return glob.slice(0, Math.max(0, glob.lastIndexOf('/', upTo)));
+}
+
 /** Every test file TEST_FILES matches, relative to the repository's root, with `/` between folders. */
 export function testFiles(): string[] {
   const globs = TEST_FILES.map(globRegExp);
-  // Each glob's folder before its first wildcard: packages, examples, bench/test.
-  const roots = new Set(TEST_FILES.map((glob) => glob.slice(0, glob.lastIndexOf('/', glob.indexOf('*')))));
+  const roots = new Set(TEST_FILES.map(globRoot));
   return [...roots].flatMap((root) => [...filesUnder(root)]).filter((path) => globs.some((glob) => glob.test(path)));
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isolatedFiles, SUITES_AGAIN_ON, testFiles } from '../../../test-support/test-files.ts';
+import { globRoot, isolatedFiles, SUITES_AGAIN_ON, testFiles } from '../../../test-support/test-files.ts';
 
 /** The files that set process-wide state, as this repository has them: each must run alone. */
 const KNOWN_TO_NEED_ISOLATION = [
@@ -14,8 +14,15 @@ describe("the suite's shared workers", () => {
   it('finds the test files by the same globs as Vitest', () => {
     const files = testFiles();
     expect(files.length).toBeGreaterThan(150);
-    expect(files).toEqual(expect.arrayContaining(['examples/demo/test/suite-isolation.test.ts', ...KNOWN_TO_NEED_ISOLATION]));
+    expect(files).toEqual(expect.arrayContaining(['examples/demo/test/suite-isolation.test.ts', 'bench/test/server-timing.test.ts', ...KNOWN_TO_NEED_ISOLATION]));
     expect(files.filter((path) => !path.endsWith('.test.ts'))).toEqual([]);
+  });
+
+  it('walks each glob from the folder before its first wildcard', () => {
+    expect(globRoot('packages/*/test/**/*.test.ts')).toBe('packages');
+    expect(globRoot('bench/test/**/*.test.ts')).toBe('bench/test');
+    expect(globRoot('tools/check.test.ts')).toBe('tools');
+    expect(globRoot('*.test.ts')).toBe('');
   });
 
   it('runs every file that changes process-wide state in a process of its own, and few others', () => {

@@ -933,7 +933,9 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         // the COMMIT, would rightly see the row while the transaction's promise is still settling
         // (PostgreSQL under load). On a store whose reads wait for the transaction, that second passes.
         const answered = Promise.all(reads);
-        await Promise.race([answered, new Promise((done) => setTimeout(done, 1000))]);
+        let waited: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([answered, new Promise((done) => (waited = setTimeout(done, 1000)))]);
+        clearTimeout(waited);
         for (let i = 0; i < 5; i++) await tick();
         for (const s of seen) expect(s.row).toBeUndefined();
 
