@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,8 @@ import { createBenchDatabase, withPgClient, type BenchDatabase } from '../postgr
 import { expectJson, obtainToken } from '../replicas.ts';
 import { fillExpired, fillStore, type FillPlan, type KeptSecrets, type TokenShape } from './fill.ts';
 import { measureOperations, type OperationStats } from './measure.ts';
+import { readThrough, vacuumAndReadThrough } from './read-through.ts';
+import { warmUp, type WarmUp } from './warm-up.ts';
 
 /**
  * Issue 13, flat cost as the data grows: the demo on a store holding `small` registrations and the
@@ -45,6 +46,10 @@ export interface FillRecord {
 export interface GrowthResult {
   backend: 'sqlite' | 'postgres';
   fills: FillRecord[];
+  /** What was read through after each fill (`settle`). */
+  readThroughs: string[];
+  /** What brought each demo of the compared rounds to a steady state first (warm-up.ts). */
+  warmUps: (WarmUp & { registrations: number })[];
   small: OperationStats[];
   large: OperationStats[];
   /** The rounds again on the large store, while the service purges `expired` rows. */
@@ -68,6 +73,7 @@ export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: Gr
     const rounds = { warmup: settings.warmup, samples: settings.samples };
     const perRun = settings.warmup + settings.samples;
     const fills: FillRecord[] = [];
+    const readThroughs: string[] = [];
     const fill = async (deployment: Deployment, count: number, keep: number): Promise<KeptSecrets[]> => {
       const plan = keepPlan(count, keep, await learnTokenShape(deployment));
       const started = performance.now();
@@ -83,7 +89,7 @@ export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: Gr
       fills.push({ registrations: count, rows, seconds: (performance.now() - started) / 1000 });
       // A long-lived PostgreSQL database has been vacuumed and analysed as it grew; one just filled
       // would be, by autovacuum, for minutes of the measurement (seen as a p50 twice as high).
-      await deployment.vacuum();
+      readThroughs.push(await deployment.settle());
       return plan.kept;
     };
 
@@ -91,19 +97,23 @@ export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: Gr
     // Twice as many kept on the large store: every other one for the rounds during the purge.
     const largeKept = await fill(large, settings.large, 2 * perRun);
     progress(`measuring ${backend} at ${settings.small} and at ${settings.large} registrations, in alternating rounds`);
-    const [smallStats, largeStats] = await withDemos([small, large], SERVER_TIMING, ([a, b]) =>
-      measureOperations(
+    const warmUps: GrowthResult['warmUps'] = [];
+    const [smallStats, largeStats] = await withDemos([small, large], SERVER_TIMING, async ([a, b]) => {
+      // Every kept registration of the large store, the purge run's too: the warm-up reads none of them.
+      warmUps.push({ registrations: settings.small, ...(await warmUp(a!, smallKept)) }, { registrations: settings.large, ...(await warmUp(b!, largeKept)) });
+      return measureOperations(
         [
           { ...target(a!), kept: smallKept },
           { ...target(b!), kept: largeKept.filter((_, i) => i % 2 === 0) },
         ],
         rounds,
-      ),
-    );
+      );
+    });
     const databaseBytes = await large.bytes();
 
     // The purge: expired rows, then the rounds again (on the registrations kept for them) while the
-    // service's maintenance deletes them every second; what it left is deleted and counted here.
+    // service's maintenance deletes them every second; what it left is deleted and counted here. Its
+    // demo is not warmed up: the purge starts with the demo, and would be done before the rounds.
     const token = await learnTokenShape(large);
     await large.withStore((store) => store.transaction((tx) => fillExpired(tx, settings.expired, Date.now(), token.resource)));
     progress(`measuring ${backend} at ${settings.large} registrations while ${settings.expired} expired rows are purged`);
@@ -121,7 +131,7 @@ export async function measureGrowth(backend: 'sqlite' | 'postgres', settings: Gr
     const purged = await large.withStore((store) => store.purgeExpired(Date.now()));
     const purgeRowsPerSecond = purged / ((performance.now() - purgeStarted) / 1000);
 
-    return { backend, fills, small: smallStats!, large: largeStats!, duringPurge: duringPurge!, purgeLeft, purgeRoundsSeconds, purgeRowsPerSecond, databaseBytes };
+    return { backend, fills, readThroughs, warmUps, small: smallStats!, large: largeStats!, duringPurge: duringPurge!, purgeLeft, purgeRoundsSeconds, purgeRowsPerSecond, databaseBytes };
   } finally {
     for (const deployment of deployments) await deployment.close();
   }
@@ -137,10 +147,11 @@ interface Deployment {
   withStore<T>(f: (store: Store) => Promise<T>, options?: { bulk?: boolean }): Promise<T>;
   bytes(): Promise<number>;
   /**
-   * PostgreSQL: VACUUM ANALYZE. SQLite: the database file read through once, which leaves it in the
-   * page cache as PostgreSQL's VACUUM leaves its tables (see the note in createDeployment).
+   * The state of a database that has served for a while, after a fill: on PostgreSQL VACUUM ANALYZE;
+   * on both, every table and index read through once, so that the OS holds them in its page cache
+   * (see the note in createDeployment). Returns what was read through, for the report.
    */
-  vacuum(): Promise<void>;
+  settle(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -165,30 +176,18 @@ async function createDeployment(backend: 'sqlite' | 'postgres'): Promise<Deploym
       }
     },
     bytes: () => (dbUrl ? postgresBytes(dbUrl) : Promise.resolve(fileBytes(dbPath))),
-    vacuum: async () => {
-      if (dbUrl) await withPgClient(dbUrl, (client) => client.query('VACUUM ANALYZE'));
+    settle: async () => {
       // This VM pages out file pages nobody touched for a minute (a DAMON `pageout` scheme: age 12 ×
-      // 5 s, up to 128 MiB/s); a fill takes 15 minutes, so much of the SQLite file was read back from
-      // disk in the rounds, while PostgreSQL's tables had just been read by VACUUM (docs/decisions.md,
-      // "the runs of 2026-12-06, night"). A service whose database fits in memory has it in the page cache.
-      else await readThrough(dbPath);
+      // 5 s, up to 128 MiB/s); a fill takes minutes, so much of the data was read back from disk in
+      // the rounds (docs/decisions.md, "the runs of 2026-12-06, night"). A service whose database
+      // fits in memory has it in the page cache.
+      return dbUrl ? withPgClient(dbUrl, vacuumAndReadThrough) : readThrough(dbPath);
     },
     async close() {
       await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Reads a file from start to end, a MiB at a time, so that the OS keeps it in its page cache. */
-async function readThrough(path: string): Promise<void> {
-  const file = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(1 << 20);
-    while ((await file.read(buffer, 0, buffer.length, null)).bytesRead > 0);
-  } finally {
-    await file.close();
-  }
 }
 
 /** The demo children of the measured rounds time each request themselves too (demo-server.ts). */

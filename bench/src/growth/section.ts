@@ -49,7 +49,8 @@ export async function runGrowth(settings: GrowthSettings, out: (line?: string) =
 
   out(
     `growth (issue 13): the demo on a store filled with ${fixed(settings.small)} registrations and on one filled with ${fixed(settings.large)} ` +
-      `(with their users, tokens, claim attempts, delegations and audit events), side by side; ${settings.samples} timed rounds after ${settings.warmup} ` +
+      `(with their users, tokens, claim attempts, delegations and audit events), side by side, each first serving pages of the admin search until its memory ` +
+      `stopped growing (warm-up.ts); ${settings.samples} timed rounds after ${settings.warmup} ` +
       `of warm-up, alternating between the two, one request at a time on one connection, each round on a registration of the fill not used before`,
   );
   const results: GrowthResult[] = [];
@@ -118,14 +119,19 @@ function report(r: GrowthResult, settings: GrowthSettings, out: (line?: string) 
     ),
   );
   out('(milliseconds, measured by the client on loopback; "in server": the p50 of the same requests timed by the service\'s process');
-  out(' itself, from their headers\' arrival until their answer was ended, at each size; the verdict is the client\'s)');
-  for (const fill of r.fills) {
+  out(' itself, from their headers\' arrival until their answer was ended, at each size; the verdict is the client\'s; "purging": the rounds');
+  out(' again at the large size, on a demo purging expired rows from its start, so not warmed up as the compared two were)');
+  r.fills.forEach((fill, i) => {
     out(
-      `fill: ${fixed(fill.registrations)} registrations, ${fixed(fill.rows)} rows in ${fill.seconds.toFixed(0)} s (${fixed(fill.rows / fill.seconds)} rows/s through the store)` +
-        (r.backend === 'postgres' ? ', then VACUUM ANALYZE (not timed)' : ''),
+      `fill: ${fixed(fill.registrations)} registrations, ${fixed(fill.rows)} rows in ${fill.seconds.toFixed(0)} s (${fixed(fill.rows / fill.seconds)} rows/s through the store), ` +
+        `then ${r.readThroughs[i]} (not timed)`,
     );
+  });
+  for (const w of r.warmUps) {
+    const memory = w.rssBefore === undefined || w.rssAfter === undefined ? '' : ` (its memory ${mib(w.rssBefore)} → ${mib(w.rssAfter)} MiB)`;
+    out(`warm-up at ${fixed(w.registrations)}: ${fixed(w.requests)} pages of the operator's search between the registrations the rounds use, before the rounds, until the demo's memory stopped growing${memory}`);
   }
-  out(`database size at ${fixed(settings.large)} registrations: ${(r.databaseBytes / 2 ** 20).toFixed(0)} MiB`);
+  out(`database size at ${fixed(settings.large)} registrations: ${mib(r.databaseBytes)} MiB`);
   const largeFill = r.fills.at(-1)!;
   out(
     `purge: of ${fixed(settings.expired)} expired rows, the running service (purging every second) left ${fixed(r.purgeLeft)} after the ` +
@@ -135,3 +141,5 @@ function report(r: GrowthResult, settings: GrowthSettings, out: (line?: string) 
   if (r.purgeRoundsSeconds < 3) out('  (the rounds ended before the purge could run through: the service purges every second; raise BENCH_GROWTH_SAMPLES)');
   return verdicts;
 }
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
