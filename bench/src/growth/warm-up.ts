@@ -3,24 +3,7 @@ import { BENCH_ADMIN_TOKEN } from '../servers/admin-token.ts';
 import type { KeptSecrets } from './fill.ts';
 import { createProbe, expectOk } from './probe.ts';
 
-/**
- * Before its timed rounds, each demo child serves reads of registrations the rounds will not use,
- * until its memory stops growing: the service is then as one that has served for a while, not one
- * that has just started.
- *
- * Why: a demo starts with SQLite's page cache empty, and each page it reads for the first time takes
- * a new slot, memory the process has never touched, which costs a page fault (about 15 µs on this VM:
- * a cold row read 32 µs with new slots, 17 µs once the cache was full, docs/decisions.md). A store of
- * a thousand registrations is smaller than the cache and loads whole in the first rounds; at a
- * million, every round of a just-started demo read new pages into new slots, and the rounds measured
- * the cache filling up (about 16,000 pages) rather than the cost of the data's size.
- *
- * The reads are the operator's search, a page of 50 registrations created before a time in the middle
- * half of a gap between two kept registrations (the rounds use only kept ones). On the large store a
- * gap holds thousands of registrations, so the warm-up never reads a page the rounds will read; on
- * the small one a gap is narrower than a page, and it reads everything, which a store that small
- * holds in memory after the first rounds anyway.
- */
+/** What a warm-up did, for the report. */
 export interface WarmUp {
   requests: number;
   /** The child's resident memory before and after, where /proc tells (Linux). */
@@ -36,6 +19,25 @@ const MAX_REQUESTS = 20_000;
 /** Without /proc: what filled the default 64 MiB cache at a million registrations here (about 2,500), with a margin. */
 const BLIND_REQUESTS = 4_000;
 
+/**
+ * Before its timed rounds, each demo child serves reads of registrations the rounds will not use,
+ * until its memory stops growing: the service is then as one that has served for a while, not one
+ * that has just started.
+ *
+ * Why: a demo starts with SQLite's page cache empty, and each page it reads for the first time takes
+ * a new slot, memory the process has never touched, which costs a page fault (about 15 µs on this VM:
+ * a cold row read 32 µs with new slots, 17 µs once the cache was full, docs/decisions.md). A store of
+ * a thousand registrations is smaller than the cache and loads whole in the first rounds; at a
+ * million, every round of a just-started demo read new pages into new slots, and the rounds measured
+ * the cache filling up (about 16,000 pages) rather than the cost of the data's size.
+ *
+ * The reads are the operator's search, a page of 50 registrations created before a time in the middle
+ * half of a gap between two kept registrations (the rounds use only kept ones). On the large store a
+ * gap holds thousands of registrations, so the warm-up reads none of the rows the rounds read nor
+ * the leaves that hold them (the inner pages of the B-trees it shares, as any busy service would); on
+ * the small one a gap is narrower than a page, and it reads everything, which a store that small
+ * holds in memory after the first rounds anyway.
+ */
 export async function warmUp(child: { url: string; pid: number }, kept: readonly KeptSecrets[]): Promise<WarmUp> {
   const times = warmUpTimes(kept);
   const probe = createProbe(child.url);
