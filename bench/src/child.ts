@@ -134,3 +134,13 @@ export function processWrites(pid: number): ProcessWrites | undefined {
     return undefined;
   }
 }
+
+/** Resident memory (VmRSS) of process `pid` in bytes, from /proc (Linux); undefined elsewhere or once it is gone. */
+export function processResidentBytes(pid: number): number | undefined {
+  try {
+    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}

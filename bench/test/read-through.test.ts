@@ -8,7 +8,7 @@ import { readThrough, vacuumAndReadThrough } from '../src/growth/read-through.ts
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  const failed = [];
+  const failed: unknown[] = [];
   for (const cleanup of cleanups.splice(0).reverse()) {
     try {
       await cleanup();

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { processResidentBytes } from '../child.ts';
 import { BENCH_ADMIN_TOKEN } from '../servers/admin-token.ts';
 import type { KeptSecrets } from './fill.ts';
 import { createProbe, expectOk } from './probe.ts';
@@ -42,7 +42,7 @@ export async function warmUp(child: { url: string; pid: number }, kept: readonly
   const times = warmUpTimes(kept);
   const probe = createProbe(child.url);
   const headers = { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
-  const rssBefore = residentBytes(child.pid);
+  const rssBefore = processResidentBytes(child.pid);
   let rss = rssBefore;
   let requests = 0;
   try {
@@ -51,7 +51,7 @@ export async function warmUp(child: { url: string; pid: number }, kept: readonly
         const to = new Date(times(requests)).toISOString();
         expectOk('warm-up page', await probe.send({ path: `/admin/api/registrations?limit=50&to=${encodeURIComponent(to)}`, headers }));
       }
-      const now = residentBytes(child.pid);
+      const now = processResidentBytes(child.pid);
       if (now === undefined || rss === undefined) {
         if (requests >= BLIND_REQUESTS) break;
         continue;
@@ -80,14 +80,4 @@ export function warmUpTimes(kept: readonly KeptSecrets[]): (n: number) => number
     const place = 0.25 + 0.5 * ((Math.floor(n / gaps.length) * 0.618_033_988_75) % 1);
     return Math.floor(gap.start + place * gap.width);
   };
-}
-
-/** VmRSS of process `pid` in bytes, from /proc (Linux); undefined elsewhere or once it is gone. */
-function residentBytes(pid: number): number | undefined {
-  try {
-    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kib === undefined ? undefined : Number(kib) * 1024;
-  } catch {
-    return undefined;
-  }
 }
